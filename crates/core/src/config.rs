@@ -1,0 +1,489 @@
+//! Configuration: `ferry.toml`, the apps and their dependency order.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::migration::{load_migrations, Migration};
+
+/// The file name ferry looks for.
+pub const CONFIG_FILE: &str = "ferry.toml";
+
+/// One app: a name, where its migrations come from, and the apps it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The app's name (`[A-Za-z0-9_-]+`, not `all`).
+    pub name: String,
+    /// The folder holding the app's migration files, when they come from files.
+    pub migrations_dir: Option<PathBuf>,
+    /// Apps whose migrations must run before this app's.
+    pub depends_on: Vec<String>,
+    embedded: Option<Vec<Migration>>,
+}
+
+impl AppConfig {
+    /// An app whose migrations are the `.sql` files in `dir`.
+    ///
+    /// ```
+    /// let app = ferry_core::AppConfig::new("blog", "migrations/blog").depends_on(["users"]);
+    /// assert_eq!(app.depends_on, vec!["users".to_string()]);
+    /// ```
+    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        AppConfig {
+            name: name.into(),
+            migrations_dir: Some(dir.into()),
+            depends_on: Vec::new(),
+            embedded: None,
+        }
+    }
+
+    /// An app whose migrations are built in code (for example with `include_str!`).
+    ///
+    /// ```
+    /// use ferry_core::{AppConfig, Migration};
+    /// let app = AppConfig::embedded("users", vec![
+    ///     Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")).unwrap(),
+    /// ]);
+    /// assert_eq!(app.migrations().unwrap().len(), 1);
+    /// ```
+    pub fn embedded(name: impl Into<String>, migrations: Vec<Migration>) -> Self {
+        AppConfig {
+            name: name.into(),
+            migrations_dir: None,
+            depends_on: Vec::new(),
+            embedded: Some(migrations),
+        }
+    }
+
+    /// Set the apps this one depends on.
+    pub fn depends_on<I, S>(mut self, deps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on = deps.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The app's migrations in ascending ID order: read from its folder, or the embedded ones.
+    pub fn migrations(&self) -> Result<Vec<Migration>> {
+        if let Some(list) = &self.embedded {
+            let mut list = list.clone();
+            list.sort_by(|a, b| crate::compare_ids(&a.id, &b.id));
+            for pair in list.windows(2) {
+                if crate::compare_ids(&pair[0].id, &pair[1].id).is_eq() {
+                    return Err(Error::Usage(format!(
+                        "app `{}` has two embedded migrations with ID {}",
+                        self.name, pair[1].id
+                    )));
+                }
+            }
+            return Ok(list);
+        }
+        let dir = self.migrations_dir.as_deref().unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Error::config(
+                None,
+                format!(
+                    "the migrations folder of app `{}` does not exist: {}; create it (or run `ferry new {} <description>`)",
+                    self.name,
+                    dir.display(),
+                    self.name
+                ),
+            ));
+        }
+        load_migrations(dir)
+    }
+}
+
+/// The apps of a project, validated: unique names, known dependencies, no cycles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppRegistry {
+    apps: Vec<AppConfig>,
+}
+
+impl AppRegistry {
+    /// Validate and build a registry. Registry order is the order of `apps`.
+    ///
+    /// ```
+    /// use ferry_core::{AppConfig, AppRegistry};
+    /// let reg = AppRegistry::new(vec![
+    ///     AppConfig::new("blog", "m/blog").depends_on(["users"]),
+    ///     AppConfig::new("users", "m/users"),
+    /// ]).unwrap();
+    /// let order: Vec<_> = reg.dependency_order().iter().map(|a| a.name.as_str()).collect();
+    /// assert_eq!(order, ["users", "blog"]);
+    /// ```
+    pub fn new(apps: Vec<AppConfig>) -> Result<AppRegistry> {
+        let mut seen = BTreeSet::new();
+        for app in &apps {
+            validate_app_name(&app.name)?;
+            if !seen.insert(app.name.as_str()) {
+                return Err(Error::config(
+                    None,
+                    format!("app `{}` is defined twice; app names must be unique", app.name),
+                ));
+            }
+        }
+        for app in &apps {
+            for dep in &app.depends_on {
+                if !seen.contains(dep.as_str()) {
+                    return Err(Error::config(
+                        None,
+                        format!(
+                            "app `{}` depends on unknown app `{dep}`; known apps: {}",
+                            app.name,
+                            apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let registry = AppRegistry { apps };
+        registry.waves()?;
+        Ok(registry)
+    }
+
+    /// The apps in registry order.
+    pub fn apps(&self) -> &[AppConfig] {
+        &self.apps
+    }
+
+    /// The app names in registry order.
+    pub fn names(&self) -> Vec<String> {
+        self.apps.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The app called `name`, or [`Error::UnknownApp`] listing the known apps.
+    pub fn get(&self, name: &str) -> Result<&AppConfig> {
+        self.apps
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| Error::UnknownApp {
+                app: name.to_owned(),
+                known: self.names(),
+            })
+    }
+
+    /// The apps in dependency order: Kahn's algorithm in waves, registry order within a wave.
+    pub fn dependency_order(&self) -> Vec<&AppConfig> {
+        self.waves()
+            .expect("cycles are rejected when the registry is built")
+            .into_iter()
+            .flatten()
+            .map(|i| &self.apps[i])
+            .collect()
+    }
+
+    /// The apps that list `name` in their `depends_on`, in registry order.
+    pub fn dependants_of(&self, name: &str) -> Vec<&AppConfig> {
+        self.apps
+            .iter()
+            .filter(|a| a.depends_on.iter().any(|d| d == name))
+            .collect()
+    }
+
+    fn waves(&self) -> Result<Vec<Vec<usize>>> {
+        let index: HashMap<&str, usize> = self
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        let mut done = vec![false; self.apps.len()];
+        let mut waves = Vec::new();
+        let mut remaining = self.apps.len();
+        while remaining > 0 {
+            let wave: Vec<usize> = (0..self.apps.len())
+                .filter(|&i| {
+                    !done[i]
+                        && self.apps[i]
+                            .depends_on
+                            .iter()
+                            .all(|d| index.get(d.as_str()).is_some_and(|&j| done[j]))
+                })
+                .collect();
+            if wave.is_empty() {
+                return Err(Error::config(
+                    None,
+                    format!(
+                        "dependency cycle between apps: {}; remove one of these `depends_on` entries",
+                        self.find_cycle(&done, &index)
+                    ),
+                ));
+            }
+            for &i in &wave {
+                done[i] = true;
+            }
+            remaining -= wave.len();
+            waves.push(wave);
+        }
+        Ok(waves)
+    }
+
+    fn find_cycle(&self, done: &[bool], index: &HashMap<&str, usize>) -> String {
+        // Every remaining app has a dependency that is not done; follow them until one repeats.
+        let start = done.iter().position(|d| !d).unwrap_or(0);
+        let mut path = vec![start];
+        let mut current = start;
+        loop {
+            let next = self.apps[current]
+                .depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .find(|&j| !done[j])
+                .unwrap_or(current);
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                let mut cycle: Vec<&str> = path[pos..]
+                    .iter()
+                    .map(|&i| self.apps[i].name.as_str())
+                    .collect();
+                cycle.push(self.apps[next].name.as_str());
+                return cycle.join(" -> ");
+            }
+            path.push(next);
+            current = next;
+        }
+    }
+}
+
+/// Check an app name: `[A-Za-z0-9_-]+` and not the reserved `all`.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    if name == "all" {
+        return Err(Error::config(
+            None,
+            "`all` is reserved and cannot be an app name; rename the app",
+        ));
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::config(
+            None,
+            format!("invalid app name `{name}`: use letters, digits, `_` and `-`"),
+        ));
+    }
+    Ok(())
+}
+
+/// A loaded project configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `ferry.toml` read, or `None` when the `./migrations` fallback was used.
+    pub path: Option<PathBuf>,
+    /// The folder relative paths in the config are resolved against.
+    pub root: PathBuf,
+    /// `database_url` from the config, with a relative SQLite path made absolute.
+    pub database_url: Option<String>,
+    /// `table` from the config.
+    pub table: Option<String>,
+    /// The apps.
+    pub registry: AppRegistry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database_url: Option<String>,
+    table: Option<String>,
+    #[serde(default)]
+    app: Vec<RawApp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    migrations: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+impl Config {
+    /// Find `ferry.toml` in `dir` or its nearest ancestor and load it; without one, every
+    /// sub-folder of `dir/migrations` is an app (alphabetical order, no dependencies).
+    pub fn discover(dir: &Path) -> Result<Config> {
+        for candidate in dir.ancestors() {
+            let path = candidate.join(CONFIG_FILE);
+            if path.is_file() {
+                return Config::load(&path);
+            }
+        }
+        Config::from_migrations_folder(dir)
+    }
+
+    /// Load a specific `ferry.toml`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(Some(path.to_owned()), format!("cannot read the config file: {e}"))
+        })?;
+        let root = path
+            .parent()
+            .map(Path::to_owned)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::parse(&text, &root, Some(path.to_owned()))
+    }
+
+    /// Parse config text; relative paths are resolved against `root`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let cfg = ferry_core::Config::parse(
+    ///     "database_url = \"sqlite:app.db\"\n[[app]]\nname = \"users\"\n",
+    ///     Path::new("/srv/project"),
+    ///     None,
+    /// ).unwrap();
+    /// assert_eq!(cfg.database_url.as_deref(), Some("sqlite:/srv/project/app.db"));
+    /// assert_eq!(cfg.registry.apps()[0].migrations_dir.as_deref(), Some(Path::new("/srv/project/migrations/users")));
+    /// ```
+    pub fn parse(text: &str, root: &Path, path: Option<PathBuf>) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            Error::config(path.clone(), format!("invalid config: {}", e.message()))
+        })?;
+        let apps = raw
+            .app
+            .into_iter()
+            .map(|a| {
+                let dir = a
+                    .migrations
+                    .clone()
+                    .unwrap_or_else(|| format!("migrations/{}", a.name));
+                AppConfig::new(a.name, root.join(dir)).depends_on(a.depends_on)
+            })
+            .collect();
+        let registry = AppRegistry::new(apps).map_err(|e| match e {
+            Error::Config { message, .. } => Error::Config {
+                path: path.clone(),
+                message,
+            },
+            other => other,
+        })?;
+        if let Some(table) = &raw.table {
+            crate::TableName::parse(table).map_err(|m| Error::config(path.clone(), m))?;
+        }
+        Ok(Config {
+            database_url: raw
+                .database_url
+                .map(|u| resolve_sqlite_path(&u, root)),
+            table: raw.table,
+            registry,
+            root: root.to_owned(),
+            path,
+        })
+    }
+
+    fn from_migrations_folder(dir: &Path) -> Result<Config> {
+        let folder = dir.join("migrations");
+        let mut names = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&folder) {
+            for entry in entries.flatten() {
+                if entry.path().is_dir() {
+                    if let Some(name) = entry.file_name().to_str() {
+                        if !name.starts_with('.') {
+                            names.push(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        names.sort();
+        let apps = names
+            .into_iter()
+            .map(|n| AppConfig::new(n.clone(), folder.join(n)))
+            .collect();
+        Ok(Config {
+            path: None,
+            root: dir.to_owned(),
+            database_url: None,
+            table: None,
+            registry: AppRegistry::new(apps)?,
+        })
+    }
+}
+
+/// Make the path of an `sqlite:` URL absolute against `base` when it is relative. Other URLs
+/// are returned unchanged.
+///
+/// ```
+/// use std::path::Path;
+/// use ferry_core::resolve_sqlite_path;
+/// assert_eq!(resolve_sqlite_path("sqlite:app.db", Path::new("/p")), "sqlite:/p/app.db");
+/// assert_eq!(resolve_sqlite_path("sqlite://data/app.db?mode=rwc", Path::new("/p")), "sqlite:/p/data/app.db?mode=rwc");
+/// assert_eq!(resolve_sqlite_path("sqlite:///abs.db", Path::new("/p")), "sqlite:///abs.db");
+/// assert_eq!(resolve_sqlite_path("sqlite::memory:", Path::new("/p")), "sqlite::memory:");
+/// ```
+pub fn resolve_sqlite_path(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_owned();
+    };
+    if rest.starts_with(":memory:") || rest.is_empty() {
+        return url.to_owned();
+    }
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if Path::new(path).is_absolute() {
+        return url.to_owned();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(q) => format!("sqlite:{}?{q}", joined.display()),
+        None => format!("sqlite:{}", joined.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(apps: &[(&str, &[&str])]) -> Result<AppRegistry> {
+        AppRegistry::new(
+            apps.iter()
+                .map(|(n, d)| AppConfig::new(*n, "x").depends_on(d.iter().copied()))
+                .collect(),
+        )
+    }
+
+    fn order(r: &AppRegistry) -> Vec<&str> {
+        r.dependency_order().iter().map(|a| a.name.as_str()).collect()
+    }
+
+    #[test]
+    fn waves_keep_registry_order() {
+        let r = reg(&[("c", &["a"]), ("b", &[]), ("a", &[]), ("d", &["c", "b"])]).unwrap();
+        assert_eq!(order(&r), ["b", "a", "c", "d"]);
+    }
+
+    #[test]
+    fn cycles_are_named() {
+        let err = reg(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("a -> b -> c -> a"), "{text}");
+        let err = reg(&[("a", &["a"])]).unwrap_err().to_string();
+        assert!(err.contains("a -> a"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_duplicates_and_unknown_deps() {
+        assert!(reg(&[("all", &[])]).unwrap_err().to_string().contains("reserved"));
+        assert!(reg(&[("a b", &[])]).is_err());
+        assert!(reg(&[("a", &[]), ("a", &[])]).unwrap_err().to_string().contains("twice"));
+        let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
+        assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::parse("databse_url = \"x\"\n", Path::new("/"), None).unwrap_err();
+        assert!(e.to_string().contains("databse_url"), "{e}");
+    }
+}

@@ -1,0 +1,384 @@
+//! The boundary between core and the database backends.
+//!
+//! A driver does dialect and transport only: it creates the tracking table, takes and releases
+//! the migration lock, reads the tracking rows and runs SQL text with or without a tracking row
+//! change in the same transaction. Which migrations run, in what order, and which plans are
+//! refused is decided in core (see [`crate::Migrator`]).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A boxed, sendable future: the return type of every async [`Driver`] method.
+///
+/// Native `async fn` in traits is not `dyn`-compatible, and the CLI holds its driver as
+/// `Box<dyn Driver>`, so the trait returns boxed futures instead.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The result type of driver operations.
+pub type DriverResult<T> = Result<T, DriverError>;
+
+/// What a backend can do, as far as core's planning cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// DDL statements run inside a transaction and roll back with it (PostgreSQL, SQLite).
+    /// When false (MySQL, MariaDB), core runs every migration that contains DDL under the
+    /// dirty protocol: the row is written `dirty = true` first and cleared after success.
+    pub transactional_ddl: bool,
+    /// The SQL dialect, for the lexer in [`crate::sql`].
+    pub dialect: crate::sql::Dialect,
+}
+
+/// One row of the tracking table, as read back from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// The row's auto-increment key; its order is the apply order.
+    pub row_id: i64,
+    /// The app the migration belongs to.
+    pub app_name: String,
+    /// The migration ID, exactly the digits of the file name.
+    pub migration_id: String,
+    /// The description recorded when the migration was applied.
+    pub description: String,
+    /// SHA-256 of the up section when it was applied.
+    pub checksum: String,
+    /// The down section as it was when applied; `None` when the migration was irreversible.
+    pub down_sql: Option<String>,
+    /// When the migration was applied (UTC).
+    pub applied_at: DateTime<Utc>,
+    /// How long the up section took, in milliseconds.
+    pub duration_ms: i64,
+    /// Set while a migration that could not run in a transaction is (or was left) in flight.
+    pub dirty: bool,
+}
+
+/// A new tracking row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRow {
+    /// The app the migration belongs to.
+    pub app_name: String,
+    /// The migration ID.
+    pub migration_id: String,
+    /// The migration's description.
+    pub description: String,
+    /// SHA-256 (lower-case hex) of the up section.
+    pub checksum: String,
+    /// The down section (`Some("")` for an explicit no-op, `None` when irreversible).
+    pub down_sql: Option<String>,
+    /// When the migration was applied (UTC).
+    pub applied_at: DateTime<Utc>,
+    /// How long the up section took, in milliseconds.
+    pub duration_ms: i64,
+    /// Whether the row starts dirty (dirty protocol).
+    pub dirty: bool,
+}
+
+/// A change to the tracking table. Every change names its app: no change touches another
+/// app's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChange {
+    /// Insert a new row.
+    Insert(NewRow),
+    /// Delete the row of `(app_name, migration_id)`.
+    Delete {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+    },
+    /// Set `dirty = true` on the row of `(app_name, migration_id)`.
+    MarkDirty {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+    },
+    /// Set `dirty = false` (and the duration, when given) on the row of `(app_name, migration_id)`.
+    MarkClean {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+        /// The measured duration, if the row is being cleared after a successful run.
+        duration_ms: Option<i64>,
+    },
+}
+
+/// The database side of ferry. One implementation per backend.
+///
+/// Contract (checked by the conformance suite in `ferry_core::testkit`):
+/// - [`Driver::lock`] takes a database-wide migration lock, polling until `timeout` and then
+///   failing with [`DriverErrorKind::LockTimeout`]; [`Driver::unlock`] releases it, and the lock
+///   dies with the connection.
+/// - [`Driver::execute_in_transaction`] runs the SQL batch and the row change in one
+///   transaction: both commit or neither does.
+/// - [`Driver::execute`] runs the SQL batch outside any transaction (PostgreSQL sends each
+///   statement of a `no_transaction` section alone).
+/// - [`Driver::applied`] reads rows in apply order with one query, filtered by app when asked.
+/// - Nothing from an app name, migration ID or description is pasted into SQL text.
+pub trait Driver: Send {
+    /// The backend's short name: `sqlite`, `postgres` or `mysql`.
+    fn backend(&self) -> &'static str;
+
+    /// What the backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Whether the tracking table exists. Read-only.
+    fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>>;
+
+    /// Create the tracking table (and its schema, where one is named) when missing.
+    fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>>;
+
+    /// Take the migration lock, waiting at most `timeout`.
+    fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>>;
+
+    /// Release the migration lock. Releasing a lock that is not held is not an error.
+    fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>>;
+
+    /// The tracking rows in apply order (ascending `row_id`), only those of `app` when given.
+    /// The tracking table must exist.
+    fn applied<'a>(
+        &'a mut self,
+        app: Option<&'a str>,
+    ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>>;
+
+    /// Run `sql` (a multi-statement batch) and apply `change` in one transaction. For a
+    /// [`RowChange::Insert`], the driver records the time the SQL took as `duration_ms`.
+    fn execute_in_transaction<'a>(
+        &'a mut self,
+        sql: &'a str,
+        change: &'a RowChange,
+    ) -> BoxFuture<'a, DriverResult<()>>;
+
+    /// Run `sql` outside any transaction. `no_transaction` is true for a section marked
+    /// `no-transaction`, where the backend must not wrap the batch in an implicit transaction.
+    fn execute<'a>(&'a mut self, sql: &'a str, no_transaction: bool)
+        -> BoxFuture<'a, DriverResult<()>>;
+
+    /// Apply a row change on its own, committed at once.
+    fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
+}
+
+/// What kind of failure a [`DriverError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverErrorKind {
+    /// The connection could not be made (refused, authentication, unknown database, TLS).
+    Connect,
+    /// The migration lock was not obtained within the timeout.
+    LockTimeout,
+    /// A statement failed.
+    Query,
+    /// The URL or driver options are invalid.
+    Config,
+    /// Anything else.
+    Other,
+}
+
+/// An error reported by a driver, keeping what the database said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverError {
+    /// What kind of failure this is.
+    pub kind: DriverErrorKind,
+    /// The database's message (never containing a password).
+    pub message: String,
+    /// The backend's own error code (MySQL error number), if any.
+    pub code: Option<String>,
+    /// The SQLSTATE, if the backend reported one.
+    pub sqlstate: Option<String>,
+    /// Extra detail from the server.
+    pub detail: Option<String>,
+    /// A hint from the server.
+    pub hint: Option<String>,
+    /// The 1-based line, within the SQL text handed to the driver, where the error is.
+    pub line: Option<usize>,
+}
+
+impl DriverError {
+    /// A new error of `kind` with `message` and nothing else.
+    ///
+    /// ```
+    /// use ferry_core::{DriverError, DriverErrorKind};
+    /// let e = DriverError::new(DriverErrorKind::Query, "no such table: posts");
+    /// assert_eq!(e.to_string(), "no such table: posts");
+    /// ```
+    pub fn new(kind: DriverErrorKind, message: impl Into<String>) -> Self {
+        DriverError {
+            kind,
+            message: message.into(),
+            code: None,
+            sqlstate: None,
+            detail: None,
+            hint: None,
+            line: None,
+        }
+    }
+
+    /// A statement failure.
+    pub fn query(message: impl Into<String>) -> Self {
+        Self::new(DriverErrorKind::Query, message)
+    }
+
+    /// The lock was not obtained in time.
+    pub fn lock_timeout() -> Self {
+        Self::new(
+            DriverErrorKind::LockTimeout,
+            "another ferry run holds the lock",
+        )
+    }
+
+    /// Set the line within the SQL text.
+    pub fn with_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.code, &self.sqlstate) {
+            (Some(code), Some(state)) => write!(f, "error {code} ({state}): ")?,
+            (Some(code), None) => write!(f, "error {code}: ")?,
+            (None, Some(state)) => write!(f, "{state}: ")?,
+            (None, None) => {}
+        }
+        f.write_str(&self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, "; detail: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+/// A tracking table name, validated so that it can be quoted into SQL safely:
+/// `name` or `schema.name`, each part `[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    schema: Option<String>,
+    name: String,
+}
+
+impl TableName {
+    /// The default name, `ferry_migrations`.
+    pub const DEFAULT: &'static str = "ferry_migrations";
+
+    /// Parse and validate a table name.
+    ///
+    /// ```
+    /// use ferry_core::TableName;
+    /// let t = TableName::parse("ops.ferry_migrations").unwrap();
+    /// assert_eq!(t.schema(), Some("ops"));
+    /// assert_eq!(t.name(), "ferry_migrations");
+    /// assert!(TableName::parse("bad name").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<TableName, String> {
+        let (schema, name) = match text.split_once('.') {
+            Some((s, n)) => (Some(s), n),
+            None => (None, text),
+        };
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !valid(name) || schema.is_some_and(|s| !valid(s)) {
+            return Err(format!(
+                "invalid tracking table name `{text}`: use letters, digits and `_` (optionally `schema.table`), starting with a letter or `_`"
+            ));
+        }
+        Ok(TableName {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The schema part, if one was given.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The table part.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A stable 64-bit key derived from the full name, for advisory locks.
+    pub fn lock_key(&self) -> i64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("ferry:{self}").as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(bytes)
+    }
+}
+
+impl Default for TableName {
+    fn default() -> Self {
+        TableName {
+            schema: None,
+            name: Self::DEFAULT.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Redact the password of a URL-like string for display: `postgres://u:secret@h/db` becomes
+/// `postgres://u:***@h/db`. Key-value `password=` parameters are redacted too.
+///
+/// ```
+/// assert_eq!(
+///     ferry_core::redact_url("mysql://root:hunter2@db:3306/app?password=x"),
+///     "mysql://root:***@db:3306/app?password=***"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = rest_start + colon + 1;
+                let end = rest_start + at;
+                out.replace_range(start..end, "***");
+            }
+        }
+    }
+    // `password=...` in a query string or key-value string.
+    let lower = out.to_ascii_lowercase();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while let Some(pos) = lower[i..].find("password=") {
+        let start = i + pos + "password=".len();
+        result.push_str(&out[i..start]);
+        let end = out[start..]
+            .find(['&', ' ', ';'])
+            .map_or(out.len(), |e| start + e);
+        result.push_str("***");
+        i = end;
+    }
+    result.push_str(&out[i..]);
+    result
+}

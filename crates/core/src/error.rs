@@ -1,0 +1,174 @@
+//! The error type of `ferry-core`.
+
+use std::path::PathBuf;
+
+use crate::driver::{DriverError, DriverErrorKind};
+
+/// Everything that can go wrong in core. Variants carry the app, migration ID and file they
+/// are about, so that a message can say exactly where to look.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `ferry.toml` (or the app layout) is invalid.
+    #[error("{}{message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Config {
+        /// The config file, when the problem is in one.
+        path: Option<PathBuf>,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A migration file is malformed.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    MigrationFile {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line, where one applies.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command line or call was malformed (e.g. `all` with an explicit migration ID).
+    #[error("{0}")]
+    Usage(String),
+    /// The app is not in the registry.
+    #[error("unknown app `{app}`; known apps: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") })]
+    UnknownApp {
+        /// The name asked for.
+        app: String,
+        /// The apps the registry has.
+        known: Vec<String>,
+    },
+    /// A migration of the app is dirty: a previous run failed part-way outside a transaction.
+    #[error("app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)")]
+    Dirty {
+        /// The app.
+        app: String,
+        /// The dirty migration.
+        id: String,
+    },
+    /// A migration in the range to reverse has no down section and no stored down SQL.
+    #[error("migration {app} {id} is irreversible (it has no `-- ferry:down` section); nothing was reversed")]
+    Irreversible {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+    },
+    /// Reversing would leave a dependency without migrations under applied dependants.
+    #[error("refusing to reverse every migration of `{app}`: {} depend(s) on it and still have applied migrations; reverse them first (or use `ferry backwards all`)", dependants.join(", "))]
+    DependantsApplied {
+        /// The app being emptied.
+        app: String,
+        /// The apps that depend on it and still have applied migrations.
+        dependants: Vec<String>,
+    },
+    /// `--clean` would delete something that is not a regular file inside the app's folder.
+    #[error("refusing to delete {}: {reason}; nothing was changed", path.display())]
+    UnsafeDelete {
+        /// The path.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A confirmation was needed but cannot be asked (e.g. stdin is not a terminal).
+    #[error("{0}")]
+    ConfirmationUnavailable(String),
+    /// A migration's SQL failed.
+    #[error("migration {app} {id} failed{}: {source}", location(file, *line))]
+    Execute {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+        /// The file, when the migration came from one.
+        file: Option<PathBuf>,
+        /// The line within the file, where the database reported a position.
+        line: Option<usize>,
+        /// What the database said.
+        source: DriverError,
+    },
+    /// `resolve` was asked for a migration that is not dirty.
+    #[error("migration {app} {id} is not dirty{}", if *applied { " (it is applied)" } else { " (it has no tracking row)" })]
+    NotDirty {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+        /// Whether a clean row exists.
+        applied: bool,
+    },
+    /// A database operation other than a migration's own SQL failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What ferry was doing.
+        context: String,
+        /// What the database said.
+        source: DriverError,
+    },
+    /// The operation did not succeed for a reason that is not an infrastructure failure
+    /// (declined prompt, unknown ID); the message says why.
+    #[error("{0}")]
+    Unsuccessful(String),
+    /// A file could not be read, written or deleted.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn location(file: &Option<PathBuf>, line: Option<usize>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
+        (Some(f), None) => format!(" ({})", f.display()),
+        _ => String::new(),
+    }
+}
+
+/// Broad classes of [`Error`], for callers (the CLI) that map errors to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Usage, configuration or migration-file errors: nothing ran.
+    Input,
+    /// The operation failed, was refused, or the database failed.
+    Failed,
+}
+
+impl Error {
+    /// The broad class of this error.
+    ///
+    /// ```
+    /// use ferry_core::{Error, ErrorClass};
+    /// assert_eq!(Error::Usage("bad".into()).class(), ErrorClass::Input);
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Config { .. } | Error::MigrationFile { .. } | Error::Usage(_) => {
+                ErrorClass::Input
+            }
+            _ => ErrorClass::Failed,
+        }
+    }
+
+    /// True when the error is a migration lock timeout.
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, Error::Database { source, .. } if source.kind == DriverErrorKind::LockTimeout)
+    }
+
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DriverError) -> Error {
+        let context = context.into();
+        move |source| Error::Database { context, source }
+    }
+
+    pub(crate) fn config(path: Option<PathBuf>, message: impl Into<String>) -> Error {
+        Error::Config {
+            path,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result type of `ferry-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,53 @@
+//! `ferry-core`: the backend-neutral heart of ferry.
+//!
+//! A project is split into **apps** ([`AppConfig`], collected in an [`AppRegistry`]); each app
+//! owns an ordered set of SQL migrations ([`Migration`]) that run forwards, run backwards and
+//! are checked. This crate holds the file format parser, the configuration loader, dependency
+//! ordering, and the managers that plan and run every command. It talks to a database only
+//! through the object-safe [`Driver`] trait, implemented by the `ferry-driver-*` crates, and
+//! depends on no database client, no async runtime and no command-line parser.
+//!
+//! ```no_run
+//! use ferry_core::{AppConfig, AppRegistry, Migration, Migrator, ForwardsMigrationManager};
+//!
+//! # async fn demo(driver: Box<dyn ferry_core::Driver>) -> ferry_core::Result<()> {
+//! let users = AppConfig::embedded("users", vec![Migration::new(
+//!     "1",
+//!     "create users",
+//!     "CREATE TABLE users (id INTEGER PRIMARY KEY);",
+//!     Some("DROP TABLE users;"),
+//! )?]);
+//! let mut migrator = Migrator::new(AppRegistry::new(vec![users])?, driver);
+//! let result = ForwardsMigrationManager::new("all").run(&mut migrator).await?;
+//! assert!(result.success);
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod driver;
+mod error;
+mod manager;
+mod migration;
+mod scaffold;
+pub mod sql;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use config::{
+    resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
+};
+pub use driver::{
+    redact_url, AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind,
+    DriverResult, NewRow, RowChange, TableName,
+};
+pub use error::{Error, ErrorClass, Result};
+pub use manager::{
+    backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager,
+    CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
+    ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator, NoConfirm,
+    NullReporter, PlannedMigration, Reporter, ResolveManager, Status,
+};
+pub use migration::{
+    checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration, Section,
+};
+pub use scaffold::{init_project, new_migration, slugify, INIT_CONFIG};

@@ -1,0 +1,539 @@
+//! Migrations: the in-memory model and the file format parser.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// One direction (up or down) of a migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The SQL, exactly as in the file (LF line endings).
+    pub sql: String,
+    /// Run outside a transaction (`-- ferry:up no-transaction`).
+    pub no_transaction: bool,
+    /// The file the section came from (`None` for migrations built in code).
+    pub file: Option<PathBuf>,
+    /// 1-based line in `file` of the section's first line.
+    pub first_line: usize,
+}
+
+impl Section {
+    /// A section built in code, run in a transaction.
+    pub fn new(sql: impl Into<String>) -> Self {
+        Section {
+            sql: sql.into(),
+            no_transaction: false,
+            file: None,
+            first_line: 1,
+        }
+    }
+
+    /// The line in the file for a 1-based line within the section's SQL.
+    pub fn file_line(&self, line_in_sql: usize) -> usize {
+        self.first_line + line_in_sql.saturating_sub(1)
+    }
+}
+
+/// One migration of an app: an ID, a description, an up section and an optional down section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The ID: ASCII digits, exactly as written (`007` stays `007`).
+    pub id: String,
+    /// A human description.
+    pub description: String,
+    /// The up section.
+    pub up: Section,
+    /// The down section; `None` makes the migration irreversible.
+    pub down: Option<Section>,
+    /// SHA-256 (lower-case hex) of the up section.
+    pub checksum: String,
+    /// The files the migration was read from (empty when built in code). `--clean` deletes these.
+    pub files: Vec<PathBuf>,
+}
+
+impl Migration {
+    /// Build a migration in code, e.g. from `include_str!`, so a program can embed its
+    /// migrations and run them without files.
+    ///
+    /// ```
+    /// use ferry_core::Migration;
+    /// let m = Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")).unwrap();
+    /// assert_eq!(m.id, "1");
+    /// assert!(m.is_reversible());
+    /// assert_eq!(m.checksum.len(), 64);
+    /// assert!(Migration::new("x1", "bad id", "SELECT 1", None).is_err());
+    /// ```
+    pub fn new(
+        id: impl Into<String>,
+        description: impl Into<String>,
+        up: impl Into<String>,
+        down: Option<&str>,
+    ) -> Result<Migration> {
+        let id = id.into();
+        if !is_valid_id(&id) {
+            return Err(Error::Usage(format!(
+                "invalid migration ID `{id}`: use one or more ASCII digits"
+            )));
+        }
+        let up = normalize_newlines(&up.into());
+        Ok(Migration {
+            checksum: checksum(&up),
+            id,
+            description: description.into(),
+            up: Section::new(up),
+            down: down.map(|d| Section::new(normalize_newlines(d))),
+            files: Vec::new(),
+        })
+    }
+
+    /// Mark the up and/or down section as `no-transaction`.
+    pub fn with_no_transaction(mut self, up: bool, down: bool) -> Self {
+        self.up.no_transaction = up;
+        if let Some(d) = &mut self.down {
+            d.no_transaction = down;
+        }
+        self
+    }
+
+    /// Whether the migration has a down section.
+    pub fn is_reversible(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// The main file of the migration (the single file, or the `.up.sql` of a pair).
+    pub fn file(&self) -> Option<&Path> {
+        self.files.first().map(PathBuf::as_path)
+    }
+}
+
+/// Whether `id` is a valid migration ID (one or more ASCII digits).
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Compare two migration IDs as unsigned integers of any length.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// assert_eq!(ferry_core::compare_ids("9", "10"), Ordering::Less);
+/// assert_eq!(ferry_core::compare_ids("007", "7"), Ordering::Equal);
+/// ```
+pub fn compare_ids(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// SHA-256 (lower-case hex) of a section's text.
+pub fn checksum(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn normalize_newlines(text: &str) -> String {
+    text.replace("\r\n", "\n")
+}
+
+/// Read a file as UTF-8 text: BOM dropped, CRLF read as LF.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::MigrationFile {
+        path: path.to_owned(),
+        line: Some(
+            bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1,
+        ),
+        message: "invalid UTF-8: migration files must be UTF-8 text".into(),
+    })?;
+    Ok(normalize_newlines(text))
+}
+
+/// What a file name says about a migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FileName {
+    Single { id: String, slug: String },
+    Up { id: String, slug: String },
+    Down { id: String, slug: String },
+}
+
+fn parse_file_name(name: &str) -> Option<FileName> {
+    let (stem, kind) = if let Some(s) = name.strip_suffix(".up.sql") {
+        (s, 1)
+    } else if let Some(s) = name.strip_suffix(".down.sql") {
+        (s, 2)
+    } else {
+        (name.strip_suffix(".sql")?, 0)
+    };
+    let (id, slug) = stem.split_once('_')?;
+    if !is_valid_id(id) || slug.is_empty() {
+        return None;
+    }
+    let (id, slug) = (id.to_owned(), slug.to_owned());
+    Some(match kind {
+        0 => FileName::Single { id, slug },
+        1 => FileName::Up { id, slug },
+        _ => FileName::Down { id, slug },
+    })
+}
+
+fn slug_description(slug: &str) -> String {
+    slug.replace('_', " ")
+}
+
+/// Parse the text of a single-file migration (`<id>_<slug>.sql`). `path` is used in errors
+/// and recorded in the sections.
+///
+/// ```
+/// use std::path::Path;
+/// let text = "-- ferry:description Create posts\n-- ferry:up\nCREATE TABLE posts (id INT);\n-- ferry:down\nDROP TABLE posts;\n";
+/// let m = ferry_core::parse_migration(Path::new("1_posts.sql"), "1", "posts", text).unwrap();
+/// assert_eq!(m.description, "Create posts");
+/// assert_eq!(m.up.sql, "CREATE TABLE posts (id INT);\n");
+/// assert_eq!(m.up.first_line, 3);
+/// ```
+pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<Migration> {
+    let text = normalize_newlines(text.strip_prefix('\u{feff}').unwrap_or(text));
+    let err = |line: usize, message: String| Error::MigrationFile {
+        path: path.to_owned(),
+        line: Some(line),
+        message,
+    };
+    let mut description: Option<String> = None;
+    // (start byte of section, first line of section, no_transaction, marker line)
+    let mut up: Option<(usize, usize, bool, usize)> = None;
+    let mut down: Option<(usize, usize, bool, usize)> = None;
+    // Byte offsets of each section's end (the start of the next marker line).
+    let mut boundaries: Vec<usize> = Vec::new();
+    let mut offset = 0usize;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let line_no = index + 1;
+        let line_start = offset;
+        offset += line.len();
+        let trimmed = line.trim();
+        let Some(directive) = trimmed.strip_prefix("-- ferry:") else {
+            if up.is_none() && down.is_none() && !trimmed.is_empty() && !trimmed.starts_with("--")
+            {
+                return Err(err(
+                    line_no,
+                    "SQL before the first marker: put it after `-- ferry:up` (or `-- ferry:down`)"
+                        .into(),
+                ));
+            }
+            continue;
+        };
+        let (word, rest) = match directive.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim()),
+            None => (directive, ""),
+        };
+        match word {
+            "description" => {
+                if up.is_some() || down.is_some() {
+                    return Err(err(
+                        line_no,
+                        "`-- ferry:description` must come before `-- ferry:up`".into(),
+                    ));
+                }
+                if description.is_some() {
+                    return Err(err(line_no, "repeated marker `-- ferry:description`".into()));
+                }
+                if rest.is_empty() {
+                    return Err(err(
+                        line_no,
+                        "`-- ferry:description` needs a text after it".into(),
+                    ));
+                }
+                description = Some(rest.to_owned());
+            }
+            "up" | "down" => {
+                let no_transaction = match rest {
+                    "" => false,
+                    "no-transaction" => true,
+                    other => {
+                        return Err(err(
+                            line_no,
+                            format!("unknown option `{other}` after `-- ferry:{word}`; the only option is `no-transaction`"),
+                        ))
+                    }
+                };
+                let slot = if word == "up" { &mut up } else { &mut down };
+                if slot.is_some() {
+                    return Err(err(line_no, format!("repeated marker `-- ferry:{word}`")));
+                }
+                *slot = Some((offset, line_no + 1, no_transaction, line_no));
+                boundaries.push(line_start);
+            }
+            "no-transaction" => {
+                return Err(err(
+                    line_no,
+                    "`-- ferry:no-transaction` belongs to the pair form; in a single file write `-- ferry:up no-transaction`".into(),
+                ))
+            }
+            other => {
+                return Err(err(
+                    line_no,
+                    format!("unknown directive `-- ferry:{other}`; known: description, up, down"),
+                ))
+            }
+        }
+    }
+    let Some(up) = up else {
+        return Err(Error::MigrationFile {
+            path: path.to_owned(),
+            line: None,
+            message: "no `-- ferry:up` marker: a migration needs an up section".into(),
+        });
+    };
+    let section = |(start, first_line, no_transaction, _): (usize, usize, bool, usize)| {
+        let end = boundaries
+            .iter()
+            .copied()
+            .filter(|&b| b >= start)
+            .min()
+            .unwrap_or(text.len());
+        Section {
+            sql: text[start..end].to_owned(),
+            no_transaction,
+            file: Some(path.to_owned()),
+            first_line,
+        }
+    };
+    let up = section(up);
+    let down = down.map(section);
+    Ok(Migration {
+        id: id.to_owned(),
+        description: description.unwrap_or_else(|| slug_description(slug)),
+        checksum: checksum(&up.sql),
+        up,
+        down,
+        files: vec![path.to_owned()],
+    })
+}
+
+fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
+    let mut no_transaction = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(directive) = trimmed.strip_prefix("-- ferry:") {
+            if index == 0 && directive.trim() == "no-transaction" {
+                no_transaction = true;
+                continue;
+            }
+            return Err(Error::MigrationFile {
+                path: path.to_owned(),
+                line: Some(index + 1),
+                message: format!(
+                    "unknown directive `{trimmed}`: pair-form files are plain SQL; only a first line `-- ferry:no-transaction` is allowed"
+                ),
+            });
+        }
+    }
+    Ok(Section {
+        sql: text.to_owned(),
+        no_transaction,
+        file: Some(path.to_owned()),
+        first_line: 1,
+    })
+}
+
+/// Read every migration in an app's folder, sorted by ID. Files not ending in `.sql` and
+/// sub-folders are ignored; every other problem is an [`Error::MigrationFile`] naming the file.
+pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            if path.extension().is_some_and(|e| e == "sql") {
+                return Err(Error::MigrationFile {
+                    path,
+                    line: None,
+                    message: "file name is not valid UTF-8".into(),
+                });
+            }
+            continue;
+        };
+        if !name.ends_with(".sql") || path.is_dir() {
+            continue;
+        }
+        names.push((name, path));
+    }
+    names.sort();
+
+    let mut singles: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut ups: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut downs: Vec<(String, String, PathBuf)> = Vec::new();
+    for (name, path) in names {
+        match parse_file_name(&name) {
+            Some(FileName::Single { id, slug }) => singles.push((id, slug, path)),
+            Some(FileName::Up { id, slug }) => ups.push((id, slug, path)),
+            Some(FileName::Down { id, slug }) => downs.push((id, slug, path)),
+            None => {
+                return Err(Error::MigrationFile {
+                    path,
+                    line: None,
+                    message: "file name does not match `<id>_<slug>.sql` (or `<id>_<slug>.up.sql` / `.down.sql`), where <id> is digits; rename it, or give it another extension to have it ignored".into(),
+                })
+            }
+        }
+    }
+
+    let mut migrations: Vec<Migration> = Vec::new();
+    for (id, slug, path) in singles {
+        let text = read_text(&path)?;
+        migrations.push(parse_migration(&path, &id, &slug, &text)?);
+    }
+    for (id, slug, up_path) in ups {
+        let up = parse_pair_part(&up_path, &read_text(&up_path)?)?;
+        let down_index = downs.iter().position(|(d, s, _)| d == &id && s == &slug);
+        let mut files = vec![up_path.clone()];
+        let down = match down_index {
+            Some(i) => {
+                let (_, _, down_path) = downs.remove(i);
+                let section = parse_pair_part(&down_path, &read_text(&down_path)?)?;
+                files.push(down_path);
+                Some(section)
+            }
+            None => None,
+        };
+        migrations.push(Migration {
+            checksum: checksum(&up.sql),
+            id,
+            description: slug_description(&slug),
+            up,
+            down,
+            files,
+        });
+    }
+    if let Some((_, _, path)) = downs.into_iter().next() {
+        let expected = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.replace(".down.sql", ".up.sql"))
+            .unwrap_or_default();
+        return Err(Error::MigrationFile {
+            path,
+            line: None,
+            message: format!("down file without its up file `{expected}`"),
+        });
+    }
+
+    migrations.sort_by(|a, b| compare_ids(&a.id, &b.id).then_with(|| a.id.cmp(&b.id)));
+    for pair in migrations.windows(2) {
+        if compare_ids(&pair[0].id, &pair[1].id) == Ordering::Equal {
+            let a = pair[0].file().map(Path::display).map(|d| d.to_string());
+            let b = pair[1].file().unwrap_or(Path::new("?")).to_owned();
+            return Err(Error::MigrationFile {
+                path: b,
+                line: None,
+                message: format!(
+                    "duplicate migration ID {}: also used by {}; give one of them a new ID",
+                    pair[1].id,
+                    a.unwrap_or_default()
+                ),
+            });
+        }
+    }
+    Ok(migrations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Migration> {
+        parse_migration(Path::new("m/1_test.sql"), "1", "add_things", text)
+    }
+
+    fn line_of(err: Error) -> (Option<usize>, String) {
+        match err {
+            Error::MigrationFile { line, message, .. } => (line, message),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sections_and_checksum() {
+        let m = parse("-- header comment\n-- ferry:up\nA;\n\n-- ferry:down\nB;").unwrap();
+        assert_eq!(m.up.sql, "A;\n\n");
+        assert_eq!(m.down.as_ref().unwrap().sql, "B;");
+        assert_eq!(m.down.as_ref().unwrap().first_line, 6);
+        assert_eq!(m.description, "add things");
+        assert_eq!(m.checksum, checksum("A;\n\n"));
+        // Editing the down section does not change the checksum.
+        let m2 = parse("-- ferry:up\nA;\n\n-- ferry:down\nC;").unwrap();
+        assert_eq!(m.checksum, m2.checksum);
+    }
+
+    #[test]
+    fn crlf_and_bom_read_like_lf() {
+        let lf = parse("-- ferry:up\nA;\n-- ferry:down\nB;\n").unwrap();
+        let crlf = parse("\u{feff}-- ferry:up\r\nA;\r\n-- ferry:down\r\nB;\r\n").unwrap();
+        assert_eq!(lf.up.sql, crlf.up.sql);
+        assert_eq!(lf.checksum, crlf.checksum);
+    }
+
+    #[test]
+    fn irreversible_and_empty_down() {
+        assert!(parse("-- ferry:up\nA;").unwrap().down.is_none());
+        let m = parse("-- ferry:up\nA;\n-- ferry:down\n").unwrap();
+        assert_eq!(m.down.unwrap().sql, "");
+    }
+
+    #[test]
+    fn no_transaction_option() {
+        let m = parse("-- ferry:up no-transaction\nA;\n-- ferry:down no-transaction\nB;").unwrap();
+        assert!(m.up.no_transaction);
+        assert!(m.down.unwrap().no_transaction);
+    }
+
+    #[test]
+    fn malformed_files_name_the_line() {
+        assert_eq!(line_of(parse("SELECT 1;\n-- ferry:up\n").unwrap_err()).0, Some(1));
+        assert_eq!(line_of(parse("-- ferry:down\nB;\n").unwrap_err()).0, None);
+        assert_eq!(
+            line_of(parse("-- ferry:up\nA;\n-- ferry:up\n").unwrap_err()).0,
+            Some(3)
+        );
+        assert_eq!(
+            line_of(parse("-- ferry:up\n-- ferry:sideways\n").unwrap_err()).0,
+            Some(2)
+        );
+        assert_eq!(
+            line_of(parse("-- ferry:up bogus\n").unwrap_err()).0,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            parse_file_name("0012_v2.1_fix.sql"),
+            Some(FileName::Single {
+                id: "0012".into(),
+                slug: "v2.1_fix".into()
+            })
+        );
+        assert!(matches!(parse_file_name("3_a.up.sql"), Some(FileName::Up { .. })));
+        assert!(matches!(parse_file_name("3_a.down.sql"), Some(FileName::Down { .. })));
+        assert_eq!(parse_file_name("x_a.sql"), None);
+        assert_eq!(parse_file_name("3_.sql"), None);
+        assert_eq!(parse_file_name("3.sql"), None);
+    }
+}
