@@ -123,7 +123,10 @@ impl AppRegistry {
             if !seen.insert(app.name.as_str()) {
                 return Err(Error::config(
                     None,
-                    format!("app `{}` is defined twice; app names must be unique", app.name),
+                    format!(
+                        "app `{}` is defined twice; app names must be unique",
+                        app.name
+                    ),
                 ));
             }
         }
@@ -135,7 +138,10 @@ impl AppRegistry {
                         format!(
                             "app `{}` depends on unknown app `{dep}`; known apps: {}",
                             app.name,
-                            apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                            apps.iter()
+                                .map(|a| a.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 }
@@ -319,7 +325,10 @@ impl Config {
     /// Load a specific `ferry.toml`.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(Some(path.to_owned()), format!("cannot read the config file: {e}"))
+            Error::config(
+                Some(path.to_owned()),
+                format!("cannot read the config file: {e}"),
+            )
         })?;
         let root = path
             .parent()
@@ -342,9 +351,8 @@ impl Config {
     /// assert_eq!(cfg.registry.apps()[0].migrations_dir.as_deref(), Some(Path::new("/srv/project/migrations/users")));
     /// ```
     pub fn parse(text: &str, root: &Path, path: Option<PathBuf>) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            Error::config(path.clone(), format!("invalid config: {}", e.message()))
-        })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| Error::config(path.clone(), format!("invalid config: {}", e.message())))?;
         let apps = raw
             .app
             .into_iter()
@@ -367,9 +375,7 @@ impl Config {
             crate::TableName::parse(table).map_err(|m| Error::config(path.clone(), m))?;
         }
         Ok(Config {
-            database_url: raw
-                .database_url
-                .map(|u| resolve_sqlite_path(&u, root)),
+            database_url: raw.database_url.map(|u| resolve_sqlite_path(&u, root)),
             table: raw.table,
             registry,
             root: root.to_owned(),
@@ -454,7 +460,10 @@ mod tests {
     }
 
     fn order(r: &AppRegistry) -> Vec<&str> {
-        r.dependency_order().iter().map(|a| a.name.as_str()).collect()
+        r.dependency_order()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect()
     }
 
     #[test]
@@ -474,9 +483,15 @@ mod tests {
 
     #[test]
     fn bad_names_duplicates_and_unknown_deps() {
-        assert!(reg(&[("all", &[])]).unwrap_err().to_string().contains("reserved"));
+        assert!(reg(&[("all", &[])])
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
         assert!(reg(&[("a b", &[])]).is_err());
-        assert!(reg(&[("a", &[]), ("a", &[])]).unwrap_err().to_string().contains("twice"));
+        assert!(reg(&[("a", &[]), ("a", &[])])
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
         assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
     }

@@ -155,8 +155,11 @@ pub trait Driver: Send {
 
     /// Run `sql` outside any transaction. `no_transaction` is true for a section marked
     /// `no-transaction`, where the backend must not wrap the batch in an implicit transaction.
-    fn execute<'a>(&'a mut self, sql: &'a str, no_transaction: bool)
-        -> BoxFuture<'a, DriverResult<()>>;
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<()>>;
 
     /// Apply a row change on its own, committed at once.
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;

@@ -44,8 +44,8 @@ pub use error::{Error, ErrorClass, Result};
 pub use manager::{
     backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager,
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
-    ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator, NoConfirm,
-    NullReporter, PlannedMigration, Reporter, ResolveManager, Status,
+    ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator, NoConfirm, NullReporter,
+    PlannedMigration, Reporter, ResolveManager, Status,
 };
 pub use migration::{
     checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration, Section,

@@ -305,7 +305,10 @@ impl Migrator {
     }
 
     /// Read tracking rows without writing: a missing table reads as no rows.
-    async fn read_rows(&mut self, apps: &[AppConfig]) -> Result<HashMap<String, Vec<AppliedMigration>>> {
+    async fn read_rows(
+        &mut self,
+        apps: &[AppConfig],
+    ) -> Result<HashMap<String, Vec<AppliedMigration>>> {
         let exists = self
             .driver
             .table_exists()
@@ -387,14 +390,10 @@ impl Migrator {
             source,
         };
         if self.is_blank(section) {
-            return self
-                .driver
-                .write(&in_tx)
-                .await
-                .map_err(Error::db(format!(
-                    "recording migration {} {}",
-                    planned.app_name, planned.migration_id
-                )));
+            return self.driver.write(&in_tx).await.map_err(Error::db(format!(
+                "recording migration {} {}",
+                planned.app_name, planned.migration_id
+            )));
         }
         if self.transactional(section) {
             return self
@@ -562,7 +561,9 @@ impl ForwardsMigrationManager {
             migrations: Vec::new(),
         };
         for (app, plan) in apps.iter().zip(plans) {
-            let ForwardsPlan::Run(list) = plan else { continue };
+            let ForwardsPlan::Run(list) = plan else {
+                continue;
+            };
             for mig in list {
                 let p = planned(&app.name, &mig.id, &mig.description);
                 m.report(Event::Started {
@@ -583,10 +584,13 @@ impl ForwardsMigrationManager {
                     })
                 };
                 if self.fake {
-                    m.driver.write(&row(false, 0)).await.map_err(Error::db(format!(
-                        "recording migration {} {}",
-                        app.name, mig.id
-                    )))?;
+                    m.driver
+                        .write(&row(false, 0))
+                        .await
+                        .map_err(Error::db(format!(
+                            "recording migration {} {}",
+                            app.name, mig.id
+                        )))?;
                 } else {
                     let clean = RowChange::MarkClean {
                         app_name: app.name.clone(),
@@ -627,10 +631,16 @@ impl ForwardsMigrationManager {
         for (app, files) in apps.iter().zip(files) {
             let rows = rows.get(&app.name).unwrap_or(&empty);
             find_dirty(&app.name, rows)?;
-            let applied = |id: &str| rows.iter().any(|r| compare_ids(&r.migration_id, id).is_eq());
+            let applied = |id: &str| {
+                rows.iter()
+                    .any(|r| compare_ids(&r.migration_id, id).is_eq())
+            };
             if warn {
                 for mig in files {
-                    if let Some(row) = rows.iter().find(|r| compare_ids(&r.migration_id, &mig.id).is_eq()) {
+                    if let Some(row) = rows
+                        .iter()
+                        .find(|r| compare_ids(&r.migration_id, &mig.id).is_eq())
+                    {
                         if row.checksum != mig.checksum {
                             m.report(Event::Warning(format!(
                                 "migration {} {} was changed after it was applied (checksum differs); the change will not be run{}",
@@ -758,7 +768,9 @@ fn into_error(result: Result<MigrationResult>) -> Result<MigrationResult> {
         Ok(result)
     } else {
         Err(Error::Unsuccessful(
-            result.message.unwrap_or_else(|| "the command did not succeed".into()),
+            result
+                .message
+                .unwrap_or_else(|| "the command did not succeed".into()),
         ))
     }
 }
@@ -843,7 +855,11 @@ impl BackwardsMigrationManager {
 
     async fn run_apps(&self, m: &mut Migrator, apps: Vec<AppConfig>) -> Result<MigrationResult> {
         let all_apps = self.app_name == "all";
-        let migration_id = if all_apps { "all" } else { self.migration_id.as_str() };
+        let migration_id = if all_apps {
+            "all"
+        } else {
+            self.migration_id.as_str()
+        };
         // Reverse dependency order.
         let apps: Vec<AppConfig> = apps.into_iter().rev().collect();
         let files = load_all(&apps)?;
@@ -1384,7 +1400,11 @@ impl ResolveManager {
                     "Marked {} {} as {}",
                     app.name,
                     row.migration_id,
-                    if self.applied { "applied" } else { "reverted (row deleted)" }
+                    if self.applied {
+                        "applied"
+                    } else {
+                        "reverted (row deleted)"
+                    }
                 )),
                 migrations: vec![planned(&app.name, &row.migration_id, &row.description)],
             })

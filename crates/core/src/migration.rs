@@ -221,8 +221,7 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
         offset += line.len();
         let trimmed = line.trim();
         let Some(directive) = trimmed.strip_prefix("-- ferry:") else {
-            if up.is_none() && down.is_none() && !trimmed.is_empty() && !trimmed.starts_with("--")
-            {
+            if up.is_none() && down.is_none() && !trimmed.is_empty() && !trimmed.starts_with("--") {
                 return Err(err(
                     line_no,
                     "SQL before the first marker: put it after `-- ferry:up` (or `-- ferry:down`)"
@@ -505,7 +504,10 @@ mod tests {
 
     #[test]
     fn malformed_files_name_the_line() {
-        assert_eq!(line_of(parse("SELECT 1;\n-- ferry:up\n").unwrap_err()).0, Some(1));
+        assert_eq!(
+            line_of(parse("SELECT 1;\n-- ferry:up\n").unwrap_err()).0,
+            Some(1)
+        );
         assert_eq!(line_of(parse("-- ferry:down\nB;\n").unwrap_err()).0, None);
         assert_eq!(
             line_of(parse("-- ferry:up\nA;\n-- ferry:up\n").unwrap_err()).0,
@@ -530,8 +532,14 @@ mod tests {
                 slug: "v2.1_fix".into()
             })
         );
-        assert!(matches!(parse_file_name("3_a.up.sql"), Some(FileName::Up { .. })));
-        assert!(matches!(parse_file_name("3_a.down.sql"), Some(FileName::Down { .. })));
+        assert!(matches!(
+            parse_file_name("3_a.up.sql"),
+            Some(FileName::Up { .. })
+        ));
+        assert!(matches!(
+            parse_file_name("3_a.down.sql"),
+            Some(FileName::Down { .. })
+        ));
         assert_eq!(parse_file_name("x_a.sql"), None);
         assert_eq!(parse_file_name("3_.sql"), None);
         assert_eq!(parse_file_name("3.sql"), None);

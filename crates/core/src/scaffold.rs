@@ -85,9 +85,7 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
     };
     let description = description.trim();
     let path = dir.join(format!("{id}_{}.sql", slugify(description)));
-    let text = format!(
-        "-- ferry:description {description}\n-- ferry:up\n\n\n-- ferry:down\n\n"
-    );
+    let text = format!("-- ferry:description {description}\n-- ferry:up\n\n\n-- ferry:down\n\n");
     write_new(&path, &text)?;
     Ok(path)
 }

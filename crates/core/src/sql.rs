@@ -364,7 +364,10 @@ mod tests {
     use super::*;
 
     fn texts(sql: &str, d: Dialect) -> Vec<&str> {
-        split_statements(sql, d).into_iter().map(|s| s.text).collect()
+        split_statements(sql, d)
+            .into_iter()
+            .map(|s| s.text)
+            .collect()
     }
 
     #[test]
