@@ -87,6 +87,7 @@ impl Confirm for NoConfirm {
 
 /// Progress and diagnostics from a run. Rendering is the caller's business.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A migration is about to run.
     Started {

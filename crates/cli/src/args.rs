@@ -1,0 +1,191 @@
+//! The command-line interface definition (clap). The binary, the man pages and the shell
+//! completions all come from [`crate::command`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Database schema migrations for PostgreSQL, SQLite and MySQL/MariaDB, organised in apps.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options accepted before or after the subcommand.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Global options.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalOpts {
+    /// Path to ferry.toml (default: the nearest one in this folder or its ancestors)
+    #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL (overrides FERRY_DATABASE_URL, DATABASE_URL and database_url in ferry.toml)
+    #[arg(short = 'd', long = "database-url", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Tracking table name (PostgreSQL may write schema.table) [default: ferry_migrations]
+    #[arg(long = "table", global = true, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Seconds to wait for another ferry run's migration lock
+    #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub lock_timeout: f64,
+    /// Print more detail (config file, redacted URL, each migration as it starts)
+    #[arg(short = 'v', long = "verbose", global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only warnings, errors and results
+    #[arg(short = 'q', long = "quiet", global = true)]
+    pub quiet: bool,
+    /// When to use colours (honours NO_COLOR)
+    #[arg(long = "color", global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Do not read a .env file from the working directory
+    #[arg(long = "no-dotenv", global = true)]
+    pub no_dotenv: bool,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a number of seconds (e.g. 60 or 0.5)")),
+    }
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is not set
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
+
+/// `check --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table
+    Table,
+    /// One JSON object: {"migrations": [...]}
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations of an app (or of every app, in dependency order)
+    Forwards(ForwardsArgs),
+    /// Reverse applied migrations of an app (or of every app, in reverse dependency order)
+    Backwards(BackwardsArgs),
+    /// Show the status of every migration
+    Check(CheckArgs),
+    /// Forget tracking rows whose migration file is gone (status `missing`)
+    Clean(CleanArgs),
+    /// Clear a dirty migration after inspecting the database
+    Resolve(ResolveArgs),
+    /// Write a new migration file from the template
+    New(NewArgs),
+    /// Write a commented ferry.toml and a migrations/ folder here
+    Init,
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+/// `ferry forwards`.
+#[derive(Debug, Args)]
+pub struct ForwardsArgs {
+    /// The app, or `all` for every app in dependency order
+    pub app: String,
+    /// `all` (default), `1` (the first pending one) or a migration ID (pending ones up to it)
+    pub migration_id: Option<String>,
+    /// Record the migrations as applied without running their SQL
+    #[arg(long)]
+    pub fake: bool,
+    /// Print the SQL that would run; change nothing
+    #[arg(long)]
+    pub preview: bool,
+    /// Do not ask for confirmation (needed with --fake for more than one migration)
+    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
+    pub auto_agree: bool,
+}
+
+/// `ferry backwards`.
+#[derive(Debug, Args)]
+pub struct BackwardsArgs {
+    /// The app, or `all` for every app in reverse dependency order
+    pub app: String,
+    /// `1` (default: the last applied), `all`, or an applied ID (it and everything applied after it)
+    pub migration_id: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
+    pub auto_agree: bool,
+    /// Delete the files of the reversed migrations
+    #[arg(long)]
+    pub clean: bool,
+    /// Print the down SQL that would run; change nothing
+    #[arg(long)]
+    pub preview: bool,
+}
+
+/// `ferry check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The app, or `all` (default)
+    pub app: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit with code 3 when any migration is not `applied`
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `ferry clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The app, or `all` (default)
+    pub app: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
+    pub auto_agree: bool,
+    /// Print the rows that would be forgotten; change nothing
+    #[arg(long)]
+    pub preview: bool,
+}
+
+/// `ferry resolve`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("outcome").required(true).args(["applied", "reverted"])))]
+pub struct ResolveArgs {
+    /// The app
+    pub app: String,
+    /// The dirty migration's ID
+    pub migration_id: String,
+    /// Its changes are in place: keep it as applied
+    #[arg(long)]
+    pub applied: bool,
+    /// Its changes are not in place: delete its tracking row
+    #[arg(long)]
+    pub reverted: bool,
+}
+
+/// `ferry new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The app
+    pub app: String,
+    /// The migration's description (the words are joined with spaces)
+    #[arg(required = true, num_args = 1..)]
+    pub description: Vec<String>,
+}
+
+/// `ferry completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,229 @@
+//! Rendering: progress on stderr, results on stdout, the confirmation prompt.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use ferry_core::{
+    Confirm, ConfirmRequest, Direction, Error, Event, MigrationStatus, Reporter, Status,
+};
+
+/// How chatty and colourful output is.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Colour on stderr.
+    pub color_err: bool,
+    /// Colour on stdout.
+    pub color_out: bool,
+    /// `-v`.
+    pub verbose: bool,
+    /// `-q`.
+    pub quiet: bool,
+}
+
+impl Style {
+    /// Wrap `text` in an ANSI colour when `on`.
+    pub fn paint(on: bool, code: &str, text: &str) -> String {
+        if on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Print a warning on stderr.
+    pub fn warn(&self, message: &str) {
+        eprintln!("{} {message}", Self::paint(self.color_err, "33;1", "warning:"));
+    }
+
+    /// Print an informational line on stderr unless quiet.
+    pub fn info(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// Print an error (with its cause chain) on stderr.
+    pub fn error(&self, message: &str) {
+        eprintln!("{} {message}", Self::paint(self.color_err, "31;1", "error:"));
+    }
+}
+
+/// Renders core [`Event`]s.
+pub struct CliReporter {
+    /// The output style.
+    pub style: Style,
+}
+
+impl Reporter for CliReporter {
+    fn report(&self, event: Event<'_>) {
+        let s = &self.style;
+        match event {
+            Event::Started { migration, direction } => {
+                if s.verbose {
+                    eprintln!(
+                        "{} {} {} {} ...",
+                        match direction {
+                            Direction::Forwards => "applying ",
+                            Direction::Backwards => "reversing",
+                        },
+                        migration.app_name,
+                        migration.migration_id,
+                        migration.description
+                    );
+                }
+            }
+            Event::Finished {
+                migration,
+                direction,
+                elapsed,
+                faked,
+            } => {
+                if !s.quiet {
+                    let verb = match (direction, faked) {
+                        (_, true) => "faked    ",
+                        (Direction::Forwards, false) => "applied  ",
+                        (Direction::Backwards, false) => "reversed ",
+                    };
+                    eprintln!(
+                        "{} {} {} {} ({})",
+                        Style::paint(s.color_err, "32", verb),
+                        migration.app_name,
+                        migration.migration_id,
+                        migration.description,
+                        format_elapsed(elapsed)
+                    );
+                }
+            }
+            Event::Preview {
+                migration,
+                direction,
+                sql,
+            } => {
+                let mut text = format!(
+                    "-- {} {} {} ({direction})\n{sql}",
+                    migration.app_name, migration.migration_id, migration.description
+                );
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push('\n');
+                out(&text);
+            }
+            Event::PreviewForget { migration } => out(&format!(
+                "-- {} {} {} (forget tracking row; no SQL runs)\n",
+                migration.app_name, migration.migration_id, migration.description
+            )),
+            Event::Warning(message) => s.warn(&message),
+            Event::Notice(message) => s.info(&format!("note: {message}")),
+            Event::Deleted(path) => s.info(&format!("deleted {}", path.display())),
+            _ => {}
+        }
+    }
+}
+
+fn format_elapsed(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+/// Write to stdout; a closed pipe is not an error (the reader has what it wanted).
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Asks on the terminal. Refuses, without reading stdin, when stdin is not a terminal.
+pub struct TerminalConfirm;
+
+impl Confirm for TerminalConfirm {
+    fn confirm(&self, request: &ConfirmRequest) -> ferry_core::Result<bool> {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::ConfirmationUnavailable(format!(
+                "{} needs confirmation, but stdin is not a terminal; pass -y/--auto-agree to proceed without a prompt (nothing was changed)",
+                request.question.trim_end_matches('?')
+            )));
+        }
+        let mut err = std::io::stderr().lock();
+        for item in &request.items {
+            let _ = writeln!(
+                err,
+                "  {} {} {}",
+                item.app_name, item.migration_id, item.description
+            );
+        }
+        let _ = write!(err, "{} [y/N] ", request.question);
+        let _ = err.flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Error::ConfirmationUnavailable(format!("cannot read the answer: {e}")))?;
+        let answer = answer.trim().to_ascii_lowercase();
+        Ok(answer == "y" || answer == "yes")
+    }
+}
+
+/// The check table: APP, MIGRATION ID, DESCRIPTION, STATUS, APPLIED AT.
+pub fn check_table(statuses: &[MigrationStatus], color: bool) -> String {
+    let headers = ["APP", "MIGRATION ID", "DESCRIPTION", "STATUS", "APPLIED AT"];
+    let rows: Vec<[String; 5]> = statuses
+        .iter()
+        .map(|s| {
+            [
+                s.app_name.clone(),
+                s.migration_id.clone(),
+                s.description.clone(),
+                s.status.as_str().to_owned(),
+                s.applied_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let line = |cells: [&str; 5], status: Option<Status>| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let padded = format!("{cell:<width$}", width = widths[i]);
+            let painted = match (i, status) {
+                (3, Some(st)) => Style::paint(color, status_color(st), &padded),
+                _ => padded,
+            };
+            l.push_str(&painted);
+            if i < 4 {
+                l.push_str("  ");
+            }
+        }
+        l.trim_end().to_owned() + "\n"
+    };
+    text.push_str(&line(headers, None));
+    for (row, s) in rows.iter().zip(statuses) {
+        text.push_str(&line(
+            [&row[0], &row[1], &row[2], &row[3], &row[4]],
+            Some(s.status),
+        ));
+    }
+    text
+}
+
+fn status_color(status: Status) -> &'static str {
+    match status {
+        Status::Applied => "32",
+        Status::Pending => "33",
+        Status::Changed | Status::Missing => "35",
+        Status::Dirty => "31;1",
+    }
+}

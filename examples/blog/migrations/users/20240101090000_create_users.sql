@@ -1,0 +1,10 @@
+-- ferry:description Create the users table
+-- ferry:up
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL
+);
+
+-- ferry:down
+DROP TABLE users;
