@@ -33,9 +33,9 @@ pub struct GlobalOpts {
     #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub lock_timeout: f64,
     /// Print more detail (config file, redacted URL, each migration as it starts)
-    #[arg(short = 'v', long = "verbose", global = true, conflicts_with = "quiet")]
+    #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
-    /// Print only warnings, errors and results
+    /// Print only warnings, errors and results (wins over --verbose)
     #[arg(short = 'q', long = "quiet", global = true)]
     pub quiet: bool,
     /// When to use colours (honours NO_COLOR)
@@ -49,7 +49,9 @@ pub struct GlobalOpts {
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{text}` is not a number of seconds (e.g. 60 or 0.5)")),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds (e.g. 60 or 0.5)"
+        )),
     }
 }
 

@@ -20,7 +20,11 @@ pub fn compiled_backends() -> Vec<&'static str> {
 
 /// Which backend a URL names, by its scheme.
 pub fn backend_of(url: &str) -> Option<&'static str> {
-    let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match scheme.as_str() {
         "postgres" | "postgresql" => Some("postgres"),
         "mysql" | "mariadb" => Some("mysql"),

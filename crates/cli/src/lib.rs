@@ -53,12 +53,12 @@ pub enum Failure {
     /// The operation failed (exit 1).
     Failed(String),
     /// An error from core, classified by [`exit_code`].
-    Core(Error),
+    Core(Box<Error>),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Core(e)
+        Failure::Core(Box::new(e))
     }
 }
 
@@ -129,7 +129,7 @@ fn style_for(g: &GlobalOpts) -> Style {
     Style {
         color_err: err,
         color_out: out,
-        verbose: g.verbose,
+        verbose: g.verbose && !g.quiet,
         quiet: g.quiet,
     }
 }
@@ -162,7 +162,10 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         let env_file = cwd.join(".env");
         if env_file.is_file() {
             dotenvy::from_path(&env_file).map_err(|e| {
-                Failure::Usage(format!("{}: cannot read the .env file: {e}; fix it or pass --no-dotenv", env_file.display()))
+                Failure::Usage(format!(
+                    "{}: cannot read the .env file: {e}; fix it or pass --no-dotenv",
+                    env_file.display()
+                ))
             })?;
         }
     }
@@ -178,7 +181,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         }
         None => Config::discover(&cwd)?,
     };
-    if g.verbose {
+    if style.verbose {
         match &config.path {
             Some(p) => eprintln!("config: {}", p.display()),
             None => eprintln!(
@@ -210,7 +213,9 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
     }
     if let Command::New(a) = &cli.command {
         if a.app == "all" {
-            return Err(Failure::Usage("`ferry new` needs one app, not `all`".into()));
+            return Err(Failure::Usage(
+                "`ferry new` needs one app, not `all`".into(),
+            ));
         }
         let app = config.registry.get(&a.app)?;
         let path = ferry_core::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
@@ -243,7 +248,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         .unwrap_or_else(|| TableName::DEFAULT.to_owned());
     let table = TableName::parse(&table_text).map_err(Failure::Usage)?;
     let url = database_url(&g, &config)?;
-    if g.verbose {
+    if style.verbose {
         eprintln!("database: {}", ferry_core::redact_url(&url));
         eprintln!("tracking table: {table}");
     }
@@ -302,8 +307,14 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
             .await
         }
         Command::Check(a) => {
-            return check(&mut migrator, a.app.as_deref().unwrap_or("all"), a.format, a.strict, style)
-                .await
+            return check(
+                &mut migrator,
+                a.app.as_deref().unwrap_or("all"),
+                a.format,
+                a.strict,
+                style,
+            )
+            .await
         }
         Command::New(_) | Command::Init | Command::Completions(_) => unreachable!("handled above"),
     }
@@ -317,7 +328,7 @@ fn map_lock_error(e: Error) -> Failure {
             "another ferry run holds the lock (waited --lock-timeout seconds); try again when it has finished, or raise --lock-timeout".into(),
         )
     } else {
-        Failure::Core(e)
+        Failure::Core(Box::new(e))
     }
 }
 
@@ -348,7 +359,7 @@ async fn check(
     let statuses = CheckMigrationManager::new(app)
         .get_migration_statuses(migrator)
         .await
-        .map_err(Failure::Core)?;
+        .map_err(Failure::from)?;
     match format {
         Format::Json => {
             let value = serde_json::json!({ "migrations": statuses_json(&statuses) });

@@ -31,7 +31,10 @@ impl Style {
 
     /// Print a warning on stderr.
     pub fn warn(&self, message: &str) {
-        eprintln!("{} {message}", Self::paint(self.color_err, "33;1", "warning:"));
+        eprintln!(
+            "{} {message}",
+            Self::paint(self.color_err, "33;1", "warning:")
+        );
     }
 
     /// Print an informational line on stderr unless quiet.
@@ -43,7 +46,10 @@ impl Style {
 
     /// Print an error (with its cause chain) on stderr.
     pub fn error(&self, message: &str) {
-        eprintln!("{} {message}", Self::paint(self.color_err, "31;1", "error:"));
+        eprintln!(
+            "{} {message}",
+            Self::paint(self.color_err, "31;1", "error:")
+        );
     }
 }
 
@@ -57,41 +63,40 @@ impl Reporter for CliReporter {
     fn report(&self, event: Event<'_>) {
         let s = &self.style;
         match event {
-            Event::Started { migration, direction } => {
-                if s.verbose {
-                    eprintln!(
-                        "{} {} {} {} ...",
-                        match direction {
-                            Direction::Forwards => "applying ",
-                            Direction::Backwards => "reversing",
-                        },
-                        migration.app_name,
-                        migration.migration_id,
-                        migration.description
-                    );
-                }
+            Event::Started {
+                migration,
+                direction,
+            } if s.verbose => {
+                eprintln!(
+                    "{} {} {} {} ...",
+                    match direction {
+                        Direction::Forwards => "applying ",
+                        Direction::Backwards => "reversing",
+                    },
+                    migration.app_name,
+                    migration.migration_id,
+                    migration.description
+                );
             }
             Event::Finished {
                 migration,
                 direction,
                 elapsed,
                 faked,
-            } => {
-                if !s.quiet {
-                    let verb = match (direction, faked) {
-                        (_, true) => "faked    ",
-                        (Direction::Forwards, false) => "applied  ",
-                        (Direction::Backwards, false) => "reversed ",
-                    };
-                    eprintln!(
-                        "{} {} {} {} ({})",
-                        Style::paint(s.color_err, "32", verb),
-                        migration.app_name,
-                        migration.migration_id,
-                        migration.description,
-                        format_elapsed(elapsed)
-                    );
-                }
+            } if !s.quiet => {
+                let verb = match (direction, faked) {
+                    (_, true) => "faked    ",
+                    (Direction::Forwards, false) => "applied  ",
+                    (Direction::Backwards, false) => "reversed ",
+                };
+                eprintln!(
+                    "{} {} {} {} ({})",
+                    Style::paint(s.color_err, "32", verb),
+                    migration.app_name,
+                    migration.migration_id,
+                    migration.description,
+                    format_elapsed(elapsed)
+                );
             }
             Event::Preview {
                 migration,
@@ -132,7 +137,10 @@ fn format_elapsed(d: std::time::Duration) -> String {
 /// Write to stdout; a closed pipe is not an error (the reader has what it wanted).
 pub fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

@@ -321,6 +321,25 @@ impl Migrator {
         self.read_existing_rows(apps).await
     }
 
+    /// Read tracking rows without writing, as [`Migrator::read_rows`], but when a row is
+    /// dirty, look again under the migration lock: a row that is dirty only because another
+    /// run is applying that migration right now is not a failure, and must not refuse this run.
+    async fn read_settled_rows(
+        &mut self,
+        apps: &[AppConfig],
+    ) -> Result<HashMap<String, Vec<AppliedMigration>>> {
+        let rows = self.read_rows(apps).await?;
+        if !rows.values().flatten().any(|r| r.dirty) {
+            return Ok(rows);
+        }
+        self.lock().await?;
+        let settled = self.read_existing_rows(apps).await;
+        let unlocked = self.driver.unlock().await;
+        let settled = settled?;
+        unlocked.map_err(Error::db("releasing the migration lock"))?;
+        Ok(settled)
+    }
+
     async fn read_existing_rows(
         &mut self,
         apps: &[AppConfig],
@@ -431,7 +450,7 @@ fn load_all(apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
     apps.iter().map(AppConfig::migrations).collect()
 }
 
-fn find_dirty<'a>(app: &str, rows: &'a [AppliedMigration]) -> Result<()> {
+fn find_dirty(app: &str, rows: &[AppliedMigration]) -> Result<()> {
     match rows.iter().find(|r| r.dirty) {
         Some(r) => Err(Error::Dirty {
             app: app.to_owned(),
@@ -500,7 +519,11 @@ impl ForwardsMigrationManager {
         let apps = m.select_apps(&self.app_name, id)?;
         let files = load_all(&apps)?;
 
-        let rows = m.read_rows(&apps).await?;
+        let rows = if self.preview {
+            m.read_rows(&apps).await?
+        } else {
+            m.read_settled_rows(&apps).await?
+        };
         let plans = self.plan(m, &apps, &files, &rows, true)?;
         if let Some(result) = outcome_without_run(&plans) {
             return Ok(result);
@@ -866,7 +889,11 @@ impl BackwardsMigrationManager {
         let files = load_all(&apps)?;
         let every_app: Vec<AppConfig> = m.registry.apps().to_vec();
 
-        let rows = m.read_rows(&every_app).await?;
+        let rows = if self.preview {
+            m.read_rows(&every_app).await?
+        } else {
+            m.read_settled_rows(&every_app).await?
+        };
         let plan = self.plan(m, &apps, &files, &rows, migration_id, true)?;
         let steps = match plan {
             Ok(steps) => steps,
@@ -1036,7 +1063,7 @@ impl BackwardsMigrationManager {
                     planned: planned(
                         &app.name,
                         &row.migration_id,
-                        &file.map_or(row.description.as_str(), |f| f.description.as_str()),
+                        file.map_or(row.description.as_str(), |f| f.description.as_str()),
                     ),
                     down,
                     files: file.map(|f| f.files.clone()).unwrap_or_default(),

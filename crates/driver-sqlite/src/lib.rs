@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ferry_core::sql::{line_of_offset, Dialect};
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind,
-    DriverResult, RowChange, TableName,
+    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
+    RowChange, TableName,
 };
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -30,7 +30,11 @@ const DEFAULT_BUSY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
     Memory,
-    File { path: PathBuf, create: bool, read_only: bool },
+    File {
+        path: PathBuf,
+        create: bool,
+        read_only: bool,
+    },
 }
 
 /// A connection to one SQLite database.
@@ -165,9 +169,8 @@ impl SqliteDriver {
         }
         let schema = self.table.schema().unwrap_or("main").to_owned();
         let name = self.table.name().to_owned();
-        let sql = format!(
-            "SELECT 1 FROM \"{schema}\".sqlite_master WHERE type = 'table' AND name = ?1"
-        );
+        let sql =
+            format!("SELECT 1 FROM \"{schema}\".sqlite_master WHERE type = 'table' AND name = ?1");
         let conn = self.connection()?;
         conn.query_row(&sql, params![name], |_| Ok(()))
             .optional()
@@ -209,7 +212,8 @@ impl SqliteDriver {
         let conn = self.connection()?;
         conn.busy_timeout(timeout).map_err(convert)?;
         let result = conn.execute_batch("BEGIN IMMEDIATE");
-        conn.busy_timeout(timeout.max(DEFAULT_BUSY)).map_err(convert)?;
+        conn.busy_timeout(timeout.max(DEFAULT_BUSY))
+            .map_err(convert)?;
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_busy(&e) => Err(DriverError::lock_timeout()),
@@ -395,7 +399,11 @@ fn run_batch(conn: &Connection, sql: &str) -> DriverResult<()> {
         if let Err(e) = stmt.raw_query().next() {
             return Err(convert(e).with_line(Some(line)));
         }
-        pos = if text.is_empty() { pos } else { start + text.len() };
+        pos = if text.is_empty() {
+            pos
+        } else {
+            start + text.len()
+        };
     }
 }
 
@@ -423,7 +431,10 @@ fn convert(e: rusqlite::Error) -> DriverError {
                 f.code,
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ) {
-                err.message = format!("{}: the database is locked by another connection", err.message);
+                err.message = format!(
+                    "{}: the database is locked by another connection",
+                    err.message
+                );
             }
             err
         }
@@ -473,7 +484,9 @@ fn parse_url(url: &str) -> Result<Target, DriverError> {
             _ => {
                 return Err(DriverError::new(
                     DriverErrorKind::Config,
-                    format!("unknown SQLite URL option `{pair}`; the only option is mode=ro|rw|rwc|memory"),
+                    format!(
+                    "unknown SQLite URL option `{pair}`; the only option is mode=ro|rw|rwc|memory"
+                ),
                 ))
             }
         }
@@ -534,7 +547,9 @@ impl Driver for SqliteDriver {
         sql: &'a str,
         change: &'a RowChange,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(std::future::ready(self.do_execute_in_transaction(sql, change)))
+        Box::pin(std::future::ready(
+            self.do_execute_in_transaction(sql, change),
+        ))
     }
 
     fn execute<'a>(
@@ -567,7 +582,10 @@ mod tests {
         );
         assert!(matches!(
             parse_url("sqlite:/tmp/x.db?mode=ro").unwrap(),
-            Target::File { read_only: true, .. }
+            Target::File {
+                read_only: true,
+                ..
+            }
         ));
         assert!(parse_url("sqlite:x.db?bogus=1").is_err());
         assert!(parse_url("sqlite:").is_err());
@@ -576,7 +594,11 @@ mod tests {
     #[test]
     fn batch_errors_name_the_line() {
         let conn = Connection::open_in_memory().unwrap();
-        let err = run_batch(&conn, "CREATE TABLE a (x INT);\n\nINSERT INTO nope VALUES (1);").unwrap_err();
+        let err = run_batch(
+            &conn,
+            "CREATE TABLE a (x INT);\n\nINSERT INTO nope VALUES (1);",
+        )
+        .unwrap_err();
         assert_eq!(err.line, Some(3), "{err:?}");
         let err = run_batch(&conn, "SELECT 1;\n-- c\nSELEC 2;").unwrap_err();
         assert_eq!(err.line, Some(3), "{err:?}");

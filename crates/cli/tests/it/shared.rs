@@ -1,0 +1,575 @@
+//! The CLI suite shared by every backend: each case is a function of the backend, and the
+//! `backends!` macro instantiates it once per backend (`sqlite::`, `postgres::`, `mysql::`).
+
+use crate::support::{run_in_pty, v, Backend, Project};
+
+macro_rules! backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { super::$case(super::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() { super::$case(super::Backend::Postgres) } )*
+        }
+        mod mysql {
+            $( #[test] fn $case() { super::$case(super::Backend::Mysql) } )*
+        }
+    };
+}
+
+backends!(
+    forwards_all_in_dependency_order,
+    forwards_migration_id_forms,
+    backwards_migration_id_forms,
+    all_with_an_id_is_a_usage_error,
+    backwards_follows_apply_order,
+    declined_prompt_changes_nothing,
+    stdin_not_a_terminal_changes_nothing,
+    preview_writes_nothing,
+    clean_deletes_exactly_the_reversed_files,
+    irreversible_is_refused_before_any_change,
+    stored_down_sql_when_the_file_is_gone,
+    changed_and_missing_statuses,
+    failing_migration_in_the_middle,
+    dirty_row_blocks_until_resolved,
+    concurrent_runs_apply_each_migration_once,
+    lock_timeout_fails_cleanly,
+    killed_run_leaves_nothing_half_recorded,
+    reversing_a_dependency_under_a_dependant_is_refused,
+    fake_records_and_asks_for_more_than_one,
+    unknown_app_lists_the_known_ones,
+);
+
+fn three(p: &Project) {
+    p.table_migration("users", "1", "users");
+    p.table_migration("users", "2", "profiles");
+    p.table_migration("blog", "3", "posts");
+}
+
+fn forwards_all_in_dependency_order(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    let r = p.run(&["forwards", "all"]);
+    r.expect(0);
+    // Progress on stderr names app, ID, description and time.
+    let users_at = r
+        .stderr
+        .find("users 1 create users")
+        .expect("progress line");
+    let blog_at = r.stderr.find("blog 3 create posts").expect("progress line");
+    assert!(
+        users_at < blog_at,
+        "users (a dependency) runs first:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(" ms)"), "{}", r.stderr);
+    let st = p.statuses();
+    let apps: Vec<_> = st.iter().map(|(a, i, s)| format!("{a}/{i}/{s}")).collect();
+    assert_eq!(
+        apps,
+        ["users/1/applied", "users/2/applied", "blog/3/applied"]
+    );
+    p.run(&["forwards", "all"])
+        .expect(0)
+        .stderr_has("No migrations need to be run");
+    let table = p.run(&["check"]);
+    table
+        .expect(0)
+        .stdout_has("APP")
+        .stdout_has("MIGRATION ID")
+        .stdout_has("APPLIED AT");
+    p.run(&["check", "--strict"]).expect(0);
+}
+
+fn forwards_migration_id_forms(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "a1");
+    p.table_migration("users", "2", "a2");
+    p.table_migration("users", "003", "a3");
+    p.table_migration("users", "4", "a4");
+    p.run(&["forwards", "users", "1"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    p.run(&["forwards", "users", "3"]).expect(0);
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1", "2", "003"]),
+        "an ID applies up to it; 003 keeps its zeros"
+    );
+    p.run(&["forwards", "users", "2"])
+        .expect(0)
+        .stderr_has("already applied");
+    p.run(&["forwards", "users", "99"]).expect(1);
+    assert_eq!(
+        p.ids("users", "pending"),
+        v(&["4"]),
+        "unknown ID ran nothing"
+    );
+    p.run(&["forwards", "users"]).expect(0);
+    p.run(&["forwards", "users", "99"]).expect(1);
+    p.run(&["forwards", "users", "1"])
+        .expect(0)
+        .stderr_has("No migrations need to be run");
+    p.run(&["check", "users", "--strict"]).expect(0);
+}
+
+fn backwards_migration_id_forms(b: Backend) {
+    let p = Project::new(b);
+    p.run(&["backwards", "users", "-y"])
+        .expect(0)
+        .stderr_has("No migrations to reverse");
+    for (id, t) in [("1", "b1"), ("2", "b2"), ("3", "b3"), ("4", "b4")] {
+        p.table_migration("users", id, t);
+    }
+    p.run(&["forwards", "users"]).expect(0);
+    p.run(&["backwards", "users", "-y"]).expect(0);
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1", "2", "3"]),
+        "default `1` reverses the newest"
+    );
+    let r = p.run(&["backwards", "users", "4", "-y"]);
+    r.expect(1).stderr_has("not applied").stderr_has("1, 2, 3");
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1", "2", "3"]),
+        "nothing changed"
+    );
+    p.run(&["backwards", "users", "2", "--auto_agree"])
+        .expect(0);
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1"]),
+        "an ID reverses it and everything after"
+    );
+    p.run(&["forwards", "users"]).expect(0);
+    p.run(&["backwards", "users", "all", "-y"]).expect(0);
+    assert!(p.ids("users", "applied").is_empty());
+}
+
+fn all_with_an_id_is_a_usage_error(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    p.run(&["forwards", "all", "1"]).expect(2);
+    p.run(&["forwards", "all", "3"]).expect(2);
+    assert!(!p.db.table_exists(), "usage errors touch nothing");
+    p.run(&["forwards", "all", "all"]).expect(0);
+    p.run(&["backwards", "all", "1", "-y"]).expect(2);
+    p.run(&["backwards", "all", "2", "-y"]).expect(2);
+    assert_eq!(p.statuses().iter().filter(|s| s.2 == "applied").count(), 3);
+    let r = p.run(&["backwards", "all", "-y"]);
+    r.expect(0);
+    let blog_at = r.stderr.find("blog 3").unwrap();
+    let users_at = r.stderr.find("users 2").unwrap();
+    assert!(
+        blog_at < users_at,
+        "reverse dependency order:\n{}",
+        r.stderr
+    );
+    assert!(p.statuses().iter().all(|s| s.2 == "pending"));
+}
+
+fn backwards_follows_apply_order(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "c1");
+    p.table_migration("users", "3", "c3");
+    p.run(&["forwards", "users"]).expect(0);
+    p.table_migration("users", "2", "c2");
+    p.run(&["forwards", "users"])
+        .expect(0)
+        .stderr_has("out of order");
+    // 2 was applied last, so it is the first to be reversed.
+    p.run(&["backwards", "users", "-y"])
+        .expect(0)
+        .stderr_has("users 2");
+    assert_eq!(p.ids("users", "applied"), v(&["1", "3"]));
+    // Reversing from 3 (applied second) takes only 3: 2 is no longer applied.
+    p.run(&["forwards", "users"]).expect(0);
+    p.run(&["backwards", "users", "3", "-y"]).expect(0);
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1"]),
+        "3 and 2 (applied after 3) are reversed"
+    );
+}
+
+fn declined_prompt_changes_nothing(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    p.run(&["forwards", "all"]).expect(0);
+    let r = run_in_pty(&p, &["backwards", "users", "2"], "n\n");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("users 2 create profiles"),
+        "the prompt lists the migrations: {r:?}"
+    );
+    assert!(r.stdout.contains("Reverse 1 migration(s)? [y/N]"), "{r:?}");
+    assert!(r.stdout.contains("Not proceeding."), "{r:?}");
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    let r = run_in_pty(&p, &["backwards", "blog"], "YES\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(p.ids("blog", "pending"), v(&["3"]));
+}
+
+fn stdin_not_a_terminal_changes_nothing(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    p.run(&["forwards", "all"]).expect(0);
+    // stdin holds a "y", but it is not a terminal: ferry must refuse without reading it.
+    let out = p
+        .ferry()
+        .args(["backwards", "users"])
+        .write_stdin("y\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a terminal") && err.contains("-y"),
+        "{err}"
+    );
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+}
+
+fn preview_writes_nothing(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    let r = p.run(&["forwards", "all", "--preview"]);
+    r.expect(0)
+        .stdout_has("-- users 1 create users (forwards)\nCREATE TABLE users")
+        .stdout_has("-- blog 3 create posts (forwards)");
+    assert!(!p.db.table_exists(), "preview created the tracking table");
+    p.run(&["check"]).expect(0);
+    assert!(!p.db.table_exists(), "check created the tracking table");
+    p.run(&["forwards", "all"]).expect(0);
+    let r = p.run(&["backwards", "all", "--preview"]);
+    r.expect(0)
+        .stdout_has("-- blog 3 create posts (backwards)\nDROP TABLE posts;");
+    let first = r.stdout.find("users 2").unwrap();
+    let second = r.stdout.find("users 1").unwrap();
+    assert!(first < second, "newest first");
+    assert_eq!(p.statuses().iter().filter(|s| s.2 == "applied").count(), 3);
+}
+
+fn clean_deletes_exactly_the_reversed_files(b: Backend) {
+    let p = Project::new(b);
+    let f1 = p.table_migration("users", "1", "d1");
+    let f2 = p.table_migration("users", "2", "d2");
+    let f3 = p.table_migration("users", "3", "d3");
+    p.run(&["forwards", "users"]).expect(0);
+    p.run(&["backwards", "users", "2", "-y", "--clean"])
+        .expect(0);
+    assert!(f1.exists() && !f2.exists() && !f3.exists());
+    assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    #[cfg(unix)]
+    {
+        // A symlinked migration file is refused before anything changes.
+        let target = p.path("elsewhere.sql");
+        std::fs::rename(&f1, &target).unwrap();
+        std::os::unix::fs::symlink(&target, &f1).unwrap();
+        p.run(&["backwards", "users", "-y", "--clean"])
+            .expect(1)
+            .stderr_has("symbolic link");
+        assert!(target.exists() && f1.exists());
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    }
+}
+
+fn irreversible_is_refused_before_any_change(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "e1");
+    p.write(
+        "users",
+        "2_irreversible.sql",
+        "-- ferry:up\nCREATE TABLE e2 (id INTEGER);\n",
+    );
+    p.table_migration("users", "3", "e3");
+    p.run(&["forwards", "users"]).expect(0);
+    let r = p.run(&["backwards", "users", "all", "-y"]);
+    r.expect(1).stderr_has("irreversible").stderr_has("users 2");
+    assert_eq!(
+        p.ids("users", "applied"),
+        v(&["1", "2", "3"]),
+        "not even 3 was reversed"
+    );
+    p.run(&["backwards", "users", "-y"]).expect(0);
+}
+
+fn stored_down_sql_when_the_file_is_gone(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "f1");
+    let f2 = p.table_migration("users", "2", "f2");
+    p.run(&["forwards", "users"]).expect(0);
+    std::fs::remove_file(&f2).unwrap();
+    assert_eq!(p.ids("users", "missing"), v(&["2"]));
+    p.run(&["backwards", "users", "-y"])
+        .expect(0)
+        .stderr_has("stored");
+    // The table was really dropped: applying the migration again works.
+    p.table_migration("users", "2", "f2");
+    p.run(&["forwards", "users"]).expect(0);
+}
+
+fn changed_and_missing_statuses(b: Backend) {
+    let p = Project::new(b);
+    let f1 = p.table_migration("users", "1", "g1");
+    let f2 = p.table_migration("users", "2", "g2");
+    p.table_migration("users", "3", "g3");
+    p.run(&["forwards", "users", "2"]).expect(0);
+    // Editing the down section does not change the checksum; editing the up section does.
+    let text = std::fs::read_to_string(&f1)
+        .unwrap()
+        .replace("DROP TABLE g1;", "DROP TABLE g1; -- edited");
+    std::fs::write(&f1, text).unwrap();
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    std::fs::write(
+        &f1,
+        std::fs::read_to_string(&f1)
+            .unwrap()
+            .replace("(id INTEGER PRIMARY KEY)", "(id INTEGER PRIMARY KEY) "),
+    )
+    .unwrap();
+    std::fs::remove_file(&f2).unwrap();
+    let st = p.statuses();
+    let got: Vec<_> = st.iter().map(|(_, i, s)| format!("{i}:{s}")).collect();
+    assert_eq!(got, ["1:changed", "2:missing", "3:pending"]);
+    let r = p.run(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = json["migrations"].as_array().unwrap();
+    assert_eq!(rows[0]["has_ran"], true);
+    assert_eq!(rows[1]["has_ran"], true);
+    assert_eq!(rows[2]["has_ran"], false);
+    assert!(rows[2]["applied_at"].is_null());
+    assert!(chrono::DateTime::parse_from_rfc3339(rows[0]["applied_at"].as_str().unwrap()).is_ok());
+    p.run(&["check", "--strict"]).expect(3);
+    p.run(&["forwards", "users"])
+        .expect(0)
+        .stderr_has("changed");
+    // clean forgets the missing row only.
+    p.run(&["clean", "users", "--preview"])
+        .expect(0)
+        .stdout_has("users 2");
+    assert_eq!(p.ids("users", "missing"), v(&["2"]));
+    p.run(&["clean", "users"]).expect(1);
+    p.run(&["clean", "users", "-y"]).expect(0);
+    let got: Vec<_> = p
+        .statuses()
+        .iter()
+        .map(|(_, i, s)| format!("{i}:{s}"))
+        .collect();
+    assert_eq!(got, ["1:changed", "3:applied"]);
+}
+
+fn failing_migration_in_the_middle(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "h1");
+    let bad = p.write(
+        "users",
+        "2_broken.sql",
+        "-- ferry:up\nINSERT INTO h1 (id) VALUES (1);\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
+    );
+    p.table_migration("users", "3", "h3");
+    let r = p.run(&["forwards", "users"]);
+    r.expect(1)
+        .stderr_has("users 2")
+        .stderr_has(&bad.display().to_string());
+    assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    assert_eq!(p.ids("users", "pending"), v(&["2", "3"]));
+    if b != Backend::Sqlite || r.stderr.contains(":3)") {
+        // The line of the failing statement within the file.
+        r.stderr_has(":3)");
+    }
+    // The first insert of the failed migration was rolled back with it.
+    p.write(
+        "users",
+        "2_broken.sql",
+        "-- ferry:up\nINSERT INTO h1 (id) VALUES (1);\n-- ferry:down\nDELETE FROM h1;\n",
+    );
+    p.run(&["forwards", "users"]).expect(0);
+}
+
+fn dirty_row_blocks_until_resolved(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "i1");
+    p.write(
+        "users",
+        "2_outside.sql",
+        "-- ferry:up no-transaction\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
+    );
+    p.run(&["forwards", "users"]).expect(1);
+    assert_eq!(p.ids("users", "dirty"), v(&["2"]));
+    p.run(&["check", "--strict"]).expect(3);
+    p.run(&["forwards", "users"])
+        .expect(1)
+        .stderr_has("ferry resolve users 2");
+    p.run(&["backwards", "users", "-y"])
+        .expect(1)
+        .stderr_has("dirty");
+    p.run(&["resolve", "users", "1", "--applied"])
+        .expect(1)
+        .stderr_has("not dirty");
+    p.run(&["resolve", "users", "2"]).expect(2);
+    p.run(&["resolve", "users", "2", "--reverted"]).expect(0);
+    assert_eq!(p.ids("users", "pending"), v(&["2"]));
+    p.write("users", "2_outside.sql", "-- ferry:up no-transaction\nCREATE TABLE i2 (id INTEGER);\n-- ferry:down no-transaction\nDROP TABLE i2;\n");
+    p.run(&["forwards", "users"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    p.run(&["backwards", "users", "-y"]).expect(0);
+}
+
+fn concurrent_runs_apply_each_migration_once(b: Backend) {
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_counter.sql",
+        "-- ferry:up\nCREATE TABLE runs (n INTEGER);\n-- ferry:down\nDROP TABLE runs;\n",
+    );
+    for i in 2..=6 {
+        p.write(
+            "users",
+            &format!("{i}_count.sql"),
+            "-- ferry:up\nINSERT INTO runs (n) VALUES (1);\n-- ferry:down\nDELETE FROM runs;\n",
+        );
+    }
+    p.table_migration("blog", "7", "concurrent_posts");
+    let n = if b == Backend::Sqlite { 4 } else { 8 };
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"));
+            cmd.current_dir(p.dir.path())
+                .env("FERRY_DATABASE_URL", &p.db.url)
+                .env_remove("DATABASE_URL")
+                .args(["forwards", "all"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(p.statuses().iter().all(|s| s.2 == "applied"));
+    // Each insert ran exactly once: five rows. A migration that counts them proves it.
+    p.write("blog", "8_assert.sql", "-- ferry:up\nCREATE TABLE exactly_five AS SELECT COUNT(*) AS c FROM runs;\n-- ferry:down\nDROP TABLE exactly_five;\n");
+    p.run(&["forwards", "blog"]).expect(0);
+    p.write(
+        "blog",
+        "9_check.sql",
+        "-- ferry:up\nINSERT INTO concurrent_posts (id) SELECT c FROM exactly_five;\nINSERT INTO concurrent_posts (id) VALUES (5);\n-- ferry:down\n",
+    );
+    // The second insert collides with the first (primary key 5) only if the count was 5.
+    p.run(&["forwards", "blog"]).expect(1);
+}
+
+fn lock_timeout_fails_cleanly(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    let mut holder = p.db.driver();
+    let rt = &p.db.rt;
+    rt.block_on(holder.ensure_table()).unwrap();
+    rt.block_on(holder.lock(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = p.run(&["--lock-timeout", "1", "forwards", "all"]);
+    r.expect(1).stderr_has("another ferry run holds the lock");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    rt.block_on(holder.unlock()).unwrap();
+    drop(holder);
+    assert!(p.statuses().iter().all(|s| s.2 == "pending"));
+    p.run(&["forwards", "all", "--lock-timeout", "10"])
+        .expect(0);
+}
+
+fn killed_run_leaves_nothing_half_recorded(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "k1");
+    p.write(
+        "users",
+        "2_slow.sql",
+        &format!(
+            "-- ferry:up\nCREATE TABLE k2 (id INTEGER);\n{}\n-- ferry:down\nDROP TABLE k2;\n",
+            b.slow_sql()
+        ),
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
+        .current_dir(p.dir.path())
+        .env("FERRY_DATABASE_URL", &p.db.url)
+        .args(["forwards", "users"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let st = p.statuses();
+    assert!(
+        !st.iter().any(|(_, id, s)| id == "2" && s == "applied"),
+        "a killed migration is never recorded as applied: {st:?}"
+    );
+    // The lock died with the process: the next run (with a fast migration 2) completes.
+    p.write(
+        "users",
+        "2_slow.sql",
+        "-- ferry:up\nCREATE TABLE k2b (id INTEGER);\n-- ferry:down\nDROP TABLE k2b;\n",
+    );
+    if !p.ids("users", "dirty").is_empty() {
+        p.run(&["resolve", "users", "2", "--reverted"]).expect(0);
+    }
+    p.run(&["forwards", "users", "--lock-timeout", "40"])
+        .expect(0);
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+}
+
+fn reversing_a_dependency_under_a_dependant_is_refused(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    p.run(&["forwards", "all"]).expect(0);
+    p.run(&["backwards", "users", "all", "-y"])
+        .expect(1)
+        .stderr_has("blog");
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    p.run(&["backwards", "users", "-y"]).expect(0);
+    p.run(&["backwards", "blog", "-y"]).expect(0);
+    p.run(&["backwards", "users", "all", "-y"]).expect(0);
+}
+
+fn fake_records_and_asks_for_more_than_one(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    p.run(&["forwards", "users", "--fake"])
+        .expect(1)
+        .stderr_has("not a terminal");
+    assert!(p.ids("users", "applied").is_empty(), "nothing recorded");
+    p.run(&["forwards", "users", "1", "--fake"]).expect(0);
+    p.run(&["forwards", "users", "--fake", "-y"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    // Nothing ran: creating the tables for real works.
+    p.write("blog", "4_real.sql", "-- ferry:up\nCREATE TABLE users (id INTEGER);\nCREATE TABLE profiles (id INTEGER);\n-- ferry:down\n");
+    p.run(&["forwards", "blog"]).expect(0);
+}
+
+fn unknown_app_lists_the_known_ones(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    for args in [
+        &["forwards", "nope"][..],
+        &["backwards", "nope", "-y"],
+        &["check", "nope"],
+        &["clean", "nope", "-y"],
+        &["resolve", "nope", "1", "--applied"],
+        &["new", "nope", "x"],
+    ] {
+        p.run(args)
+            .expect(1)
+            .stderr_has("nope")
+            .stderr_has("blog, users");
+    }
+}

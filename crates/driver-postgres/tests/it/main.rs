@@ -1,0 +1,745 @@
+//! Integration tests of the PostgreSQL driver against a live server
+//! (`FERRY_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+//!
+//! Every test creates its own database and drops it at the end. An unreachable server fails
+//! the tests: nothing is skipped.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ferry_core::testkit::{run_conformance, DriverFactory};
+use ferry_core::{BoxFuture, Driver, DriverErrorKind, NewRow, RowChange, TableName};
+use ferry_driver_postgres::{connect, testing, PostgresDriver};
+
+/// Run `body` with a fresh database's URL, dropping the database afterwards (also when the
+/// body panics).
+async fn with_database<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = testing::unique_name(prefix);
+    let url = testing::create_database(&name)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    let outcome = tokio::spawn(body(url)).await;
+    testing::drop_database(&name)
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop test database {name}: {e}"));
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn open(url: &str, table: &str) -> PostgresDriver {
+    connect(url, TableName::parse(table).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+fn row(app: &str, id: &str) -> NewRow {
+    NewRow {
+        app_name: app.to_owned(),
+        migration_id: id.to_owned(),
+        description: format!("migration {id}"),
+        checksum: "abc".to_owned(),
+        down_sql: Some(String::new()),
+        applied_at: Utc::now(),
+        duration_ms: 12345,
+        dirty: false,
+    }
+}
+
+/// `SELECT` returning one text value.
+async fn scalar(d: &PostgresDriver, sql: &str) -> Option<String> {
+    let rows = d.client().simple_query(sql).await.unwrap();
+    rows.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_owned)),
+        _ => None,
+    })?
+}
+
+struct Factory {
+    url: String,
+}
+
+impl DriverFactory for Factory {
+    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
+        Box::pin(async move {
+            let driver = connect(&self.url, table.clone())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            Box::new(driver) as Box<dyn Driver>
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance() {
+    with_database("conf", |url| async move {
+        run_conformance(&Factory { url }).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basics_and_row_changes() {
+    with_database("basic", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        assert_eq!(d.backend(), "postgres");
+        assert!(d.capabilities().transactional_ddl);
+        assert!(!d.table_exists().await.unwrap());
+        d.ensure_table().await.unwrap();
+        d.ensure_table().await.unwrap();
+        assert!(d.table_exists().await.unwrap());
+
+        // Values with quotes are bound, not pasted.
+        let mut r = row("it's", "001");
+        r.description = "Robert'); DROP TABLE ferry_migrations; --".to_owned();
+        r.down_sql = None;
+        d.write(&RowChange::Insert(r.clone())).await.unwrap();
+        d.write(&RowChange::Insert(row("other", "2")))
+            .await
+            .unwrap();
+        let all = d.applied(None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].row_id < all[1].row_id);
+        let mine = d.applied(Some("it's")).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].migration_id, "001");
+        assert_eq!(mine[0].description, r.description);
+        assert_eq!(mine[0].down_sql, None);
+        assert_eq!(mine[0].duration_ms, 12345);
+        assert_eq!(
+            mine[0].applied_at.timestamp_micros(),
+            r.applied_at.timestamp_micros()
+        );
+
+        d.write(&RowChange::MarkDirty {
+            app_name: "it's".into(),
+            migration_id: "001".into(),
+        })
+        .await
+        .unwrap();
+        assert!(d.applied(Some("it's")).await.unwrap()[0].dirty);
+        d.write(&RowChange::MarkClean {
+            app_name: "it's".into(),
+            migration_id: "001".into(),
+            duration_ms: Some(7),
+        })
+        .await
+        .unwrap();
+        let m = &d.applied(Some("it's")).await.unwrap()[0];
+        assert!(!m.dirty);
+        assert_eq!(m.duration_ms, 7);
+        d.write(&RowChange::MarkClean {
+            app_name: "it's".into(),
+            migration_id: "001".into(),
+            duration_ms: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(d.applied(Some("it's")).await.unwrap()[0].duration_ms, 7);
+        d.write(&RowChange::Delete {
+            app_name: "it's".into(),
+            migration_id: "001".into(),
+        })
+        .await
+        .unwrap();
+        assert!(d.applied(Some("it's")).await.unwrap().is_empty());
+        assert_eq!(d.applied(Some("other")).await.unwrap().len(), 1);
+
+        // A transaction records the measured duration, not the given one.
+        d.execute_in_transaction(
+            "CREATE TABLE t (x INT); SELECT pg_sleep(0.05);",
+            &RowChange::Insert(row("app", "3")),
+        )
+        .await
+        .unwrap();
+        let m = &d.applied(Some("app")).await.unwrap()[0];
+        assert!(
+            m.duration_ms >= 40 && m.duration_ms < 12345,
+            "{}",
+            m.duration_ms
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_in_current_schema_is_not_confused_with_others() {
+    with_database("curschema", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.execute(
+            "CREATE SCHEMA other; CREATE TABLE other.ferry_migrations (x INT);",
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(!d.table_exists().await.unwrap());
+        d.ensure_table().await.unwrap();
+        assert!(d.table_exists().await.unwrap());
+        // A migration changing search_path does not move the tracking table.
+        d.execute("SET search_path TO other", false).await.unwrap();
+        d.write(&RowChange::Insert(row("a", "1"))).await.unwrap();
+        assert_eq!(
+            scalar(&d, "SELECT count(*) FROM public.ferry_migrations")
+                .await
+                .as_deref(),
+            Some("1")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_qualified_table() {
+    with_database("schema", |url| async move {
+        let mut d = open(&url, "ops.ferry_migrations").await;
+        assert!(!d.table_exists().await.unwrap());
+        d.ensure_table().await.unwrap();
+        assert!(d.table_exists().await.unwrap());
+        assert_eq!(
+            scalar(&d, "SELECT to_regclass('ops.ferry_migrations')::text")
+                .await
+                .as_deref(),
+            Some("ops.ferry_migrations")
+        );
+        assert_eq!(
+            scalar(&d, "SELECT to_regclass('public.ferry_migrations')::text").await,
+            None
+        );
+        d.execute_in_transaction("SELECT 1", &RowChange::Insert(row("a", "1")))
+            .await
+            .unwrap();
+        assert_eq!(d.applied(None).await.unwrap().len(), 1);
+        // The unqualified name is a different table.
+        let mut plain = open(&url, "ferry_migrations").await;
+        assert!(!plain.table_exists().await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_transaction_runs_statements_alone() {
+    with_database("notx", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.execute(
+            "CREATE TABLE posts (id INT, title TEXT, body TEXT); INSERT INTO posts VALUES (1, 'a;b', 'c');",
+            false,
+        )
+        .await
+        .unwrap();
+        // In one batch, PostgreSQL refuses CONCURRENTLY (implicit transaction).
+        let sql = "-- two indexes; built concurrently\n\
+                   CREATE INDEX CONCURRENTLY posts_title ON posts (title);\n\
+                   /* a ; comment */\n\
+                   CREATE INDEX CONCURRENTLY posts_body ON posts (body);\n";
+        let err = d.execute(sql, false).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Query);
+        assert_eq!(err.sqlstate.as_deref(), Some("25001"), "{err}");
+        d.execute(sql, true).await.unwrap();
+        assert_eq!(
+            scalar(
+                &d,
+                "SELECT count(*) FROM pg_indexes WHERE tablename = 'posts' AND indexname IN ('posts_title', 'posts_body')"
+            )
+            .await
+            .as_deref(),
+            Some("2")
+        );
+
+        // ALTER TYPE ... ADD VALUE, then using the new value, in a no-transaction section.
+        d.execute("CREATE TYPE mood AS ENUM ('sad', 'ok');", false)
+            .await
+            .unwrap();
+        d.execute(
+            "ALTER TYPE mood ADD VALUE 'happy';\nCREATE TABLE people (m mood DEFAULT 'happy');\nINSERT INTO people DEFAULT VALUES;",
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(scalar(&d, "SELECT m::text FROM people").await.as_deref(), Some("happy"));
+
+        // An error in the second statement reports the line within the whole text.
+        let err = d
+            .execute("SELECT 1;\n\n  SELECT nope FROM posts;", true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("42703"));
+        assert_eq!(err.line, Some(3));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_transaction_rolls_back_sql_and_row() {
+    with_database("rollback", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        let err = d
+            .execute_in_transaction(
+                "CREATE TABLE a (x INT);\nINSERT INTO a VALUES (1);\nINSERT INTO missing VALUES (1);",
+                &RowChange::Insert(row("app", "1")),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Query);
+        assert_eq!(err.sqlstate.as_deref(), Some("42P01"));
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("missing"), "{err}");
+        assert!(d.applied(None).await.unwrap().is_empty());
+        assert_eq!(scalar(&d, "SELECT to_regclass('a')::text").await, None);
+
+        // A failing row change (duplicate key) rolls back the SQL too.
+        d.write(&RowChange::Insert(row("app", "2"))).await.unwrap();
+        let err = d
+            .execute_in_transaction("CREATE TABLE b (x INT);", &RowChange::Insert(row("app", "2")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("23505"));
+        assert_eq!(scalar(&d, "SELECT to_regclass('b')::text").await, None);
+
+        // The connection is usable afterwards (no transaction left open).
+        d.execute_in_transaction("CREATE TABLE c (x INT);", &RowChange::Insert(row("app", "3")))
+            .await
+            .unwrap();
+        assert_eq!(d.applied(Some("app")).await.unwrap().len(), 2);
+        assert_eq!(
+            scalar(&d, "SELECT to_regclass('c')::text").await.as_deref(),
+            Some("c")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dollar_quotes_and_do_blocks_run_unchanged() {
+    with_database("dollar", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        let sql = r#"
+CREATE TABLE log (msg TEXT);
+CREATE FUNCTION add_log(m TEXT) RETURNS void AS $body$
+BEGIN
+    INSERT INTO log VALUES (m || ';');
+    INSERT INTO log VALUES ('$$; not the end');
+END;
+$body$ LANGUAGE plpgsql;
+DO $$
+BEGIN
+    PERFORM add_log('from do');
+    IF (SELECT count(*) FROM log) <> 2 THEN
+        RAISE EXCEPTION 'unexpected; count';
+    END IF;
+END
+$$;
+SELECT 'semi;colon', E'esc\'; aped';
+"#;
+        d.execute_in_transaction(sql, &RowChange::Insert(row("app", "1")))
+            .await
+            .unwrap();
+        assert_eq!(
+            scalar(&d, "SELECT string_agg(msg, '|' ORDER BY msg) FROM log")
+                .await
+                .as_deref(),
+            Some("$$; not the end|from do;")
+        );
+        // The same in a no-transaction section (statements split by the lexer).
+        let sql2 = sql
+            .replace("add_log", "add_log2")
+            .replace("TABLE log", "TABLE log2")
+            .replace("INTO log ", "INTO log2 ")
+            .replace("FROM log)", "FROM log2)");
+        d.execute(&sql2, true).await.unwrap();
+        assert_eq!(
+            scalar(&d, "SELECT count(*) FROM log2").await.as_deref(),
+            Some("2")
+        );
+
+        // An error raised in a DO block is reported with its SQLSTATE.
+        let err = d
+            .execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'boom; here' USING HINT = 'h'; END $$;",
+                false,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("P0001"));
+        assert_eq!(err.message, "boom; here");
+        assert_eq!(err.hint.as_deref(), Some("h"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_line_and_sqlstate() {
+    with_database("errline", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        let err = d
+            .execute("SELECT 1;\n\nSELEC broken;", false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Query);
+        assert_eq!(err.sqlstate.as_deref(), Some("42601"));
+        assert_eq!(err.line, Some(3));
+        let err = d
+            .execute_in_transaction(
+                "SELECT 1;\n\nSELEC broken;",
+                &RowChange::Insert(row("a", "1")),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("42601"));
+        assert_eq!(err.line, Some(3));
+        // Positions are characters: multi-byte text before the error still maps right.
+        let err = d
+            .execute("SELECT 'ünïcödé → ✓';\nSELECT 'é',\n  nope_col;", false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("42703"));
+        assert_eq!(err.line, Some(3));
+        // Detail is kept.
+        d.execute(
+            "CREATE TABLE u (x INT UNIQUE); INSERT INTO u VALUES (1);",
+            false,
+        )
+        .await
+        .unwrap();
+        let err = d
+            .execute("INSERT INTO u VALUES (1);", false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate.as_deref(), Some("23505"));
+        assert!(
+            err.detail.as_deref().unwrap_or("").contains("(x)=(1)"),
+            "{err:?}"
+        );
+        assert_eq!(err.line, None);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_times_out_then_succeeds() {
+    with_database("lock", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut b = open(&url, "ferry_migrations").await;
+        a.lock(Duration::from_secs(5)).await.unwrap();
+        // Taking it twice on one connection is fine and one unlock releases it.
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        let started = Instant::now();
+        let err = b.lock(Duration::from_secs(1)).await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(err.kind, DriverErrorKind::LockTimeout);
+        assert_eq!(err.message, "another ferry run holds the lock");
+        assert!(waited >= Duration::from_millis(950), "{waited:?}");
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        // A different table name is a different lock.
+        let mut other = open(&url, "ops.ferry_migrations").await;
+        other.lock(Duration::from_secs(1)).await.unwrap();
+        other.unlock().await.unwrap();
+
+        a.unlock().await.unwrap();
+        a.unlock().await.unwrap(); // not held: not an error
+        b.lock(Duration::from_secs(2)).await.unwrap();
+        b.unlock().await.unwrap();
+
+        // A waiter gets the lock soon after it is released.
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let started = Instant::now();
+            b.lock(Duration::from_secs(10)).await.unwrap();
+            started.elapsed()
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        a.unlock().await.unwrap();
+        let waited = waiter.await.unwrap();
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+
+        // The lock dies with the connection.
+        let mut c = open(&url, "ferry_migrations").await;
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        drop(a);
+        c.lock(Duration::from_secs(10)).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_waiter_does_not_deadlock_with_create_index_concurrently() {
+    with_database("cic", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut b = open(&url, "ferry_migrations").await;
+        a.execute(
+            "CREATE TABLE big AS SELECT g AS x, md5(g::text) AS y FROM generate_series(1, 200000) g;",
+            false,
+        )
+        .await
+        .unwrap();
+        a.lock(Duration::from_secs(5)).await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let result = b.lock(Duration::from_secs(60)).await;
+            (b, result)
+        });
+        // Let B start polling before the index build starts.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let build = tokio::time::timeout(
+            Duration::from_secs(60),
+            a.execute(
+                "CREATE INDEX CONCURRENTLY big_x ON big (x);\nCREATE INDEX CONCURRENTLY big_y ON big (y);",
+                true,
+            ),
+        )
+        .await
+        .expect("CREATE INDEX CONCURRENTLY must not wait for the lock poller");
+        build.unwrap();
+        a.unlock().await.unwrap();
+        let (mut b, result) = tokio::time::timeout(Duration::from_secs(30), waiter)
+            .await
+            .expect("waiter finishes")
+            .unwrap();
+        result.unwrap();
+        b.unlock().await.unwrap();
+        assert_eq!(
+            scalar(&a, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('big_x', 'big_y') AND i.indisvalid").await.as_deref(),
+            Some("2")
+        );
+    })
+    .await;
+}
+
+/// A URL like `admin` with `password`, database `database` and extra parameters.
+fn variant_url(password: &str, database: &str, port: Option<u16>, params: &str) -> String {
+    let admin = testing::admin_url();
+    let (scheme, rest) = admin.split_once("://").unwrap();
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (u.split(':').next().unwrap().to_owned(), h.to_owned()),
+        None => ("postgres".to_owned(), authority.to_owned()),
+    };
+    let hostport = match port {
+        Some(p) => {
+            let host = hostport
+                .rsplit_once(':')
+                .map_or(hostport.as_str(), |(h, _)| h);
+            format!("{host}:{p}")
+        }
+        None => hostport,
+    };
+    let query = rest[authority_end..].split_once('?').map(|(_, q)| q);
+    let mut all: Vec<&str> = query.into_iter().collect();
+    if !params.is_empty() {
+        all.push(params);
+    }
+    let q = if all.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", all.join("&"))
+    };
+    format!("{scheme}://{userinfo}:{password}@{hostport}/{database}{q}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_errors_name_host_and_database_not_password() {
+    // Unknown database.
+    let url = variant_url("s3cret", "ferry_no_such_db", None, "");
+    let err = connect(&url, TableName::default()).await.unwrap_err();
+    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert!(err.message.contains("ferry_no_such_db"), "{}", err.message);
+    assert!(err.message.contains("does not exist"), "{}", err.message);
+    assert!(!err.message.contains("s3cret"), "{}", err.message);
+    assert!(!err.message.contains('\n'), "{}", err.message);
+    let host = url
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split(['/', ':'])
+        .next()
+        .unwrap();
+    assert!(err.message.contains(host), "{}", err.message);
+
+    // Refused port.
+    let url = "postgres://postgres:s3cret@127.0.0.1:1/somedb".to_owned();
+    let started = Instant::now();
+    let err = connect(&url, TableName::default()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert!(err.message.contains("127.0.0.1:1"), "{}", err.message);
+    assert!(err.message.contains("\"somedb\""), "{}", err.message);
+    assert!(!err.message.contains("s3cret"), "{}", err.message);
+    assert!(!err.message.contains('\n'), "{}", err.message);
+
+    // Unknown host.
+    let err = connect(
+        "postgres://u:s3cret@ferry-no-such-host.invalid/x",
+        TableName::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert!(
+        err.message.contains("ferry-no-such-host.invalid"),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains("s3cret"), "{}", err.message);
+
+    // Invalid URLs are configuration errors that do not echo the password.
+    for bad in [
+        "postgres://u:s3cret@h/db?sslmode=bogus",
+        "postgres://u:s3cret@h:notaport/db",
+        "postgres://u:s3cret@h/db?nosuchparam=1",
+    ] {
+        let err = connect(bad, TableName::default()).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Config, "{bad}: {err}");
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sslmodes() {
+    with_database("ssl", |_url| async move {
+        let name_of = |url: &str| {
+            url.rsplit('/')
+                .next()
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        let db = name_of(&_url);
+        // disable always works.
+        let url = variant_url("s3cret", &db, None, "sslmode=disable");
+        let mut d = connect(&url, TableName::default()).await.unwrap();
+        d.execute("SELECT 1", false).await.unwrap();
+        // prefer (the default) works with or without TLS on the server.
+        let url = variant_url("s3cret", &db, None, "sslmode=prefer");
+        connect(&url, TableName::default()).await.unwrap();
+        // require either works or fails cleanly.
+        for mode in ["require", "verify-ca", "verify-full"] {
+            let url = variant_url("s3cret", &db, None, &format!("sslmode={mode}"));
+            match connect(&url, TableName::default()).await {
+                Ok(mut d) => {
+                    if mode == "require" {
+                        assert_eq!(
+                            scalar(
+                                &d,
+                                "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                            )
+                            .await
+                            .as_deref(),
+                            Some("true")
+                        );
+                    }
+                    d.execute("SELECT 1", false).await.unwrap();
+                }
+                Err(e) => {
+                    assert_eq!(e.kind, DriverErrorKind::Connect, "{mode}: {e}");
+                    assert!(!e.message.contains("s3cret"), "{}", e.message);
+                    assert!(!e.message.contains('\n'), "{}", e.message);
+                    eprintln!("sslmode={mode}: {e}");
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// With the Debian snakeoil certificate (CN=localhost, self-signed) as root: `verify-ca`
+/// accepts 127.0.0.1 (chain only) but `verify-full` does not; `verify-full` accepts
+/// `localhost`. Runs only where the local server uses that certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_modes_with_root_certificate() {
+    const CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    with_database("verify", |url| async move {
+        let d = connect(&url, TableName::default()).await.unwrap();
+        let cert_file = scalar(&d, "SELECT current_setting('ssl_cert_file')").await;
+        let ssl = scalar(&d, "SELECT current_setting('ssl')").await;
+        if ssl.as_deref() != Some("on") || cert_file.as_deref() != Some(CERT) {
+            eprintln!("server does not use {CERT}: TLS verification cases not run");
+            return;
+        }
+        let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        let with = |host: &str, mode: &str| {
+            format!("postgres://postgres:s3cret@{host}:5432/{db}?sslmode={mode}&sslrootcert={CERT}")
+        };
+        connect(&with("127.0.0.1", "verify-ca"), TableName::default())
+            .await
+            .unwrap();
+        connect(&with("localhost", "verify-full"), TableName::default())
+            .await
+            .unwrap();
+        let err = connect(&with("127.0.0.1", "verify-full"), TableName::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Connect);
+        assert!(err.message.contains("127.0.0.1:5432"), "{}", err.message);
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+        // Roots that do not hold the server's certificate fail verification.
+        const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+        if std::path::Path::new(BUNDLE).exists() {
+            let err = connect(
+                &format!(
+                    "postgres://postgres:s3cret@localhost:5432/{db}?sslmode=verify-ca&sslrootcert={BUNDLE}"
+                ),
+                TableName::default(),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+            assert!(err.message.contains("localhost:5432"), "{}", err.message);
+            assert!(!err.message.contains('\n'), "{}", err.message);
+        }
+        // A missing root certificate file is a configuration error.
+        let err = connect(
+            &format!("postgres://postgres@localhost:5432/{db}?sslmode=verify-ca&sslrootcert=/nonexistent.pem"),
+            TableName::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Config, "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unix_socket_host() {
+    with_database("unix", |url| async move {
+        if !std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
+            eprintln!("no local socket: unix socket case not run");
+            return;
+        }
+        let db = url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        for mode in ["", "&sslmode=require"] {
+            let sock = format!("postgresql://postgres@/{db}?host=/var/run/postgresql{mode}");
+            let mut d = connect(&sock, TableName::default()).await.unwrap();
+            d.ensure_table().await.unwrap();
+        }
+        let err = connect(
+            "postgresql://postgres:s3cret@/ferry_no_such_db?host=/var/run/postgresql",
+            TableName::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Connect);
+        assert!(
+            err.message.contains("/var/run/postgresql"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+    })
+    .await;
+}
