@@ -366,11 +366,7 @@ async fn check(
             out(&format!("{value}\n"));
         }
         Format::Table => {
-            if statuses.is_empty() {
-                style.info("no migrations found");
-            } else {
-                out(&render::check_table(&statuses, style.color_out));
-            }
+            out(&render::check_table(&statuses, style.color_out));
         }
     }
     if strict && statuses.iter().any(|s| s.status != Status::Applied) {

@@ -68,6 +68,7 @@ impl AppConfig {
     }
 
     /// The app's migrations in ascending ID order: read from its folder, or the embedded ones.
+    /// A folder that does not exist holds no migrations.
     pub fn migrations(&self) -> Result<Vec<Migration>> {
         if let Some(list) = &self.embedded {
             let mut list = list.clone();
@@ -83,16 +84,9 @@ impl AppConfig {
             return Ok(list);
         }
         let dir = self.migrations_dir.as_deref().unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            return Err(Error::config(
-                None,
-                format!(
-                    "the migrations folder of app `{}` does not exist: {}; create it (or run `ferry new {} <description>`)",
-                    self.name,
-                    dir.display(),
-                    self.name
-                ),
-            ));
+        if !dir.exists() {
+            // An app whose folder does not exist yet has no migrations (the managers warn).
+            return Ok(Vec::new());
         }
         load_migrations(dir)
     }

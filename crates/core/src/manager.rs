@@ -446,8 +446,22 @@ fn planned(app: &str, id: &str, description: &str) -> PlannedMigration {
     }
 }
 
-fn load_all(apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
-    apps.iter().map(AppConfig::migrations).collect()
+impl Migrator {
+    /// Read every app's migrations (file errors stop everything), warning about apps whose
+    /// folder does not exist.
+    fn load_all(&self, apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
+        for app in apps {
+            if let Some(dir) = app.migrations_dir.as_deref().filter(|d| !d.exists()) {
+                self.report(Event::Warning(format!(
+                    "the migrations folder of app `{}` does not exist: {}; it has no migrations (create it, or run `ferry new {} <description>`)",
+                    app.name,
+                    dir.display(),
+                    app.name
+                )));
+            }
+        }
+        apps.iter().map(AppConfig::migrations).collect()
+    }
 }
 
 fn find_dirty(app: &str, rows: &[AppliedMigration]) -> Result<()> {
@@ -517,7 +531,7 @@ impl ForwardsMigrationManager {
     pub async fn run(&self, m: &mut Migrator) -> Result<MigrationResult> {
         let id = (self.migration_id != "all").then_some(self.migration_id.as_str());
         let apps = m.select_apps(&self.app_name, id)?;
-        let files = load_all(&apps)?;
+        let files = m.load_all(&apps)?;
 
         let rows = if self.preview {
             m.read_rows(&apps).await?
@@ -886,7 +900,7 @@ impl BackwardsMigrationManager {
         };
         // Reverse dependency order.
         let apps: Vec<AppConfig> = apps.into_iter().rev().collect();
-        let files = load_all(&apps)?;
+        let files = m.load_all(&apps)?;
         let every_app: Vec<AppConfig> = m.registry.apps().to_vec();
 
         let rows = if self.preview {
@@ -1223,7 +1237,7 @@ impl CheckMigrationManager {
     /// dependency order, migrations in ID order. Read-only: one query to the tracking table.
     pub async fn get_migration_statuses(&self, m: &mut Migrator) -> Result<Vec<MigrationStatus>> {
         let apps = m.select_apps(&self.app_name, None)?;
-        let files = load_all(&apps)?;
+        let files = m.load_all(&apps)?;
         let rows = m.read_rows(&apps).await?;
         let empty = Vec::new();
         let mut out = Vec::new();
@@ -1294,7 +1308,7 @@ impl CleanManager {
     /// Run the manager.
     pub async fn run(&self, m: &mut Migrator) -> Result<MigrationResult> {
         let apps = m.select_apps(&self.app_name, None)?;
-        let files = load_all(&apps)?;
+        let files = m.load_all(&apps)?;
         let rows = m.read_rows(&apps).await?;
         let missing = missing_rows(&apps, &files, &rows);
         if missing.is_empty() {

@@ -97,3 +97,93 @@ fn failed_transaction_rolls_back_sql_and_row() {
     block_on(d.execute_in_transaction("CREATE TABLE kept (x INT);", &row)).unwrap();
     assert_eq!(block_on(d.applied(None)).unwrap().len(), 1);
 }
+
+mod library {
+    //! The library API of `ferry-core` as a Rust program uses it, on SQLite.
+
+    use super::block_on;
+    use ferry_core::{
+        run_backwards, run_forwards, AppConfig, AppRegistry, Confirm, ConfirmRequest, Error,
+        Migration, Migrator, Status, TableName,
+    };
+
+    struct Answer(bool);
+
+    impl Confirm for Answer {
+        fn confirm(&self, request: &ConfirmRequest) -> ferry_core::Result<bool> {
+            assert_eq!(request.question, "Reverse 2 migration(s)?");
+            assert_eq!(request.items[0].migration_id, "2", "newest first");
+            Ok(self.0)
+        }
+    }
+
+    fn migrator(confirm: bool) -> (tempfile::TempDir, Migrator) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("lib.db").display());
+        let app = AppConfig::embedded(
+            "embedded",
+            vec![
+                Migration::new(
+                    "1",
+                    "one",
+                    "CREATE TABLE one (id INTEGER);",
+                    Some("DROP TABLE one;"),
+                )
+                .unwrap(),
+                Migration::new(
+                    "2",
+                    "two",
+                    "CREATE TABLE two (id INTEGER);",
+                    Some("DROP TABLE two;"),
+                )
+                .unwrap(),
+            ],
+        );
+        let driver = block_on(ferry_driver_sqlite::connect(&url, TableName::default())).unwrap();
+        let m = Migrator::new(AppRegistry::new(vec![app]).unwrap(), Box::new(driver))
+            .with_confirm(Answer(confirm));
+        (dir, m)
+    }
+
+    #[test]
+    fn declined_confirmation_is_an_unsuccessful_result() {
+        let (_dir, mut m) = migrator(false);
+        assert!(
+            block_on(run_forwards(&mut m, "embedded", "all", false, false))
+                .unwrap()
+                .success
+        );
+        let r = block_on(run_backwards(
+            &mut m, "embedded", "all", false, false, false,
+        ))
+        .unwrap();
+        assert!(!r.success);
+        assert_eq!(r.message.as_deref(), Some("Not proceeding."));
+        let statuses = block_on(
+            ferry_core::CheckMigrationManager::new("embedded").get_migration_statuses(&mut m),
+        )
+        .unwrap();
+        assert!(statuses
+            .iter()
+            .all(|s| s.status == Status::Applied && s.has_ran));
+    }
+
+    #[test]
+    fn accepted_confirmation_reverses_and_unknown_ids_are_unsuccessful() {
+        let (_dir, mut m) = migrator(true);
+        let r = block_on(run_forwards(&mut m, "embedded", "42", false, false)).unwrap();
+        assert!(!r.success, "unknown ID");
+        block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
+        let r = block_on(run_backwards(
+            &mut m, "embedded", "all", false, false, false,
+        ))
+        .unwrap();
+        assert!(r.success);
+        assert_eq!(r.migrations.len(), 2);
+        block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
+        let err = block_on(ferry_core::backwards(&mut m, "embedded", "7", true)).unwrap_err();
+        assert!(matches!(err, Error::Unsuccessful(_)), "{err:?}");
+        let err = block_on(run_forwards(&mut m, "nope", "all", false, false)).unwrap_err();
+        assert!(err.to_string().contains("known apps: embedded"), "{err}");
+    }
+}
