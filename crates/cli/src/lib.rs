@@ -224,21 +224,15 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
     }
     // `all` with an explicit migration ID is a usage error (the defaults differ per command,
     // so it is caught here, where an omitted ID can be told from an explicit one).
-    if let Command::Backwards(a) = &cli.command {
-        if a.app == "all" && a.migration_id.as_deref().is_some_and(|id| id != "all") {
-            return Err(Failure::Usage(format!(
-                "a migration ID cannot be given with app `all` (got `{}`); omit it, or name one app",
-                a.migration_id.as_deref().unwrap_or_default()
-            )));
-        }
-    }
-    if let Command::Forwards(a) = &cli.command {
-        if a.app == "all" && a.migration_id.as_deref().is_some_and(|id| id != "all") {
-            return Err(Failure::Usage(format!(
-                "a migration ID cannot be given with app `all` (got `{}`); omit it, or name one app",
-                a.migration_id.as_deref().unwrap_or_default()
-            )));
-        }
+    let all_with_id = match &cli.command {
+        Command::Forwards(a) if a.app == "all" => a.migration_id.as_deref(),
+        Command::Backwards(a) if a.app == "all" => a.migration_id.as_deref(),
+        _ => None,
+    };
+    if let Some(id) = all_with_id.filter(|id| *id != "all") {
+        return Err(Failure::Usage(format!(
+            "a migration ID cannot be given with app `all` (got `{id}`); omit it, or name one app"
+        )));
     }
 
     let table_text = g

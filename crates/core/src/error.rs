@@ -74,7 +74,7 @@ pub enum Error {
     #[error("{0}")]
     ConfirmationUnavailable(String),
     /// A migration's SQL failed.
-    #[error("migration {app} {id} failed{}: {source}", location(file, *line))]
+    #[error("migration {app} {id} failed{}: {source}{}", location(file, *line), dirty_note(app, id, *dirty))]
     Execute {
         /// The app.
         app: String,
@@ -86,6 +86,8 @@ pub enum Error {
         line: Option<usize>,
         /// What the database said.
         source: DriverError,
+        /// The migration ran outside a transaction and its row was left dirty.
+        dirty: bool,
     },
     /// `resolve` was asked for a migration that is not dirty.
     #[error("migration {app} {id} is not dirty{}", if *applied { " (it is applied)" } else { " (it has no tracking row)" })]
@@ -117,6 +119,16 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+fn dirty_note(app: &str, id: &str, dirty: bool) -> String {
+    if dirty {
+        format!(
+            "\nthe migration ran outside a transaction, so the statements before the failing one may have taken effect; it is marked dirty and {app} is blocked until you inspect the database and run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)"
+        )
+    } else {
+        String::new()
+    }
 }
 
 fn location(file: &Option<PathBuf>, line: Option<usize>) -> String {

@@ -402,12 +402,15 @@ impl Migrator {
         before: RowChange,
         after: RowChange,
     ) -> Result<()> {
-        let exec_err = |source: crate::DriverError| Error::Execute {
-            app: planned.app_name.clone(),
-            id: planned.migration_id.clone(),
-            file: section.file.clone(),
-            line: source.line.map(|l| section.file_line(l)),
-            source,
+        let exec_err = |dirty: bool| {
+            move |source: crate::DriverError| Error::Execute {
+                app: planned.app_name.clone(),
+                id: planned.migration_id.clone(),
+                file: section.file.clone(),
+                line: source.line.map(|l| section.file_line(l)),
+                source,
+                dirty,
+            }
         };
         if self.is_blank(section) {
             return self.driver.write(&in_tx).await.map_err(Error::db(format!(
@@ -420,7 +423,7 @@ impl Migrator {
                 .driver
                 .execute_in_transaction(&section.sql, &in_tx)
                 .await
-                .map_err(exec_err);
+                .map_err(exec_err(false));
         }
         let context = format!(
             "recording migration {} {}",
@@ -433,7 +436,7 @@ impl Migrator {
         self.driver
             .execute(&section.sql, section.no_transaction)
             .await
-            .map_err(exec_err)?;
+            .map_err(exec_err(true))?;
         self.driver.write(&after).await.map_err(Error::db(context))
     }
 }
