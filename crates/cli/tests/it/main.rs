@@ -4,4 +4,5 @@
 
 mod files;
 mod shared;
+mod specific;
 mod support;
