@@ -69,3 +69,69 @@ fn docs_mention_every_subcommand_and_long_option() {
         missing.join("\n  ")
     );
 }
+
+/// The README's quick-start command runs as written (with `cargo run -p ferry-cli --` standing
+/// for the binary this test was built with), on a copy of `examples/blog`, and leaves every
+/// migration applied.
+#[test]
+fn readme_quick_start_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a Quick start section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the quick start has a sh code block");
+    let command = block.trim();
+    assert!(
+        command.contains("forwards all") && command.contains("check"),
+        "{command}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let example = dir.path().join("examples/blog");
+    std::fs::create_dir_all(example.join("migrations")).unwrap();
+    std::fs::copy(
+        root.join("examples/blog/ferry.toml"),
+        example.join("ferry.toml"),
+    )
+    .unwrap();
+    for app in ["users", "blog"] {
+        let from = root.join("examples/blog/migrations").join(app);
+        let to = example.join("migrations").join(app);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    let bin = env!("CARGO_BIN_EXE_ferry");
+    let script = command.replace("cargo run -p ferry-cli --", &format!("'{bin}'"));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("FERRY_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("applied").count(),
+        5,
+        "every example migration is applied:\n{stdout}"
+    );
+    assert!(
+        example.join("blog.db").exists(),
+        "the database lives beside ferry.toml"
+    );
+}
