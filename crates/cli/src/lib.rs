@@ -162,8 +162,15 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         let env_file = cwd.join(".env");
         if env_file.is_file() {
             dotenvy::from_path(&env_file).map_err(|e| {
+                // A parse error carries the offending text, which may hold a password.
+                let why = match e {
+                    dotenvy::Error::LineParse(_, index) => {
+                        format!("a line cannot be parsed (at character {index})")
+                    }
+                    other => ferry_core::redact_url(&other.to_string()),
+                };
                 Failure::Usage(format!(
-                    "{}: cannot read the .env file: {e}; fix it or pass --no-dotenv",
+                    "{}: cannot read the .env file: {why}; fix it or pass --no-dotenv",
                     env_file.display()
                 ))
             })?;

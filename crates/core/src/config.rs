@@ -345,8 +345,17 @@ impl Config {
     /// assert_eq!(cfg.registry.apps()[0].migrations_dir.as_deref(), Some(Path::new("/srv/project/migrations/users")));
     /// ```
     pub fn parse(text: &str, root: &Path, path: Option<PathBuf>) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| Error::config(path.clone(), format!("invalid config: {}", e.message())))?;
+        // The message only, never the source snippet: the line may hold a password.
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| format!(" at line {}", crate::sql::line_of_offset(text, span.start)))
+                .unwrap_or_default();
+            Error::config(
+                path.clone(),
+                format!("invalid config{line}: {}", e.message()),
+            )
+        })?;
         let apps = raw
             .app
             .into_iter()

@@ -198,6 +198,24 @@ fn passwords_never_appear() {
         assert!(!all.contains("s3cret"), "{url}: {all}");
         assert_ne!(out.status.code(), Some(0), "{all}");
     }
+    // Nor from a malformed .env or ferry.toml, whose error messages quote no source text.
+    std::fs::write(
+        p.path(".env"),
+        "DATABASE_URL=\"postgres://u:s3cret@h/db\nBROKEN s3cret\n",
+    )
+    .unwrap();
+    let r = p.run(&["check"]);
+    r.expect(2).stderr_has(".env");
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
+    std::fs::remove_file(p.path(".env")).unwrap();
+    std::fs::write(
+        p.path("ferry.toml"),
+        "database_url = \"postgres://u:s3cret@h/db\n",
+    )
+    .unwrap();
+    let r = p.run(&["check"]);
+    r.expect(2).stderr_has("ferry.toml").stderr_has("line 1");
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
 }
 
 #[test]
@@ -326,4 +344,22 @@ fn check_output_goes_to_stdout_in_table_order() {
     p.run(&["check", "users", "--format", "json"])
         .expect(0)
         .stdout_has("{\"migrations\":[{\"app_name\":\"users\",\"migration_id\":\"9\"");
+}
+
+#[test]
+fn sqlite_no_transaction_section_runs_outside_the_lock_transaction() {
+    // VACUUM cannot run inside a transaction: it proves the section really ran outside one,
+    // between migrations that run inside the run's write lock.
+    let p = sqlite();
+    p.table_migration("users", "1", "before_vacuum");
+    p.write(
+        "users",
+        "2_vacuum.sql",
+        "-- ferry:up no-transaction\nVACUUM;\n-- ferry:down no-transaction\nVACUUM;\n",
+    );
+    p.table_migration("users", "3", "after_vacuum");
+    p.run(&["forwards", "users"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2", "3"]));
+    p.run(&["backwards", "users", "all", "-y"]).expect(0);
+    assert_eq!(p.ids("users", "pending"), v(&["1", "2", "3"]));
 }
