@@ -44,7 +44,7 @@ impl AppConfig {
     /// ```
     /// use ferry_core::{AppConfig, Migration};
     /// let app = AppConfig::embedded("users", vec![
-    ///     Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")).unwrap(),
+    ///     Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")),
     /// ]);
     /// assert_eq!(app.migrations().unwrap().len(), 1);
     /// ```

@@ -16,7 +16,7 @@
 //!     "create users",
 //!     "CREATE TABLE users (id INTEGER PRIMARY KEY);",
 //!     Some("DROP TABLE users;"),
-//! )?]);
+//! )]);
 //! let mut migrator = Migrator::new(AppRegistry::new(vec![users])?, driver);
 //! let result = ForwardsMigrationManager::new("all").run(&mut migrator).await?;
 //! assert!(result.success);

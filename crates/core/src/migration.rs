@@ -56,17 +56,39 @@ pub struct Migration {
 
 impl Migration {
     /// Build a migration in code, e.g. from `include_str!`, so a program can embed its
-    /// migrations and run them without files.
+    /// migrations and run them without files. `down: None` makes it irreversible.
+    ///
+    /// # Panics
+    /// When `id` is not one or more ASCII digits (a programming error in the embedding
+    /// program); [`Migration::try_new`] returns an error instead.
     ///
     /// ```
     /// use ferry_core::Migration;
-    /// let m = Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")).unwrap();
+    /// let m = Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;"));
     /// assert_eq!(m.id, "1");
     /// assert!(m.is_reversible());
     /// assert_eq!(m.checksum.len(), 64);
-    /// assert!(Migration::new("x1", "bad id", "SELECT 1", None).is_err());
     /// ```
     pub fn new(
+        id: impl Into<String>,
+        description: impl Into<String>,
+        up: impl Into<String>,
+        down: Option<&str>,
+    ) -> Migration {
+        match Self::try_new(id, description, up, down) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`Migration::new`], but an invalid ID is an error rather than a panic.
+    ///
+    /// ```
+    /// use ferry_core::Migration;
+    /// assert!(Migration::try_new("x1", "bad id", "SELECT 1", None).is_err());
+    /// assert!(Migration::try_new("0042", "fine", "SELECT 1", None).is_ok());
+    /// ```
+    pub fn try_new(
         id: impl Into<String>,
         description: impl Into<String>,
         up: impl Into<String>,

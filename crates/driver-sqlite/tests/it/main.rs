@@ -128,15 +128,13 @@ mod library {
                     "one",
                     "CREATE TABLE one (id INTEGER);",
                     Some("DROP TABLE one;"),
-                )
-                .unwrap(),
+                ),
                 Migration::new(
                     "2",
                     "two",
                     "CREATE TABLE two (id INTEGER);",
                     Some("DROP TABLE two;"),
-                )
-                .unwrap(),
+                ),
             ],
         );
         let driver = block_on(ferry_driver_sqlite::connect(&url, TableName::default())).unwrap();
