@@ -8,9 +8,11 @@ macro_rules! backends {
         mod sqlite {
             $( #[test] fn $case() { super::$case(super::Backend::Sqlite) } )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             $( #[test] fn $case() { super::$case(super::Backend::Postgres) } )*
         }
+        #[cfg(feature = "mysql")]
         mod mysql {
             $( #[test] fn $case() { super::$case(super::Backend::Mysql) } )*
         }

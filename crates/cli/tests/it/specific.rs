@@ -4,6 +4,7 @@ use crate::support::{v, Backend, Project};
 
 /// MySQL commits DDL implicitly: a failure in the second statement leaves a dirty row, the next
 /// run is refused with the resolve hint, and `resolve` clears it either way.
+#[cfg(feature = "mysql")]
 #[test]
 fn mysql_ddl_failure_leaves_a_dirty_row_resolvable_both_ways() {
     let p = Project::new(Backend::Mysql);
@@ -39,6 +40,7 @@ fn mysql_ddl_failure_leaves_a_dirty_row_resolvable_both_ways() {
 }
 
 /// DML-only migrations run in a real transaction on MySQL: a failure leaves no row at all.
+#[cfg(feature = "mysql")]
 #[test]
 fn mysql_dml_only_migration_is_transactional() {
     let p = Project::new(Backend::Mysql);
@@ -65,6 +67,7 @@ fn mysql_dml_only_migration_is_transactional() {
 }
 
 /// Stored procedures and triggers run as written, without DELIMITER.
+#[cfg(feature = "mysql")]
 #[test]
 fn mysql_procedures_and_triggers_run_as_written() {
     let p = Project::new(Backend::Mysql);
@@ -80,6 +83,7 @@ fn mysql_procedures_and_triggers_run_as_written() {
 /// PostgreSQL: several CREATE INDEX CONCURRENTLY and ALTER TYPE ... ADD VALUE in
 /// `no-transaction` sections; dollar-quoted bodies and DO blocks unchanged; errors carry the
 /// SQLSTATE and the line in the file.
+#[cfg(feature = "postgres")]
 #[test]
 fn postgres_no_transaction_sections_and_dollar_quotes() {
     let p = Project::new(Backend::Postgres);
@@ -108,6 +112,7 @@ fn postgres_no_transaction_sections_and_dollar_quotes() {
 }
 
 /// PostgreSQL: a schema-qualified tracking table, created with its schema.
+#[cfg(feature = "postgres")]
 #[test]
 fn postgres_schema_qualified_table() {
     let p = Project::new(Backend::Postgres);
