@@ -4,5 +4,6 @@
 
 mod files;
 mod shared;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod specific;
 mod support;

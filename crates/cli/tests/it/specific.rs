@@ -1,6 +1,8 @@
 //! Cases that belong to one backend.
 
-use crate::support::{v, Backend, Project};
+#[cfg(feature = "mysql")]
+use crate::support::v;
+use crate::support::{Backend, Project};
 
 /// MySQL commits DDL implicitly: a failure in the second statement leaves a dirty row, the next
 /// run is refused with the resolve hint, and `resolve` clears it either way.
