@@ -962,8 +962,10 @@ impl BackwardsMigrationManager {
             Ok(steps) => steps,
             Err(result) => return Ok(result),
         };
+        // What the user agreed to must be what runs. Without a prompt (`auto_agree`), the plan
+        // made under the lock is the one to run (another run may have reversed some already).
         let now: Vec<PlannedMigration> = steps.iter().map(|s| s.planned.clone()).collect();
-        if now != confirmed {
+        if !self.auto_agree && now != confirmed {
             return Err(Error::Unsuccessful(
                 "the applied migrations changed while waiting for confirmation; nothing was reversed; run the command again".into(),
             ));

@@ -35,6 +35,7 @@ backends!(
     failing_migration_in_the_middle,
     dirty_row_blocks_until_resolved,
     concurrent_runs_apply_each_migration_once,
+    concurrent_backwards_reverse_one_each,
     lock_timeout_fails_cleanly,
     killed_run_leaves_nothing_half_recorded,
     reversing_a_dependency_under_a_dependant_is_refused,
@@ -468,6 +469,39 @@ fn concurrent_runs_apply_each_migration_once(b: Backend) {
     );
     // The second insert collides with the first (primary key 5) only if the count was 5.
     p.run(&["forwards", "blog"]).expect(1);
+}
+
+fn concurrent_backwards_reverse_one_each(b: Backend) {
+    let p = Project::new(b);
+    for (id, t) in [("1", "r1"), ("2", "r2"), ("3", "r3"), ("4", "r4")] {
+        p.table_migration("users", id, t);
+    }
+    p.run(&["forwards", "users"]).expect(0);
+    // Three runs of "reverse the last one" at once: each reverses one, as run one after another.
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
+                .current_dir(p.dir.path())
+                .env("FERRY_DATABASE_URL", &p.db.url)
+                .env_remove("DATABASE_URL")
+                .args(["backwards", "users", "-y"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(p.ids("users", "applied"), v(&["1"]));
 }
 
 fn lock_timeout_fails_cleanly(b: Backend) {
