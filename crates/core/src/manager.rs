@@ -433,10 +433,24 @@ impl Migrator {
             .write(&before)
             .await
             .map_err(Error::db(context.clone()))?;
+        let started = Instant::now();
         self.driver
             .execute(&section.sql, section.no_transaction)
             .await
             .map_err(exec_err(true))?;
+        // Clearing a forwards row records how long the SQL took.
+        let after = match after {
+            RowChange::MarkClean {
+                app_name,
+                migration_id,
+                duration_ms: None,
+            } => RowChange::MarkClean {
+                app_name,
+                migration_id,
+                duration_ms: Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            },
+            other => other,
+        };
         self.driver.write(&after).await.map_err(Error::db(context))
     }
 }

@@ -361,8 +361,19 @@ fn sqlite_no_transaction_section_runs_outside_the_lock_transaction() {
         "-- ferry:up no-transaction\nVACUUM;\n-- ferry:down no-transaction\nVACUUM;\n",
     );
     p.table_migration("users", "3", "after_vacuum");
+    p.write(
+        "users",
+        "4_slow_outside.sql",
+        "-- ferry:up no-transaction\nWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;\n-- ferry:down\n",
+    );
     p.run(&["forwards", "users"]).expect(0);
-    assert_eq!(p.ids("users", "applied"), v(&["1", "2", "3"]));
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2", "3", "4"]));
+    // The dirty protocol's row records the time the SQL took when it is cleared.
+    let mut d = p.db.driver();
+    let rows = p.db.rt.block_on(d.applied(Some("users"))).unwrap();
+    assert!(rows.iter().all(|r| !r.dirty));
+    assert!(rows[3].duration_ms > 0, "{:?}", rows[3]);
+    p.run(&["backwards", "users", "-y"]).expect(0);
     p.run(&["backwards", "users", "all", "-y"]).expect(0);
-    assert_eq!(p.ids("users", "pending"), v(&["1", "2", "3"]));
+    assert_eq!(p.ids("users", "pending"), v(&["1", "2", "3", "4"]));
 }

@@ -435,29 +435,7 @@ fn concurrent_runs_apply_each_migration_once(b: Backend) {
     }
     p.table_migration("blog", "7", "concurrent_posts");
     let n = if b == Backend::Sqlite { 4 } else { 8 };
-    let children: Vec<_> = (0..n)
-        .map(|_| {
-            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"));
-            cmd.current_dir(p.dir.path())
-                .env("FERRY_DATABASE_URL", &p.db.url)
-                .env_remove("DATABASE_URL")
-                .args(["forwards", "all"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    p.run_concurrently(n, &["forwards", "all"]);
     assert!(p.statuses().iter().all(|s| s.2 == "applied"));
     // Each insert ran exactly once: five rows. A migration that counts them proves it.
     p.write("blog", "8_assert.sql", "-- ferry:up\nCREATE TABLE exactly_five AS SELECT COUNT(*) AS c FROM runs;\n-- ferry:down\nDROP TABLE exactly_five;\n");
@@ -478,29 +456,7 @@ fn concurrent_backwards_reverse_one_each(b: Backend) {
     }
     p.run(&["forwards", "users"]).expect(0);
     // Three runs of "reverse the last one" at once: each reverses one, as run one after another.
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
-                .current_dir(p.dir.path())
-                .env("FERRY_DATABASE_URL", &p.db.url)
-                .env_remove("DATABASE_URL")
-                .args(["backwards", "users", "-y"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    p.run_concurrently(3, &["backwards", "users", "-y"]);
     assert_eq!(p.ids("users", "applied"), v(&["1"]));
 }
 
@@ -534,14 +490,7 @@ fn killed_run_leaves_nothing_half_recorded(b: Backend) {
             b.slow_sql()
         ),
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
-        .current_dir(p.dir.path())
-        .env("FERRY_DATABASE_URL", &p.db.url)
-        .args(["forwards", "users"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = p.spawn(&["forwards", "users"]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -193,6 +193,34 @@ impl Project {
         cmd
     }
 
+    /// Start ferry with `args` in the background (stdin empty, output captured).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
+            .current_dir(self.dir.path())
+            .env("FERRY_DATABASE_URL", &self.db.url)
+            .env_remove("DATABASE_URL")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Start `n` runs of `args` at once; assert that every one exits 0.
+    pub fn run_concurrently(&self, n: usize, args: &[&str]) {
+        let children: Vec<_> = (0..n).map(|_| self.spawn(args)).collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// Run ferry with `args` and stdin closed (not a terminal).
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.ferry().args(args).write_stdin("").output().unwrap();
