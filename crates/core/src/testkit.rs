@@ -533,6 +533,24 @@ async fn stored_down_sql_and_irreversible(factory: &dyn DriverFactory) {
     )
     .await;
     forwards(&mut m, "ck_st").await.unwrap();
+    // The down section is stored as it was; an irreversible migration stores NULL.
+    let stored: Vec<Option<String>> = m
+        .driver_mut()
+        .applied(Some("ck_st"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.down_sql)
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            Some("DROP TABLE ck_keep;".to_owned()),
+            None,
+            Some("DROP TABLE ck_gone;".to_owned())
+        ],
+        "stored down_sql"
+    );
     let without_3 = vec![
         mig(
             "1",
@@ -632,11 +650,14 @@ async fn fake_records_without_running(factory: &dyn DriverFactory) {
 
 /// An empty down section reverses by deleting the row only.
 async fn empty_down_is_a_no_op(factory: &dyn DriverFactory) {
-    let list = vec![mig(
-        "1",
-        "CREATE TABLE ck_noop (id INTEGER);",
-        Some("-- nothing to undo\n"),
-    )];
+    let list = vec![
+        mig(
+            "1",
+            "CREATE TABLE ck_noop (id INTEGER);",
+            Some("-- nothing to undo\n"),
+        ),
+        mig("2", "CREATE TABLE ck_noop_empty (id INTEGER);", Some("")),
+    ];
     let mut m = migrator(
         factory,
         "ck_noop_trk",
@@ -644,6 +665,12 @@ async fn empty_down_is_a_no_op(factory: &dyn DriverFactory) {
     )
     .await;
     forwards(&mut m, "ck_no").await.unwrap();
+    let rows = m.driver_mut().applied(Some("ck_no")).await.unwrap();
+    assert_eq!(
+        rows[1].down_sql.as_deref(),
+        Some(""),
+        "empty down: stored as ''"
+    );
     backwards_all(&mut m, "ck_no")
         .await
         .expect("empty down: reversal succeeds");

@@ -263,6 +263,16 @@ fn clean_deletes_exactly_the_reversed_files(b: Backend) {
         .expect(0);
     assert!(f1.exists() && !f2.exists() && !f3.exists());
     assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    // `--clean` works with app `all` too; its preview deletes nothing.
+    let post = p.table_migration("blog", "9", "d9");
+    p.run(&["forwards", "blog"]).expect(0);
+    p.run(&["backwards", "all", "-y", "--clean", "--preview"])
+        .expect(0);
+    assert!(post.exists() && f1.exists(), "preview deletes nothing");
+    p.run(&["backwards", "all", "-y", "--clean"]).expect(0);
+    assert!(!post.exists() && !f1.exists());
+    let f1 = p.table_migration("users", "1", "d1");
+    p.run(&["forwards", "users"]).expect(0);
     #[cfg(unix)]
     {
         // A symlinked migration file is refused before anything changes.
