@@ -1,33 +1,25 @@
 //! The `ferry` command-line interface: argument parsing, configuration precedence, prompts,
 //! rendering and exit codes. Everything else lives in `ferry-core` and the driver crates.
 //!
-//! Exit codes (SPEC §5.7), decided in one place, [`exit_code`]:
-//! 0 success or nothing to do · 1 failed, refused, declined, or the database failed ·
-//! 2 usage, configuration or migration-file error · 3 `check --strict` found work.
+//! Exit codes (SPEC §5.7) are decided in one place, [`exit::exit_code`].
 
 pub mod args;
 pub mod drivers;
+pub mod exit;
 pub mod render;
 
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 use ferry_core::{
-    BackwardsMigrationManager, CheckMigrationManager, CleanManager, Config, Error, ErrorClass,
-    ForwardsMigrationManager, MigrationResult, Migrator, ResolveManager, Status, TableName,
+    BackwardsMigrationManager, BackwardsTarget, CheckMigrationManager, CleanManager, Config,
+    ForwardsMigrationManager, ForwardsTarget, MigrationResult, Migrator, Outcome, ResolveManager,
+    Status, TableName,
 };
 
 use crate::args::{Cli, ColorChoice, Command, Format, GlobalOpts};
+pub use crate::exit::{exit_code, Ending, Failure, EXIT_FAILED, EXIT_OK, EXIT_STRICT, EXIT_USAGE};
 use crate::render::{out, CliReporter, Style, TerminalConfirm};
-
-/// Exit code: success or nothing to do.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: the operation failed, was refused or declined, or the database failed.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code: usage, configuration or migration-file error.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code: `check --strict` found migrations that are not applied.
-pub const EXIT_STRICT: i32 = 3;
 
 /// The version line: the crate version and the backends compiled in.
 pub fn version() -> &'static str {
@@ -45,74 +37,45 @@ pub fn command() -> clap::Command {
     Cli::command().version(version())
 }
 
-/// What went wrong, classified for the exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// Usage or configuration problem (exit 2).
-    Usage(String),
-    /// The operation failed (exit 1).
-    Failed(String),
-    /// An error from core, classified by [`exit_code`].
-    Core(Box<Error>),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Core(Box::new(e))
-    }
-}
-
-/// The exit code of a failure.
-pub fn exit_code(failure: &Failure) -> i32 {
-    match failure {
-        Failure::Usage(_) => EXIT_USAGE,
-        Failure::Failed(_) => EXIT_FAILED,
-        Failure::Core(e) => match e.class() {
-            ErrorClass::Input => EXIT_USAGE,
-            _ => EXIT_FAILED,
-        },
-    }
-}
-
 /// Run ferry with the process's arguments and return the exit code.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
-    let matches = match command().try_get_matches_from(args) {
-        Ok(m) => m,
+    let ended = parse_and_run(args);
+    exit_code(&ended)
+}
+
+fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
+    let cli = match command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
             let _ = e.print();
-            return code;
-        }
-    };
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return EXIT_USAGE;
+            return if e.use_stderr() {
+                Err(Failure::CommandLine)
+            } else {
+                Ok(Ending::Printed)
+            };
         }
     };
     let style = style_for(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let ended = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
-        Err(e) => {
-            style.error(&format!("cannot start the async runtime: {e}"));
-            return EXIT_FAILED;
-        }
+        Ok(runtime) => runtime.block_on(run(cli, style)),
+        Err(e) => Err(Failure::Failed(format!(
+            "cannot start the async runtime: {e}"
+        ))),
     };
-    match runtime.block_on(run(cli, style)) {
-        Ok(code) => code,
-        Err(failure) => {
-            let message = match &failure {
-                Failure::Usage(m) | Failure::Failed(m) => m.clone(),
-                Failure::Core(e) => e.to_string(),
-            };
-            style.error(&message);
-            exit_code(&failure)
+    if let Err(failure) = &ended {
+        match failure {
+            Failure::CommandLine => {}
+            Failure::Usage(m) | Failure::Failed(m) => style.error(m),
+            Failure::Core(e) => style.error(&e.to_string()),
         }
     }
+    ended
 }
 
 fn style_for(g: &GlobalOpts) -> Style {
@@ -134,7 +97,7 @@ fn style_for(g: &GlobalOpts) -> Style {
     }
 }
 
-async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
+async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     let g = cli.global;
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
@@ -143,7 +106,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut command(), "ferry", &mut buf);
             out(&String::from_utf8_lossy(&buf));
-            return Ok(EXIT_OK);
+            return Ok(Ending::Printed);
         }
         Command::Init => {
             let path = ferry_core::init_project(&cwd)?;
@@ -153,7 +116,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
                 path.display(),
                 cwd.join("migrations").display()
             ));
-            return Ok(EXIT_OK);
+            return Ok(Ending::Printed);
         }
         _ => {}
     }
@@ -209,14 +172,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         _ => None,
     };
     if let Some(app) = named_app.filter(|a| *a != "all") {
-        if let Err(e) = config.registry.get(app) {
-            let hint = if config.path.is_none() {
-                "; no ferry.toml was found (run `ferry init`), so apps are the sub-folders of ./migrations"
-            } else {
-                ""
-            };
-            return Err(Failure::Failed(format!("{e}{hint}")));
-        }
+        config.registry.get(app)?;
     }
     if let Command::New(a) = &cli.command {
         if a.app == "all" {
@@ -227,19 +183,14 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         let app = config.registry.get(&a.app)?;
         let path = ferry_core::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
         out(&format!("{}\n", path.display()));
-        return Ok(EXIT_OK);
+        return Ok(Ending::Printed);
     }
-    // `all` with an explicit migration ID is a usage error (the defaults differ per command,
-    // so it is caught here, where an omitted ID can be told from an explicit one).
-    let all_with_id = match &cli.command {
-        Command::Forwards(a) if a.app == "all" => a.migration_id.as_deref(),
-        Command::Backwards(a) if a.app == "all" => a.migration_id.as_deref(),
-        _ => None,
-    };
-    if let Some(id) = all_with_id.filter(|id| *id != "all") {
-        return Err(Failure::Usage(format!(
-            "a migration ID cannot be given with app `all` (got `{id}`); omit it, or name one app"
-        )));
+    // Targets are parsed by core; parsing them here, before connecting, reports `all` with an
+    // explicit migration ID as the usage error it is even when no database is reachable.
+    match &cli.command {
+        Command::Forwards(a) => drop(ForwardsTarget::parse(&a.app, a.migration_id.as_deref())?),
+        Command::Backwards(a) => drop(BackwardsTarget::parse(&a.app, a.migration_id.as_deref())?),
+        _ => {}
     }
 
     let table_text = g
@@ -269,7 +220,7 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
         Command::Forwards(a) => {
             ForwardsMigrationManager {
                 app_name: a.app,
-                migration_id: a.migration_id.unwrap_or_else(|| "all".into()),
+                migration_id: a.migration_id,
                 fake: a.fake,
                 preview: a.preview,
                 auto_agree: a.auto_agree,
@@ -278,10 +229,9 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
             .await
         }
         Command::Backwards(a) => {
-            let default_id = if a.app == "all" { "all" } else { "1" };
             BackwardsMigrationManager {
                 app_name: a.app,
-                migration_id: a.migration_id.unwrap_or_else(|| default_id.into()),
+                migration_id: a.migration_id,
                 auto_agree: a.auto_agree,
                 clean: a.clean,
                 preview: a.preview,
@@ -318,36 +268,21 @@ async fn run(cli: Cli, style: Style) -> Result<i32, Failure> {
             .await
         }
         Command::New(_) | Command::Init | Command::Completions(_) => unreachable!("handled above"),
-    }
-    .map_err(map_lock_error)?;
+    }?;
     Ok(finish(result, style))
 }
 
-fn map_lock_error(e: Error) -> Failure {
-    if e.is_lock_timeout() {
-        Failure::Failed(
-            "another ferry run holds the lock (waited --lock-timeout seconds); try again when it has finished, or raise --lock-timeout".into(),
-        )
-    } else {
-        Failure::Core(Box::new(e))
+/// Say how a manager's run ended: the message on stderr, as an error when it failed (a
+/// declined prompt's "Not proceeding." is said plainly).
+fn finish(result: MigrationResult, style: Style) -> Ending {
+    let message = result.message.unwrap_or_default();
+    match result.outcome {
+        Outcome::Declined => eprintln!("{message}"),
+        outcome if !outcome.is_success() => style.error(&message),
+        _ if !message.is_empty() => style.info(&message),
+        _ => {}
     }
-}
-
-fn finish(result: MigrationResult, style: Style) -> i32 {
-    let message = result.message.clone().unwrap_or_default();
-    if result.success {
-        if !message.is_empty() {
-            style.info(&message);
-        }
-        EXIT_OK
-    } else {
-        if message == "Not proceeding." {
-            eprintln!("{message}");
-        } else {
-            style.error(&message);
-        }
-        EXIT_FAILED
-    }
+    Ending::Outcome(result.outcome)
 }
 
 async fn check(
@@ -356,7 +291,7 @@ async fn check(
     format: Format,
     strict: bool,
     style: Style,
-) -> Result<i32, Failure> {
+) -> Result<Ending, Failure> {
     let statuses = CheckMigrationManager::new(app)
         .get_migration_statuses(migrator)
         .await
@@ -370,10 +305,9 @@ async fn check(
             out(&render::check_table(&statuses, style.color_out));
         }
     }
-    if strict && statuses.iter().any(|s| s.status != Status::Applied) {
-        return Ok(EXIT_STRICT);
-    }
-    Ok(EXIT_OK)
+    Ok(Ending::Check {
+        strict_found_work: strict && statuses.iter().any(|s| s.status != Status::Applied),
+    })
 }
 
 fn statuses_json(statuses: &[ferry_core::MigrationStatus]) -> Vec<serde_json::Value> {

@@ -96,6 +96,8 @@ impl AppConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppRegistry {
     apps: Vec<AppConfig>,
+    /// The apps are the sub-folders of `./migrations` because no `ferry.toml` was found.
+    from_folders: bool,
 }
 
 impl AppRegistry {
@@ -141,7 +143,10 @@ impl AppRegistry {
                 }
             }
         }
-        let registry = AppRegistry { apps };
+        let registry = AppRegistry {
+            apps,
+            from_folders: false,
+        };
         registry.waves()?;
         Ok(registry)
     }
@@ -164,6 +169,7 @@ impl AppRegistry {
             .ok_or_else(|| Error::UnknownApp {
                 app: name.to_owned(),
                 known: self.names(),
+                no_config: self.from_folders,
             })
     }
 
@@ -410,7 +416,10 @@ impl Config {
             root: dir.to_owned(),
             database_url: None,
             table: None,
-            registry: AppRegistry::new(apps)?,
+            registry: AppRegistry {
+                from_folders: true,
+                ..AppRegistry::new(apps)?
+            },
         })
     }
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::tracking::{AppliedMigration, RowChange};
 
 /// A boxed, sendable future: the return type of every async [`Driver`] method.
 ///
@@ -32,93 +32,25 @@ pub struct Capabilities {
     pub dialect: crate::sql::Dialect,
 }
 
-/// One row of the tracking table, as read back from the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    /// The row's auto-increment key; its order is the apply order.
-    pub row_id: i64,
-    /// The app the migration belongs to.
-    pub app_name: String,
-    /// The migration ID, exactly the digits of the file name.
-    pub migration_id: String,
-    /// The description recorded when the migration was applied.
-    pub description: String,
-    /// SHA-256 of the up section when it was applied.
-    pub checksum: String,
-    /// The down section as it was when applied; `None` when the migration was irreversible.
-    pub down_sql: Option<String>,
-    /// When the migration was applied (UTC).
-    pub applied_at: DateTime<Utc>,
-    /// How long the up section took, in milliseconds.
-    pub duration_ms: i64,
-    /// Set while a migration that could not run in a transaction is (or was left) in flight.
-    pub dirty: bool,
-}
-
-/// A new tracking row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewRow {
-    /// The app the migration belongs to.
-    pub app_name: String,
-    /// The migration ID.
-    pub migration_id: String,
-    /// The migration's description.
-    pub description: String,
-    /// SHA-256 (lower-case hex) of the up section.
-    pub checksum: String,
-    /// The down section (`Some("")` for an explicit no-op, `None` when irreversible).
-    pub down_sql: Option<String>,
-    /// When the migration was applied (UTC).
-    pub applied_at: DateTime<Utc>,
-    /// How long the up section took, in milliseconds.
-    pub duration_ms: i64,
-    /// Whether the row starts dirty (dirty protocol).
-    pub dirty: bool,
-}
-
-/// A change to the tracking table. Every change names its app: no change touches another
-/// app's rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RowChange {
-    /// Insert a new row.
-    Insert(NewRow),
-    /// Delete the row of `(app_name, migration_id)`.
-    Delete {
-        /// The app.
-        app_name: String,
-        /// The migration ID.
-        migration_id: String,
-    },
-    /// Set `dirty = true` on the row of `(app_name, migration_id)`.
-    MarkDirty {
-        /// The app.
-        app_name: String,
-        /// The migration ID.
-        migration_id: String,
-    },
-    /// Set `dirty = false` (and the duration, when given) on the row of `(app_name, migration_id)`.
-    MarkClean {
-        /// The app.
-        app_name: String,
-        /// The migration ID.
-        migration_id: String,
-        /// The measured duration, if the row is being cleared after a successful run.
-        duration_ms: Option<i64>,
-    },
-}
-
 /// The database side of ferry. One implementation per backend.
 ///
-/// Contract (checked by the conformance suite in `ferry_core::testkit`):
+/// Contract (checked by the conformance suite in `ferry_core::testkit`, true on every backend):
 /// - [`Driver::lock`] takes a database-wide migration lock, polling until `timeout` and then
-///   failing with [`DriverErrorKind::LockTimeout`]; [`Driver::unlock`] releases it, and the lock
-///   dies with the connection.
+///   failing with [`DriverErrorKind::LockTimeout`]. Taking it again on the connection that
+///   holds it succeeds at once and does not stack: one [`Driver::unlock`] releases it.
+///   Releasing a lock that is not held is not an error, and the lock dies with the connection.
 /// - [`Driver::execute_in_transaction`] runs the SQL batch and the row change in one
 ///   transaction: both commit or neither does.
 /// - [`Driver::execute`] runs the SQL batch outside any transaction (PostgreSQL sends each
 ///   statement of a `no_transaction` section alone).
+/// - [`Driver::write`] applies a row change at once: this connection reads it back
+///   immediately, and it is committed before the next [`Driver::execute`] starts (so a dirty
+///   row is on disk before the SQL it guards runs) and at the latest by [`Driver::unlock`].
+///   PostgreSQL and MySQL commit it at once; SQLite, whose lock is a write transaction held
+///   for the run, commits it with that transaction.
 /// - [`Driver::applied`] reads rows in apply order with one query, filtered by app when asked.
-/// - Nothing from an app name, migration ID or description is pasted into SQL text.
+/// - Nothing from an app name, migration ID or description is pasted into SQL text: the
+///   tracking statements come from [`crate::TrackingSql`] with bound [`crate::Value`]s.
 pub trait Driver: Send {
     /// The backend's short name: `sqlite`, `postgres` or `mysql`.
     fn backend(&self) -> &'static str;
@@ -145,8 +77,8 @@ pub trait Driver: Send {
         app: Option<&'a str>,
     ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>>;
 
-    /// Run `sql` (a multi-statement batch) and apply `change` in one transaction. For a
-    /// [`RowChange::Insert`], the driver records the time the SQL took as `duration_ms`.
+    /// Run `sql` (a multi-statement batch) and apply `change` in one transaction. The driver
+    /// records the time the SQL took with [`RowChange::with_duration`] before applying it.
     fn execute_in_transaction<'a>(
         &'a mut self,
         sql: &'a str,
@@ -161,7 +93,7 @@ pub trait Driver: Send {
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>>;
 
-    /// Apply a row change on its own, committed at once.
+    /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::driver::{DriverError, DriverErrorKind};
+use crate::driver::DriverError;
 
 /// Everything that can go wrong in core. Variants carry the app, migration ID and file they
 /// are about, so that a message can say exactly where to look.
@@ -31,12 +31,20 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The app is not in the registry.
-    #[error("unknown app `{app}`; known apps: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") })]
+    #[error("unknown app `{app}`; known apps: {}{}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }, if *no_config { "; no ferry.toml was found (run `ferry init`), so apps are the sub-folders of ./migrations" } else { "" })]
     UnknownApp {
         /// The name asked for.
         app: String,
         /// The apps the registry has.
         known: Vec<String>,
+        /// No `ferry.toml` was found, so the apps are the sub-folders of `./migrations`.
+        no_config: bool,
+    },
+    /// Another run held the migration lock for longer than the lock timeout.
+    #[error("another ferry run holds the lock (waited {}); try again when it has finished, or raise --lock-timeout", waited_text(*waited))]
+    LockTimeout {
+        /// How long this run waited.
+        waited: std::time::Duration,
     },
     /// A migration of the app is dirty: a previous run failed part-way outside a transaction.
     #[error("app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)")]
@@ -121,6 +129,15 @@ pub enum Error {
     },
 }
 
+fn waited_text(waited: std::time::Duration) -> String {
+    let tenths = (waited.as_secs_f64() * 10.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0} s")
+    } else {
+        format!("{tenths:.1} s")
+    }
+}
+
 fn dirty_note(app: &str, id: &str, dirty: bool) -> String {
     if dirty {
         format!(
@@ -166,7 +183,7 @@ impl Error {
 
     /// True when the error is a migration lock timeout.
     pub fn is_lock_timeout(&self) -> bool {
-        matches!(self, Error::Database { source, .. } if source.kind == DriverErrorKind::LockTimeout)
+        matches!(self, Error::LockTimeout { .. })
     }
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DriverError) -> Error {

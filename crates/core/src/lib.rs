@@ -32,22 +32,26 @@ mod scaffold;
 pub mod sql;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod tracking;
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
 };
 pub use driver::{
-    redact_url, AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind,
-    DriverResult, NewRow, RowChange, TableName,
+    redact_url, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
+    TableName,
 };
 pub use error::{Error, ErrorClass, Result};
 pub use manager::{
-    backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager,
+    backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
-    ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator, NoConfirm, NullReporter,
-    PlannedMigration, Reporter, ResolveManager, Status,
+    ForwardsMigrationManager, ForwardsTarget, MigrationResult, MigrationStatus, Migrator,
+    NoConfirm, NullReporter, Outcome, PlannedMigration, Reporter, ResolveManager, Status,
 };
 pub use migration::{
     checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration, Section,
 };
 pub use scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
+pub use tracking::{
+    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
+};

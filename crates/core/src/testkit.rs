@@ -67,7 +67,7 @@ async fn forwards(m: &mut Migrator, app: &str) -> crate::Result<crate::Migration
 
 async fn backwards_all(m: &mut Migrator, app: &str) -> crate::Result<crate::MigrationResult> {
     BackwardsMigrationManager {
-        migration_id: "all".into(),
+        migration_id: Some("all".into()),
         auto_agree: true,
         ..BackwardsMigrationManager::new(app)
     }
@@ -540,7 +540,7 @@ async fn stored_down_sql_and_irreversible(factory: &dyn DriverFactory) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.down_sql)
+        .map(|r| r.row.down_sql)
         .collect();
     assert_eq!(
         stored,

@@ -36,10 +36,10 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use ferry_core::sql::{self, Dialect};
 use ferry_core::{
     AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
-    RowChange, TableName,
+    Placeholders, RowChange, TableName, TrackingRow, TrackingSql,
 };
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Params, Row, Value};
+use mysql_async::{Conn, Params, Row};
 
 pub mod testing;
 mod url;
@@ -60,6 +60,8 @@ pub struct MysqlDriver {
     table: TableName,
     /// The tracking table, quoted and qualified with its database where one is known.
     quoted: String,
+    /// The tracking-table statements.
+    sql: TrackingSql,
     /// The database holding the tracking table (`None` when the URL named none).
     database: Option<String>,
     lock_name: String,
@@ -101,6 +103,7 @@ pub async fn connect(url: &str, table: TableName) -> Result<MysqlDriver, DriverE
     Ok(MysqlDriver {
         conn,
         table,
+        sql: TrackingSql::new(Placeholders::Question, &quoted),
         quoted,
         database,
         lock_name,
@@ -213,65 +216,35 @@ async fn run_batch(conn: &mut Conn, sql: &str) -> DriverResult<()> {
     })
 }
 
-/// The SQL and parameters of one tracking row change.
-fn change_statement(table: &str, change: &RowChange) -> (String, Vec<Value>) {
-    match change {
-        RowChange::Insert(row) => (
-            format!(
-                "INSERT INTO {table} (app_name, migration_id, description, checksum, down_sql, \
-                 applied_at, duration_ms, dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            vec![
-                row.app_name.clone().into(),
-                row.migration_id.clone().into(),
-                row.description.clone().into(),
-                row.checksum.clone().into(),
-                row.down_sql.clone().into(),
-                row.applied_at.naive_utc().into(),
-                row.duration_ms.into(),
-                row.dirty.into(),
-            ],
-        ),
-        RowChange::Delete {
-            app_name,
-            migration_id,
-        } => (
-            format!("DELETE FROM {table} WHERE app_name = ? AND migration_id = ?"),
-            vec![app_name.clone().into(), migration_id.clone().into()],
-        ),
-        RowChange::MarkDirty {
-            app_name,
-            migration_id,
-        } => (
-            format!("UPDATE {table} SET dirty = TRUE WHERE app_name = ? AND migration_id = ?"),
-            vec![app_name.clone().into(), migration_id.clone().into()],
-        ),
-        RowChange::MarkClean {
-            app_name,
-            migration_id,
-            duration_ms,
-        } => (
-            format!(
-                "UPDATE {table} SET dirty = FALSE, duration_ms = COALESCE(?, duration_ms) \
-                 WHERE app_name = ? AND migration_id = ?"
-            ),
-            vec![
-                (*duration_ms).into(),
-                app_name.clone().into(),
-                migration_id.clone().into(),
-            ],
-        ),
+/// The tracking-table parameters as mysql_async values.
+fn bind(values: Vec<ferry_core::Value<'_>>) -> Params {
+    use ferry_core::Value as V;
+    if values.is_empty() {
+        return Params::Empty;
     }
+    Params::Positional(
+        values
+            .into_iter()
+            .map(|value| match value {
+                V::Text(v) => v.into(),
+                V::NullableText(v) => v.into(),
+                V::Int(v) => v.into(),
+                V::NullableInt(v) => v.into(),
+                V::Bool(v) => v.into(),
+                V::Time(v) => v.naive_utc().into(),
+            })
+            .collect(),
+    )
 }
 
-async fn apply_change(conn: &mut Conn, table: &str, change: &RowChange) -> DriverResult<()> {
-    let (stmt, params) = change_statement(table, change);
-    conn.exec_drop(stmt, Params::Positional(params))
+async fn apply_change(conn: &mut Conn, sql: &TrackingSql, change: &RowChange) -> DriverResult<()> {
+    let (stmt, values) = sql.change(change);
+    conn.exec_drop(stmt, bind(values))
         .await
         .map_err(query_error)
 }
 
-type TrackingRow = (
+type RowTuple = (
     i64,
     String,
     String,
@@ -361,21 +334,8 @@ impl MysqlDriver {
     }
 
     async fn applied_impl(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
-        let columns = "id, app_name, migration_id, description, checksum, down_sql, \
-                       applied_at, duration_ms, dirty";
-        let (stmt, params) = match app {
-            Some(app) => (
-                format!(
-                    "SELECT {columns} FROM {} WHERE app_name = ? ORDER BY id",
-                    self.quoted
-                ),
-                Params::Positional(vec![app.into()]),
-            ),
-            None => (
-                format!("SELECT {columns} FROM {} ORDER BY id", self.quoted),
-                Params::Empty,
-            ),
-        };
+        let (stmt, values) = self.sql.select(app);
+        let params = bind(values);
         let rows: Vec<Row> = self.conn.exec(stmt, params).await.map_err(query_error)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -389,7 +349,7 @@ impl MysqlDriver {
                 applied_at,
                 duration_ms,
                 dirty,
-            ): TrackingRow = mysql_async::from_row_opt(row).map_err(|e| {
+            ): RowTuple = mysql_async::from_row_opt(row).map_err(|e| {
                 DriverError::new(
                     DriverErrorKind::Other,
                     format!("unexpected row in the tracking table: {e}"),
@@ -397,14 +357,16 @@ impl MysqlDriver {
             })?;
             out.push(AppliedMigration {
                 row_id,
-                app_name,
-                migration_id,
-                description,
-                checksum,
-                down_sql,
-                applied_at: Utc.from_utc_datetime(&applied_at),
-                duration_ms,
-                dirty,
+                row: TrackingRow {
+                    app_name,
+                    migration_id,
+                    description,
+                    checksum,
+                    down_sql,
+                    applied_at: Utc.from_utc_datetime(&applied_at),
+                    duration_ms,
+                    dirty,
+                },
             });
         }
         Ok(out)
@@ -420,19 +382,12 @@ impl MysqlDriver {
             .await
             .map_err(query_error)?;
         let conn = &mut self.conn;
-        let table = self.quoted.as_str();
+        let tracking = &self.sql;
         let result = async {
             let started = Instant::now();
             run_batch(conn, sql).await?;
-            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            match change {
-                RowChange::Insert(row) => {
-                    let mut row = row.clone();
-                    row.duration_ms = elapsed;
-                    apply_change(conn, table, &RowChange::Insert(row)).await?;
-                }
-                other => apply_change(conn, table, other).await?,
-            }
+            let change = change.clone().with_duration(started.elapsed());
+            apply_change(conn, tracking, &change).await?;
             conn.query_drop("COMMIT").await.map_err(query_error)
         }
         .await;
@@ -496,7 +451,7 @@ impl Driver for MysqlDriver {
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(apply_change(&mut self.conn, &self.quoted, change))
+        Box::pin(apply_change(&mut self.conn, &self.sql, change))
     }
 }
 

@@ -52,9 +52,10 @@ use std::time::{Duration, Instant};
 
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, RowChange,
-    TableName,
+    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, Placeholders,
+    RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use crate::error::{query_error, statement_error};
@@ -71,6 +72,8 @@ pub struct PostgresDriver {
     schema: Option<String>,
     /// The quoted, qualified table name for SQL text.
     quoted: String,
+    /// The tracking-table statements.
+    sql: TrackingSql,
     /// Whether this connection holds the migration lock.
     locked: bool,
 }
@@ -119,6 +122,7 @@ impl PostgresDriver {
             client,
             table,
             schema,
+            sql: TrackingSql::new(Placeholders::Dollar, &quoted),
             quoted,
             locked: false,
         })
@@ -152,79 +156,20 @@ impl PostgresDriver {
         }
     }
 
-    async fn apply_change(&self, change: &RowChange, duration_ms: Option<i64>) -> DriverResult<()> {
-        let t = &self.quoted;
-        let result = match change {
-            RowChange::Insert(row) => {
-                let duration = duration_ms.unwrap_or(row.duration_ms);
-                self.client
-                    .execute(
-                        &format!(
-                            "INSERT INTO {t} (app_name, migration_id, description, checksum, \
-                             down_sql, applied_at, duration_ms, dirty) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                        ),
-                        &[
-                            &row.app_name,
-                            &row.migration_id,
-                            &row.description,
-                            &row.checksum,
-                            &row.down_sql,
-                            &row.applied_at,
-                            &duration,
-                            &row.dirty,
-                        ],
-                    )
-                    .await
-            }
-            RowChange::Delete {
-                app_name,
-                migration_id,
-            } => {
-                self.client
-                    .execute(
-                        &format!("DELETE FROM {t} WHERE app_name = $1 AND migration_id = $2"),
-                        &[app_name, migration_id],
-                    )
-                    .await
-            }
-            RowChange::MarkDirty {
-                app_name,
-                migration_id,
-            } => {
-                self.client
-                    .execute(
-                        &format!(
-                            "UPDATE {t} SET dirty = TRUE WHERE app_name = $1 AND migration_id = $2"
-                        ),
-                        &[app_name, migration_id],
-                    )
-                    .await
-            }
-            RowChange::MarkClean {
-                app_name,
-                migration_id,
-                duration_ms,
-            } => {
-                self.client
-                    .execute(
-                        &format!(
-                            "UPDATE {t} SET dirty = FALSE, duration_ms = COALESCE($3, duration_ms) \
-                             WHERE app_name = $1 AND migration_id = $2"
-                        ),
-                        &[app_name, migration_id, duration_ms],
-                    )
-                    .await
-            }
-        };
-        result.map(|_| ()).map_err(|e| query_error(&e))
+    async fn apply_change(&self, change: &RowChange) -> DriverResult<()> {
+        let (sql, values) = self.sql.change(change);
+        self.client
+            .execute(sql, &bind(&values))
+            .await
+            .map(|_| ())
+            .map_err(|e| query_error(&e))
     }
 
     async fn in_transaction(&self, sql: &str, change: &RowChange) -> DriverResult<()> {
         let start = Instant::now();
         self.run_sql(sql, false).await?;
-        let elapsed = i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.apply_change(change, Some(elapsed)).await?;
+        self.apply_change(&change.clone().with_duration(start.elapsed()))
+            .await?;
         self.client
             .batch_execute("COMMIT")
             .await
@@ -238,6 +183,23 @@ impl PostgresDriver {
             .map(|row| row.get::<_, bool>(0))
             .map_err(|e| query_error(&e))
     }
+}
+
+/// The tracking-table parameters as tokio-postgres values.
+fn bind<'a>(values: &'a [Value<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|value| -> &(dyn ToSql + Sync) {
+            match value {
+                Value::Text(v) => v,
+                Value::NullableText(v) => v,
+                Value::Int(v) => v,
+                Value::NullableInt(v) => v,
+                Value::Bool(v) => v,
+                Value::Time(v) => v,
+            }
+        })
+        .collect()
 }
 
 /// Nanoseconds of the system clock, as a cheap source of jitter.
@@ -354,31 +316,26 @@ impl Driver for PostgresDriver {
         app: Option<&'a str>,
     ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
         Box::pin(async move {
+            let (sql, values) = self.sql.select(app);
             let rows = self
                 .client
-                .query(
-                    &format!(
-                        "SELECT id, app_name, migration_id, description, checksum, down_sql, \
-                         applied_at, duration_ms, dirty FROM {} \
-                         WHERE $1::text IS NULL OR app_name = $1::text ORDER BY id",
-                        self.quoted
-                    ),
-                    &[&app],
-                )
+                .query(sql, &bind(&values))
                 .await
                 .map_err(|e| query_error(&e))?;
             rows.iter()
                 .map(|row| {
                     Ok(AppliedMigration {
                         row_id: row.try_get(0)?,
-                        app_name: row.try_get(1)?,
-                        migration_id: row.try_get(2)?,
-                        description: row.try_get(3)?,
-                        checksum: row.try_get(4)?,
-                        down_sql: row.try_get(5)?,
-                        applied_at: row.try_get(6)?,
-                        duration_ms: row.try_get(7)?,
-                        dirty: row.try_get(8)?,
+                        row: TrackingRow {
+                            app_name: row.try_get(1)?,
+                            migration_id: row.try_get(2)?,
+                            description: row.try_get(3)?,
+                            checksum: row.try_get(4)?,
+                            down_sql: row.try_get(5)?,
+                            applied_at: row.try_get(6)?,
+                            duration_ms: row.try_get(7)?,
+                            dirty: row.try_get(8)?,
+                        },
                     })
                 })
                 .collect::<Result<Vec<_>, tokio_postgres::Error>>()
@@ -415,7 +372,7 @@ impl Driver for PostgresDriver {
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(async move { self.apply_change(change, None).await })
+        Box::pin(async move { self.apply_change(change).await })
     }
 }
 

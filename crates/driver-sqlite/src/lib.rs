@@ -18,10 +18,11 @@ use chrono::{DateTime, Utc};
 use ferry_core::sql::{line_of_offset, Dialect};
 use ferry_core::{
     AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
-    RowChange, TableName,
+    Placeholders, RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
 use rusqlite::fallible_iterator::FallibleIterator;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, ToSql};
 
 /// The default `busy_timeout` outside the lock: how long a read waits for a writer's commit.
 const DEFAULT_BUSY: Duration = Duration::from_secs(60);
@@ -42,6 +43,8 @@ pub struct SqliteDriver {
     target: Target,
     conn: Option<Connection>,
     table: TableName,
+    /// The tracking-table statements.
+    sql: TrackingSql,
     locked: bool,
     lock_timeout: Duration,
 }
@@ -73,9 +76,14 @@ impl SqliteDriver {
     /// Open the SQLite database named by `url` (synchronously).
     pub fn open(url: &str, table: TableName) -> Result<SqliteDriver, DriverError> {
         let target = parse_url(url)?;
+        let quoted = match table.schema() {
+            Some(s) => format!("\"{s}\".\"{}\"", table.name()),
+            None => format!("\"{}\"", table.name()),
+        };
         let mut driver = SqliteDriver {
             target,
             conn: None,
+            sql: TrackingSql::new(Placeholders::Question, &quoted),
             table,
             locked: false,
             lock_timeout: DEFAULT_BUSY,
@@ -237,79 +245,38 @@ impl SqliteDriver {
         if self.not_created() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT id, app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty
-             FROM {} WHERE (?1 IS NULL OR app_name = ?1) ORDER BY id",
-            self.quoted_table()
-        );
+        let (sql, values) = self.sql.select(app);
+        let sql = sql.to_owned();
         let conn = self.connection()?;
         let mut stmt = conn.prepare(&sql).map_err(convert)?;
         let rows = stmt
-            .query_map(params![app], |r| {
+            .query_map(params_from_iter(values.into_iter().map(Bind)), |r| {
                 let applied_at: String = r.get(6)?;
                 Ok(AppliedMigration {
                     row_id: r.get(0)?,
-                    app_name: r.get(1)?,
-                    migration_id: r.get(2)?,
-                    description: r.get(3)?,
-                    checksum: r.get(4)?,
-                    down_sql: r.get(5)?,
-                    applied_at: parse_time(&applied_at),
-                    duration_ms: r.get(7)?,
-                    dirty: r.get::<_, i64>(8)? != 0,
+                    row: TrackingRow {
+                        app_name: r.get(1)?,
+                        migration_id: r.get(2)?,
+                        description: r.get(3)?,
+                        checksum: r.get(4)?,
+                        down_sql: r.get(5)?,
+                        applied_at: parse_time(&applied_at),
+                        duration_ms: r.get(7)?,
+                        dirty: r.get::<_, i64>(8)? != 0,
+                    },
                 })
             })
             .map_err(convert)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(convert)
     }
 
-    fn do_write(&mut self, change: &RowChange, duration_ms: Option<i64>) -> DriverResult<()> {
-        let table = self.quoted_table();
-        let conn = self.connection()?;
-        let result = match change {
-            RowChange::Insert(row) => conn.execute(
-                &format!(
-                    "INSERT INTO {table} (app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ),
-                params![
-                    row.app_name,
-                    row.migration_id,
-                    row.description,
-                    row.checksum,
-                    row.down_sql,
-                    format_time(row.applied_at),
-                    duration_ms.unwrap_or(row.duration_ms),
-                    row.dirty as i64
-                ],
-            ),
-            RowChange::Delete {
-                app_name,
-                migration_id,
-            } => conn.execute(
-                &format!("DELETE FROM {table} WHERE app_name = ?1 AND migration_id = ?2"),
-                params![app_name, migration_id],
-            ),
-            RowChange::MarkDirty {
-                app_name,
-                migration_id,
-            } => conn.execute(
-                &format!("UPDATE {table} SET dirty = 1 WHERE app_name = ?1 AND migration_id = ?2"),
-                params![app_name, migration_id],
-            ),
-            RowChange::MarkClean {
-                app_name,
-                migration_id,
-                duration_ms,
-            } => conn.execute(
-                &format!(
-                    "UPDATE {table} SET dirty = 0, duration_ms = COALESCE(?3, duration_ms)
-                     WHERE app_name = ?1 AND migration_id = ?2"
-                ),
-                params![app_name, migration_id, duration_ms],
-            ),
-        };
-        result.map(|_| ()).map_err(convert)
+    fn do_write(&mut self, change: &RowChange) -> DriverResult<()> {
+        let (sql, values) = self.sql.change(change);
+        let sql = sql.to_owned();
+        self.connection()?
+            .execute(&sql, params_from_iter(values.into_iter().map(Bind)))
+            .map(|_| ())
+            .map_err(convert)
     }
 
     fn do_execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
@@ -329,10 +296,8 @@ impl SqliteDriver {
             self.begin_immediate()?;
         }
         let started = Instant::now();
-        let result = run_batch(self.connection()?, sql).and_then(|()| {
-            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            self.do_write(change, Some(elapsed))
-        });
+        let result = run_batch(self.connection()?, sql)
+            .and_then(|()| self.do_write(&change.clone().with_duration(started.elapsed())));
         let conn = self.connection()?;
         match result {
             Ok(()) => conn.execute_batch(commit).map_err(convert),
@@ -440,6 +405,24 @@ fn convert(e: rusqlite::Error) -> DriverError {
         }
         rusqlite::Error::SqlInputError { msg, .. } => DriverError::query(msg.clone()),
         _ => DriverError::new(DriverErrorKind::Other, e.to_string()),
+    }
+}
+
+/// A tracking-table parameter as an SQLite value: booleans as 0/1, times as RFC 3339 text.
+struct Bind<'a>(Value<'a>);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Text(v) => v.into(),
+            Value::NullableText(v) => {
+                v.map_or(ToSqlOutput::from(rusqlite::types::Null), Into::into)
+            }
+            Value::Int(v) => v.into(),
+            Value::NullableInt(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), Into::into),
+            Value::Bool(v) => i64::from(v).into(),
+            Value::Time(v) => format_time(v).into(),
+        })
     }
 }
 
@@ -561,7 +544,7 @@ impl Driver for SqliteDriver {
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(std::future::ready(self.do_write(change, None)))
+        Box::pin(std::future::ready(self.do_write(change)))
     }
 }
 

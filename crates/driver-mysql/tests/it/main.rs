@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, NewRow, RowChange, TableName};
+use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 use ferry_driver_mysql::{connect, testing, MysqlDriver};
 use mysql_async::prelude::Queryable;
 
@@ -57,8 +57,8 @@ fn with_param(url: &str, extra: &str) -> String {
     format!("{url}{sep}{extra}")
 }
 
-fn new_row(app: &str, id: &str) -> NewRow {
-    NewRow {
+fn new_row(app: &str, id: &str) -> TrackingRow {
+    TrackingRow {
         app_name: app.into(),
         migration_id: id.into(),
         description: format!("migration {id}"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, NewRow, RowChange, TableName};
+use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
 /// Run `body` with a fresh database's URL, dropping the database afterwards (also when the
@@ -38,8 +38,8 @@ async fn open(url: &str, table: &str) -> PostgresDriver {
         .unwrap_or_else(|e| panic!("connect: {e}"))
 }
 
-fn row(app: &str, id: &str) -> NewRow {
-    NewRow {
+fn row(app: &str, id: &str) -> TrackingRow {
+    TrackingRow {
         app_name: app.to_owned(),
         migration_id: id.to_owned(),
         description: format!("migration {id}"),

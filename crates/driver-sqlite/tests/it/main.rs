@@ -76,7 +76,7 @@ fn failed_transaction_rolls_back_sql_and_row() {
     let url = format!("sqlite:{}", dir.path().join("tx.db").display());
     let mut d = ferry_driver_sqlite::SqliteDriver::open(&url, TableName::default()).unwrap();
     block_on(d.ensure_table()).unwrap();
-    let row = RowChange::Insert(ferry_core::NewRow {
+    let row = RowChange::Insert(ferry_core::TrackingRow {
         app_name: "a".into(),
         migration_id: "1".into(),
         description: "d".into(),
@@ -147,12 +147,17 @@ mod library {
     fn declined_confirmation_is_an_unsuccessful_result() {
         let (_dir, mut m) = migrator(false);
         assert!(
-            block_on(run_forwards(&mut m, "embedded", "all", false, false))
+            block_on(run_forwards(&mut m, "embedded", Some("all"), false, false))
                 .unwrap()
                 .success
         );
         let r = block_on(run_backwards(
-            &mut m, "embedded", "all", false, false, false,
+            &mut m,
+            "embedded",
+            Some("all"),
+            false,
+            false,
+            false,
         ))
         .unwrap();
         assert!(!r.success);
@@ -169,19 +174,24 @@ mod library {
     #[test]
     fn accepted_confirmation_reverses_and_unknown_ids_are_unsuccessful() {
         let (_dir, mut m) = migrator(true);
-        let r = block_on(run_forwards(&mut m, "embedded", "42", false, false)).unwrap();
+        let r = block_on(run_forwards(&mut m, "embedded", Some("42"), false, false)).unwrap();
         assert!(!r.success, "unknown ID");
         block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
         let r = block_on(run_backwards(
-            &mut m, "embedded", "all", false, false, false,
+            &mut m,
+            "embedded",
+            Some("all"),
+            false,
+            false,
+            false,
         ))
         .unwrap();
         assert!(r.success);
         assert_eq!(r.migrations.len(), 2);
         block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
-        let err = block_on(ferry_core::backwards(&mut m, "embedded", "7", true)).unwrap_err();
+        let err = block_on(ferry_core::backwards(&mut m, "embedded", Some("7"), true)).unwrap_err();
         assert!(matches!(err, Error::Unsuccessful(_)), "{err:?}");
-        let err = block_on(run_forwards(&mut m, "nope", "all", false, false)).unwrap_err();
+        let err = block_on(run_forwards(&mut m, "nope", Some("all"), false, false)).unwrap_err();
         assert!(err.to_string().contains("known apps: embedded"), "{err}");
     }
 }

@@ -1,0 +1,200 @@
+//! The run context: the apps, the connection, how to ask and how to report; taking and
+//! releasing the migration lock; reading the tracking rows and the migration files.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::report::{Confirm, Event, NoConfirm, NullReporter, Reporter};
+use super::ALL;
+use crate::config::{AppConfig, AppRegistry};
+use crate::driver::{Driver, DriverErrorKind};
+use crate::error::{Error, Result};
+use crate::migration::Migration;
+use crate::tracking::AppliedMigration;
+
+/// The context every manager runs in: the apps, a database connection, and how to ask and
+/// report.
+pub struct Migrator {
+    pub(crate) registry: AppRegistry,
+    pub(crate) driver: Box<dyn Driver>,
+    lock_timeout: Duration,
+    pub(crate) confirm: Box<dyn Confirm>,
+    reporter: Box<dyn Reporter>,
+}
+
+impl std::fmt::Debug for Migrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrator")
+            .field("registry", &self.registry)
+            .field("backend", &self.driver.backend())
+            .field("lock_timeout", &self.lock_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tracking rows by app name, each app's rows in apply order.
+#[derive(Debug, Default)]
+pub(crate) struct Rows(HashMap<String, Vec<AppliedMigration>>);
+
+impl Rows {
+    /// The rows of `app` in apply order (none when it has no row).
+    pub(crate) fn of(&self, app: &str) -> &[AppliedMigration] {
+        self.0.get(app).map_or(&[], Vec::as_slice)
+    }
+
+    fn any_dirty(&self) -> bool {
+        self.0.values().flatten().any(|r| r.dirty)
+    }
+}
+
+impl Migrator {
+    /// A migrator over `registry` and `driver`, with a 60 s lock timeout, no prompt
+    /// ([`NoConfirm`]) and no reporting ([`NullReporter`]).
+    pub fn new(registry: AppRegistry, driver: Box<dyn Driver>) -> Self {
+        Migrator {
+            registry,
+            driver,
+            lock_timeout: Duration::from_secs(60),
+            confirm: Box::new(NoConfirm),
+            reporter: Box::new(NullReporter),
+        }
+    }
+
+    /// How long to wait for the migration lock.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How to ask for confirmation.
+    pub fn with_confirm(mut self, confirm: impl Confirm + 'static) -> Self {
+        self.confirm = Box::new(confirm);
+        self
+    }
+
+    /// Where progress goes.
+    pub fn with_reporter(mut self, reporter: impl Reporter + 'static) -> Self {
+        self.reporter = Box::new(reporter);
+        self
+    }
+
+    /// The apps.
+    pub fn registry(&self) -> &AppRegistry {
+        &self.registry
+    }
+
+    /// The driver.
+    pub fn driver_mut(&mut self) -> &mut dyn Driver {
+        self.driver.as_mut()
+    }
+
+    pub(crate) fn report(&self, event: Event<'_>) {
+        self.reporter.report(event);
+    }
+
+    /// The apps a command names: one app, or every app in dependency order for `all`.
+    pub(crate) fn select_apps(&self, app_name: &str) -> Result<Vec<AppConfig>> {
+        if app_name == ALL {
+            Ok(self
+                .registry
+                .dependency_order()
+                .into_iter()
+                .cloned()
+                .collect())
+        } else {
+            Ok(vec![self.registry.get(app_name)?.clone()])
+        }
+    }
+
+    /// Read every app's migrations (file errors stop everything), warning about apps whose
+    /// folder does not exist.
+    pub(crate) fn load_all(&self, apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
+        for app in apps {
+            if let Some(dir) = app.migrations_dir.as_deref().filter(|d| !d.exists()) {
+                self.report(Event::Warning(format!(
+                    "the migrations folder of app `{}` does not exist: {}; it has no migrations (create it, or run `ferry new {} <description>`)",
+                    app.name,
+                    dir.display(),
+                    app.name
+                )));
+            }
+        }
+        apps.iter().map(AppConfig::migrations).collect()
+    }
+
+    /// Read tracking rows without writing: a missing table reads as no rows.
+    pub(crate) async fn read_rows(&mut self, apps: &[AppConfig]) -> Result<Rows> {
+        let exists = self
+            .driver
+            .table_exists()
+            .await
+            .map_err(Error::db("reading the tracking table"))?;
+        if !exists {
+            return Ok(Rows::default());
+        }
+        self.read_existing_rows(apps).await
+    }
+
+    /// Read tracking rows without writing, as [`Migrator::read_rows`], but when a row is
+    /// dirty, look again under the migration lock: a row that is dirty only because another
+    /// run is applying that migration right now is not a failure, and must not refuse this run.
+    pub(crate) async fn read_settled_rows(&mut self, apps: &[AppConfig]) -> Result<Rows> {
+        let rows = self.read_rows(apps).await?;
+        if !rows.any_dirty() {
+            return Ok(rows);
+        }
+        self.lock().await?;
+        let settled = self.read_existing_rows(apps).await;
+        let unlocked = self.driver.unlock().await;
+        let settled = settled?;
+        unlocked.map_err(Error::db("releasing the migration lock"))?;
+        Ok(settled)
+    }
+
+    /// Read the tracking rows of `apps` (the table must exist): one query.
+    pub(crate) async fn read_existing_rows(&mut self, apps: &[AppConfig]) -> Result<Rows> {
+        let filter = match apps {
+            [one] => Some(one.name.as_str()),
+            _ => None,
+        };
+        let rows = self
+            .driver
+            .applied(filter)
+            .await
+            .map_err(Error::db("reading the tracking table"))?;
+        let mut by_app: HashMap<String, Vec<AppliedMigration>> = HashMap::new();
+        for row in rows {
+            by_app.entry(row.app_name.clone()).or_default().push(row);
+        }
+        Ok(Rows(by_app))
+    }
+
+    /// Take the lock and make sure the tracking table exists.
+    pub(crate) async fn lock(&mut self) -> Result<()> {
+        let started = Instant::now();
+        self.driver
+            .lock(self.lock_timeout)
+            .await
+            .map_err(|e| match e.kind {
+                DriverErrorKind::LockTimeout => Error::LockTimeout {
+                    waited: started.elapsed(),
+                },
+                _ => Error::db("taking the migration lock")(e),
+            })?;
+        if let Err(e) = self.driver.ensure_table().await {
+            let _ = self.driver.unlock().await;
+            return Err(Error::db("creating the tracking table")(e));
+        }
+        Ok(())
+    }
+
+    /// Release the lock, keeping the first error of `result` and the release.
+    pub(crate) async fn unlock<T>(&mut self, result: Result<T>) -> Result<T> {
+        let unlocked = self.driver.unlock().await;
+        match (result, unlocked) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(Error::db("releasing the migration lock")(e)),
+            (Ok(r), Ok(())) => Ok(r),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `forwards` (SPEC §5.1): Piccolo's `ForwardsMigrationManager`, `run_forwards` and `forwards`.
+
+use std::time::Instant;
+
+use super::apply::{apply_step, new_row, write_row, Bookkeeping};
+use super::context::Migrator;
+use super::locked::{confirm_and_lock, Locked, Replan};
+use super::plan::{self, ForwardsStep};
+use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
+use super::target::ForwardsTarget;
+use super::{into_error, plural, report_notes};
+use crate::error::Result;
+use crate::tracking::RowChange;
+
+/// Runs migrations forwards. Piccolo's `ForwardsMigrationManager`.
+///
+/// ```no_run
+/// # async fn demo(migrator: &mut ferry_core::Migrator) -> ferry_core::Result<()> {
+/// use ferry_core::ForwardsMigrationManager;
+/// let result = ForwardsMigrationManager::new("all").run(migrator).await?;
+/// assert!(result.success);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardsMigrationManager {
+    /// An app name, or `all`.
+    pub app_name: String,
+    /// As typed: `None` or `all` (every pending migration), `1` (the first pending one) or a
+    /// migration ID (pending ones up to it). See [`ForwardsTarget::parse`].
+    pub migration_id: Option<String>,
+    /// Record without running the SQL.
+    pub fake: bool,
+    /// Only report the SQL that would run.
+    pub preview: bool,
+    /// Do not ask before faking more than one migration.
+    pub auto_agree: bool,
+}
+
+impl ForwardsMigrationManager {
+    /// A manager for `app_name` with the defaults: every pending migration, no fake, no preview.
+    pub fn new(app_name: impl Into<String>) -> Self {
+        ForwardsMigrationManager {
+            app_name: app_name.into(),
+            migration_id: None,
+            fake: false,
+            preview: false,
+            auto_agree: false,
+        }
+    }
+
+    /// Run the manager.
+    pub async fn run(&self, m: &mut Migrator) -> Result<MigrationResult> {
+        let target = ForwardsTarget::parse(&self.app_name, self.migration_id.as_deref())?;
+        let apps = m.select_apps(&self.app_name)?;
+        let files = m.load_all(&apps)?;
+        let rows = if self.preview {
+            m.read_rows(&apps).await?
+        } else {
+            m.read_settled_rows(&apps).await?
+        };
+        let plan = plan::forwards(&apps, &files, &rows, &target)?;
+        report_notes(m, &plan.notes);
+        if let Some(stop) = plan.stop() {
+            return Ok(stop);
+        }
+        if self.preview {
+            return Ok(preview(m, &plan.steps));
+        }
+        let planned: Vec<PlannedMigration> = plan.steps.iter().map(ForwardsStep::planned).collect();
+        let request =
+            (self.fake && planned.len() > 1 && !self.auto_agree).then(|| ConfirmRequest {
+                question: format!("Fake {} migration(s)?", planned.len()),
+                items: planned,
+            });
+        let replan = |_: &_, rows: &_| plan::forwards(&apps, &files, rows, &target);
+        let locked = confirm_and_lock(
+            m,
+            request,
+            Replan {
+                rows_of: &apps,
+                plan: &replan,
+                describe: ForwardsStep::planned,
+                changed: "the migration state changed while waiting for confirmation; nothing was recorded; run the command again",
+            },
+        )
+        .await?;
+        match locked {
+            Locked::Stop(result) => Ok(result),
+            Locked::Run(steps) => {
+                let result = self.apply(m, steps).await;
+                m.unlock(result).await
+            }
+        }
+    }
+
+    /// Apply (or fake) the steps in order, stopping at the first failure (SPEC §5.1.7).
+    async fn apply(&self, m: &mut Migrator, steps: Vec<ForwardsStep>) -> Result<MigrationResult> {
+        let mut result = MigrationResult::new(Outcome::Done, "");
+        for step in steps {
+            let p = step.planned();
+            m.report(Event::Started {
+                migration: &p,
+                direction: Direction::Forwards,
+            });
+            let started = Instant::now();
+            let row = new_row(&step.app, &step.migration);
+            if self.fake {
+                let context = format!("recording migration {} {}", p.app_name, p.migration_id);
+                write_row(m.driver.as_mut(), &RowChange::Insert(row), context).await?;
+            } else {
+                let up = &step.migration.up;
+                apply_step(m.driver.as_mut(), &p, up, Bookkeeping::Record(row)).await?;
+            }
+            m.report(Event::Finished {
+                migration: &p,
+                direction: Direction::Forwards,
+                elapsed: started.elapsed(),
+                faked: self.fake,
+            });
+            result.migrations.push(p);
+        }
+        let n = result.migrations.len();
+        let verb = if self.fake { "Faked" } else { "Applied" };
+        result.message = Some(format!("{verb} {n} migration{}", plural(n)));
+        Ok(result)
+    }
+}
+
+/// SPEC §5.1.9: report the SQL that would run; nothing is written.
+fn preview(m: &Migrator, steps: &[ForwardsStep]) -> MigrationResult {
+    let mut result = MigrationResult::new(Outcome::Preview, "preview only: nothing was run");
+    for step in steps {
+        let p = step.planned();
+        m.report(Event::Preview {
+            migration: &p,
+            direction: Direction::Forwards,
+            sql: &step.migration.up.sql,
+        });
+        result.migrations.push(p);
+    }
+    result
+}
+
+/// Run migrations forwards: Piccolo's `run_forwards`. `migration_id` as typed; `None` means
+/// Piccolo's default, `all`.
+pub async fn run_forwards(
+    m: &mut Migrator,
+    app_name: &str,
+    migration_id: Option<&str>,
+    fake: bool,
+    preview: bool,
+) -> Result<MigrationResult> {
+    ForwardsMigrationManager {
+        app_name: app_name.to_owned(),
+        migration_id: migration_id.map(str::to_owned),
+        fake,
+        preview,
+        auto_agree: false,
+    }
+    .run(m)
+    .await
+}
+
+/// Run every pending migration of `app_name` (or of every app, for `all`), turning an
+/// unsuccessful result into [`crate::Error::Unsuccessful`]: Piccolo's `forwards` command.
+///
+/// ```no_run
+/// # async fn demo(migrator: &mut ferry_core::Migrator) -> ferry_core::Result<()> {
+/// ferry_core::forwards(migrator, "all").await?;
+/// # Ok(()) }
+/// ```
+pub async fn forwards(m: &mut Migrator, app_name: &str) -> Result<MigrationResult> {
+    into_error(run_forwards(m, app_name, None, false, false).await)
+}

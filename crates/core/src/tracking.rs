@@ -1,0 +1,355 @@
+//! The tracking table (SPEC §4), written once: its row, its columns, and the SQL text of every
+//! row access.
+//!
+//! A driver keeps only what differs per backend: the column types of its `CREATE TABLE`, how
+//! it quotes the table name, its placeholder style and how it binds a [`Value`]. The SQL of
+//! select, insert, delete, mark-dirty and mark-clean comes from [`TrackingSql`], and the
+//! parameters of a [`RowChange`] from [`TrackingSql::change`], so adding a column means
+//! editing this file and each driver's `CREATE TABLE` and row decoding, nothing else.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// The columns of the tracking table, in the order [`TrackingSql::select`] reads them.
+pub const COLUMNS: [&str; 9] = [
+    "id",
+    "app_name",
+    "migration_id",
+    "description",
+    "checksum",
+    "down_sql",
+    "applied_at",
+    "duration_ms",
+    "dirty",
+];
+
+/// The columns a new row is inserted with (every column but the auto-increment `id`).
+const INSERT_COLUMNS: &str =
+    "app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty";
+
+/// One row of the tracking table, without its auto-increment key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingRow {
+    /// The app the migration belongs to.
+    pub app_name: String,
+    /// The migration ID, exactly the digits of the file name (`007` stays `007`).
+    pub migration_id: String,
+    /// The migration's description.
+    pub description: String,
+    /// SHA-256 (lower-case hex) of the up section.
+    pub checksum: String,
+    /// The down section as it was when applied: `Some("")` for an explicit no-op, `None` when
+    /// the migration is irreversible.
+    pub down_sql: Option<String>,
+    /// When the migration was applied (UTC).
+    pub applied_at: DateTime<Utc>,
+    /// How long the up section took, in milliseconds.
+    pub duration_ms: i64,
+    /// Set while a migration that could not run in a transaction is (or was left) in flight.
+    pub dirty: bool,
+}
+
+/// A row as read back from the database: its auto-increment key, whose order is the apply
+/// order, and the row. Derefs to [`TrackingRow`], so `applied.migration_id` reads the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// The row's auto-increment key; its order is the apply order.
+    pub row_id: i64,
+    /// The row.
+    pub row: TrackingRow,
+}
+
+impl Deref for AppliedMigration {
+    type Target = TrackingRow;
+
+    fn deref(&self) -> &TrackingRow {
+        &self.row
+    }
+}
+
+/// A change to the tracking table. Every change names its app: no change touches another
+/// app's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChange {
+    /// Insert a new row.
+    Insert(TrackingRow),
+    /// Delete the row of `(app_name, migration_id)`.
+    Delete {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+    },
+    /// Set `dirty = true` on the row of `(app_name, migration_id)`.
+    MarkDirty {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+    },
+    /// Set `dirty = false` (and the duration, when given) on the row of `(app_name, migration_id)`.
+    MarkClean {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+        /// The measured duration, if the row is being cleared after a successful run.
+        duration_ms: Option<i64>,
+    },
+}
+
+impl RowChange {
+    /// The same change recording that its SQL took `elapsed`: an insert and a mark-clean
+    /// carry the duration; the other changes do not record one. This is the one way a
+    /// duration gets into the tracking table, used by core for the dirty protocol and by
+    /// drivers inside a transaction.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferry_core::RowChange;
+    /// let clean = RowChange::MarkClean {
+    ///     app_name: "blog".into(),
+    ///     migration_id: "1".into(),
+    ///     duration_ms: None,
+    /// };
+    /// let timed = clean.with_duration(Duration::from_millis(12));
+    /// assert!(matches!(timed, RowChange::MarkClean { duration_ms: Some(12), .. }));
+    /// ```
+    pub fn with_duration(self, elapsed: Duration) -> RowChange {
+        let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+        match self {
+            RowChange::Insert(row) => RowChange::Insert(TrackingRow {
+                duration_ms: ms,
+                ..row
+            }),
+            RowChange::MarkClean {
+                app_name,
+                migration_id,
+                ..
+            } => RowChange::MarkClean {
+                app_name,
+                migration_id,
+                duration_ms: Some(ms),
+            },
+            other => other,
+        }
+    }
+}
+
+/// A parameter of a tracking-table statement. A driver binds each one with its client's types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A text value.
+    Text(&'a str),
+    /// A text value that may be NULL (`down_sql`).
+    NullableText(Option<&'a str>),
+    /// An integer (`duration_ms`).
+    Int(i64),
+    /// An integer that may be NULL (`duration_ms` of a mark-clean that keeps the old one).
+    NullableInt(Option<i64>),
+    /// A boolean (`dirty`).
+    Bool(bool),
+    /// A UTC timestamp (`applied_at`).
+    Time(DateTime<Utc>),
+}
+
+/// How a backend writes bound parameters in SQL text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`, … (PostgreSQL).
+    Dollar,
+    /// `?`, `?`, … in order (MySQL, SQLite).
+    Question,
+}
+
+impl Placeholders {
+    fn list(self, n: usize) -> Vec<String> {
+        (1..=n)
+            .map(|i| match self {
+                Placeholders::Dollar => format!("${i}"),
+                Placeholders::Question => "?".to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// The SQL text of every tracking-table row access, built once per connection from the
+/// placeholder style and the quoted table name.
+///
+/// ```
+/// use ferry_core::{Placeholders, RowChange, TrackingSql, Value};
+/// let sql = TrackingSql::new(Placeholders::Dollar, "\"ferry_migrations\"");
+/// let (text, params) = sql.select(Some("blog"));
+/// assert_eq!(
+///     text,
+///     "SELECT id, app_name, migration_id, description, checksum, down_sql, applied_at, \
+///      duration_ms, dirty FROM \"ferry_migrations\" WHERE app_name = $1 ORDER BY id"
+/// );
+/// assert_eq!(params, [Value::Text("blog")]);
+///
+/// let delete = RowChange::Delete { app_name: "blog".into(), migration_id: "7".into() };
+/// let (text, params) = sql.change(&delete);
+/// assert_eq!(text, "DELETE FROM \"ferry_migrations\" WHERE app_name = $1 AND migration_id = $2");
+/// assert_eq!(params, [Value::Text("blog"), Value::Text("7")]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingSql {
+    select_all: String,
+    select_app: String,
+    insert: String,
+    delete: String,
+    mark_dirty: String,
+    mark_clean: String,
+}
+
+impl TrackingSql {
+    /// The statements for `quoted_table` (already quoted and schema-qualified by the driver).
+    pub fn new(placeholders: Placeholders, quoted_table: &str) -> TrackingSql {
+        let p = placeholders.list(8);
+        let t = quoted_table;
+        let columns = COLUMNS.join(", ");
+        let key = |first: usize| {
+            format!(
+                "WHERE app_name = {} AND migration_id = {}",
+                p[first],
+                p[first + 1]
+            )
+        };
+        TrackingSql {
+            select_all: format!("SELECT {columns} FROM {t} ORDER BY id"),
+            select_app: format!(
+                "SELECT {columns} FROM {t} WHERE app_name = {} ORDER BY id",
+                p[0]
+            ),
+            insert: format!(
+                "INSERT INTO {t} ({INSERT_COLUMNS}) VALUES ({})",
+                p.join(", ")
+            ),
+            delete: format!("DELETE FROM {t} {}", key(0)),
+            mark_dirty: format!("UPDATE {t} SET dirty = TRUE {}", key(0)),
+            mark_clean: format!(
+                "UPDATE {t} SET dirty = FALSE, duration_ms = COALESCE({}, duration_ms) {}",
+                p[0],
+                key(1)
+            ),
+        }
+    }
+
+    /// The rows in apply order, only those of `app` when given; the columns are [`COLUMNS`].
+    pub fn select<'a>(&self, app: Option<&'a str>) -> (&str, Vec<Value<'a>>) {
+        match app {
+            Some(app) => (&self.select_app, vec![Value::Text(app)]),
+            None => (&self.select_all, Vec::new()),
+        }
+    }
+
+    /// The statement and parameters that apply `change`.
+    pub fn change<'a>(&self, change: &'a RowChange) -> (&str, Vec<Value<'a>>) {
+        match change {
+            RowChange::Insert(row) => (
+                &self.insert,
+                vec![
+                    Value::Text(&row.app_name),
+                    Value::Text(&row.migration_id),
+                    Value::Text(&row.description),
+                    Value::Text(&row.checksum),
+                    Value::NullableText(row.down_sql.as_deref()),
+                    Value::Time(row.applied_at),
+                    Value::Int(row.duration_ms),
+                    Value::Bool(row.dirty),
+                ],
+            ),
+            RowChange::Delete {
+                app_name,
+                migration_id,
+            } => (
+                &self.delete,
+                vec![Value::Text(app_name), Value::Text(migration_id)],
+            ),
+            RowChange::MarkDirty {
+                app_name,
+                migration_id,
+            } => (
+                &self.mark_dirty,
+                vec![Value::Text(app_name), Value::Text(migration_id)],
+            ),
+            RowChange::MarkClean {
+                app_name,
+                migration_id,
+                duration_ms,
+            } => (
+                &self.mark_clean,
+                vec![
+                    Value::NullableInt(*duration_ms),
+                    Value::Text(app_name),
+                    Value::Text(migration_id),
+                ],
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_per_placeholder_style() {
+        let sql = TrackingSql::new(Placeholders::Question, "`t`");
+        assert_eq!(
+            sql.insert,
+            "INSERT INTO `t` (app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        assert_eq!(
+            sql.mark_clean,
+            "UPDATE `t` SET dirty = FALSE, duration_ms = COALESCE(?, duration_ms) WHERE app_name = ? AND migration_id = ?"
+        );
+        let pg = TrackingSql::new(Placeholders::Dollar, "\"t\"");
+        assert_eq!(
+            pg.mark_clean,
+            "UPDATE \"t\" SET dirty = FALSE, duration_ms = COALESCE($1, duration_ms) WHERE app_name = $2 AND migration_id = $3"
+        );
+        assert_eq!(
+            pg.mark_dirty,
+            "UPDATE \"t\" SET dirty = TRUE WHERE app_name = $1 AND migration_id = $2"
+        );
+    }
+
+    #[test]
+    fn every_change_binds_as_many_values_as_placeholders() {
+        let sql = TrackingSql::new(Placeholders::Dollar, "t");
+        let row = TrackingRow {
+            app_name: "a".into(),
+            migration_id: "1".into(),
+            description: "d".into(),
+            checksum: "c".into(),
+            down_sql: None,
+            applied_at: Utc::now(),
+            duration_ms: 0,
+            dirty: false,
+        };
+        let key = || ("a".to_owned(), "1".to_owned());
+        let changes = [
+            RowChange::Insert(row),
+            RowChange::Delete {
+                app_name: key().0,
+                migration_id: key().1,
+            },
+            RowChange::MarkDirty {
+                app_name: key().0,
+                migration_id: key().1,
+            },
+            RowChange::MarkClean {
+                app_name: key().0,
+                migration_id: key().1,
+                duration_ms: None,
+            },
+        ];
+        for change in &changes {
+            let (text, params) = sql.change(change);
+            assert_eq!(text.matches('$').count(), params.len(), "{text}");
+        }
+    }
+}
