@@ -1,0 +1,126 @@
+//! The in-memory driver's own model: batches, transactions, failures and the shared lock.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ferry_core::testkit::{block_on, MemoryDatabase};
+use ferry_core::{Driver, DriverErrorKind, NewRow, RowChange, TableName};
+
+fn insert(app: &str, id: &str) -> RowChange {
+    RowChange::Insert(NewRow {
+        app_name: app.into(),
+        migration_id: id.into(),
+        description: format!("migration {id}"),
+        checksum: "0".repeat(64),
+        down_sql: None,
+        applied_at: Utc::now(),
+        duration_ms: 0,
+        dirty: false,
+    })
+}
+
+#[test]
+fn execute_keeps_the_statements_before_a_failure_and_names_its_line() {
+    let db = MemoryDatabase::new();
+    let mut d = db.open(TableName::default());
+    let err = block_on(d.execute(
+        "CREATE TABLE t (id INT);\n\n-- a comment\nINSERT INTO missing VALUES (1);\nCREATE TABLE u (id INT);",
+        false,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind, DriverErrorKind::Query);
+    assert_eq!(err.line, Some(4));
+    assert_eq!(err.message, "no such table: missing");
+    assert_eq!(db.tables(), ["t"]);
+    assert_eq!(db.executed(), ["CREATE TABLE t (id INT)"]);
+}
+
+#[test]
+fn a_transaction_rolls_back_its_statements_and_row_change() {
+    let db = MemoryDatabase::new();
+    let mut d = db.open(TableName::default());
+    block_on(d.ensure_table()).unwrap();
+    db.fail_on("boom");
+    let err = block_on(d.execute_in_transaction(
+        "CREATE TABLE t (id INT);\nSELECT 'boom';",
+        &insert("a", "1"),
+    ))
+    .unwrap_err();
+    assert_eq!(err.line, Some(2));
+    assert!(db.tables().is_empty());
+    assert!(block_on(d.applied(None)).unwrap().is_empty());
+
+    db.clear_failures();
+    block_on(d.execute_in_transaction("CREATE TABLE t (id INT);", &insert("a", "1"))).unwrap();
+    assert_eq!(db.tables(), ["t"]);
+    assert_eq!(block_on(d.applied(Some("a"))).unwrap().len(), 1);
+    // The row change itself can fail (UNIQUE), rolling back the SQL before it.
+    let err = block_on(d.execute_in_transaction("DROP TABLE t;", &insert("a", "1"))).unwrap_err();
+    assert!(err.message.starts_with("UNIQUE constraint failed"), "{err}");
+    assert_eq!(db.tables(), ["t"]);
+}
+
+#[test]
+fn without_transactional_ddl_ddl_commits_implicitly() {
+    let db = MemoryDatabase::new().with_transactional_ddl(false);
+    let mut d = db.open(TableName::default());
+    assert!(!d.capabilities().transactional_ddl);
+    block_on(d.ensure_table()).unwrap();
+    let err = block_on(d.execute_in_transaction(
+        "CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);\nINSERT INTO missing VALUES (1);",
+        &insert("a", "1"),
+    ))
+    .unwrap_err();
+    assert_eq!(err.line, Some(3));
+    assert_eq!(db.tables(), ["t"], "the CREATE TABLE committed implicitly");
+    assert!(block_on(d.applied(None)).unwrap().is_empty());
+}
+
+#[test]
+fn connections_share_rows_and_tracking_tables_are_keyed_by_name() {
+    let db = MemoryDatabase::new();
+    let one = TableName::parse("one").unwrap();
+    let mut a = db.open(one.clone());
+    let mut b = db.open(one.clone());
+    let mut other = db.open(TableName::parse("other").unwrap());
+    block_on(a.ensure_table()).unwrap();
+    block_on(a.write(&insert("x", "1"))).unwrap();
+    assert_eq!(block_on(b.applied(None)).unwrap().len(), 1);
+    assert!(!block_on(other.table_exists()).unwrap());
+    assert_eq!(
+        block_on(other.applied(None)).unwrap_err().message,
+        "no such table: other"
+    );
+    assert_eq!(db.tracking_rows(&one).len(), 1);
+    assert_eq!(db.tracking_reads(), 2);
+}
+
+#[test]
+fn a_waiting_lock_is_taken_as_soon_as_the_holder_releases_it() {
+    let db = MemoryDatabase::new();
+    let table = TableName::default();
+    let mut holder = db.open(table.clone());
+    block_on(holder.lock(Duration::from_secs(1))).unwrap();
+    assert!(db.is_locked(&table));
+    // Taking the lock it already holds succeeds at once.
+    block_on(holder.lock(Duration::from_secs(1))).unwrap();
+    let waiter = {
+        let db = db.clone();
+        let table = table.clone();
+        std::thread::spawn(move || {
+            let mut d = db.open(table);
+            let started = Instant::now();
+            block_on(d.lock(Duration::from_secs(30))).unwrap();
+            started.elapsed()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    drop(holder);
+    let waited = waiter.join().unwrap();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken by the release, not the timeout"
+    );
+    assert!(!db.is_locked(&table), "the waiter's connection was dropped");
+}
