@@ -266,10 +266,6 @@ fn no_such_table(name: &str) -> String {
     format!("no such table: {name}")
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl State {
     fn tracking(&mut self, table: &TableName) -> DriverResult<&mut Tracking> {
         self.data
@@ -278,13 +274,8 @@ impl State {
             .ok_or_else(|| DriverError::query(no_such_table(&table.to_string())))
     }
 
-    /// Apply a row change; `sql_ms` is how long the SQL before it took, recorded on an insert.
-    fn apply(
-        &mut self,
-        table: &TableName,
-        change: &RowChange,
-        sql_ms: Option<i64>,
-    ) -> DriverResult<()> {
+    /// Apply a row change.
+    fn apply(&mut self, table: &TableName, change: &RowChange) -> DriverResult<()> {
         let tracking = self.tracking(table)?;
         match change {
             RowChange::Insert(row) => {
@@ -300,14 +291,7 @@ impl State {
                 tracking.last_id += 1;
                 tracking.rows.push(AppliedMigration {
                     row_id: tracking.last_id,
-                    app_name: row.app_name.clone(),
-                    migration_id: row.migration_id.clone(),
-                    description: row.description.clone(),
-                    checksum: row.checksum.clone(),
-                    down_sql: row.down_sql.clone(),
-                    applied_at: row.applied_at,
-                    duration_ms: sql_ms.unwrap_or(row.duration_ms),
-                    dirty: row.dirty,
+                    row: row.clone(),
                 });
             }
             RowChange::Delete {
@@ -325,7 +309,7 @@ impl State {
                     .iter_mut()
                     .filter(|r| &r.app_name == app_name && &r.migration_id == migration_id)
                 {
-                    r.dirty = true;
+                    r.row.dirty = true;
                 }
             }
             RowChange::MarkClean {
@@ -338,9 +322,9 @@ impl State {
                     .iter_mut()
                     .filter(|r| &r.app_name == app_name && &r.migration_id == migration_id)
                 {
-                    r.dirty = false;
+                    r.row.dirty = false;
                     if let Some(ms) = duration_ms {
-                        r.duration_ms = *ms;
+                        r.row.duration_ms = *ms;
                     }
                 }
             }
@@ -487,8 +471,10 @@ impl Driver for MemoryDriver {
             }
         }
         let result = result.and_then(|()| {
-            let sql_ms = millis(started.elapsed());
-            state.apply(&self.table, change, Some(sql_ms))
+            state.apply(
+                &self.table,
+                &change.clone().with_duration(started.elapsed()),
+            )
         });
         if result.is_err() {
             state.data = committed;
@@ -509,7 +495,7 @@ impl Driver for MemoryDriver {
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        let result = self.db.state().apply(&self.table, change, None);
+        let result = self.db.state().apply(&self.table, change);
         Box::pin(std::future::ready(result))
     }
 }

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::testkit::{block_on, MemoryDatabase};
-use ferry_core::{Driver, DriverErrorKind, NewRow, RowChange, TableName};
+use ferry_core::{Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 
 fn insert(app: &str, id: &str) -> RowChange {
-    RowChange::Insert(NewRow {
+    RowChange::Insert(TrackingRow {
         app_name: app.into(),
         migration_id: id.into(),
         description: format!("migration {id}"),

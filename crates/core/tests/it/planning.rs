@@ -46,7 +46,7 @@ use ferry_core::{
     backwards, checksum, forwards, run_backwards, run_forwards, AppConfig, AppRegistry,
     BackwardsMigrationManager, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest,
     Driver, Error, Event, ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator,
-    NewRow, PlannedMigration, Reporter, ResolveManager, RowChange, TableName,
+    PlannedMigration, Reporter, ResolveManager, RowChange, TableName, TrackingRow,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -141,10 +141,10 @@ enum Output {
 /// Call the manager API for one command line.
 fn run(m: &mut Migrator, c: &Command) -> Output {
     let app = c.app.clone();
-    let id = |default: &str| c.id.clone().unwrap_or_else(|| default.to_owned());
+    let id = c.id.clone();
     let backwards_manager = || BackwardsMigrationManager {
         app_name: app.clone(),
-        migration_id: id("1"),
+        migration_id: id.clone(),
         auto_agree: c.yes,
         clean: c.clean,
         preview: c.preview,
@@ -153,18 +153,25 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
         "forwards" => block_on(
             ForwardsMigrationManager {
                 app_name: app.clone(),
-                migration_id: id("all"),
+                migration_id: id.clone(),
                 fake: c.fake,
                 preview: c.preview,
                 auto_agree: c.yes,
             }
             .run(m),
         ),
-        "run_forwards" => block_on(run_forwards(m, &app, &id("all"), c.fake, c.preview)),
+        "run_forwards" => block_on(run_forwards(m, &app, id.as_deref(), c.fake, c.preview)),
         "forwards()" => block_on(forwards(m, &app)),
         "backwards" => block_on(backwards_manager().run(m)),
-        "run_backwards" => block_on(run_backwards(m, &app, &id("1"), c.yes, c.clean, c.preview)),
-        "backwards()" => block_on(backwards(m, &app, &id("1"), c.yes)),
+        "run_backwards" => block_on(run_backwards(
+            m,
+            &app,
+            id.as_deref(),
+            c.yes,
+            c.clean,
+            c.preview,
+        )),
+        "backwards()" => block_on(backwards(m, &app, id.as_deref(), c.yes)),
         "run_migrations_backwards" => match m.registry().get(&app).cloned() {
             Ok(config) => block_on(backwards_manager().run_migrations_backwards(m, &config)),
             Err(e) => Err(e),
@@ -185,7 +192,7 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
         "resolve" => block_on(
             ResolveManager {
                 app_name: app,
-                migration_id: id(""),
+                migration_id: id.clone().unwrap_or_default(),
                 applied: c.applied,
             }
             .run(m),
@@ -225,7 +232,7 @@ fn seed_rows(db: &MemoryDatabase, registry: &AppRegistry, rows: &[FixtureRow]) {
             None => Some(format!("DROP TABLE {table};\n")),
         };
         let minute = i64::try_from(i + 1).expect("few rows");
-        let row = NewRow {
+        let row = TrackingRow {
             app_name: r.app.clone(),
             migration_id: r.id.clone(),
             description: format!("recorded {table}"),
@@ -2038,7 +2045,7 @@ fn backwards_5_2_9_all_with_all_reverses_everything() {
 }
 
 #[test]
-fn backwards_5_2_9_all_with_the_default_1_reverses_everything() {
+fn backwards_5_2_9_all_with_an_explicit_1_is_a_usage_error_as_in_the_cli() {
     check(
         r"
         //- app a
@@ -2052,6 +2059,29 @@ fn backwards_5_2_9_all_with_the_default_1_reverses_everything() {
         a 2
         ",
         "backwards all 1 -y",
+        r"
+        error Usage: a migration ID cannot be given with app `all` (got `1`); omit it, or name one app
+        rows: a 1, b 1, a 2
+        tables: a_1 a_2 b_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_9_all_without_an_id_reverses_everything() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        //- app b
+        1
+        //- rows
+        a 1
+        b 1
+        a 2
+        ",
+        "backwards all -y",
         r"
         backwards b 1
         backwards a 2
