@@ -1,9 +1,11 @@
 //! ferry's build tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`):
 //!
 //! - `dist`: release archives with the binary, shell completions, man pages and docs;
-//! - `bench`: wall times of ferry's commands on a generated project.
+//! - `bench`: wall times of ferry's commands on a generated project;
+//! - `ci`: the checks CI makes (`.ci/run` and `.github/workflows/ci.yml` both call it).
 
 mod bench;
+mod ci;
 mod dist;
 
 use std::path::{Path, PathBuf};
@@ -26,12 +28,15 @@ enum Task {
     Dist(dist::DistArgs),
     /// Time ferry's commands on a generated project (a benchmark, not a test)
     Bench(bench::BenchArgs),
+    /// Run CI's checks: the named steps, or all of them in order
+    Ci(ci::CiArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Dist(args) => dist::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Ci(args) => ci::run(&args),
     }
 }
 
