@@ -30,6 +30,8 @@ pub async fn run_conformance(factory: &dyn DriverFactory) {
     partial_failure(factory).await;
     no_transaction_and_dirty(factory).await;
     lock_excludes_and_times_out(factory).await;
+    lock_twice_does_not_stack(factory).await;
+    write_is_visible_then_committed(factory).await;
     checksum_missing_and_clean(factory).await;
     rows_are_filtered_by_app(factory).await;
     stored_down_sql_and_irreversible(factory).await;
@@ -416,6 +418,76 @@ async fn lock_excludes_and_times_out(factory: &dyn DriverFactory) {
         .expect("lock: released when the connection closes");
     c.unlock().await.unwrap();
     b.unlock().await.unwrap();
+}
+
+/// The `Driver` contract: taking the lock again on the connection that holds it succeeds at
+/// once and does not stack, so one unlock releases it.
+async fn lock_twice_does_not_stack(factory: &dyn DriverFactory) {
+    let table = TableName::parse("ck_relock").unwrap();
+    let mut a = factory.connect(&table).await;
+    let mut b = factory.connect(&table).await;
+    a.ensure_table().await.unwrap();
+    a.lock(Duration::from_secs(5))
+        .await
+        .expect("lock_twice: first lock");
+    let started = Instant::now();
+    a.lock(Duration::from_secs(5))
+        .await
+        .expect("lock_twice: the holder takes it again");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "lock_twice: taking a held lock again must not wait"
+    );
+    a.unlock().await.unwrap();
+    b.lock(Duration::from_secs(5))
+        .await
+        .expect("lock_twice: one unlock releases a lock taken twice");
+    b.unlock().await.unwrap();
+    a.unlock()
+        .await
+        .expect("lock_twice: releasing a lock not held is not an error");
+}
+
+/// The `Driver` contract: a `write` is read back at once by its connection, is committed
+/// before the next `execute` runs, and at the latest by `unlock`.
+async fn write_is_visible_then_committed(factory: &dyn DriverFactory) {
+    let table = TableName::parse("ck_write").unwrap();
+    let mut a = factory.connect(&table).await;
+    let mut b = factory.connect(&table).await;
+    a.lock(Duration::from_secs(5)).await.unwrap();
+    a.ensure_table().await.unwrap();
+    let row = crate::TrackingRow {
+        app_name: "w".into(),
+        migration_id: "1".into(),
+        description: "write".into(),
+        checksum: crate::checksum(""),
+        down_sql: None,
+        applied_at: chrono::Utc::now(),
+        duration_ms: 0,
+        dirty: true,
+    };
+    a.write(&RowChange::Insert(row)).await.unwrap();
+    let own = a.applied(Some("w")).await.unwrap();
+    assert_eq!(own.len(), 1, "write: visible to its own connection at once");
+    a.execute("SELECT 1", false).await.unwrap();
+    let other = b.applied(Some("w")).await.unwrap();
+    assert!(
+        other.len() == 1 && other[0].dirty,
+        "write: a dirty row is committed before the SQL it guards runs"
+    );
+    a.write(&RowChange::MarkClean {
+        app_name: "w".into(),
+        migration_id: "1".into(),
+        duration_ms: Some(7),
+    })
+    .await
+    .unwrap();
+    a.unlock().await.unwrap();
+    let other = b.applied(Some("w")).await.unwrap();
+    assert!(
+        other.len() == 1 && !other[0].dirty && other[0].duration_ms == 7,
+        "write: committed by unlock at the latest"
+    );
 }
 
 /// `changed` and `missing` statuses; `clean` forgets missing rows of one app only.
