@@ -1,9 +1,12 @@
 //! Integration tests of the `ferry` binary. `shared` runs on all three backends (PostgreSQL and
 //! MySQL through FERRY_TEST_POSTGRES_URL / FERRY_TEST_MYSQL_URL, a fresh database per test);
-//! `files` covers what does not depend on the backend, on SQLite.
+//! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
+//! output of every command on the example project (SQLite).
 
 mod files;
 mod shared;
+#[cfg(all(unix, feature = "sqlite"))]
+mod snapshots;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod specific;
 mod support;
