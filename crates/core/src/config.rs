@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::migration::{load_migrations, Migration};
+use crate::sqlite_url::SqliteUrl;
 
 /// The file name ferry looks for.
 pub const CONFIG_FILE: &str = "ferry.toml";
@@ -424,8 +425,9 @@ impl Config {
     }
 }
 
-/// Make the path of an `sqlite:` URL absolute against `base` when it is relative. Other URLs
-/// are returned unchanged.
+/// Make the path of an `sqlite:` URL absolute against `base` when it is relative. Other URLs,
+/// in-memory databases and URLs that do not parse (see [`SqliteUrl::parse`]; the driver
+/// reports those) are returned unchanged.
 ///
 /// ```
 /// use std::path::Path;
@@ -436,26 +438,12 @@ impl Config {
 /// assert_eq!(resolve_sqlite_path("sqlite::memory:", Path::new("/p")), "sqlite::memory:");
 /// ```
 pub fn resolve_sqlite_path(url: &str, base: &Path) -> String {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return url.to_owned();
-    };
-    if rest.starts_with(":memory:") || rest.is_empty() {
-        return url.to_owned();
-    }
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if Path::new(path).is_absolute() {
-        return url.to_owned();
-    }
-    let joined = base.join(path);
-    match query {
-        Some(q) => format!("sqlite:{}?{q}", joined.display()),
-        None => format!("sqlite:{}", joined.display()),
+    match SqliteUrl::parse(url) {
+        Ok(SqliteUrl::File { path, .. }) if path.is_relative() => {
+            let query = url.find('?').map_or("", |i| &url[i..]);
+            format!("sqlite:{}{query}", base.join(path).display())
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -506,6 +494,24 @@ mod tests {
             .contains("twice"));
         let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
         assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
+    }
+
+    #[test]
+    fn sqlite_paths_resolve_only_for_relative_files() {
+        let base = Path::new("/p");
+        assert_eq!(
+            resolve_sqlite_path("sqlite:a.db?mode=ro", base),
+            "sqlite:/p/a.db?mode=ro"
+        );
+        for unchanged in [
+            "sqlite:?mode=memory",
+            "sqlite:a.db?mode=memory",
+            "sqlite:a.db?bogus=1",
+            "sqlite:",
+            "postgres://h/db",
+        ] {
+            assert_eq!(resolve_sqlite_path(unchanged, base), unchanged);
+        }
     }
 
     #[test]

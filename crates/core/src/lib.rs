@@ -30,6 +30,7 @@ mod manager;
 mod migration;
 mod scaffold;
 pub mod sql;
+mod sqlite_url;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tracking;
@@ -52,6 +53,7 @@ pub use migration::{
     checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration, Section,
 };
 pub use scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
+pub use sqlite_url::{SqliteMode, SqliteUrl};
 pub use tracking::{
     AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
 };

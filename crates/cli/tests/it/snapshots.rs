@@ -220,7 +220,6 @@ impl Session {
             let mut d = ferry_driver_sqlite::connect(&url, TableName::default())
                 .await
                 .unwrap();
-            use ferry_core::Driver;
             d.lock(std::time::Duration::from_secs(5)).await.unwrap();
             d.write(&RowChange::MarkDirty {
                 app_name: app.into(),

@@ -1,33 +1,24 @@
-//! Integration tests of the SQLite driver: the core conformance suite and SQLite specifics.
+//! Integration tests of the SQLite driver: the core conformance suite, then only what is
+//! specific to SQLite (the file and its modes, the lock as one transaction with savepoints,
+//! `no-transaction` sections, the worker thread).
 
-use std::future::Future;
-use std::path::PathBuf;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName};
-
-/// The SQLite driver never suspends, so polling once with a no-op waker drives it to the end.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-}
+use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_driver_sqlite::testing::database_url;
+use ferry_driver_sqlite::SqliteDriver;
 
 struct Factory {
-    path: PathBuf,
+    url: String,
 }
 
 impl DriverFactory for Factory {
     fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
-        let url = format!("sqlite:{}", self.path.display());
         Box::pin(async move {
-            let driver = ferry_driver_sqlite::connect(&url, table.clone())
+            let driver = ferry_driver_sqlite::connect(&self.url, table.clone())
                 .await
                 .expect("open the test database");
             Box::new(driver) as Box<dyn Driver>
@@ -35,73 +26,244 @@ impl DriverFactory for Factory {
     }
 }
 
-#[test]
-fn conformance() {
+#[tokio::test]
+async fn conformance() {
     let dir = tempfile::tempdir().unwrap();
-    let factory = Factory {
-        path: dir.path().join("conformance.db"),
-    };
-    block_on(run_conformance(&factory));
+    let url = database_url(dir.path(), "conformance");
+    run_conformance(&Factory { url }).await;
 }
 
-#[test]
-fn read_only_use_creates_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("never.db");
-    let mut d = ferry_driver_sqlite::SqliteDriver::open(
-        &format!("sqlite://{}", path.display()),
-        TableName::default(),
-    )
-    .unwrap();
-    assert!(!block_on(d.table_exists()).unwrap());
-    assert!(block_on(d.applied(None)).unwrap().is_empty());
-    assert!(!path.exists(), "a read created the database file");
-    block_on(d.ensure_table()).unwrap();
-    assert!(path.exists());
+async fn open(url: &str) -> SqliteDriver {
+    ferry_driver_sqlite::connect(url, TableName::default())
+        .await
+        .unwrap()
 }
 
-#[test]
-fn missing_folder_is_a_connect_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}/no/such/dir/x.db", dir.path().display());
-    let mut d = ferry_driver_sqlite::SqliteDriver::open(&url, TableName::default()).unwrap();
-    let err = block_on(d.ensure_table()).unwrap_err();
-    assert_eq!(err.kind, DriverErrorKind::Connect);
-    assert!(err.message.contains("does not exist"), "{err}");
-}
-
-#[test]
-fn failed_transaction_rolls_back_sql_and_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("tx.db").display());
-    let mut d = ferry_driver_sqlite::SqliteDriver::open(&url, TableName::default()).unwrap();
-    block_on(d.ensure_table()).unwrap();
-    let row = RowChange::Insert(ferry_core::TrackingRow {
+fn row(id: &str, dirty: bool) -> RowChange {
+    RowChange::Insert(TrackingRow {
         app_name: "a".into(),
-        migration_id: "1".into(),
+        migration_id: id.into(),
         description: "d".into(),
         checksum: "c".into(),
         down_sql: None,
         applied_at: chrono::Utc::now(),
         duration_ms: 0,
-        dirty: false,
+        dirty,
+    })
+}
+
+async fn ids(driver: &mut SqliteDriver) -> Vec<String> {
+    let rows = driver.applied(None).await.unwrap();
+    rows.into_iter().map(|r| r.row.migration_id).collect()
+}
+
+/// Asserts that `driver` cannot take the lock, because another connection holds it.
+async fn assert_locked_out(driver: &mut SqliteDriver, context: &str) {
+    let err = driver
+        .lock(Duration::from_millis(200))
+        .await
+        .expect_err(context);
+    assert_eq!(err.kind, DriverErrorKind::LockTimeout, "{context}");
+}
+
+/// The driver blocks on its worker thread, not on the caller's: on a current-thread runtime
+/// a timer task keeps ticking while `lock` waits for another connection's lock.
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_for_the_lock_leaves_the_executor_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "executor");
+    let mut holder = open(&url).await;
+    holder.ensure_table().await.unwrap();
+    holder.lock(Duration::from_secs(5)).await.unwrap();
+    let mut waiter = open(&url).await;
+
+    let ticks = Arc::new(AtomicU32::new(0));
+    let ticker = tokio::spawn({
+        let ticks = Arc::clone(&ticks);
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        }
     });
-    let err = block_on(d.execute_in_transaction(
-        "CREATE TABLE kept (x INT);\nINSERT INTO missing VALUES (1);",
-        &row,
-    ))
-    .unwrap_err();
-    assert_eq!(err.line, Some(2));
-    assert!(block_on(d.applied(None)).unwrap().is_empty());
-    // `kept` was rolled back: creating it again works.
-    block_on(d.execute_in_transaction("CREATE TABLE kept (x INT);", &row)).unwrap();
-    assert_eq!(block_on(d.applied(None)).unwrap().len(), 1);
+    let started = Instant::now();
+    let err = waiter
+        .lock(Duration::from_millis(800))
+        .await
+        .expect_err("the lock is held");
+    let waited = started.elapsed();
+    let ticked = ticks.load(Ordering::SeqCst);
+    ticker.abort();
+    assert_eq!(err.kind, DriverErrorKind::LockTimeout);
+    assert!(waited >= Duration::from_millis(700), "waited {waited:?}");
+    assert!(
+        ticked >= 10,
+        "the timer ticked {ticked} times in {waited:?}: the lock wait blocked the executor"
+    );
+}
+
+/// Dropping the driver waits for its worker to close the connection, so the lock (and its
+/// uncommitted work) is gone when `drop` returns.
+#[tokio::test]
+async fn dropping_the_driver_releases_the_lock_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "drop");
+    let mut a = open(&url).await;
+    a.ensure_table().await.unwrap();
+    let mut b = open(&url).await;
+    a.lock(Duration::from_secs(5)).await.unwrap();
+    a.write(&row("1", false)).await.unwrap();
+    drop(a);
+    b.lock(Duration::ZERO)
+        .await
+        .expect("the lock is free without waiting");
+    assert!(ids(&mut b).await.is_empty(), "rolled back");
+    b.unlock().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_use_creates_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never.db");
+    let mut d = open(&format!("sqlite://{}", path.display())).await;
+    assert!(!d.table_exists().await.unwrap());
+    assert!(d.applied(None).await.unwrap().is_empty());
+    assert!(!path.exists(), "a read created the database file");
+    d.ensure_table().await.unwrap();
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn missing_folder_is_a_connect_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(&dir.path().join("no/such/dir"), "x")).await;
+    let err = d.ensure_table().await.unwrap_err();
+    assert_eq!(err.kind, DriverErrorKind::Connect);
+    assert!(err.message.contains("does not exist"), "{err}");
+}
+
+/// `mode=ro` and `mode=rw` never create the file; `ro` refuses writes.
+#[tokio::test]
+async fn modes_ro_and_rw() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    for mode in ["ro", "rw"] {
+        let url = format!("sqlite:{}?mode={mode}", missing.display());
+        let err = ferry_driver_sqlite::connect(&url, TableName::default())
+            .await
+            .expect_err(mode);
+        assert_eq!(err.kind, DriverErrorKind::Connect, "{mode}");
+        assert!(err.message.contains("does not exist"), "{mode}: {err}");
+    }
+    assert!(!missing.exists());
+
+    let url = database_url(dir.path(), "modes");
+    open(&url).await.ensure_table().await.unwrap();
+    let mut ro = open(&format!("{url}?mode=ro")).await;
+    assert!(ro.table_exists().await.unwrap());
+    let err = ro.write(&row("1", false)).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("SQLITE_READONLY"), "{err}");
+    let mut rw = open(&format!("{url}?mode=rw")).await;
+    rw.write(&row("1", false)).await.unwrap();
+    assert_eq!(ids(&mut ro).await, ["1"]);
+}
+
+/// `sqlite::memory:` and `mode=memory` are private to their connection and touch no file.
+#[tokio::test]
+async fn memory_databases_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mem.db");
+    for url in [
+        "sqlite::memory:".to_owned(),
+        format!("sqlite:{}?mode=memory", path.display()),
+    ] {
+        let mut a = open(&url).await;
+        a.ensure_table().await.unwrap();
+        a.write(&row("1", false)).await.unwrap();
+        assert_eq!(ids(&mut a).await, ["1"], "{url}");
+        let mut b = open(&url).await;
+        assert!(!b.table_exists().await.unwrap(), "{url}: shared");
+    }
+    assert!(!path.exists());
+}
+
+/// The lock is one `BEGIN IMMEDIATE` transaction: taking it again does not nest, each
+/// migration is a savepoint that a failure rolls back alone, rows are visible to the locking
+/// connection at once and to others after the one `unlock`.
+#[tokio::test]
+async fn lock_is_one_transaction_with_a_savepoint_per_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "savepoints");
+    let mut a = open(&url).await;
+    a.ensure_table().await.unwrap();
+    let mut b = open(&url).await;
+
+    a.lock(Duration::from_secs(5)).await.unwrap();
+    a.lock(Duration::from_secs(5))
+        .await
+        .expect("taking the lock again succeeds at once");
+    a.execute_in_transaction("CREATE TABLE one (x INT);", &row("1", false))
+        .await
+        .unwrap();
+    let err = a
+        .execute_in_transaction(
+            "CREATE TABLE two (x INT);\nINSERT INTO missing VALUES (1);",
+            &row("2", false),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    // Only the failed savepoint was rolled back: `two` is gone, migration 1 and the lock stay.
+    a.execute_in_transaction("CREATE TABLE two (x INT);", &row("2", false))
+        .await
+        .unwrap();
+    a.write(&row("3", true)).await.unwrap();
+    assert_eq!(
+        ids(&mut a).await,
+        ["1", "2", "3"],
+        "visible to the lock holder"
+    );
+    assert!(ids(&mut b).await.is_empty(), "committed before unlock");
+    assert_locked_out(&mut b, "the lock survives a failed migration").await;
+
+    a.unlock().await.unwrap();
+    assert_eq!(ids(&mut b).await, ["1", "2", "3"], "one unlock commits");
+    b.lock(Duration::from_secs(1))
+        .await
+        .expect("one unlock releases a lock taken twice");
+    b.unlock().await.unwrap();
+}
+
+/// A `no-transaction` section commits the lock's transaction (the dirty row first), runs
+/// outside any transaction (`VACUUM` refuses to run in one) and takes the lock again, also
+/// when it fails.
+#[tokio::test]
+async fn no_transaction_commits_runs_and_relocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "vacuum");
+    let mut a = open(&url).await;
+    a.ensure_table().await.unwrap();
+    let mut b = open(&url).await;
+
+    a.lock(Duration::from_secs(5)).await.unwrap();
+    a.write(&row("1", true)).await.unwrap();
+    assert!(ids(&mut b).await.is_empty());
+    a.execute("VACUUM;", true).await.expect("VACUUM runs");
+    assert_eq!(ids(&mut b).await, ["1"], "the dirty row is committed");
+    assert_locked_out(&mut b, "the lock is taken again").await;
+
+    let err = a.execute("SELECT 1;\nSELEC 2;", true).await.unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    assert_locked_out(&mut b, "the lock is taken again after a failure").await;
+    a.unlock().await.unwrap();
+    b.lock(Duration::from_secs(1)).await.unwrap();
+    b.unlock().await.unwrap();
 }
 
 mod library {
     //! The library API of `ferry-core` as a Rust program uses it, on SQLite.
 
-    use super::block_on;
     use ferry_core::{
         run_backwards, run_forwards, AppConfig, AppRegistry, Confirm, ConfirmRequest, Error,
         Migration, Migrator, Status, TableName,
@@ -117,9 +279,9 @@ mod library {
         }
     }
 
-    fn migrator(confirm: bool) -> (tempfile::TempDir, Migrator) {
+    async fn migrator(confirm: bool) -> (tempfile::TempDir, Migrator) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("lib.db").display());
+        let url = ferry_driver_sqlite::testing::database_url(dir.path(), "lib");
         let app = AppConfig::embedded(
             "embedded",
             vec![
@@ -137,61 +299,58 @@ mod library {
                 ),
             ],
         );
-        let driver = block_on(ferry_driver_sqlite::connect(&url, TableName::default())).unwrap();
+        let driver = ferry_driver_sqlite::connect(&url, TableName::default())
+            .await
+            .unwrap();
         let m = Migrator::new(AppRegistry::new(vec![app]).unwrap(), Box::new(driver))
             .with_confirm(Answer(confirm));
         (dir, m)
     }
 
-    #[test]
-    fn declined_confirmation_is_an_unsuccessful_result() {
-        let (_dir, mut m) = migrator(false);
+    #[tokio::test]
+    async fn declined_confirmation_is_an_unsuccessful_result() {
+        let (_dir, mut m) = migrator(false).await;
         assert!(
-            block_on(run_forwards(&mut m, "embedded", Some("all"), false, false))
+            run_forwards(&mut m, "embedded", Some("all"), false, false)
+                .await
                 .unwrap()
                 .success
         );
-        let r = block_on(run_backwards(
-            &mut m,
-            "embedded",
-            Some("all"),
-            false,
-            false,
-            false,
-        ))
-        .unwrap();
+        let r = run_backwards(&mut m, "embedded", Some("all"), false, false, false)
+            .await
+            .unwrap();
         assert!(!r.success);
         assert_eq!(r.message.as_deref(), Some("Not proceeding."));
-        let statuses = block_on(
-            ferry_core::CheckMigrationManager::new("embedded").get_migration_statuses(&mut m),
-        )
-        .unwrap();
+        let statuses = ferry_core::CheckMigrationManager::new("embedded")
+            .get_migration_statuses(&mut m)
+            .await
+            .unwrap();
         assert!(statuses
             .iter()
             .all(|s| s.status == Status::Applied && s.has_ran));
     }
 
-    #[test]
-    fn accepted_confirmation_reverses_and_unknown_ids_are_unsuccessful() {
-        let (_dir, mut m) = migrator(true);
-        let r = block_on(run_forwards(&mut m, "embedded", Some("42"), false, false)).unwrap();
+    #[tokio::test]
+    async fn accepted_confirmation_reverses_and_unknown_ids_are_unsuccessful() {
+        let (_dir, mut m) = migrator(true).await;
+        let r = run_forwards(&mut m, "embedded", Some("42"), false, false)
+            .await
+            .unwrap();
         assert!(!r.success, "unknown ID");
-        block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
-        let r = block_on(run_backwards(
-            &mut m,
-            "embedded",
-            Some("all"),
-            false,
-            false,
-            false,
-        ))
-        .unwrap();
+        ferry_core::forwards(&mut m, "embedded").await.unwrap();
+        let r = run_backwards(&mut m, "embedded", Some("all"), false, false, false)
+            .await
+            .unwrap();
         assert!(r.success);
         assert_eq!(r.migrations.len(), 2);
-        block_on(ferry_core::forwards(&mut m, "embedded")).unwrap();
-        let err = block_on(ferry_core::backwards(&mut m, "embedded", Some("7"), true)).unwrap_err();
+        ferry_core::forwards(&mut m, "embedded").await.unwrap();
+        let err = ferry_core::backwards(&mut m, "embedded", Some("7"), true)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Unsuccessful(_)), "{err:?}");
-        let err = block_on(run_forwards(&mut m, "nope", Some("all"), false, false)).unwrap_err();
+        let err = run_forwards(&mut m, "nope", Some("all"), false, false)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("known apps: embedded"), "{err}");
     }
 }

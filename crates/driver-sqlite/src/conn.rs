@@ -1,0 +1,322 @@
+//! The connection and everything that blocks on it. A [`Conn`] lives on the driver's worker
+//! thread (see [`crate::worker`]); its methods are the blocking halves of the [`Driver`]
+//! methods, named like them and in the same order.
+//!
+//! [`Driver`]: ferry_core::Driver
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ferry_core::{
+    AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
+    TrackingRow, TrackingSql, Value,
+};
+use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+
+use crate::error::{db_error, is_busy, statement_error};
+use crate::url;
+
+/// The `busy_timeout` outside the lock: how long a statement waits for another connection's
+/// commit.
+const DEFAULT_BUSY: Duration = Duration::from_secs(60);
+
+/// One SQLite database and, once it exists, the connection to it.
+pub(crate) struct Conn {
+    target: SqliteUrl,
+    /// `None` until the database file exists: reads of a missing file see an empty database,
+    /// and the first write creates it.
+    conn: Option<Connection>,
+    table: TableName,
+    /// The quoted table name.
+    quoted: String,
+    /// The tracking-table statements.
+    sql: TrackingSql,
+    /// Whether this connection holds the lock, i.e. has the lock's `BEGIN IMMEDIATE`
+    /// transaction open.
+    locked: bool,
+    /// The lock timeout of the current lock, for taking it again after [`Conn::execute`].
+    lock_timeout: Duration,
+}
+
+impl Conn {
+    /// The database of `target`, opened at once when it exists. A missing file that the
+    /// mode forbids creating is an error.
+    pub(crate) fn open(target: SqliteUrl, table: TableName) -> DriverResult<Conn> {
+        let quoted = match table.schema() {
+            Some(s) => format!("\"{s}\".\"{}\"", table.name()),
+            None => format!("\"{}\"", table.name()),
+        };
+        let conn = if url::exists(&target)? {
+            Some(url::open(&target, DEFAULT_BUSY)?)
+        } else {
+            None
+        };
+        Ok(Conn {
+            target,
+            conn,
+            sql: TrackingSql::new(Placeholders::Question, &quoted),
+            quoted,
+            table,
+            locked: false,
+            lock_timeout: DEFAULT_BUSY,
+        })
+    }
+
+    /// The connection, creating the database file when it does not exist yet.
+    fn connection(&mut self) -> DriverResult<&Connection> {
+        if self.conn.is_none() {
+            self.conn = Some(url::open(&self.target, DEFAULT_BUSY)?);
+        }
+        Ok(self.conn.as_ref().expect("connection just opened"))
+    }
+
+    pub(crate) fn table_exists(&mut self) -> DriverResult<bool> {
+        let Some(conn) = &self.conn else {
+            return Ok(false);
+        };
+        let schema = self.table.schema().unwrap_or("main");
+        let sql =
+            format!("SELECT 1 FROM \"{schema}\".sqlite_master WHERE type = 'table' AND name = ?1");
+        conn.query_row(&sql, params![self.table.name()], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_error)
+    }
+
+    pub(crate) fn ensure_table(&mut self) -> DriverResult<()> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                app_name TEXT NOT NULL,
+                migration_id TEXT NOT NULL,
+                description TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                down_sql TEXT NULL,
+                applied_at TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL,
+                dirty INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (app_name, migration_id)
+            )",
+            self.quoted
+        );
+        self.connection()?.execute_batch(&sql).map_err(db_error)
+    }
+
+    /// Take the lock: `BEGIN IMMEDIATE`, waiting for another writer at most `timeout`. While
+    /// the lock's transaction is open, taking it again does nothing.
+    pub(crate) fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
+        if self.locked && self.conn.as_ref().is_some_and(|c| !c.is_autocommit()) {
+            return Ok(());
+        }
+        self.locked = false;
+        self.begin_immediate(timeout)?;
+        self.lock_timeout = timeout;
+        self.locked = true;
+        Ok(())
+    }
+
+    fn begin_immediate(&mut self, timeout: Duration) -> DriverResult<()> {
+        let conn = self.connection()?;
+        conn.busy_timeout(timeout).map_err(db_error)?;
+        let result = conn.execute_batch("BEGIN IMMEDIATE");
+        conn.busy_timeout(timeout.max(DEFAULT_BUSY))
+            .map_err(db_error)?;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_busy(&e) => Err(DriverError::lock_timeout()),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    /// Release the lock: commit its transaction.
+    pub(crate) fn unlock(&mut self) -> DriverResult<()> {
+        if !self.locked {
+            return Ok(());
+        }
+        self.locked = false;
+        match &self.conn {
+            Some(conn) if !conn.is_autocommit() => conn.execute_batch("COMMIT").map_err(db_error),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
+        let Some(conn) = &self.conn else {
+            return Ok(Vec::new());
+        };
+        let (sql, values) = self.sql.select(app);
+        let mut stmt = conn.prepare(sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params_from_iter(values.into_iter().map(Bind)), |r| {
+                let applied_at: String = r.get(6)?;
+                Ok(AppliedMigration {
+                    row_id: r.get(0)?,
+                    row: TrackingRow {
+                        app_name: r.get(1)?,
+                        migration_id: r.get(2)?,
+                        description: r.get(3)?,
+                        checksum: r.get(4)?,
+                        down_sql: r.get(5)?,
+                        applied_at: parse_time(&applied_at),
+                        duration_ms: r.get(7)?,
+                        dirty: r.get::<_, i64>(8)? != 0,
+                    },
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+    }
+
+    /// Run `sql` and apply `change` in a savepoint of the lock's transaction (or, without the
+    /// lock, in a transaction of their own).
+    pub(crate) fn execute_in_transaction(
+        &mut self,
+        sql: &str,
+        change: &RowChange,
+    ) -> DriverResult<()> {
+        let (commit, rollback) = if self.locked {
+            self.connection()?
+                .execute_batch("SAVEPOINT ferry_migration")
+                .map_err(db_error)?;
+            (
+                "RELEASE ferry_migration",
+                "ROLLBACK TO ferry_migration; RELEASE ferry_migration",
+            )
+        } else {
+            self.begin_immediate(DEFAULT_BUSY)?;
+            ("COMMIT", "ROLLBACK")
+        };
+        let started = Instant::now();
+        let result = run_batch(self.connection()?, sql)
+            .and_then(|()| self.write(&change.clone().with_duration(started.elapsed())));
+        let conn = self.connection()?;
+        match result {
+            Ok(()) => conn.execute_batch(commit).map_err(db_error),
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch(rollback);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Run `sql` outside any transaction. Under the lock, commit what the lock's transaction
+    /// holds (a dirty row written just before, among it), run the batch, and take the lock
+    /// again.
+    pub(crate) fn execute(&mut self, sql: &str) -> DriverResult<()> {
+        let relock = self.locked;
+        if relock {
+            let conn = self.connection()?;
+            if !conn.is_autocommit() {
+                conn.execute_batch("COMMIT").map_err(db_error)?;
+            }
+        }
+        let result = run_batch(self.connection()?, sql);
+        if relock {
+            if let Err(e) = self.begin_immediate(self.lock_timeout) {
+                self.locked = false;
+                return Err(result.err().unwrap_or(e));
+            }
+        }
+        result
+    }
+
+    /// Apply a row change. Under the lock it joins the lock's transaction: this connection
+    /// reads it at once, and the next [`Conn::execute`] or [`Conn::unlock`] commits it.
+    pub(crate) fn write(&mut self, change: &RowChange) -> DriverResult<()> {
+        let (sql, values) = self.sql.change(change);
+        let sql = sql.to_owned();
+        self.connection()?
+            .execute(&sql, params_from_iter(values.into_iter().map(Bind)))
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}
+
+/// Run a batch statement by statement (as `execute_batch` does), keeping track of where each
+/// statement starts so that an error can name its line.
+fn run_batch(conn: &Connection, sql: &str) -> DriverResult<()> {
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    // The end of the last statement run: a syntax error's offset counts from here.
+    let mut pos = 0usize;
+    loop {
+        let mut stmt = match batch.next() {
+            Ok(Some(stmt)) => stmt,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(statement_error(e, sql, pos)),
+        };
+        let text = stmt.expanded_sql().unwrap_or_default();
+        let start = if text.is_empty() {
+            pos
+        } else {
+            sql[pos..].find(&text).map_or(pos, |i| pos + i)
+        };
+        // Step once, as `execute_batch` does: a statement that returns rows (a PRAGMA, a
+        // SELECT) is run, not read.
+        if let Err(e) = stmt.raw_query().next() {
+            return Err(statement_error(e, sql, start));
+        }
+        pos = if text.is_empty() {
+            pos
+        } else {
+            start + text.len()
+        };
+    }
+}
+
+/// A tracking-table parameter as an SQLite value: booleans as 0/1, times as RFC 3339 text.
+struct Bind<'a>(Value<'a>);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Text(v) => v.into(),
+            Value::NullableText(v) => {
+                v.map_or(ToSqlOutput::from(rusqlite::types::Null), Into::into)
+            }
+            Value::Int(v) => v.into(),
+            Value::NullableInt(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), Into::into),
+            Value::Bool(v) => i64::from(v).into(),
+            Value::Time(v) => format_time(v).into(),
+        })
+    }
+}
+
+fn format_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|n| n.and_utc())
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_errors_name_the_line() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = run_batch(
+            &conn,
+            "CREATE TABLE a (x INT);\n\nINSERT INTO nope VALUES (1);",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        let err = run_batch(&conn, "SELECT 1;\n-- c\nSELEC 2;").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        run_batch(
+            &conn,
+            "CREATE TABLE t (x INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = x + 1;\n  SELECT 1;\nEND;\nINSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+    }
+}
