@@ -96,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         })?);
     }
     if let Some(url) = &args.mysql {
-        std::env::set_var(ferry_driver_mysql::testing::URL_ENV, url);
+        std::env::set_var(ferry_driver_mysql::testing::URL_VAR, url);
         all.extend(bench.backend("mysql", args.rounds, |_| {
             let name = ferry_driver_mysql::testing::unique_name("bench");
             let url = block_on(ferry_driver_mysql::testing::create_database(&name))?;

@@ -1,36 +1,22 @@
 //! Choosing a driver from a database URL. One `#[cfg(feature)]` arm per backend, and a clear
 //! error for a backend that was not built in.
 
+use ferry_core::url::Backend;
 use ferry_core::{Driver, DriverError, DriverErrorKind, TableName};
 
 /// The backends compiled into this binary.
 pub fn compiled_backends() -> Vec<&'static str> {
     let mut list = Vec::new();
     if cfg!(feature = "postgres") {
-        list.push("postgres");
+        list.push(Backend::Postgres.as_str());
     }
     if cfg!(feature = "sqlite") {
-        list.push("sqlite");
+        list.push(Backend::Sqlite.as_str());
     }
     if cfg!(feature = "mysql") {
-        list.push("mysql");
+        list.push(Backend::Mysql.as_str());
     }
     list
-}
-
-/// Which backend a URL names, by its scheme.
-pub fn backend_of(url: &str) -> Option<&'static str> {
-    let scheme = url
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match scheme.as_str() {
-        "postgres" | "postgresql" => Some("postgres"),
-        "mysql" | "mariadb" => Some("mysql"),
-        "sqlite" => Some("sqlite"),
-        _ => None,
-    }
 }
 
 /// The error for a URL whose backend was not compiled in, naming the missing feature.
@@ -50,8 +36,8 @@ fn not_built(name: &str, feature: &str) -> DriverError {
 
 /// Open a driver for `url`.
 pub async fn driver_for_url(url: &str, table: TableName) -> Result<Box<dyn Driver>, DriverError> {
-    match backend_of(url) {
-        Some("postgres") => {
+    match Backend::of_url(url) {
+        Some(Backend::Postgres) => {
             #[cfg(feature = "postgres")]
             {
                 let d = ferry_driver_postgres::connect(url, table).await?;
@@ -63,7 +49,7 @@ pub async fn driver_for_url(url: &str, table: TableName) -> Result<Box<dyn Drive
                 Err(not_built("PostgreSQL", "postgres"))
             }
         }
-        Some("mysql") => {
+        Some(Backend::Mysql) => {
             #[cfg(feature = "mysql")]
             {
                 let d = ferry_driver_mysql::connect(url, table).await?;
@@ -75,7 +61,7 @@ pub async fn driver_for_url(url: &str, table: TableName) -> Result<Box<dyn Drive
                 Err(not_built("MySQL/MariaDB", "mysql"))
             }
         }
-        Some("sqlite") => {
+        Some(Backend::Sqlite) => {
             #[cfg(feature = "sqlite")]
             {
                 let d = ferry_driver_sqlite::connect(url, table).await?;
@@ -87,7 +73,7 @@ pub async fn driver_for_url(url: &str, table: TableName) -> Result<Box<dyn Drive
                 Err(not_built("SQLite", "sqlite"))
             }
         }
-        _ => Err(DriverError::new(
+        None => Err(DriverError::new(
             DriverErrorKind::Config,
             format!(
                 "unsupported database URL `{}`: use postgres://, postgresql://, mysql://, mariadb://, sqlite:PATH or sqlite::memory:",

@@ -256,6 +256,32 @@ impl TableName {
         bytes.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(bytes)
     }
+
+    /// The longest name [`TableName::lock_name`] returns: what MySQL and MariaDB accept for
+    /// `GET_LOCK`.
+    pub const MAX_LOCK_NAME: usize = 64;
+
+    /// A readable lock name for named locks (MySQL `GET_LOCK`): `ferry:<database>.<table>`,
+    /// where `database` is the database holding the table, or, past
+    /// [`TableName::MAX_LOCK_NAME`] characters, `ferry:` and the start of that text's
+    /// [`crate::checksum`].
+    ///
+    /// ```
+    /// use ferry_core::TableName;
+    /// let table = TableName::default();
+    /// assert_eq!(table.lock_name("app"), "ferry:app.ferry_migrations");
+    /// assert_eq!(table.lock_name(&"d".repeat(64)).len(), TableName::MAX_LOCK_NAME);
+    /// ```
+    pub fn lock_name(&self, database: &str) -> String {
+        const PREFIX: &str = "ferry:";
+        let full = format!("{PREFIX}{database}.{}", self.name);
+        if full.len() <= Self::MAX_LOCK_NAME {
+            return full;
+        }
+        let mut hashed = crate::checksum(&full);
+        hashed.truncate(Self::MAX_LOCK_NAME - PREFIX.len());
+        format!("{PREFIX}{hashed}")
+    }
 }
 
 impl Default for TableName {
@@ -316,4 +342,34 @@ pub fn redact_url(url: &str) -> String {
     }
     result.push_str(&out[i..]);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names_fit_mysql() {
+        let table = TableName::default();
+        assert_eq!(table.lock_name("app"), "ferry:app.ferry_migrations");
+        assert_eq!(table.lock_name(""), "ferry:.ferry_migrations");
+        let long_table = TableName::parse(&"t".repeat(63)).unwrap();
+        let long = long_table.lock_name(&"d".repeat(64));
+        assert_eq!(long.len(), TableName::MAX_LOCK_NAME);
+        assert!(long.starts_with("ferry:"));
+        assert_eq!(long, long_table.lock_name(&"d".repeat(64)));
+        assert_ne!(long, long_table.lock_name(&"e".repeat(64)));
+        // The same name the MySQL driver derived before it used `checksum`.
+        use sha2::{Digest, Sha256};
+        let full = format!("ferry:{}.{}", "d".repeat(64), "t".repeat(63));
+        let hex: String = Sha256::digest(full.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(long, format!("ferry:{}", &hex[..58]));
+        // Exactly 64 characters stays readable.
+        let fits = TableName::parse(&"t".repeat(63 - 6)).unwrap();
+        assert_eq!(fits.lock_name("").len(), 64);
+        assert!(fits.lock_name("").ends_with(&"t".repeat(57)));
+    }
 }

@@ -29,11 +29,13 @@ mod error;
 mod manager;
 mod migration;
 mod scaffold;
+pub mod scratch;
 pub mod sql;
 mod sqlite_url;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tracking;
+pub mod url;
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,

@@ -1,7 +1,8 @@
-//! Connection URL handling: `mysql://` / `mariadb://` URLs with an `ssl-mode` parameter.
+//! Connection URLs: `mysql://` / `mariadb://` URLs with an `ssl-mode` parameter.
 
+use ferry_core::url::{one_line, query_pairs, with_query, without_query};
 use ferry_core::{redact_url, DriverError, DriverErrorKind};
-use mysql_async::{Opts, OptsBuilder, SslOpts};
+use mysql_async::{Opts, OptsBuilder};
 
 /// The `ssl-mode` of a URL, as in the `mysql` client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,33 +21,23 @@ pub(crate) enum SslMode {
 
 impl SslMode {
     fn parse(value: &str) -> Option<SslMode> {
-        match value.to_ascii_uppercase().replace('-', "_").as_str() {
-            "DISABLED" => Some(SslMode::Disabled),
-            "PREFERRED" => Some(SslMode::Preferred),
-            "REQUIRED" => Some(SslMode::Required),
-            "VERIFY_CA" => Some(SslMode::VerifyCa),
-            "VERIFY_IDENTITY" => Some(SslMode::VerifyIdentity),
-            _ => None,
-        }
-    }
-
-    /// The TLS options of this mode (for `Preferred`, those of the TLS attempt).
-    pub(crate) fn ssl_opts(self) -> Option<SslOpts> {
-        match self {
-            SslMode::Disabled => None,
-            SslMode::Preferred | SslMode::Required => {
-                Some(SslOpts::default().with_danger_accept_invalid_certs(true))
-            }
-            SslMode::VerifyCa => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
-            SslMode::VerifyIdentity => Some(SslOpts::default()),
-        }
+        Some(
+            match value.to_ascii_uppercase().replace('-', "_").as_str() {
+                "DISABLED" => SslMode::Disabled,
+                "PREFERRED" => SslMode::Preferred,
+                "REQUIRED" => SslMode::Required,
+                "VERIFY_CA" => SslMode::VerifyCa,
+                "VERIFY_IDENTITY" => SslMode::VerifyIdentity,
+                _ => return None,
+            },
+        )
     }
 }
 
 /// A parsed connection URL: the options for mysql_async plus what error messages may show.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    /// The options, without TLS (added per attempt from `ssl_mode`).
+    /// The options, without TLS (set per attempt from `ssl_mode`).
     pub(crate) opts: Opts,
     /// The TLS mode.
     pub(crate) ssl_mode: SslMode,
@@ -55,19 +46,17 @@ pub(crate) struct Target {
     /// The database named in the URL, if any.
     pub(crate) database: Option<String>,
     /// The password, only to scrub it from messages.
-    pub(crate) password: Option<String>,
+    password: Option<String>,
 }
 
 impl Target {
-    /// Parse a `mysql://` or `mariadb://` URL.
-    // `DriverError` is core's type and every driver operation returns it; its size is not
-    // this crate's to change.
-    #[allow(clippy::result_large_err)]
+    /// Parse a `mysql://` or `mariadb://` URL. `ssl-mode` is taken out of the query string
+    /// (mysql_async does not know it) and handled here; other parameters pass through.
     pub(crate) fn parse(url: &str) -> Result<Target, DriverError> {
         let invalid = |why: &str| {
             DriverError::new(
                 DriverErrorKind::Config,
-                format!("invalid MySQL URL `{}`: {why}", redact_url(url)),
+                format!("invalid MySQL URL `{}`: {}", redact_url(url), one_line(why)),
             )
         };
         let rest = if let Some(rest) = strip_prefix_ci(url, "mysql://") {
@@ -77,40 +66,29 @@ impl Target {
         } else {
             return Err(invalid("the scheme must be mysql:// or mariadb://"));
         };
-        // Drop a fragment, then split off the query string.
+        // Drop a fragment.
         let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-        let (base, query) = match rest.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (rest, None),
-        };
         let mut ssl_mode = None;
         let mut prefer_socket_given = false;
         let mut kept = Vec::new();
-        for pair in query.into_iter().flat_map(|q| q.split('&')) {
-            if pair.is_empty() {
-                continue;
-            }
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key_norm = key.to_ascii_lowercase().replace('_', "-");
-            if key_norm == "ssl-mode" {
-                ssl_mode = Some(SslMode::parse(value).ok_or_else(|| {
+        for pair in query_pairs(rest) {
+            let key = pair.key.to_ascii_lowercase().replace('_', "-");
+            if key == "ssl-mode" {
+                ssl_mode = Some(SslMode::parse(&pair.value).ok_or_else(|| {
                     invalid(&format!(
-                        "unknown ssl-mode `{value}` (use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
+                        "unknown ssl-mode `{}` (use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)",
+                        pair.value
                     ))
                 })?);
                 continue;
             }
-            if key_norm == "prefer-socket" {
+            if key == "prefer-socket" {
                 prefer_socket_given = true;
             }
-            kept.push(pair);
+            kept.push(pair.raw);
         }
-        let mut clean = format!("mysql://{base}");
-        if !kept.is_empty() {
-            clean.push('?');
-            clean.push_str(&kept.join("&"));
-        }
-        let opts = Opts::from_url(&clean).map_err(|e| invalid(&one_line(&e.to_string())))?;
+        let clean = with_query(&format!("mysql://{}", without_query(rest)), &kept);
+        let opts = Opts::from_url(&clean).map_err(|e| invalid(&e.to_string()))?;
         let mut builder = OptsBuilder::from_opts(opts);
         if !prefer_socket_given {
             // Connect where the URL says; do not silently switch to the server's socket.
@@ -142,11 +120,6 @@ impl Target {
         })
     }
 
-    /// The options with the given TLS options.
-    pub(crate) fn opts_with(&self, ssl: Option<SslOpts>) -> Opts {
-        Opts::from(OptsBuilder::from_opts(self.opts.clone()).ssl_opts(ssl))
-    }
-
     /// A one-line connection error naming where and which database, never the password.
     pub(crate) fn connect_error(&self, reason: &str) -> DriverError {
         let database = match &self.database {
@@ -176,24 +149,10 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &text[prefix.len()..])
 }
 
-/// Collapse whitespace runs (newlines included) into single spaces.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// `url` with its database path replaced by `database` (query string kept).
+/// `url` with its database replaced by `database` (query string kept); anything that is not
+/// a URL is returned as it is.
 pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest_start = scheme_end + 3;
-    let authority_end = url[rest_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| rest_start + i);
-    let query = url[authority_end..]
-        .find('?')
-        .map_or("", |i| &url[authority_end + i..]);
-    format!("{}/{database}{query}", &url[..authority_end])
+    ferry_core::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
 }
 
 #[cfg(test)]
@@ -213,6 +172,8 @@ mod tests {
         let t = Target::parse("mysql://u@h").unwrap();
         assert_eq!(t.ssl_mode, SslMode::Preferred);
         assert_eq!(t.database, None);
+        let t = Target::parse("mysql://u@h/app?ssl_mode=REQUIRED#frag").unwrap();
+        assert_eq!(t.ssl_mode, SslMode::Required);
     }
 
     #[test]
@@ -230,16 +191,9 @@ mod tests {
     #[test]
     fn replaces_the_database() {
         assert_eq!(
-            with_database("mysql://root@127.0.0.1:3306/test", "x"),
-            "mysql://root@127.0.0.1:3306/x"
-        );
-        assert_eq!(
-            with_database("mysql://root@h?ssl-mode=DISABLED", "x"),
-            "mysql://root@h/x?ssl-mode=DISABLED"
-        );
-        assert_eq!(
             with_database("mysql://root@h/old?socket=/s", "x"),
             "mysql://root@h/x?socket=/s"
         );
+        assert_eq!(with_database("not a url", "x"), "not a url");
     }
 }

@@ -1,14 +1,14 @@
-//! Connection URLs, TLS set-up and connection errors.
+//! Opening a connection: TLS set-up by `sslmode`, and the `prefer` fallback to plain.
 
-use std::fmt::Write as _;
+use std::error::Error as StdError;
+use std::fmt;
 use std::fs::File;
+use std::future::Future;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ferry_core::{redact_url, DriverError, DriverErrorKind};
+use ferry_core::{DriverError, DriverErrorKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -16,245 +16,101 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_postgres::config::{Host, SslMode as PgSslMode};
-use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// How long a connection attempt may take when the URL sets no `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::error::connect_error;
+use crate::url::{SslMode, Target};
 
-/// The `sslmode` of a URL, as libpq understands it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(value: &str) -> Option<SslMode> {
-        Some(match value {
-            "disable" => SslMode::Disable,
-            // `allow` means "plain first, TLS if the server insists"; PostgreSQL servers never
-            // insist, so it behaves like `prefer` without the attempt. Treat it as `prefer`.
-            "allow" | "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            _ => return None,
-        })
+/// Open a connection to `target`, spawning its connection task on the current tokio runtime.
+pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
+    let mut config = target.config.clone();
+    // PostgreSQL never offers TLS on a unix socket; libpq ignores sslmode there.
+    if target.ssl_mode == SslMode::Disable || target.all_unix() {
+        config.ssl_mode(PgSslMode::Disable);
+        return open_plain(target, &config).await;
     }
-}
-
-/// A parsed connection URL.
-pub(crate) struct ConnectOptions {
-    pub(crate) config: Config,
-    pub(crate) ssl_mode: SslMode,
-    pub(crate) root_cert: Option<PathBuf>,
-    /// `host:port` (or socket path) list, for messages.
-    pub(crate) target: String,
-    /// The database name, for messages.
-    pub(crate) database: String,
-}
-
-fn config_error(url: &str, reason: impl std::fmt::Display) -> DriverError {
-    DriverError::new(
-        DriverErrorKind::Config,
-        format!(
-            "invalid PostgreSQL URL `{}`: {}",
-            redact_url(url),
-            one_line(&reason.to_string())
-        ),
-    )
-}
-
-/// Decode `%XX` escapes (and leave anything malformed as it is).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
+    config.ssl_mode(if target.ssl_mode == SslMode::Prefer {
+        PgSslMode::Prefer
+    } else {
+        PgSslMode::Require
+    });
+    let tls = MakeTls(MakeRustlsConnect::new(tls_config(target)?));
+    match config.connect(tls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(client)
         }
-        out.push(bytes[i]);
-        i += 1;
+        Err(e) if target.ssl_mode == SslMode::Prefer && is_tls_failure(&e) => {
+            // `prefer`: the TLS attempt failed, try without.
+            config.ssl_mode(PgSslMode::Disable);
+            open_plain(target, &config).await
+        }
+        Err(e) => Err(connect_error(target, &e)),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parse a `postgres://` / `postgresql://` URL. `sslmode` and `sslrootcert` are taken out of
-/// the query string (tokio-postgres does not know `verify-ca`, `verify-full` or root
-/// certificates) and handled here.
-pub(crate) fn parse_url(url: &str) -> Result<ConnectOptions, DriverError> {
-    let mut ssl_mode = SslMode::Prefer;
-    let mut root_cert = None;
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let mut kept = Vec::new();
-    for pair in query.into_iter().flat_map(|q| q.split('&')) {
-        if pair.is_empty() {
-            continue;
-        }
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match percent_decode(key).as_str() {
-            "sslmode" => {
-                let value = percent_decode(value);
-                ssl_mode = SslMode::parse(&value).ok_or_else(|| {
-                    config_error(
-                        url,
-                        format!(
-                            "unknown sslmode `{value}` (use disable, prefer, require, verify-ca or verify-full)"
-                        ),
-                    )
-                })?;
-            }
-            "sslrootcert" => root_cert = Some(percent_decode(value)),
-            _ => kept.push(pair),
-        }
-    }
-    let mut stripped = base.to_owned();
-    if !kept.is_empty() {
-        stripped.push('?');
-        stripped.push_str(&kept.join("&"));
-    }
-    let mut config = Config::from_str(&stripped).map_err(|e| config_error(url, error_text(&e)))?;
-
-    if config.get_hosts().is_empty() {
-        // libpq's default: the local socket directory, else localhost.
-        #[cfg(unix)]
-        {
-            if Path::new("/var/run/postgresql").is_dir() {
-                config.host_path("/var/run/postgresql");
-            } else {
-                config.host("localhost");
-            }
-        }
-        #[cfg(not(unix))]
-        config.host("localhost");
-    }
-    if config.get_user().is_none() {
-        let user = std::env::var("PGUSER")
-            .or_else(|_| std::env::var("USER"))
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "postgres".to_owned());
-        config.user(user);
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("ferry");
-    }
-
-    // `sslrootcert=system` means the system store, as in libpq 16.
-    let root_cert = match root_cert {
-        Some(path) if path == "system" => None,
-        Some(path) => {
-            // libpq: with a root certificate given, `require` verifies the chain.
-            if ssl_mode == SslMode::Require {
-                ssl_mode = SslMode::VerifyCa;
-            }
-            Some(PathBuf::from(path))
-        }
-        None => None,
-    };
-
-    let ports = config.get_ports();
-    let port_of = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-    let target = config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| match host {
-            Host::Tcp(h) if h.contains(':') => format!("[{h}]:{}", port_of(i)),
-            Host::Tcp(h) => format!("{h}:{}", port_of(i)),
-            #[cfg(unix)]
-            Host::Unix(dir) => format!("{}/.s.PGSQL.{}", dir.display(), port_of(i)),
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    let database = config
-        .get_dbname()
-        .or(config.get_user())
-        .unwrap_or("")
-        .to_owned();
-    Ok(ConnectOptions {
-        config,
-        ssl_mode,
-        root_cert,
-        target,
-        database,
-    })
+async fn open_plain(target: &Target, config: &Config) -> Result<Client, DriverError> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(target, &e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
-/// Flatten text to one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// An error of the TLS layer: a host name rustls cannot use, or a failed handshake. The TLS
+/// connector wraps its errors in it, so that `sslmode=prefer` recognises a TLS failure by
+/// type in the error's source chain ([`is_tls_failure`]). Shows as the wrapped error.
+#[derive(Debug)]
+struct TlsFailure(Box<dyn StdError + Send + Sync>);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-/// The text of a tokio-postgres error with its causes (tokio-postgres' `Display` shows only
-/// the kind, e.g. "error connecting to server").
-pub(crate) fn error_text(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        let mut text = db.message().to_owned();
-        if let Some(detail) = db.detail() {
-            let _ = write!(text, " ({detail})");
-        }
-        return one_line(&text);
+impl StdError for TlsFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+}
+
+/// Whether `error` was caused by the TLS layer (a [`TlsFailure`] in its source chain).
+fn is_tls_failure(error: &(dyn StdError + 'static)) -> bool {
+    let mut source = error.source();
     while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
+        if cause.is::<TlsFailure>() {
+            return true;
+        }
         source = cause.source();
     }
-    one_line(&text)
-}
-
-fn connect_error(options: &ConnectOptions, reason: &str) -> DriverError {
-    DriverError::new(
-        DriverErrorKind::Connect,
-        format!(
-            "cannot connect to PostgreSQL at {} database \"{}\": {}",
-            options.target,
-            options.database,
-            one_line(reason)
-        ),
-    )
-}
-
-fn connect_error_from(options: &ConnectOptions, error: &tokio_postgres::Error) -> DriverError {
-    let mut e = connect_error(options, &error_text(error));
-    if let Some(db) = error.as_db_error() {
-        e.sqlstate = Some(db.code().code().to_owned());
-        e.hint = db.hint().map(str::to_owned);
-    }
-    e
+    false
 }
 
 /// Wraps [`MakeRustlsConnect`] so that a unix-socket host (no host name; the server never
-/// offers TLS there) does not fail before the server is even asked.
+/// offers TLS there) does not fail before the server is even asked, and so that its errors
+/// are [`TlsFailure`]s.
 #[derive(Clone)]
 struct MakeTls(MakeRustlsConnect);
 
 impl<S> MakeTlsConnect<S> for MakeTls
 where
     MakeRustlsConnect: MakeTlsConnect<S>,
+    <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect: TlsConnect<S> + 'static,
+    <<MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect as TlsConnect<S>>::Future: Send + 'static,
+    S: 'static,
 {
     type Stream = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
-    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect;
-    type Error = <MakeRustlsConnect as MakeTlsConnect<S>>::Error;
+    type TlsConnect = Tls<<MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect>;
+    type Error = TlsFailure;
 
     fn make_tls_connect(&mut self, hostname: &str) -> Result<Self::TlsConnect, Self::Error> {
         let hostname = if hostname.is_empty() {
@@ -262,7 +118,29 @@ where
         } else {
             hostname
         };
-        self.0.make_tls_connect(hostname)
+        self.0
+            .make_tls_connect(hostname)
+            .map(Tls)
+            .map_err(|e| TlsFailure(e.into()))
+    }
+}
+
+/// A TLS connector whose handshake errors are [`TlsFailure`]s.
+struct Tls<T>(T);
+
+impl<S, T> TlsConnect<S> for Tls<T>
+where
+    T: TlsConnect<S> + 'static,
+    T::Future: Send + 'static,
+    S: 'static,
+{
+    type Stream = T::Stream;
+    type Error = TlsFailure;
+    type Future = Pin<Box<dyn Future<Output = Result<T::Stream, TlsFailure>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let handshake = self.0.connect(stream);
+        Box::pin(async move { handshake.await.map_err(|e| TlsFailure(e.into())) })
     }
 }
 
@@ -270,10 +148,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn root_store(options: &ConnectOptions) -> Result<RootCertStore, DriverError> {
+fn root_store(target: &Target) -> Result<RootCertStore, DriverError> {
     let mut roots = RootCertStore::empty();
-    if let Some(path) = &options.root_cert {
-        let unreadable = |e: &dyn std::fmt::Display| {
+    if let Some(path) = &target.root_cert {
+        let unreadable = |e: &dyn fmt::Display| {
             DriverError::new(
                 DriverErrorKind::Config,
                 format!("cannot read sslrootcert {}: {e}", path.display()),
@@ -396,20 +274,20 @@ impl ServerCertVerifier for VerifyCa {
     }
 }
 
-fn tls_config(options: &ConnectOptions) -> Result<ClientConfig, DriverError> {
+fn tls_config(target: &Target) -> Result<ClientConfig, DriverError> {
     let provider = provider();
-    let tls_error = |e: &dyn std::fmt::Display| connect_error(options, &format!("TLS set-up: {e}"));
+    let tls_error = |e: &dyn fmt::Display| target.connect_error(&format!("TLS set-up: {e}"));
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(&e))?;
-    let config = match options.ssl_mode {
+    let config = match target.ssl_mode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
             .with_no_client_auth(),
         SslMode::VerifyCa => {
             let verifier = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(root_store(options)?),
+                Arc::new(root_store(target)?),
                 provider,
             )
             .build()
@@ -420,141 +298,101 @@ fn tls_config(options: &ConnectOptions) -> Result<ClientConfig, DriverError> {
                 .with_no_client_auth()
         }
         SslMode::VerifyFull => builder
-            .with_root_certificates(root_store(options)?)
+            .with_root_certificates(root_store(target)?)
             .with_no_client_auth(),
     };
     Ok(config)
 }
 
-/// Connect a client, spawning its connection task on the current tokio runtime.
-pub(crate) async fn connect_client(url: &str) -> Result<Client, DriverError> {
-    let mut options = parse_url(url)?;
-    #[cfg(unix)]
-    let all_unix = options
-        .config
-        .get_hosts()
-        .iter()
-        .all(|h| matches!(h, Host::Unix(_)));
-    #[cfg(not(unix))]
-    let all_unix = false;
-    // PostgreSQL never offers TLS on a unix socket; libpq ignores sslmode there.
-    if options.ssl_mode == SslMode::Disable || all_unix {
-        options.config.ssl_mode(PgSslMode::Disable);
-        return connect_plain(&options).await;
-    }
-    let pg_mode = if options.ssl_mode == SslMode::Prefer {
-        PgSslMode::Prefer
-    } else {
-        PgSslMode::Require
-    };
-    options.config.ssl_mode(pg_mode);
-    let tls = MakeTls(MakeRustlsConnect::new(tls_config(&options)?));
-    match options.config.connect(tls).await {
-        Ok((client, connection)) => {
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Ok(client)
-        }
-        Err(e)
-            if options.ssl_mode == SslMode::Prefer
-                && e.as_db_error().is_none()
-                && e.to_string().contains("TLS") =>
-        {
-            // `prefer`: the TLS attempt failed, try without.
-            options.config.ssl_mode(PgSslMode::Disable);
-            connect_plain(&options).await
-        }
-        Err(e) => Err(connect_error_from(&options, &e)),
-    }
-}
-
-async fn connect_plain(options: &ConnectOptions) -> Result<Client, DriverError> {
-    let (client, connection) = options
-        .config
-        .connect(NoTls)
-        .await
-        .map_err(|e| connect_error_from(options, &e))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-/// Replace the database of a `postgres://` URL.
-pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return format!("{url} dbname={database}");
-    };
-    let rest = scheme_end + 3;
-    let authority_end = url[rest..].find(['/', '?']).map_or(url.len(), |i| rest + i);
-    let path_end = url[authority_end..]
-        .find('?')
-        .map_or(url.len(), |i| authority_end + i);
-    format!("{}/{}{}", &url[..authority_end], database, &url[path_end..])
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
 
-    #[test]
-    fn strips_ssl_parameters() {
-        let o = parse_url(
-            "postgres://u:pw@db.example:6543/app?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&connect_timeout=5",
-        )
-        .unwrap();
-        assert_eq!(o.ssl_mode, SslMode::VerifyFull);
-        assert_eq!(o.root_cert.as_deref(), Some(Path::new("/tmp/ca.pem")));
-        assert_eq!(o.target, "db.example:6543");
-        assert_eq!(o.database, "app");
-        assert_eq!(
-            o.config.get_connect_timeout(),
-            Some(&Duration::from_secs(5))
-        );
+    /// The request code of an `SSLRequest` packet; a `StartupMessage` carries the protocol
+    /// version (3.0) in its place.
+    const SSL_REQUEST: u32 = 80_877_103;
+    const PROTOCOL_3: u32 = 196_608;
+
+    /// A fake server on 127.0.0.1: for every connection it reads the first packet's code,
+    /// records it and, for an `SSLRequest`, answers `reply`, then hangs up. Returns the port
+    /// and the codes seen.
+    async fn fake_server(reply: &'static [u8]) -> (u16, Arc<Mutex<Vec<u32>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let codes = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut head = [0u8; 8];
+                if socket.read_exact(&mut head).await.is_err() {
+                    continue;
+                }
+                let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+                codes.lock().unwrap().push(code);
+                if code == SSL_REQUEST {
+                    let _ = socket.write_all(reply).await;
+                    // Let the client read the reply (and fail its handshake) before hanging up.
+                    let mut rest = [0u8; 512];
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(500), socket.read(&mut rest))
+                            .await;
+                }
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn prefer_retries_without_tls_only_after_a_tls_failure() {
+        // The server accepts TLS, then sends bytes that are no TLS record: the handshake
+        // fails, and `prefer` tries again without TLS.
+        let (port, seen) = fake_server(b"Snot a TLS server hello").await;
+        let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=prefer");
+        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+        assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST, PROTOCOL_3]);
+
+        // `require` does not fall back.
+        let (port, seen) = fake_server(b"Snot a TLS server hello").await;
+        let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=require");
+        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+        assert!(err.message.contains("TLS"), "{err}");
+        assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST]);
+
+        // A server hanging up before it answers is no TLS failure: no second attempt.
+        let (port, seen) = fake_server(b"").await;
+        let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=prefer");
+        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+        assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST]);
     }
 
     #[test]
-    fn unix_socket_host() {
-        let o = parse_url("postgresql://root@/test?host=/var/run/postgresql").unwrap();
-        assert_eq!(o.target, "/var/run/postgresql/.s.PGSQL.5432");
-        assert_eq!(o.ssl_mode, SslMode::Prefer);
-    }
-
-    #[test]
-    fn bad_sslmode_is_config_error_without_password() {
-        let e = parse_url("postgres://u:s3cret@h/db?sslmode=sometimes")
-            .err()
-            .unwrap();
-        assert_eq!(e.kind, DriverErrorKind::Config);
-        assert!(!e.message.contains("s3cret"), "{}", e.message);
-    }
-
-    #[test]
-    fn require_with_root_cert_verifies_ca() {
-        let o = parse_url("postgres://h/db?sslmode=require&sslrootcert=/x.pem").unwrap();
-        assert_eq!(o.ssl_mode, SslMode::VerifyCa);
-    }
-
-    #[test]
-    fn replaces_database() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgresql://root@/test?host=/var/run/postgresql", "x"),
-            "postgresql://root@/x?host=/var/run/postgresql"
-        );
-    }
-
-    #[test]
-    fn decodes_percent() {
-        assert_eq!(percent_decode("a%2Fb%"), "a/b%");
-        assert_eq!(percent_decode("%zz"), "%zz");
+    fn tls_failures_are_found_in_the_source_chain() {
+        #[derive(Debug)]
+        struct Outer(TlsFailure);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("error performing TLS handshake")
+            }
+        }
+        impl StdError for Outer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt message");
+        let failure = Outer(TlsFailure(Box::new(io)));
+        assert!(is_tls_failure(&failure));
+        assert_eq!(failure.0.to_string(), "corrupt message");
+        let plain = std::io::Error::other("TLS mentioned, but not a TLS failure");
+        assert!(!is_tls_failure(&plain));
     }
 }

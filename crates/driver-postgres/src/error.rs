@@ -1,13 +1,17 @@
 //! Turning tokio-postgres errors into [`DriverError`]s.
 
+use std::fmt::Write as _;
+
 use ferry_core::sql::line_of_offset;
+use ferry_core::url::one_line;
 use ferry_core::{DriverError, DriverErrorKind};
 use tokio_postgres::error::ErrorPosition;
 
-use crate::conn::error_text;
+use crate::url::Target;
 
-/// A failed tracking-table or lock statement (no line to report).
-pub(crate) fn query_error(error: &tokio_postgres::Error) -> DriverError {
+/// A failed tracking-table, lock or admin statement (no line to report), keeping the
+/// SQLSTATE, detail and hint.
+pub(crate) fn db_error(error: &tokio_postgres::Error) -> DriverError {
     match error.as_db_error() {
         Some(db) => {
             let mut e = DriverError::query(db.message());
@@ -27,13 +31,14 @@ pub(crate) fn query_error(error: &tokio_postgres::Error) -> DriverError {
     }
 }
 
-/// A failed migration statement: `sent` is the text sent to the server, found at byte
-/// `offset` of `whole`, the SQL text handed to the driver.
+/// A failed migration statement, with the line of the error within `sql`, the SQL text
+/// handed to the driver: `sent` is the text sent to the server, found at byte `offset` of
+/// `sql`, and the server reports a character position within it.
 pub(crate) fn statement_error(
     error: &tokio_postgres::Error,
+    sql: &str,
     sent: &str,
     offset: usize,
-    whole: &str,
 ) -> DriverError {
     let line = error
         .as_db_error()
@@ -42,12 +47,42 @@ pub(crate) fn statement_error(
             _ => None,
         })
         .map(|pos| offset + char_to_byte(sent, pos))
-        .map(|byte| line_of_offset(whole, byte));
-    query_error(error).with_line(line)
+        .map(|byte| line_of_offset(sql, byte));
+    db_error(error).with_line(line)
+}
+
+/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
+/// refusal.
+pub(crate) fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
+    let mut e = target.connect_error(&error_text(error));
+    if let Some(db) = error.as_db_error() {
+        e.sqlstate = Some(db.code().code().to_owned());
+        e.hint = db.hint().map(str::to_owned);
+    }
+    e
+}
+
+/// The one-line text of a tokio-postgres error with its causes (tokio-postgres' `Display`
+/// shows only the kind, e.g. "error connecting to server").
+pub(crate) fn error_text(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = db.message().to_owned();
+        if let Some(detail) = db.detail() {
+            let _ = write!(text, " ({detail})");
+        }
+        return one_line(&text);
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    one_line(&text)
 }
 
 /// The byte offset of the 1-based character position `pos` in `text` (clamped).
-pub(crate) fn char_to_byte(text: &str, pos: u32) -> usize {
+fn char_to_byte(text: &str, pos: u32) -> usize {
     let index = usize::try_from(pos).unwrap_or(usize::MAX).saturating_sub(1);
     text.char_indices()
         .nth(index)

@@ -19,7 +19,8 @@
 //!   [`Driver::ensure_table`]; every value is bound as a parameter.
 //! - **Lock**: a session-level advisory lock keyed by [`TableName::lock_key`], polled with
 //!   `pg_try_advisory_lock` (never the blocking `pg_advisory_lock`, which deadlocks with
-//!   `CREATE INDEX CONCURRENTLY` running on another connection). It dies with the connection.
+//!   `CREATE INDEX CONCURRENTLY` running on another connection), taken once per connection
+//!   (advisory locks stack). It dies with the connection.
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password.
@@ -40,17 +41,15 @@
 //! [tokio-postgres]: https://docs.rs/tokio-postgres
 //! [rustls]: https://docs.rs/rustls
 
-// `DriverError` (ferry-core's type, dictated by the `Driver` trait) is larger than clippy's
-// `result_large_err` threshold; errors are rare and cold here, so boxing would buy nothing.
-#![allow(clippy::result_large_err)]
-
 mod conn;
 mod error;
 pub mod testing;
+mod url;
 
 use std::time::{Duration, Instant};
 
 use ferry_core::sql::{split_statements, Dialect};
+use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
     AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, Placeholders,
     RowChange, TableName, TrackingRow, TrackingSql, Value,
@@ -58,7 +57,8 @@ use ferry_core::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use crate::error::{query_error, statement_error};
+use crate::error::{db_error, statement_error};
+use crate::url::Target;
 
 /// A ferry [`Driver`] for PostgreSQL: one tokio-postgres connection and a tracking table.
 ///
@@ -78,11 +78,6 @@ pub struct PostgresDriver {
     locked: bool,
 }
 
-/// Quote an identifier with double quotes.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Open a connection from a `postgres://` or `postgresql://` URL, with tracking table `table`.
 ///
 /// Errors have kind [`ferry_core::DriverErrorKind::Config`] for an invalid URL and
@@ -96,10 +91,12 @@ pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, Driv
     PostgresDriver::connect(url, table).await
 }
 
+// The `Driver` methods are inherent async fns of the same names, in the trait's order, then
+// their helpers; `impl Driver` below only boxes them.
 impl PostgresDriver {
     /// Open a connection from a URL; see the free function [`connect`].
     pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, DriverError> {
-        let client = conn::connect_client(url).await?;
+        let client = conn::open(&Target::parse(url)?).await?;
         // Have the server notice a vanished client during a long statement (PostgreSQL 14+),
         // so that a killed run's backend stops and its advisory lock goes with it. Older
         // servers reject the setting; that is not an error.
@@ -111,12 +108,16 @@ impl PostgresDriver {
             None => client
                 .query_one("SELECT current_schema()::text", &[])
                 .await
-                .map_err(|e| query_error(&e))?
+                .map_err(|e| db_error(&e))?
                 .get::<_, Option<String>>(0),
         };
         let quoted = match &schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(table.name())),
-            None => quote_ident(table.name()),
+            Some(schema) => format!(
+                "{}.{}",
+                quote_ident(schema, '"'),
+                quote_ident(table.name(), '"')
+            ),
+            None => quote_ident(table.name(), '"'),
         };
         Ok(PostgresDriver {
             client,
@@ -138,42 +139,161 @@ impl PostgresDriver {
         &self.client
     }
 
-    async fn run_batch(&self, sql: &str, offset: usize, whole: &str) -> DriverResult<()> {
-        self.client
-            .batch_execute(sql)
+    async fn table_exists(&mut self) -> DriverResult<bool> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = COALESCE($1::text, current_schema()) \
+                 AND c.relname = $2::text AND c.relkind IN ('r', 'p'))",
+                &[&self.schema, &self.table.name()],
+            )
             .await
-            .map_err(|e| statement_error(&e, sql, offset, whole))
+            .map_err(|e| db_error(&e))?;
+        Ok(row.get::<_, bool>(0))
     }
 
-    async fn run_sql(&self, sql: &str, no_transaction: bool) -> DriverResult<()> {
-        if no_transaction {
-            for stmt in split_statements(sql, Dialect::Postgres) {
-                self.run_batch(stmt.text, stmt.offset, sql).await?;
+    async fn ensure_table(&mut self) -> DriverResult<()> {
+        if let Some(schema) = self.table.schema() {
+            self.client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_ident(schema, '"')
+                ))
+                .await
+                .map_err(|e| db_error(&e))?;
+        }
+        self.client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n\
+                 id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n\
+                 app_name TEXT NOT NULL,\n\
+                 migration_id TEXT NOT NULL,\n\
+                 description TEXT NOT NULL,\n\
+                 checksum TEXT NOT NULL,\n\
+                 down_sql TEXT NULL,\n\
+                 applied_at TIMESTAMPTZ NOT NULL,\n\
+                 duration_ms BIGINT NOT NULL,\n\
+                 dirty BOOLEAN NOT NULL DEFAULT FALSE,\n\
+                 UNIQUE (app_name, migration_id)\n)",
+                self.quoted
+            ))
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
+    async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
+        if self.locked {
+            // Session advisory locks stack; take it once per connection.
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if self.try_lock().await? {
+                self.locked = true;
+                return Ok(());
             }
-            Ok(())
-        } else {
-            self.run_batch(sql, 0, sql).await
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DriverError::lock_timeout());
+            }
+            tokio::time::sleep(jittered(delay).min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
         }
     }
 
-    async fn apply_change(&self, change: &RowChange) -> DriverResult<()> {
+    async fn unlock(&mut self) -> DriverResult<()> {
+        // Returns false (with a warning notice) when the lock is not held: not an error.
+        self.client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.table.lock_key()])
+            .await
+            .map_err(|e| db_error(&e))?;
+        self.locked = false;
+        Ok(())
+    }
+
+    async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
+        let (sql, values) = self.sql.select(app);
+        let rows = self
+            .client
+            .query(sql, &bind(&values))
+            .await
+            .map_err(|e| db_error(&e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AppliedMigration {
+                    row_id: row.try_get(0)?,
+                    row: TrackingRow {
+                        app_name: row.try_get(1)?,
+                        migration_id: row.try_get(2)?,
+                        description: row.try_get(3)?,
+                        checksum: row.try_get(4)?,
+                        down_sql: row.try_get(5)?,
+                        applied_at: row.try_get(6)?,
+                        duration_ms: row.try_get(7)?,
+                        dirty: row.try_get(8)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(|e| db_error(&e))
+    }
+
+    async fn execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| db_error(&e))?;
+        let result = async {
+            let started = Instant::now();
+            self.execute(sql, false).await?;
+            self.write(&change.clone().with_duration(started.elapsed()))
+                .await?;
+            self.client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| db_error(&e))
+        }
+        .await;
+        if result.is_err() {
+            // Nothing more to do if this fails too: the connection is gone or the
+            // transaction is already over.
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        result
+    }
+
+    async fn execute(&mut self, sql: &str, no_transaction: bool) -> DriverResult<()> {
+        if no_transaction {
+            // Each statement alone: PostgreSQL runs a multi-statement query as one implicit
+            // transaction, which `CREATE INDEX CONCURRENTLY` and the like refuse.
+            for statement in split_statements(sql, Dialect::Postgres) {
+                self.run_batch(sql, statement.text, statement.offset)
+                    .await?;
+            }
+            Ok(())
+        } else {
+            self.run_batch(sql, sql, 0).await
+        }
+    }
+
+    async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
         let (sql, values) = self.sql.change(change);
         self.client
             .execute(sql, &bind(&values))
             .await
             .map(|_| ())
-            .map_err(|e| query_error(&e))
+            .map_err(|e| db_error(&e))
     }
 
-    async fn in_transaction(&self, sql: &str, change: &RowChange) -> DriverResult<()> {
-        let start = Instant::now();
-        self.run_sql(sql, false).await?;
-        self.apply_change(&change.clone().with_duration(start.elapsed()))
-            .await?;
+    /// Send `sent`, found at byte `offset` of `sql`, as one simple-query batch.
+    async fn run_batch(&self, sql: &str, sent: &str, offset: usize) -> DriverResult<()> {
         self.client
-            .batch_execute("COMMIT")
+            .batch_execute(sent)
             .await
-            .map_err(|e| query_error(&e))
+            .map_err(|e| statement_error(&e, sql, sent, offset))
     }
 
     async fn try_lock(&self) -> DriverResult<bool> {
@@ -181,7 +301,74 @@ impl PostgresDriver {
             .query_one("SELECT pg_try_advisory_lock($1)", &[&self.table.lock_key()])
             .await
             .map(|row| row.get::<_, bool>(0))
-            .map_err(|e| query_error(&e))
+            .map_err(|e| db_error(&e))
+    }
+}
+
+// Each async method boxes the inherent method of the same name (inherent methods take
+// precedence over trait methods).
+impl Driver for PostgresDriver {
+    fn backend(&self) -> &'static str {
+        Backend::Postgres.as_str()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            transactional_ddl: true,
+            dialect: Dialect::Postgres,
+        }
+    }
+
+    fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        Box::pin(self.table_exists())
+    }
+
+    fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.ensure_table())
+    }
+
+    fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.lock(timeout))
+    }
+
+    fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.unlock())
+    }
+
+    fn applied<'a>(
+        &'a mut self,
+        app: Option<&'a str>,
+    ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
+        Box::pin(self.applied(app))
+    }
+
+    fn execute_in_transaction<'a>(
+        &'a mut self,
+        sql: &'a str,
+        change: &'a RowChange,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(self.execute_in_transaction(sql, change))
+    }
+
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(self.execute(sql, no_transaction))
+    }
+
+    fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(self.write(change))
+    }
+}
+
+impl std::fmt::Debug for PostgresDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDriver")
+            .field("table", &self.table.to_string())
+            .field("locked", &self.locked)
+            .finish_non_exhaustive()
     }
 }
 
@@ -216,184 +403,9 @@ fn jittered(base: Duration) -> Duration {
     Duration::from_millis(base_ms + jitter)
 }
 
-impl Driver for PostgresDriver {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            transactional_ddl: true,
-            dialect: Dialect::Postgres,
-        }
-    }
-
-    fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        Box::pin(async move {
-            let row = self
-                .client
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = COALESCE($1::text, current_schema()) \
-                     AND c.relname = $2::text AND c.relkind IN ('r', 'p'))",
-                    &[&self.schema, &self.table.name()],
-                )
-                .await
-                .map_err(|e| query_error(&e))?;
-            Ok(row.get::<_, bool>(0))
-        })
-    }
-
-    fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(async move {
-            if let Some(schema) = self.table.schema() {
-                self.client
-                    .batch_execute(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {}",
-                        quote_ident(schema)
-                    ))
-                    .await
-                    .map_err(|e| query_error(&e))?;
-            }
-            self.client
-                .batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {} (\n\
-                     id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n\
-                     app_name TEXT NOT NULL,\n\
-                     migration_id TEXT NOT NULL,\n\
-                     description TEXT NOT NULL,\n\
-                     checksum TEXT NOT NULL,\n\
-                     down_sql TEXT NULL,\n\
-                     applied_at TIMESTAMPTZ NOT NULL,\n\
-                     duration_ms BIGINT NOT NULL,\n\
-                     dirty BOOLEAN NOT NULL DEFAULT FALSE,\n\
-                     UNIQUE (app_name, migration_id)\n)",
-                    self.quoted
-                ))
-                .await
-                .map_err(|e| query_error(&e))
-        })
-    }
-
-    fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(async move {
-            if self.locked {
-                // Session advisory locks stack; take it once per connection.
-                return Ok(());
-            }
-            let deadline = Instant::now() + timeout;
-            let mut delay = Duration::from_millis(50);
-            loop {
-                if self.try_lock().await? {
-                    self.locked = true;
-                    return Ok(());
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(DriverError::lock_timeout());
-                }
-                tokio::time::sleep(jittered(delay).min(deadline - now)).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-            }
-        })
-    }
-
-    fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(async move {
-            // Returns false (with a warning notice) when the lock is not held: not an error.
-            self.client
-                .query_one("SELECT pg_advisory_unlock($1)", &[&self.table.lock_key()])
-                .await
-                .map_err(|e| query_error(&e))?;
-            self.locked = false;
-            Ok(())
-        })
-    }
-
-    fn applied<'a>(
-        &'a mut self,
-        app: Option<&'a str>,
-    ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
-        Box::pin(async move {
-            let (sql, values) = self.sql.select(app);
-            let rows = self
-                .client
-                .query(sql, &bind(&values))
-                .await
-                .map_err(|e| query_error(&e))?;
-            rows.iter()
-                .map(|row| {
-                    Ok(AppliedMigration {
-                        row_id: row.try_get(0)?,
-                        row: TrackingRow {
-                            app_name: row.try_get(1)?,
-                            migration_id: row.try_get(2)?,
-                            description: row.try_get(3)?,
-                            checksum: row.try_get(4)?,
-                            down_sql: row.try_get(5)?,
-                            applied_at: row.try_get(6)?,
-                            duration_ms: row.try_get(7)?,
-                            dirty: row.try_get(8)?,
-                        },
-                    })
-                })
-                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-                .map_err(|e| query_error(&e))
-        })
-    }
-
-    fn execute_in_transaction<'a>(
-        &'a mut self,
-        sql: &'a str,
-        change: &'a RowChange,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(async move {
-            self.client
-                .batch_execute("BEGIN")
-                .await
-                .map_err(|e| query_error(&e))?;
-            let result = self.in_transaction(sql, change).await;
-            if result.is_err() {
-                // Nothing more to do if this fails too: the connection is gone or the
-                // transaction is already over.
-                let _ = self.client.batch_execute("ROLLBACK").await;
-            }
-            result
-        })
-    }
-
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        no_transaction: bool,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(async move { self.run_sql(sql, no_transaction).await })
-    }
-
-    fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(async move { self.apply_change(change).await })
-    }
-}
-
-impl std::fmt::Debug for PostgresDriver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresDriver")
-            .field("table", &self.table.to_string())
-            .field("locked", &self.locked)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_identifiers() {
-        assert_eq!(quote_ident("ferry_migrations"), "\"ferry_migrations\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
 
     #[test]
     fn jitter_stays_in_range() {

@@ -1,16 +1,26 @@
-//! Helpers for tests that need a scratch PostgreSQL database (this crate's tests and the
-//! CLI's test suite).
+//! Helpers for tests that need a scratch PostgreSQL database of their own (this crate's
+//! tests, the CLI's test suite and `cargo xtask bench`).
 //!
 //! The server is the one of [`admin_url`]: `FERRY_TEST_POSTGRES_URL`, or
 //! `postgres://postgres@127.0.0.1:5432/postgres`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_core::DriverError> {
+//! use ferry_driver_postgres::testing;
+//! let name = testing::unique_name("demo");
+//! let url = testing::create_database(&name).await?;
+//! // ... connect to `url` and test ...
+//! testing::drop_database(&name).await?;
+//! # Ok(()) }
+//! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use ferry_core::url::quote_ident;
 use ferry_core::DriverError;
 
-use crate::conn::{connect_client, with_database};
-use crate::error::query_error;
+use crate::error::db_error;
+use crate::url::{with_database, Target};
+
+pub use ferry_core::scratch::unique_name;
 
 /// The environment variable naming the test server's admin URL.
 pub const URL_VAR: &str = "FERRY_TEST_POSTGRES_URL";
@@ -18,75 +28,30 @@ pub const URL_VAR: &str = "FERRY_TEST_POSTGRES_URL";
 /// The URL of a database on the test server that may create and drop databases:
 /// `FERRY_TEST_POSTGRES_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`.
 pub fn admin_url() -> String {
-    std::env::var(URL_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    ferry_core::scratch::server_url(URL_VAR, "postgres://postgres@127.0.0.1:5432/postgres")
 }
 
 /// Create database `name` on the test server and return its URL (the admin URL with the
 /// database replaced).
 pub async fn create_database(name: &str) -> Result<String, DriverError> {
-    let admin = admin_url();
-    let client = connect_client(&admin).await?;
-    client
-        .batch_execute(&format!("CREATE DATABASE {}", quoted(name)))
-        .await
-        .map_err(|e| query_error(&e))?;
-    Ok(with_database(&admin, name))
+    admin(&format!("CREATE DATABASE {}", quote_ident(name, '"'))).await?;
+    Ok(with_database(&admin_url(), name))
 }
 
 /// Drop database `name` from the test server (if it exists), closing its connections.
 pub async fn drop_database(name: &str) -> Result<(), DriverError> {
-    let client = connect_client(&admin_url()).await?;
+    admin(&format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(name, '"')
+    ))
+    .await
+}
+
+/// Run `statement` on a connection of its own to [`admin_url`].
+async fn admin(statement: &str) -> Result<(), DriverError> {
+    let client = crate::conn::open(&Target::parse(&admin_url())?).await?;
     client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quoted(name)
-        ))
+        .batch_execute(statement)
         .await
-        .map_err(|e| query_error(&e))
-}
-
-/// A database name unlikely to clash with any other test's, even across processes:
-/// `ferry_t_<prefix>_<pid>_<nanos>_<counter>`, lower case, at most 60 characters.
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
-    let suffix = format!("_{}_{nanos}_{count}", std::process::id());
-    let budget = 60usize.saturating_sub("ferry_t_".len() + suffix.len());
-    let prefix: String = prefix
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(budget)
-        .collect();
-    format!("ferry_t_{prefix}{suffix}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unique_names_are_short_distinct_and_lower_case() {
-        let a = unique_name("Some-Very-Long-Prefix-That-Goes-On-And-On-And-On-Forever");
-        let b = unique_name("Some-Very-Long-Prefix-That-Goes-On-And-On-And-On-Forever");
-        assert_ne!(a, b);
-        assert!(a.len() <= 60, "{a}");
-        assert_eq!(a, a.to_ascii_lowercase());
-        assert!(a.starts_with("ferry_t_some_very"));
-    }
+        .map_err(|e| db_error(&e))
 }

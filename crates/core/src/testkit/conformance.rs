@@ -11,10 +11,12 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::TimeZone;
+
 use crate::{
     AppConfig, AppRegistry, BackwardsMigrationManager, BoxFuture, CheckMigrationManager,
     CleanManager, Driver, DriverErrorKind, Error, ForwardsMigrationManager, Migration, Migrator,
-    ResolveManager, RowChange, Status, TableName,
+    ResolveManager, RowChange, Status, TableName, TrackingRow,
 };
 
 /// Opens connections to the database under test.
@@ -26,6 +28,8 @@ pub trait DriverFactory: Send + Sync {
 /// Run every conformance case. Panics on the first failure, naming the case.
 pub async fn run_conformance(factory: &dyn DriverFactory) {
     table_lifecycle(factory).await;
+    row_changes_round_trip(factory).await;
+    transaction_is_atomic(factory).await;
     apply_and_reverse(factory).await;
     partial_failure(factory).await;
     no_transaction_and_dirty(factory).await;
@@ -41,6 +45,23 @@ pub async fn run_conformance(factory: &dyn DriverFactory) {
 
 fn mig(id: &str, up: &str, down: Option<&str>) -> Migration {
     Migration::new(id, format!("migration {id}"), up, down)
+}
+
+/// A tracking row whose `applied_at` has microseconds and whose duration no real run takes.
+fn tracking_row(app: &str, id: &str) -> TrackingRow {
+    TrackingRow {
+        app_name: app.into(),
+        migration_id: id.into(),
+        description: format!("migration {id}"),
+        checksum: "a".repeat(64),
+        down_sql: Some(String::new()),
+        applied_at: chrono::Utc
+            .with_ymd_and_hms(2024, 2, 29, 23, 59, 58)
+            .unwrap()
+            + chrono::Duration::microseconds(123_456),
+        duration_ms: 999_999,
+        dirty: false,
+    }
 }
 
 async fn migrator(factory: &dyn DriverFactory, table: &str, apps: Vec<AppConfig>) -> Migrator {
@@ -127,6 +148,146 @@ async fn table_lifecycle(factory: &dyn DriverFactory) {
         !m.driver_mut().table_exists().await.unwrap(),
         "table_lifecycle: check or preview created the tracking table"
     );
+}
+
+/// Row changes round-trip every column: values are bound (quotes, Unicode), `NULL` down SQL
+/// stays `NULL`, `applied_at` keeps its microseconds, and mark-dirty, mark-clean (with and
+/// without a duration) and delete touch only their own row.
+async fn row_changes_round_trip(factory: &dyn DriverFactory) {
+    let table = TableName::parse("ck_rows_trk").unwrap();
+    let mut d = factory.connect(&table).await;
+    d.ensure_table().await.unwrap();
+    let app = "a'; DROP TABLE ck_rows_trk; --";
+    let mut odd = tracking_row(app, "007");
+    odd.description = "it's \"quoted\" — ünïcode 🚢".into();
+    odd.down_sql = None;
+    odd.dirty = true;
+    let plain = tracking_row("ck_rows_b", "1");
+    d.write(&RowChange::Insert(odd.clone())).await.unwrap();
+    d.write(&RowChange::Insert(plain.clone())).await.unwrap();
+    let all = d.applied(None).await.unwrap();
+    assert_eq!(all.len(), 2, "rows: both inserted");
+    assert!(all[0].row_id < all[1].row_id, "rows: apply order");
+    assert_eq!(all[0].row, odd, "rows: every column round-trips");
+    assert_eq!(all[1].row, plain, "rows: every column round-trips");
+    assert_eq!(d.applied(Some(app)).await.unwrap().len(), 1, "rows: filter");
+    assert!(d.applied(Some("ck_rows_none")).await.unwrap().is_empty());
+
+    d.write(&RowChange::MarkClean {
+        app_name: app.into(),
+        migration_id: "007".into(),
+        duration_ms: Some(42),
+    })
+    .await
+    .unwrap();
+    let row = &d.applied(Some(app)).await.unwrap()[0];
+    assert_eq!(
+        (row.dirty, row.duration_ms),
+        (false, 42),
+        "rows: mark clean"
+    );
+    d.write(&RowChange::MarkDirty {
+        app_name: "ck_rows_b".into(),
+        migration_id: "1".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        d.applied(Some("ck_rows_b")).await.unwrap()[0].dirty,
+        "rows: mark dirty"
+    );
+    d.write(&RowChange::MarkClean {
+        app_name: "ck_rows_b".into(),
+        migration_id: "1".into(),
+        duration_ms: None,
+    })
+    .await
+    .unwrap();
+    let row = &d.applied(Some("ck_rows_b")).await.unwrap()[0];
+    assert_eq!(
+        (row.dirty, row.duration_ms),
+        (false, 999_999),
+        "rows: mark clean without a duration keeps it"
+    );
+    assert_eq!(d.applied(Some(app)).await.unwrap()[0].duration_ms, 42);
+    d.write(&RowChange::Delete {
+        app_name: app.into(),
+        migration_id: "007".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        d.applied(Some(app)).await.unwrap().is_empty(),
+        "rows: delete"
+    );
+    assert_eq!(
+        d.applied(None).await.unwrap().len(),
+        1,
+        "rows: delete one row"
+    );
+}
+
+/// `execute_in_transaction` commits the SQL and the row change together or not at all: a
+/// failing statement leaves no row, a failing row change undoes the SQL, and the row records
+/// the duration the driver measured.
+async fn transaction_is_atomic(factory: &dyn DriverFactory) {
+    let table = TableName::parse("ck_atomic_trk").unwrap();
+    let mut d = factory.connect(&table).await;
+    d.ensure_table().await.unwrap();
+    d.execute("CREATE TABLE ck_atomic (id INTEGER PRIMARY KEY);", false)
+        .await
+        .unwrap();
+    let err = d
+        .execute_in_transaction(
+            "INSERT INTO ck_atomic (id) VALUES (1);\nINSERT INTO ck_atomic_missing (id) VALUES (1);",
+            &RowChange::Insert(tracking_row("ck_at", "1")),
+        )
+        .await
+        .expect_err("transaction: the second statement fails");
+    assert_eq!(err.kind, DriverErrorKind::Query, "transaction: kind");
+    if let Some(line) = err.line {
+        assert_eq!(line, 2, "transaction: error line");
+    }
+    assert!(
+        d.applied(Some("ck_at")).await.unwrap().is_empty(),
+        "transaction: no row after a failing statement"
+    );
+    // A failing row change (a duplicate key) undoes the SQL before it.
+    d.write(&RowChange::Insert(tracking_row("ck_at", "2")))
+        .await
+        .unwrap();
+    d.execute_in_transaction(
+        "INSERT INTO ck_atomic (id) VALUES (2);",
+        &RowChange::Insert(tracking_row("ck_at", "2")),
+    )
+    .await
+    .expect_err("transaction: the duplicate row fails");
+    // Neither insert stayed (else these collide), and the connection is usable.
+    d.execute_in_transaction(
+        "INSERT INTO ck_atomic (id) VALUES (1);\nINSERT INTO ck_atomic (id) VALUES (2);",
+        &RowChange::Insert(tracking_row("ck_at", "3")),
+    )
+    .await
+    .expect("transaction: both earlier inserts were rolled back");
+    let rows = d.applied(Some("ck_at")).await.unwrap();
+    let ids: Vec<_> = rows.iter().map(|r| r.migration_id.as_str()).collect();
+    assert_eq!(ids, ["2", "3"], "transaction: rows");
+    assert!(
+        rows[1].duration_ms < 999_999,
+        "transaction: the row records the measured duration"
+    );
+    d.execute_in_transaction(
+        "DELETE FROM ck_atomic;",
+        &RowChange::Delete {
+            app_name: "ck_at".into(),
+            migration_id: "3".into(),
+        },
+    )
+    .await
+    .expect("transaction: delete");
+    let rows = d.applied(Some("ck_at")).await.unwrap();
+    assert_eq!(rows.len(), 1, "transaction: deleted with its SQL");
+    d.execute("DROP TABLE ck_atomic;", false).await.unwrap();
 }
 
 /// Forwards applies in ID order with rows in apply order; backwards reverses newest first.
@@ -387,15 +548,25 @@ async fn lock_excludes_and_times_out(factory: &dyn DriverFactory) {
     let mut a = factory.connect(&table).await;
     let mut b = factory.connect(&table).await;
     a.ensure_table().await.unwrap();
+    a.unlock()
+        .await
+        .expect("lock: releasing a lock not held is not an error");
     a.lock(Duration::from_secs(5))
         .await
         .expect("lock: first lock");
+    a.lock(Duration::from_secs(5))
+        .await
+        .expect("lock: taken again by the connection that holds it");
     let started = Instant::now();
     let err = b
         .lock(Duration::from_secs(1))
         .await
         .expect_err("lock: second lock must time out");
     assert_eq!(err.kind, DriverErrorKind::LockTimeout, "lock: kind");
+    assert_eq!(
+        err.message, "another ferry run holds the lock",
+        "lock: message"
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "lock: waited for the timeout"
@@ -404,10 +575,19 @@ async fn lock_excludes_and_times_out(factory: &dyn DriverFactory) {
         started.elapsed() < Duration::from_secs(10),
         "lock: timeout honoured"
     );
+    b.unlock()
+        .await
+        .expect("lock: releasing a lock another connection holds is not an error");
+    let err = b
+        .lock(Duration::ZERO)
+        .await
+        .expect_err("lock: another connection's unlock leaves the lock held");
+    assert_eq!(err.kind, DriverErrorKind::LockTimeout, "lock: zero timeout");
+    // Taken twice, released once: the lock does not stack.
     a.unlock().await.unwrap();
     b.lock(Duration::from_secs(5))
         .await
-        .expect("lock: free after unlock");
+        .expect("lock: free after one unlock");
     b.unlock().await.unwrap();
     // Dropping a connection releases its lock.
     a.lock(Duration::from_secs(5)).await.unwrap();

@@ -1,13 +1,19 @@
 //! Integration tests of the MySQL/MariaDB driver against a live server
 //! (`FERRY_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 //!
+//! The conformance suite of `ferry_core::testkit` checks the `Driver` contract; the tests
+//! here check what is MySQL's own: multi-statement batches (error numbers, the failing
+//! statement's line, draining), procedures and triggers, databases as schemas, `GET_LOCK`,
+//! connection errors, `ssl-mode`, unix sockets and the UTC session.
+//!
 //! Every test creates its own database and drops it at the end. An unreachable server fails
-//! the tests; nothing is skipped.
+//! the tests: nothing is skipped.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
+use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::{run_conformance, DriverFactory};
 use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 use ferry_driver_mysql::{connect, testing, MysqlDriver};
@@ -15,26 +21,50 @@ use mysql_async::prelude::Queryable;
 
 /// Run `body` with the URL of a fresh database, dropping the database afterwards (also when
 /// `body` panics).
-async fn with_db<F, Fut>(prefix: &str, body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let name = testing::unique_name(prefix);
-    let url = testing::create_database(&name)
+async fn with_database<Fut: Future<Output = ()>>(prefix: &str, body: impl FnOnce(String) -> Fut) {
+    with_scratch_database(
+        prefix,
+        testing::create_database,
+        testing::drop_database,
+        body,
+    )
+    .await;
+}
+
+/// A driver on `url` with tracking table `table`.
+async fn open(url: &str, table: &str) -> MysqlDriver {
+    connect(url, TableName::parse(table).unwrap())
         .await
-        .unwrap_or_else(|e| panic!("the MySQL test server must be reachable: {e}"));
-    let outcome = tokio::spawn(body(url)).await;
-    testing::drop_database(&name)
-        .await
-        .expect("drop test database");
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
+        .unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+/// Connections to one database for the conformance suite.
+struct Factory {
+    url: String,
+}
+
+impl DriverFactory for Factory {
+    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
+        Box::pin(async move {
+            let driver = connect(&self.url, table.clone())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            Box::new(driver) as Box<dyn Driver>
+        })
     }
 }
 
-async fn driver(url: &str) -> MysqlDriver {
-    connect(url, TableName::default()).await.expect("connect")
+fn row(app: &str, id: &str) -> TrackingRow {
+    TrackingRow {
+        app_name: app.to_owned(),
+        migration_id: id.to_owned(),
+        description: format!("migration {id}"),
+        checksum: "a".repeat(64),
+        down_sql: Some(String::new()),
+        applied_at: Utc::now(),
+        duration_ms: 12345,
+        dirty: false,
+    }
 }
 
 /// A plain client connection, for looking at the database behind the driver's back.
@@ -44,6 +74,7 @@ async fn raw(url: &str) -> mysql_async::Conn {
         .expect("raw connection")
 }
 
+/// `SELECT` returning one number, on a connection of its own.
 async fn count(url: &str, sql: &str) -> i64 {
     let mut conn = raw(url).await;
     let n: Option<i64> = conn.query_first(sql).await.expect("count query");
@@ -57,47 +88,18 @@ fn with_param(url: &str, extra: &str) -> String {
     format!("{url}{sep}{extra}")
 }
 
-fn new_row(app: &str, id: &str) -> TrackingRow {
-    TrackingRow {
-        app_name: app.into(),
-        migration_id: id.into(),
-        description: format!("migration {id}"),
-        checksum: "a".repeat(64),
-        down_sql: Some(String::new()),
-        applied_at: Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 58).unwrap()
-            + chrono::Duration::microseconds(123_456),
-        duration_ms: 999_999,
-        dirty: false,
-    }
-}
-
-struct Factory {
-    url: String,
-}
-
-impl DriverFactory for Factory {
-    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
-        Box::pin(async move {
-            let d = connect(&self.url, table.clone())
-                .await
-                .expect("conformance connect");
-            Box::new(d) as Box<dyn Driver>
-        })
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
-    with_db("conf", |url| async move {
+    with_database("conf", |url| async move {
         run_conformance(&Factory { url }).await;
     })
     .await;
 }
 
-#[tokio::test]
-async fn capabilities_and_backend() {
-    with_db("caps", |url| async move {
-        let d = driver(&url).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_and_capabilities() {
+    with_database("caps", |url| async move {
+        let d = open(&url, "ferry_migrations").await;
         assert_eq!(d.backend(), "mysql");
         let caps = d.capabilities();
         assert!(!caps.transactional_ddl);
@@ -106,10 +108,10 @@ async fn capabilities_and_backend() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn failing_statement_reports_code_line_and_drains() {
-    with_db("batch", |url| async move {
-        let mut d = driver(&url).await;
+    with_database("batch", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
         let sql = "CREATE TABLE first_t (id INT);\n\nINSERT INTO no_such_table\n  VALUES (1);\nCREATE TABLE third_t (id INT);\n";
         let err = d.execute(sql, false).await.expect_err("second statement fails");
         assert_eq!(err.kind, DriverErrorKind::Query);
@@ -142,6 +144,15 @@ async fn failing_statement_reports_code_line_and_drains() {
         assert_eq!((err.code.as_deref(), err.line), (Some("1051"), Some(3)));
         d.ensure_table().await.expect("driver works after errors");
         assert!(d.applied(None).await.unwrap().is_empty());
+        // In a transaction, the line of the failing statement too.
+        let err = d
+            .execute_in_transaction(
+                "INSERT INTO first_t VALUES (1);\nINSERT INTO first_t VALUES (1, 2);",
+                &RowChange::Insert(row("app", "1")),
+            )
+            .await
+            .expect_err("column count mismatch");
+        assert_eq!((err.code.as_deref(), err.line), (Some("1136"), Some(2)), "{err:?}");
         // Blank SQL is not sent.
         d.execute("-- nothing\n/* at all */ ;\n", false).await.expect("blank batch");
         d.execute("", true).await.expect("empty batch");
@@ -149,10 +160,10 @@ async fn failing_statement_reports_code_line_and_drains() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn procedures_and_triggers_run_as_written() {
-    with_db("proc", |url| async move {
-        let mut d = driver(&url).await;
+    with_database("proc", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
         let sql = "\
 CREATE TABLE items (id INT PRIMARY KEY, n INT NOT NULL);
 CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(100));
@@ -185,155 +196,9 @@ CALL add_item(2);
     .await;
 }
 
-#[tokio::test]
-async fn transaction_rolls_back_sql_and_row() {
-    with_db("tx", |url| async move {
-        let mut d = driver(&url).await;
-        d.ensure_table().await.unwrap();
-        d.execute("CREATE TABLE t (id INT PRIMARY KEY);", false)
-            .await
-            .unwrap();
-        let change = RowChange::Insert(new_row("app", "1"));
-        let err = d
-            .execute_in_transaction(
-                "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (1, 2);",
-                &change,
-            )
-            .await
-            .expect_err("second statement fails");
-        assert_eq!(err.kind, DriverErrorKind::Query);
-        assert_eq!(err.code.as_deref(), Some("1136"), "{err:?}");
-        assert_eq!(err.line, Some(2));
-        assert_eq!(
-            count(&url, "SELECT COUNT(*) FROM t").await,
-            0,
-            "first insert rolled back"
-        );
-        assert!(d.applied(None).await.unwrap().is_empty(), "row rolled back");
-
-        // A failing row change rolls back the SQL too.
-        d.write(&RowChange::Insert(new_row("app", "9")))
-            .await
-            .unwrap();
-        let err = d
-            .execute_in_transaction(
-                "INSERT INTO t VALUES (5);",
-                &RowChange::Insert(new_row("app", "9")),
-            )
-            .await
-            .expect_err("duplicate tracking row");
-        assert_eq!(err.code.as_deref(), Some("1062"));
-        assert_eq!(
-            count(&url, "SELECT COUNT(*) FROM t").await,
-            0,
-            "SQL rolled back with the row"
-        );
-        d.write(&RowChange::Delete {
-            app_name: "app".into(),
-            migration_id: "9".into(),
-        })
-        .await
-        .unwrap();
-
-        // Success: both committed, duration measured by the driver.
-        d.execute_in_transaction(
-            "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);",
-            &change,
-        )
-        .await
-        .expect("commit");
-        assert_eq!(count(&url, "SELECT COUNT(*) FROM t").await, 2);
-        let rows = d.applied(Some("app")).await.unwrap();
-        assert_eq!(rows.len(), 1);
-        let expected = new_row("app", "1");
-        assert_eq!(rows[0].migration_id, "1");
-        assert_eq!(
-            rows[0].applied_at, expected.applied_at,
-            "applied_at round-trips as UTC with microseconds"
-        );
-        assert!(
-            rows[0].duration_ms < 999_999,
-            "duration measured by the driver"
-        );
-        assert_eq!(rows[0].down_sql.as_deref(), Some(""));
-        assert!(!rows[0].dirty);
-
-        // Deleting in a transaction.
-        d.execute_in_transaction(
-            "DELETE FROM t;",
-            &RowChange::Delete {
-                app_name: "app".into(),
-                migration_id: "1".into(),
-            },
-        )
-        .await
-        .unwrap();
-        assert!(d.applied(None).await.unwrap().is_empty());
-        assert_eq!(count(&url, "SELECT COUNT(*) FROM t").await, 0);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn rows_round_trip_and_filter_by_app() {
-    with_db("rows", |url| async move {
-        let mut d = driver(&url).await;
-        assert!(!d.table_exists().await.unwrap());
-        d.ensure_table().await.unwrap();
-        assert!(d.table_exists().await.unwrap());
-        let mut irreversible = new_row("a'; DROP TABLE x; --", "007");
-        irreversible.down_sql = None;
-        irreversible.dirty = true;
-        irreversible.description = "it's \"quoted\" — ünïcode 🚢".into();
-        d.write(&RowChange::Insert(irreversible.clone()))
-            .await
-            .unwrap();
-        d.write(&RowChange::Insert(new_row("b", "1")))
-            .await
-            .unwrap();
-        let all = d.applied(None).await.unwrap();
-        assert_eq!(all.len(), 2);
-        assert!(all[0].row_id < all[1].row_id);
-        let a = d.applied(Some("a'; DROP TABLE x; --")).await.unwrap();
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].migration_id, "007");
-        assert_eq!(a[0].description, irreversible.description);
-        assert_eq!(a[0].down_sql, None);
-        assert!(a[0].dirty);
-        assert_eq!(a[0].duration_ms, 999_999);
-        d.write(&RowChange::MarkClean {
-            app_name: irreversible.app_name.clone(),
-            migration_id: "007".into(),
-            duration_ms: Some(42),
-        })
-        .await
-        .unwrap();
-        let a = d.applied(Some(&irreversible.app_name)).await.unwrap();
-        assert!(!a[0].dirty);
-        assert_eq!(a[0].duration_ms, 42);
-        d.write(&RowChange::MarkDirty {
-            app_name: "b".into(),
-            migration_id: "1".into(),
-        })
-        .await
-        .unwrap();
-        d.write(&RowChange::MarkClean {
-            app_name: "b".into(),
-            migration_id: "1".into(),
-            duration_ms: None,
-        })
-        .await
-        .unwrap();
-        let b = d.applied(Some("b")).await.unwrap();
-        assert_eq!((b[0].dirty, b[0].duration_ms), (false, 999_999));
-        assert!(d.applied(Some("c")).await.unwrap().is_empty());
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn tracking_table_in_another_database() {
-    with_db("schema", |url| async move {
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_qualified_table() {
+    with_database("schema", |url| async move {
         let other = testing::unique_name("other");
         let table = TableName::parse(&format!("{other}.tracking")).unwrap();
         let mut d = connect(&url, table).await.unwrap();
@@ -342,13 +207,11 @@ async fn tracking_table_in_another_database() {
             .await
             .expect("creates the database and the table");
         assert!(d.table_exists().await.unwrap());
-        d.write(&RowChange::Insert(new_row("x", "1")))
-            .await
-            .unwrap();
+        d.write(&RowChange::Insert(row("x", "1"))).await.unwrap();
         assert_eq!(d.applied(None).await.unwrap().len(), 1);
         assert_eq!(d.lock_name(), format!("ferry:{other}.tracking"));
         // The default table in the URL's database is a different one.
-        let mut plain = driver(&url).await;
+        let mut plain = open(&url, "ferry_migrations").await;
         assert!(!plain.table_exists().await.unwrap());
         drop(d);
         testing::drop_database(&other).await.unwrap();
@@ -356,59 +219,42 @@ async fn tracking_table_in_another_database() {
     .await;
 }
 
-#[tokio::test]
-async fn lock_excludes_other_connections() {
-    with_db("lock", |url| async move {
-        let mut a = driver(&url).await;
-        let mut b = driver(&url).await;
-        a.unlock().await.expect("unlock without holding is fine");
-        a.lock(Duration::from_secs(1)).await.expect("a locks");
-        let started = Instant::now();
-        let err = b
-            .lock(Duration::from_millis(1500))
-            .await
-            .expect_err("b must time out");
-        assert_eq!(err.kind, DriverErrorKind::LockTimeout);
-        assert!(
-            started.elapsed() >= Duration::from_millis(1500),
-            "timeout rounded up to 2 s"
-        );
-        let err = b.lock(Duration::ZERO).await.expect_err("zero timeout");
-        assert_eq!(err.kind, DriverErrorKind::LockTimeout);
-        b.unlock()
-            .await
-            .expect("unlocking a lock held by another is not an error");
-        a.unlock().await.unwrap();
-        b.lock(Duration::from_secs(1))
-            .await
-            .expect("b gets it after a unlocks");
-        b.unlock().await.unwrap();
-
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_timeout_rounds_up_to_seconds() {
+    with_database("lock", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut b = open(&url, "ferry_migrations").await;
         a.lock(Duration::from_secs(1)).await.unwrap();
-        drop(a);
-        b.lock(Duration::from_secs(10))
-            .await
-            .expect("the lock dies with a's connection");
-        b.unlock().await.unwrap();
-
-        // Another tracking table is another lock.
-        let mut c = connect(&url, TableName::parse("other_table").unwrap())
-            .await
-            .unwrap();
-        b.lock(Duration::from_secs(1)).await.unwrap();
-        c.lock(Duration::ZERO).await.expect("independent lock");
-        c.unlock().await.unwrap();
-        b.unlock().await.unwrap();
+        // `GET_LOCK` waits whole seconds: 1.5 s becomes 2 s, not 1 s.
+        let started = Instant::now();
+        let err = b.lock(Duration::from_millis(1500)).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::LockTimeout);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+        a.unlock().await.unwrap();
     })
     .await;
 }
 
-#[tokio::test]
-async fn connection_errors_are_one_line_and_hide_the_password() {
-    with_db("connerr", |url| async move {
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_is_per_tracking_table() {
+    with_database("locktable", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut other = open(&url, "other_table").await;
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        other.lock(Duration::ZERO).await.expect("independent lock");
+        other.unlock().await.unwrap();
+        a.unlock().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_errors_name_host_and_database_not_password() {
+    with_database("connerr", |url| async move {
         // Unknown database.
         let missing = testing::unique_name("missing");
-        let bad_db = testing::database_url(&missing);
+        let bad_db = ferry_core::url::with_database(&url, &missing).unwrap();
         let err = connect(&bad_db, TableName::default())
             .await
             .expect_err("unknown database");
@@ -473,19 +319,16 @@ async fn connection_errors_are_one_line_and_hide_the_password() {
     .await;
 }
 
-#[tokio::test]
-async fn url_variants_connect() {
-    with_db("urls", |url| async move {
-        // mariadb:// scheme.
-        let maria = url.replacen("mysql://", "mariadb://", 1);
-        let mut d = driver(&maria).await;
-        d.execute("SELECT 1", false)
-            .await
-            .expect("mariadb:// works");
-
+#[tokio::test(flavor = "multi_thread")]
+async fn sslmodes() {
+    with_database("ssl", |url| async move {
         // ssl-mode=DISABLED, any case.
         for mode in ["DISABLED", "disabled", "Preferred"] {
-            let mut d = driver(&with_param(&url, &format!("ssl-mode={mode}"))).await;
+            let mut d = open(
+                &with_param(&url, &format!("ssl-mode={mode}")),
+                "ferry_migrations",
+            )
+            .await;
             d.ensure_table()
                 .await
                 .unwrap_or_else(|e| panic!("ssl-mode={mode}: {e}"));
@@ -525,43 +368,58 @@ async fn url_variants_connect() {
                 assert!(!e.message.contains('\n'), "{e}");
             }
         }
+    })
+    .await;
+}
 
-        // The session runs in UTC.
-        let mut conn_check = driver(&url).await;
-        conn_check
-            .execute(
-                "CREATE TABLE tz_probe AS SELECT @@session.time_zone AS tz",
-                false,
-            )
-            .await
-            .unwrap();
+#[tokio::test(flavor = "multi_thread")]
+async fn unix_socket_host() {
+    with_database("unix", |url| async move {
         let mut plain = raw(&url).await;
-        let tz: Option<String> = plain.query_first("SELECT tz FROM tz_probe").await.unwrap();
-        assert_eq!(tz.as_deref(), Some("+00:00"));
-
-        // A unix socket.
         let socket: Option<String> = plain.query_first("SELECT @@socket").await.unwrap();
         plain.disconnect().await.unwrap();
         let socket = socket.expect("server socket");
-        if std::path::Path::new(&socket).exists() {
-            let via_socket = with_param(&url, &format!("socket={socket}"));
-            let mut d = driver(&via_socket).await;
-            d.ensure_table().await.expect("socket connection works");
-            assert!(d.table_exists().await.unwrap());
-            let err = connect(
-                &with_param(&url, "socket=/nonexistent/ferry.sock"),
-                TableName::default(),
-            )
-            .await
-            .expect_err("missing socket");
-            assert_eq!(err.kind, DriverErrorKind::Connect);
-            assert!(
-                err.message.contains("socket /nonexistent/ferry.sock"),
-                "{err}"
-            );
-        } else {
+        if !std::path::Path::new(&socket).exists() {
             panic!("the server's socket {socket} is not on this machine");
         }
+        let via_socket = with_param(&url, &format!("socket={socket}"));
+        let mut d = open(&via_socket, "ferry_migrations").await;
+        d.ensure_table().await.expect("socket connection works");
+        assert!(d.table_exists().await.unwrap());
+        let err = connect(
+            &with_param(&url, "socket=/nonexistent/ferry.sock"),
+            TableName::default(),
+        )
+        .await
+        .expect_err("missing socket");
+        assert_eq!(err.kind, DriverErrorKind::Connect);
+        assert!(
+            err.message.contains("socket /nonexistent/ferry.sock"),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_scheme_and_utc_session() {
+    with_database("session", |url| async move {
+        let maria = url.replacen("mysql://", "mariadb://", 1);
+        let mut d = open(&maria, "ferry_migrations").await;
+        d.execute("SELECT 1", false)
+            .await
+            .expect("mariadb:// works");
+        // The session runs in UTC.
+        d.execute(
+            "CREATE TABLE tz_probe AS SELECT @@session.time_zone AS tz",
+            false,
+        )
+        .await
+        .unwrap();
+        let mut plain = raw(&url).await;
+        let tz: Option<String> = plain.query_first("SELECT tz FROM tz_probe").await.unwrap();
+        plain.disconnect().await.unwrap();
+        assert_eq!(tz.as_deref(), Some("+00:00"));
     })
     .await;
 }

@@ -1,6 +1,11 @@
 //! Integration tests of the PostgreSQL driver against a live server
 //! (`FERRY_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
+//! The conformance suite of `ferry_core::testkit` checks the `Driver` contract; the tests
+//! here check what is PostgreSQL's own: schemas and `search_path`, `no-transaction`
+//! statements sent alone, dollar quotes, SQLSTATE and error positions, the polled advisory
+//! lock, connection errors, TLS modes and unix sockets.
+//!
 //! Every test creates its own database and drops it at the end. An unreachable server fails
 //! the tests: nothing is skipped.
 
@@ -8,34 +13,44 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::{run_conformance, DriverFactory};
 use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
-/// Run `body` with a fresh database's URL, dropping the database afterwards (also when the
-/// body panics).
-async fn with_database<F, Fut>(prefix: &str, body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let name = testing::unique_name(prefix);
-    let url = testing::create_database(&name)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-    let outcome = tokio::spawn(body(url)).await;
-    testing::drop_database(&name)
-        .await
-        .unwrap_or_else(|e| panic!("cannot drop test database {name}: {e}"));
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+/// Run `body` with the URL of a fresh database, dropping the database afterwards (also when
+/// `body` panics).
+async fn with_database<Fut: Future<Output = ()>>(prefix: &str, body: impl FnOnce(String) -> Fut) {
+    with_scratch_database(
+        prefix,
+        testing::create_database,
+        testing::drop_database,
+        body,
+    )
+    .await;
 }
 
+/// A driver on `url` with tracking table `table`.
 async fn open(url: &str, table: &str) -> PostgresDriver {
     connect(url, TableName::parse(table).unwrap())
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+/// Connections to one database for the conformance suite.
+struct Factory {
+    url: String,
+}
+
+impl DriverFactory for Factory {
+    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
+        Box::pin(async move {
+            let driver = connect(&self.url, table.clone())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            Box::new(driver) as Box<dyn Driver>
+        })
+    }
 }
 
 fn row(app: &str, id: &str) -> TrackingRow {
@@ -60,21 +75,6 @@ async fn scalar(d: &PostgresDriver, sql: &str) -> Option<String> {
     })?
 }
 
-struct Factory {
-    url: String,
-}
-
-impl DriverFactory for Factory {
-    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
-        Box::pin(async move {
-            let driver = connect(&self.url, table.clone())
-                .await
-                .unwrap_or_else(|e| panic!("connect: {e}"));
-            Box::new(driver) as Box<dyn Driver>
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
     with_database("conf", |url| async move {
@@ -84,85 +84,13 @@ async fn conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn basics_and_row_changes() {
-    with_database("basic", |url| async move {
-        let mut d = open(&url, "ferry_migrations").await;
+async fn backend_and_capabilities() {
+    with_database("caps", |url| async move {
+        let d = open(&url, "ferry_migrations").await;
         assert_eq!(d.backend(), "postgres");
-        assert!(d.capabilities().transactional_ddl);
-        assert!(!d.table_exists().await.unwrap());
-        d.ensure_table().await.unwrap();
-        d.ensure_table().await.unwrap();
-        assert!(d.table_exists().await.unwrap());
-
-        // Values with quotes are bound, not pasted.
-        let mut r = row("it's", "001");
-        r.description = "Robert'); DROP TABLE ferry_migrations; --".to_owned();
-        r.down_sql = None;
-        d.write(&RowChange::Insert(r.clone())).await.unwrap();
-        d.write(&RowChange::Insert(row("other", "2")))
-            .await
-            .unwrap();
-        let all = d.applied(None).await.unwrap();
-        assert_eq!(all.len(), 2);
-        assert!(all[0].row_id < all[1].row_id);
-        let mine = d.applied(Some("it's")).await.unwrap();
-        assert_eq!(mine.len(), 1);
-        assert_eq!(mine[0].migration_id, "001");
-        assert_eq!(mine[0].description, r.description);
-        assert_eq!(mine[0].down_sql, None);
-        assert_eq!(mine[0].duration_ms, 12345);
-        assert_eq!(
-            mine[0].applied_at.timestamp_micros(),
-            r.applied_at.timestamp_micros()
-        );
-
-        d.write(&RowChange::MarkDirty {
-            app_name: "it's".into(),
-            migration_id: "001".into(),
-        })
-        .await
-        .unwrap();
-        assert!(d.applied(Some("it's")).await.unwrap()[0].dirty);
-        d.write(&RowChange::MarkClean {
-            app_name: "it's".into(),
-            migration_id: "001".into(),
-            duration_ms: Some(7),
-        })
-        .await
-        .unwrap();
-        let m = &d.applied(Some("it's")).await.unwrap()[0];
-        assert!(!m.dirty);
-        assert_eq!(m.duration_ms, 7);
-        d.write(&RowChange::MarkClean {
-            app_name: "it's".into(),
-            migration_id: "001".into(),
-            duration_ms: None,
-        })
-        .await
-        .unwrap();
-        assert_eq!(d.applied(Some("it's")).await.unwrap()[0].duration_ms, 7);
-        d.write(&RowChange::Delete {
-            app_name: "it's".into(),
-            migration_id: "001".into(),
-        })
-        .await
-        .unwrap();
-        assert!(d.applied(Some("it's")).await.unwrap().is_empty());
-        assert_eq!(d.applied(Some("other")).await.unwrap().len(), 1);
-
-        // A transaction records the measured duration, not the given one.
-        d.execute_in_transaction(
-            "CREATE TABLE t (x INT); SELECT pg_sleep(0.05);",
-            &RowChange::Insert(row("app", "3")),
-        )
-        .await
-        .unwrap();
-        let m = &d.applied(Some("app")).await.unwrap()[0];
-        assert!(
-            m.duration_ms >= 40 && m.duration_ms < 12345,
-            "{}",
-            m.duration_ms
-        );
+        let caps = d.capabilities();
+        assert!(caps.transactional_ddl);
+        assert_eq!(caps.dialect, ferry_core::sql::Dialect::Postgres);
     })
     .await;
 }
@@ -269,47 +197,6 @@ async fn no_transaction_runs_statements_alone() {
             .unwrap_err();
         assert_eq!(err.sqlstate.as_deref(), Some("42703"));
         assert_eq!(err.line, Some(3));
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn failed_transaction_rolls_back_sql_and_row() {
-    with_database("rollback", |url| async move {
-        let mut d = open(&url, "ferry_migrations").await;
-        d.ensure_table().await.unwrap();
-        let err = d
-            .execute_in_transaction(
-                "CREATE TABLE a (x INT);\nINSERT INTO a VALUES (1);\nINSERT INTO missing VALUES (1);",
-                &RowChange::Insert(row("app", "1")),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, DriverErrorKind::Query);
-        assert_eq!(err.sqlstate.as_deref(), Some("42P01"));
-        assert_eq!(err.line, Some(3));
-        assert!(err.message.contains("missing"), "{err}");
-        assert!(d.applied(None).await.unwrap().is_empty());
-        assert_eq!(scalar(&d, "SELECT to_regclass('a')::text").await, None);
-
-        // A failing row change (duplicate key) rolls back the SQL too.
-        d.write(&RowChange::Insert(row("app", "2"))).await.unwrap();
-        let err = d
-            .execute_in_transaction("CREATE TABLE b (x INT);", &RowChange::Insert(row("app", "2")))
-            .await
-            .unwrap_err();
-        assert_eq!(err.sqlstate.as_deref(), Some("23505"));
-        assert_eq!(scalar(&d, "SELECT to_regclass('b')::text").await, None);
-
-        // The connection is usable afterwards (no transaction left open).
-        d.execute_in_transaction("CREATE TABLE c (x INT);", &RowChange::Insert(row("app", "3")))
-            .await
-            .unwrap();
-        assert_eq!(d.applied(Some("app")).await.unwrap().len(), 2);
-        assert_eq!(
-            scalar(&d, "SELECT to_regclass('c')::text").await.as_deref(),
-            Some("c")
-        );
     })
     .await;
 }
@@ -423,32 +310,19 @@ async fn error_line_and_sqlstate() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn lock_times_out_then_succeeds() {
+async fn lock_polls_until_released() {
     with_database("lock", |url| async move {
         let mut a = open(&url, "ferry_migrations").await;
         let mut b = open(&url, "ferry_migrations").await;
         a.lock(Duration::from_secs(5)).await.unwrap();
-        // Taking it twice on one connection is fine and one unlock releases it.
-        a.lock(Duration::from_secs(1)).await.unwrap();
+        // The poller does not sleep past the deadline.
         let started = Instant::now();
         let err = b.lock(Duration::from_secs(1)).await.unwrap_err();
         let waited = started.elapsed();
         assert_eq!(err.kind, DriverErrorKind::LockTimeout);
-        assert_eq!(err.message, "another ferry run holds the lock");
         assert!(waited >= Duration::from_millis(950), "{waited:?}");
         assert!(waited < Duration::from_secs(3), "{waited:?}");
-        // A different table name is a different lock.
-        let mut other = open(&url, "ops.ferry_migrations").await;
-        other.lock(Duration::from_secs(1)).await.unwrap();
-        other.unlock().await.unwrap();
-
-        a.unlock().await.unwrap();
-        a.unlock().await.unwrap(); // not held: not an error
-        b.lock(Duration::from_secs(2)).await.unwrap();
-        b.unlock().await.unwrap();
-
-        // A waiter gets the lock soon after it is released.
-        a.lock(Duration::from_secs(1)).await.unwrap();
+        // A waiter gets the lock soon after it is released (the poll interval is capped).
         let waiter = tokio::spawn(async move {
             let started = Instant::now();
             b.lock(Duration::from_secs(10)).await.unwrap();
@@ -458,12 +332,19 @@ async fn lock_times_out_then_succeeds() {
         a.unlock().await.unwrap();
         let waited = waiter.await.unwrap();
         assert!(waited < Duration::from_secs(3), "{waited:?}");
+    })
+    .await;
+}
 
-        // The lock dies with the connection.
-        let mut c = open(&url, "ferry_migrations").await;
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_is_per_tracking_table() {
+    with_database("locktable", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut other = open(&url, "ops.ferry_migrations").await;
         a.lock(Duration::from_secs(1)).await.unwrap();
-        drop(a);
-        c.lock(Duration::from_secs(10)).await.unwrap();
+        other.lock(Duration::ZERO).await.expect("independent lock");
+        other.unlock().await.unwrap();
+        a.unlock().await.unwrap();
     })
     .await;
 }
