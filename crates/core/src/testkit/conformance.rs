@@ -34,7 +34,6 @@ pub async fn run_conformance(factory: &dyn DriverFactory) {
     partial_failure(factory).await;
     no_transaction_and_dirty(factory).await;
     lock_excludes_and_times_out(factory).await;
-    lock_twice_does_not_stack(factory).await;
     write_is_visible_then_committed(factory).await;
     checksum_missing_and_clean(factory).await;
     rows_are_filtered_by_app(factory).await;
@@ -598,34 +597,6 @@ async fn lock_excludes_and_times_out(factory: &dyn DriverFactory) {
         .expect("lock: released when the connection closes");
     c.unlock().await.unwrap();
     b.unlock().await.unwrap();
-}
-
-/// The `Driver` contract: taking the lock again on the connection that holds it succeeds at
-/// once and does not stack, so one unlock releases it.
-async fn lock_twice_does_not_stack(factory: &dyn DriverFactory) {
-    let table = TableName::parse("ck_relock").unwrap();
-    let mut a = factory.connect(&table).await;
-    let mut b = factory.connect(&table).await;
-    a.ensure_table().await.unwrap();
-    a.lock(Duration::from_secs(5))
-        .await
-        .expect("lock_twice: first lock");
-    let started = Instant::now();
-    a.lock(Duration::from_secs(5))
-        .await
-        .expect("lock_twice: the holder takes it again");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "lock_twice: taking a held lock again must not wait"
-    );
-    a.unlock().await.unwrap();
-    b.lock(Duration::from_secs(5))
-        .await
-        .expect("lock_twice: one unlock releases a lock taken twice");
-    b.unlock().await.unwrap();
-    a.unlock()
-        .await
-        .expect("lock_twice: releasing a lock not held is not an error");
 }
 
 /// The `Driver` contract: a `write` is read back at once by its connection, is committed
