@@ -153,9 +153,13 @@ pub struct TerminalConfirm;
 impl Confirm for TerminalConfirm {
     fn confirm(&self, request: &ConfirmRequest) -> ferry_core::Result<bool> {
         if !std::io::stdin().is_terminal() {
+            // The question's first sentence: the one the user would have answered.
+            let question = match request.question.split_once('?') {
+                Some((first, _)) => format!("{first}?"),
+                None => request.question.clone(),
+            };
             return Err(Error::ConfirmationUnavailable(format!(
-                "{} needs confirmation, but stdin is not a terminal; pass -y/--auto-agree to proceed without a prompt (nothing was changed)",
-                request.question.trim_end_matches('?')
+                "cannot ask \"{question}\": stdin is not a terminal; pass -y/--auto-agree to proceed without a prompt (nothing was changed)"
             )));
         }
         let mut err = std::io::stderr().lock();
