@@ -47,8 +47,12 @@ pub struct GlobalOpts {
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
+    let max = ferry_core::Migrator::MAX_LOCK_TIMEOUT.as_secs();
     match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && (0.0..=max as f64).contains(&v) => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 => Err(format!(
+            "`{text}` seconds is too long: the lock timeout is at most {max} seconds (7 days)"
+        )),
         _ => Err(format!(
             "`{text}` is not a number of seconds (e.g. 60 or 0.5)"
         )),

@@ -126,6 +126,23 @@ fn configuration_errors_exit_2() {
 }
 
 #[test]
+fn out_of_range_lock_timeouts_are_usage_errors_not_panics() {
+    let p = sqlite();
+    for value in ["2592000", "1e19", "1e300", "-1", "NaN", "inf"] {
+        let arg = format!("--lock-timeout={value}");
+        let r = p.run(&[&arg, "forwards", "all"]);
+        let r = r.expect(2).stderr_has("--lock-timeout");
+        assert!(
+            !r.stderr.contains("panicked") && !r.stderr.contains("RUST_BACKTRACE"),
+            "{value}: {}",
+            r.stderr
+        );
+    }
+    p.run(&["--lock-timeout", "604800", "forwards", "all"])
+        .expect(0);
+}
+
+#[test]
 fn url_precedence_dotenv_and_missing_url() {
     let p = sqlite();
     p.table_migration("users", "1", "prec");

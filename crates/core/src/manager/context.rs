@@ -48,6 +48,10 @@ impl Rows {
 }
 
 impl Migrator {
+    /// The longest lock timeout: 7 days. Longer ones are clamped to it (SQLite's
+    /// `busy_timeout` and the clock arithmetic of the lock wait have limits of their own).
+    pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
     /// A migrator over `registry` and `driver`, with a 60 s lock timeout, no prompt
     /// ([`NoConfirm`]) and no reporting ([`NullReporter`]).
     pub fn new(registry: AppRegistry, driver: Box<dyn Driver>) -> Self {
@@ -60,9 +64,9 @@ impl Migrator {
         }
     }
 
-    /// How long to wait for the migration lock.
+    /// How long to wait for the migration lock, at most [`Migrator::MAX_LOCK_TIMEOUT`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = timeout;
+        self.lock_timeout = timeout.min(Self::MAX_LOCK_TIMEOUT);
         self
     }
 
