@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ferry_core::url::quote_ident;
 use ferry_core::{
     AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
     TrackingRow, TrackingSql, Value,
@@ -45,8 +46,8 @@ impl Conn {
     /// mode forbids creating is an error.
     pub(crate) fn open(target: SqliteUrl, table: TableName) -> DriverResult<Conn> {
         let quoted = match table.schema() {
-            Some(s) => format!("\"{s}\".\"{}\"", table.name()),
-            None => format!("\"{}\"", table.name()),
+            Some(s) => format!("{}.{}", quote_ident(s, '"'), quote_ident(table.name(), '"')),
+            None => quote_ident(table.name(), '"'),
         };
         let conn = if url::exists(&target)? {
             Some(url::open(&target, DEFAULT_BUSY)?)

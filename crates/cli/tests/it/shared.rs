@@ -480,7 +480,9 @@ fn lock_timeout_fails_cleanly(b: Backend) {
         .unwrap();
     let started = std::time::Instant::now();
     let r = p.run(&["--lock-timeout", "1", "forwards", "all"]);
-    r.expect(1).stderr_has("another ferry run holds the lock");
+    r.expect(1)
+        .stderr_has("another ferry run holds the lock")
+        .stderr_has("(waited 1");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     rt.block_on(holder.unlock()).unwrap();
     drop(holder);
