@@ -32,6 +32,9 @@ pub struct GlobalOpts {
     /// Seconds to wait for another ferry run's migration lock
     #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub lock_timeout: f64,
+    /// Migration lock: auto (advisory on a direct connection, a lease row behind a pooler), advisory or table [default: auto, or `lock` in ferry.toml]
+    #[arg(long = "lock", global = true, value_name = "KIND", value_parser = parse_lock_kind)]
+    pub lock: Option<ferry_core::LockKind>,
     /// Print more detail (config file, redacted URL, each migration as it starts)
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
@@ -194,4 +197,9 @@ pub struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--lock`: one of auto, advisory, table.
+fn parse_lock_kind(text: &str) -> Result<ferry_core::LockKind, String> {
+    text.parse()
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches};
 use ferry_core::{
     BackwardsMigrationManager, BackwardsTarget, CheckMigrationManager, CleanManager, Config,
-    ForwardsMigrationManager, ForwardsTarget, MigrationResult, Migrator, Outcome, ResolveManager,
-    Status, TableName,
+    ForwardsMigrationManager, ForwardsTarget, LockOptions, MigrationResult, Migrator, Outcome,
+    ResolveManager, Status, TableName,
 };
 
 use crate::args::{Cli, ColorChoice, Command, Format, GlobalOpts};
@@ -204,13 +204,19 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         eprintln!("database: {}", ferry_core::redact_url(&url));
         eprintln!("tracking table: {table}");
     }
-    let driver = drivers::driver_for_url(&url, table).await.map_err(|e| {
+    let mut driver = drivers::driver_for_url(&url, table).await.map_err(|e| {
         let message = ferry_core::redact_url(&e.to_string());
         match e.kind {
             ferry_core::DriverErrorKind::Config => Failure::Usage(message),
             _ => Failure::Failed(message),
         }
     })?;
+    let lock = LockOptions::new(g.lock.or(config.lock).unwrap_or_default())
+        .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE));
+    driver.set_lock_options(lock);
+    if style.verbose {
+        describe_lock(driver.as_mut(), matches!(cli.command, Command::Check(_))).await;
+    }
     let mut migrator = Migrator::new(config.registry.clone(), driver)
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
@@ -270,6 +276,27 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::New(_) | Command::Init | Command::Completions(_) => unreachable!("handled above"),
     }?;
     Ok(finish(result, style))
+}
+
+/// `--verbose`: the lock this run takes and why; for `check`, who holds it now.
+async fn describe_lock(driver: &mut dyn ferry_core::Driver, holder: bool) {
+    match driver.lock_choice().await {
+        Ok(choice) => eprintln!("lock: {choice}"),
+        Err(e) => eprintln!(
+            "lock: cannot tell which ({})",
+            ferry_core::redact_url(&e.to_string())
+        ),
+    }
+    if holder {
+        match driver.lock_holder().await {
+            Ok(Some(holder)) => eprintln!("lock held by: {holder}"),
+            Ok(None) => eprintln!("lock held by: nobody"),
+            Err(e) => eprintln!(
+                "lock held by: cannot tell ({})",
+                ferry_core::redact_url(&e.to_string())
+            ),
+        }
+    }
 }
 
 /// Say how a manager's run ended: the message on stderr, as an error when it failed (a

@@ -288,6 +288,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `table` from the config.
     pub table: Option<String>,
+    /// `lock` from the config (SPEC §7).
+    pub lock: Option<crate::LockKind>,
+    /// `lock_lease` from the config, checked against [`crate::LockOptions::MIN_LEASE`] and
+    /// [`crate::LockOptions::MAX_LEASE`].
+    pub lock_lease: Option<std::time::Duration>,
     /// The apps.
     pub registry: AppRegistry,
 }
@@ -297,6 +302,8 @@ pub struct Config {
 struct RawConfig {
     database_url: Option<String>,
     table: Option<String>,
+    lock: Option<String>,
+    lock_lease: Option<f64>,
     #[serde(default)]
     app: Vec<RawApp>,
 }
@@ -384,9 +391,22 @@ impl Config {
         if let Some(table) = &raw.table {
             crate::TableName::parse(table).map_err(|m| Error::config(path.clone(), m))?;
         }
+        let lock = raw
+            .lock
+            .as_deref()
+            .map(str::parse::<crate::LockKind>)
+            .transpose()
+            .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock`)")))?;
+        let lock_lease = raw
+            .lock_lease
+            .map(crate::LockOptions::lease_secs)
+            .transpose()
+            .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock_lease`)")))?;
         Ok(Config {
             database_url: raw.database_url.map(|u| resolve_sqlite_path(&u, root)),
             table: raw.table,
+            lock,
+            lock_lease,
             registry,
             root: root.to_owned(),
             path,
@@ -417,6 +437,8 @@ impl Config {
             root: dir.to_owned(),
             database_url: None,
             table: None,
+            lock: None,
+            lock_lease: None,
             registry: AppRegistry {
                 from_folders: true,
                 ..AppRegistry::new(apps)?

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::lock::{LockChoice, LockHolder, LockOptions};
 use crate::tracking::{AppliedMigration, RowChange};
 
 /// A boxed, sendable future: the return type of every async [`Driver`] method.
@@ -35,10 +36,16 @@ pub struct Capabilities {
 /// The database side of ferry. One implementation per backend.
 ///
 /// Contract (checked by the conformance suite in `ferry_core::testkit`, true on every backend):
-/// - [`Driver::lock`] takes a database-wide migration lock, polling until `timeout` and then
+/// - [`Driver::lock`] takes a database-wide migration lock of the kind set with
+///   [`Driver::set_lock_options`] (see [`crate::lock`]), polling until `timeout` and then
 ///   failing with [`DriverErrorKind::LockTimeout`]. Taking it again on the connection that
 ///   holds it succeeds at once and does not stack: one [`Driver::unlock`] releases it.
-///   Releasing a lock that is not held is not an error, and the lock dies with the connection.
+///   Releasing a lock that is not held is not an error. An advisory or write lock dies with
+///   the connection; a lease lock expires within one lease when its holder is gone.
+/// - While a lease lock is held, every [`Driver::execute_in_transaction`], [`Driver::write`]
+///   and [`Driver::execute`] first checks (in the same transaction, where there is one) that
+///   the lease still names this run, and fails with [`DriverErrorKind::LockLost`] otherwise,
+///   changing nothing.
 /// - [`Driver::execute_in_transaction`] runs the SQL batch and the row change in one
 ///   transaction: both commit or neither does.
 /// - [`Driver::execute`] runs the SQL batch outside any transaction (PostgreSQL sends each
@@ -63,6 +70,18 @@ pub trait Driver: Send {
 
     /// Create the tracking table (and its schema, where one is named) when missing.
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>>;
+
+    /// Choose the lock [`Driver::lock`] takes. Drivers start with [`LockOptions::default`];
+    /// a backend with one kind of lock only (SQLite) keeps it whatever is asked.
+    fn set_lock_options(&mut self, options: LockOptions);
+
+    /// The lock [`Driver::lock`] takes and why, deciding [`crate::LockKind::Auto`] (which may
+    /// ask the server, once). Read-only.
+    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>>;
+
+    /// Who holds the migration lock now, where the backend can tell (`None`: nobody, or
+    /// unknown). Read-only: it creates nothing.
+    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>>;
 
     /// Take the migration lock, waiting at most `timeout`.
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>>;
@@ -104,6 +123,9 @@ pub enum DriverErrorKind {
     Connect,
     /// The migration lock was not obtained within the timeout.
     LockTimeout,
+    /// The lease lock no longer names this run (it expired and another run took it over):
+    /// the operation was rolled back and the run must stop.
+    LockLost,
     /// A statement failed.
     Query,
     /// The URL or driver options are invalid.
@@ -161,6 +183,19 @@ impl DriverError {
         Self::new(
             DriverErrorKind::LockTimeout,
             "another ferry run holds the lock",
+        )
+    }
+
+    /// The lease lock was lost; `holder` is the run that holds it now, where known.
+    pub fn lock_lost(holder: Option<&str>) -> Self {
+        Self::new(
+            DriverErrorKind::LockLost,
+            match holder {
+                Some(holder) => format!(
+                    "lost the migration lock: its lease expired and {holder} holds it now; nothing more was committed"
+                ),
+                None => "lost the migration lock: its lease expired or its row was deleted; nothing more was committed".to_owned(),
+            },
         )
     }
 
@@ -281,6 +316,33 @@ impl TableName {
         let mut hashed = crate::checksum(&full);
         hashed.truncate(Self::MAX_LOCK_NAME - PREFIX.len());
         format!("{PREFIX}{hashed}")
+    }
+}
+
+impl TableName {
+    /// The lease lock's table beside this one: `<name>_lock` in the same schema, or, past 63
+    /// characters, the name's start, a hash of the whole name and `_lock`.
+    ///
+    /// ```
+    /// use ferry_core::TableName;
+    /// let t = TableName::parse("ops.ferry_migrations").unwrap();
+    /// assert_eq!(t.lease_table().to_string(), "ops.ferry_migrations_lock");
+    /// let long = TableName::parse(&"t".repeat(63)).unwrap().lease_table();
+    /// assert_eq!(long.name().len(), 63);
+    /// assert!(long.name().ends_with("_lock"));
+    /// ```
+    pub fn lease_table(&self) -> TableName {
+        const SUFFIX: &str = "_lock";
+        let name = if self.name.len() + SUFFIX.len() <= 63 {
+            format!("{}{SUFFIX}", self.name)
+        } else {
+            let hash = &crate::checksum(&self.name)[..8];
+            format!("{}_{hash}{SUFFIX}", &self.name[..63 - SUFFIX.len() - 9])
+        };
+        TableName {
+            schema: self.schema.clone(),
+            name,
+        }
     }
 }
 

@@ -41,10 +41,23 @@ pub enum Error {
         no_config: bool,
     },
     /// Another run held the migration lock for longer than the lock timeout.
-    #[error("another ferry run holds the lock (waited {}); try again when it has finished, or raise --lock-timeout", waited_text(*waited))]
+    #[error("another ferry run holds the lock{} (waited {}); try again when it has finished, or raise --lock-timeout", holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default(), waited_text(*waited))]
     LockTimeout {
         /// How long this run waited.
         waited: std::time::Duration,
+        /// Who holds the lock, where the backend can tell.
+        holder: Option<crate::LockHolder>,
+    },
+    /// The lease lock expired and another run took it over: this run stopped before it
+    /// committed anything more. Nothing of migration `id` was committed.
+    #[error("stopped at migration {app} {id}: {source}; migrations before it are applied, the rest are not (`ferry check` shows which); if another run took over, let it finish, otherwise raise lock_lease")]
+    LockLost {
+        /// The app.
+        app: String,
+        /// The migration that was not committed.
+        id: String,
+        /// The driver's report.
+        source: DriverError,
     },
     /// A migration of the app is dirty: a previous run failed part-way outside a transaction.
     #[error("app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)")]

@@ -26,6 +26,7 @@
 mod config;
 mod driver;
 mod error;
+pub mod lock;
 mod manager;
 mod migration;
 mod scaffold;
@@ -45,6 +46,9 @@ pub use driver::{
     TableName,
 };
 pub use error::{Error, ErrorClass, Result};
+pub use lock::{
+    lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+};
 pub use manager::{
     backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,

@@ -16,8 +16,12 @@
 //!   their tracking row.
 //! - **Tracking table**: `ferry_migrations` or `database.table`, created with
 //!   [`Driver::ensure_table`]; every value is bound as a parameter.
-//! - **Lock**: a session-level `GET_LOCK` named by [`TableName::lock_name`], taken once per
-//!   connection (`GET_LOCK` nests). It dies with the connection.
+//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level `GET_LOCK` named by
+//!   [`TableName::lock_name`], taken once per connection (`GET_LOCK` nests); it dies with the
+//!   connection. `table` is the lease lock in `<tracking table>_lock`, renewed from a second
+//!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
+//!   proxy that multiplexes connections (ProxySQL and the like), recognised at connect by a
+//!   `CONNECTION_ID()` that differs from the id of the handshake.
 //! - **Errors**: statement failures keep the server's error number, SQLSTATE and the line of
 //!   the failing statement within the SQL text; connection failures name the host (or
 //!   socket) and database, never the password.
@@ -40,6 +44,7 @@
 
 mod conn;
 mod error;
+mod lease;
 pub mod testing;
 mod url;
 
@@ -49,13 +54,15 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use ferry_core::sql::{is_blank, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
+    lease_owner, AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind,
+    DriverResult, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
     Placeholders, RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
 
 use crate::error::{connect_error, db_error, statement_error};
+use crate::lease::Lease;
 use crate::url::Target;
 
 /// A ferry [`Driver`] for MySQL and MariaDB: one `mysql_async` connection and a tracking
@@ -65,6 +72,7 @@ use crate::url::Target;
 /// the driver is dropped.
 pub struct MysqlDriver {
     conn: Conn,
+    target: Target,
     table: TableName,
     /// The database holding the tracking table: the one named, else the URL's (`None` when
     /// the URL named none).
@@ -75,8 +83,19 @@ pub struct MysqlDriver {
     sql: TrackingSql,
     /// The `GET_LOCK` name.
     lock_name: String,
-    /// Whether this connection holds the migration lock.
-    locked: bool,
+    /// Why the connection looks multiplexed by a proxy, if it does.
+    pooled: Option<String>,
+    /// The lock asked for.
+    lock_options: LockOptions,
+    /// The lock this connection holds.
+    held: Held,
+}
+
+/// The lock a connection holds.
+enum Held {
+    None,
+    Advisory,
+    Lease(Box<Lease>),
 }
 
 /// Connect to the MySQL or MariaDB server of `url`, with tracking table `table`.
@@ -99,13 +118,21 @@ impl MysqlDriver {
     pub async fn connect(url: &str, table: TableName) -> Result<MysqlDriver, DriverError> {
         let target = Target::parse(url)?;
         let mut conn = conn::open(&target).await?;
-        let setup: Result<Option<String>, mysql_async::Error> = async {
+        type Setup = (Option<String>, Option<u64>);
+        let setup: Result<Option<Setup>, mysql_async::Error> = async {
             conn.query_drop("SET time_zone = '+00:00'").await?;
-            let db: Option<Option<String>> = conn.query_first("SELECT DATABASE()").await?;
-            Ok(db.flatten())
+            conn.query_first("SELECT DATABASE(), CONNECTION_ID()").await
         }
         .await;
-        let current_db = setup.map_err(|e| connect_error(&target, &e))?;
+        let (current_db, server_id) = setup
+            .map_err(|e| connect_error(&target, &e))?
+            .unwrap_or_default();
+        let pooled = server_id.filter(|id| *id != u64::from(conn.id())).map(|id| {
+            format!(
+                "the connection goes through a proxy: the server's connection id {id} is not the id {} of the handshake",
+                conn.id()
+            )
+        });
         let database = table.schema().map(str::to_owned).or(current_db);
         let quoted = match &database {
             Some(db) => format!(
@@ -118,12 +145,15 @@ impl MysqlDriver {
         let lock_name = table.lock_name(database.as_deref().unwrap_or(""));
         Ok(MysqlDriver {
             conn,
+            target,
             table,
             database,
             sql: TrackingSql::new(Placeholders::Question, &quoted),
             quoted,
             lock_name,
-            locked: false,
+            pooled,
+            lock_options: LockOptions::default(),
+            held: Held::None,
         })
     }
 
@@ -139,28 +169,12 @@ impl MysqlDriver {
     }
 
     async fn table_exists(&mut self) -> DriverResult<bool> {
-        let count: Option<i64> = self
-            .conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.tables \
-                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-                (self.database.clone(), self.table.name().to_owned()),
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
-        Ok(count.unwrap_or(0) > 0)
+        let name = self.table.name().to_owned();
+        self.relation_exists(&name).await
     }
 
     async fn ensure_table(&mut self) -> DriverResult<()> {
-        if let Some(schema) = self.table.schema() {
-            self.conn
-                .query_drop(format!(
-                    "CREATE DATABASE IF NOT EXISTS {}",
-                    quote_ident(schema, '`')
-                ))
-                .await
-                .map_err(|e| db_error(&e))?;
-        }
+        self.ensure_database().await?;
         self.conn
             .query_drop(format!(
                 "CREATE TABLE IF NOT EXISTS {} (\
@@ -181,37 +195,74 @@ impl MysqlDriver {
             .map_err(|e| db_error(&e))
     }
 
-    async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
-        if self.locked {
-            // `GET_LOCK` nests on MySQL 5.7+ and MariaDB (one `RELEASE_LOCK` per `GET_LOCK`);
-            // take it once per connection.
-            return Ok(());
+    fn set_lock_options(&mut self, options: LockOptions) {
+        self.lock_options = options;
+    }
+
+    async fn lock_choice(&mut self) -> DriverResult<LockChoice> {
+        Ok(self.choice())
+    }
+
+    async fn lock_holder(&mut self) -> DriverResult<Option<LockHolder>> {
+        let lease_table = self.table.lease_table();
+        if self.relation_exists(lease_table.name()).await? {
+            let sql = self.lease_sql("");
+            if let Some(holder) = lease::holder(&mut self.conn, &sql).await? {
+                return Ok(Some(holder));
+            }
         }
-        // Whole seconds, rounded up.
-        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-        let got: Option<Option<i64>> = self
+        let row: Option<Row> = self
             .conn
-            .exec_first("SELECT GET_LOCK(?, ?)", (self.lock_name.clone(), secs))
+            .exec_first(
+                "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p \
+                 WHERE p.ID = IS_USED_LOCK(?)",
+                (self.lock_name.clone(),),
+            )
             .await
             .map_err(|e| db_error(&e))?;
-        match got.flatten() {
-            Some(1) => {
-                self.locked = true;
-                Ok(())
-            }
-            _ => Err(DriverError::lock_timeout()),
+        type Process = (u64, Option<String>, Option<String>, Option<i64>);
+        let process = row
+            .map(mysql_async::from_row_opt::<Process>)
+            .and_then(Result::ok);
+        Ok(process.map(|(id, user, host, secs)| LockHolder {
+            owner: format!(
+                "connection {id} of `{}` from {}",
+                user.unwrap_or_default(),
+                host.unwrap_or_else(|| "an unknown host".to_owned())
+            ),
+            since: secs
+                .and_then(chrono::TimeDelta::try_seconds)
+                .map(|age| Utc::now() - age),
+            expires: None,
+        }))
+    }
+
+    async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
+        if !matches!(self.held, Held::None) {
+            // Taken once per connection: `GET_LOCK` nests on MySQL 5.7+ and MariaDB (one
+            // `RELEASE_LOCK` per `GET_LOCK`), and a lease is one row.
+            return Ok(());
+        }
+        match self.choice().mechanism {
+            LockMechanism::Lease => self.lock_lease(timeout).await,
+            _ => self.lock_advisory(timeout).await,
         }
     }
 
     async fn unlock(&mut self) -> DriverResult<()> {
-        // 1 released, 0 held by another session, NULL not held: none is an error.
-        let _: Option<Option<i64>> = self
-            .conn
-            .exec_first("SELECT RELEASE_LOCK(?)", (self.lock_name.clone(),))
-            .await
-            .map_err(|e| db_error(&e))?;
-        self.locked = false;
-        Ok(())
+        match std::mem::replace(&mut self.held, Held::None) {
+            Held::None => Ok(()),
+            Held::Advisory => {
+                // 1 released, 0 held by another session, NULL not held: none is an error.
+                let _: Option<Option<i64>> = self
+                    .conn
+                    .exec_first("SELECT RELEASE_LOCK(?)", (self.lock_name.clone(),))
+                    .await
+                    .map_err(|e| db_error(&e))?;
+                Ok(())
+            }
+            Held::Lease(lease) => lease.release(&mut self.conn).await,
+        }
     }
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
@@ -263,13 +314,10 @@ impl MysqlDriver {
             .map_err(|e| db_error(&e))?;
         let result = async {
             let started = Instant::now();
-            self.execute(sql, false).await?;
-            self.write(&change.clone().with_duration(started.elapsed()))
+            self.run_sql(sql).await?;
+            self.write_row(&change.clone().with_duration(started.elapsed()))
                 .await?;
-            self.conn
-                .query_drop("COMMIT")
-                .await
-                .map_err(|e| db_error(&e))
+            self.commit().await
         }
         .await;
         if result.is_err() {
@@ -280,7 +328,46 @@ impl MysqlDriver {
     }
 
     async fn execute(&mut self, sql: &str, _no_transaction: bool) -> DriverResult<()> {
-        // One multi-statement batch either way: MySQL wraps it in no implicit transaction.
+        if let Held::Lease(lease) = &self.held {
+            lease.fence(&mut self.conn).await?;
+        }
+        self.run_sql(sql).await
+    }
+
+    async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
+        if !matches!(self.held, Held::Lease(_)) {
+            return self.write_row(change).await;
+        }
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| db_error(&e))?;
+        let result = async {
+            self.write_row(change).await?;
+            self.commit().await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.query_drop("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// Fence the lease, when one is held, then commit. The fence comes last so that the
+    /// lease row is locked only for a moment and the renewal connection never waits on it.
+    async fn commit(&mut self) -> DriverResult<()> {
+        if let Held::Lease(lease) = &self.held {
+            lease.fence(&mut self.conn).await?;
+        }
+        self.conn
+            .query_drop("COMMIT")
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
+    /// Run a section's SQL as one multi-statement batch (MySQL wraps it in no implicit
+    /// transaction, so `no-transaction` changes nothing).
+    async fn run_sql(&mut self, sql: &str) -> DriverResult<()> {
         if is_blank(sql, Dialect::MySql) {
             return Ok(());
         }
@@ -302,10 +389,121 @@ impl MysqlDriver {
         outcome.map_err(|e| statement_error(&e, sql, completed))
     }
 
-    async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
+    async fn write_row(&mut self, change: &RowChange) -> DriverResult<()> {
         let (sql, values) = self.sql.change(change);
         self.conn
             .exec_drop(sql, bind(values))
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
+    /// The lock `lock` takes, and why.
+    fn choice(&self) -> LockChoice {
+        match (self.lock_options.kind, &self.pooled) {
+            (LockKind::Table, _) => LockChoice::new(LockMechanism::Lease, "lock = table"),
+            (LockKind::Advisory, Some(why)) => LockChoice::new(
+                LockMechanism::Advisory,
+                format!("lock = advisory, although {why}; use lock = auto or table behind a proxy"),
+            ),
+            (LockKind::Advisory, None) => {
+                LockChoice::new(LockMechanism::Advisory, "lock = advisory")
+            }
+            (LockKind::Auto, Some(why)) => {
+                LockChoice::new(LockMechanism::Lease, format!("lock = auto, and {why}"))
+            }
+            (LockKind::Auto, None) => LockChoice::new(
+                LockMechanism::Advisory,
+                "lock = auto on a direct connection to the server",
+            ),
+        }
+    }
+
+    async fn lock_advisory(&mut self, timeout: Duration) -> DriverResult<()> {
+        // Whole seconds, rounded up.
+        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+        let got: Option<Option<i64>> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, ?)", (self.lock_name.clone(), secs))
+            .await
+            .map_err(|e| db_error(&e))?;
+        match got.flatten() {
+            Some(1) => {
+                self.held = Held::Advisory;
+                Ok(())
+            }
+            _ => Err(DriverError::lock_timeout()),
+        }
+    }
+
+    async fn lock_lease(&mut self, timeout: Duration) -> DriverResult<()> {
+        let started = Instant::now();
+        self.ensure_database().await?;
+        let sql = self.lease_sql(&lease_owner());
+        self.conn
+            .query_drop(sql.create())
+            .await
+            .map_err(|e| db_error(&e))?;
+        let left = timeout.saturating_sub(started.elapsed());
+        let lease = Lease::take(
+            &mut self.conn,
+            &self.target,
+            sql,
+            self.lock_options.renew_every(),
+            left,
+        )
+        .await?;
+        self.held = Held::Lease(Box::new(lease));
+        Ok(())
+    }
+
+    /// The lease statements for `owner`, keyed by the tracking table's qualified name.
+    fn lease_sql(&self, owner: &str) -> LeaseSql {
+        let lease_table = self.table.lease_table();
+        let quoted = match &self.database {
+            Some(db) => format!(
+                "{}.{}",
+                quote_ident(db, '`'),
+                quote_ident(lease_table.name(), '`')
+            ),
+            None => quote_ident(lease_table.name(), '`'),
+        };
+        let key = match &self.database {
+            Some(db) => format!("{db}.{}", self.table.name()),
+            None => self.table.name().to_owned(),
+        };
+        LeaseSql::new(
+            Dialect::MySql,
+            &quoted,
+            &key,
+            owner,
+            self.lock_options.lease,
+        )
+    }
+
+    /// Whether the table `name` exists in the tracking table's database.
+    async fn relation_exists(&mut self, name: &str) -> DriverResult<bool> {
+        let count: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                (self.database.clone(), name.to_owned()),
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+
+    /// Create the database named with the tracking table, when one is named.
+    async fn ensure_database(&mut self) -> DriverResult<()> {
+        let Some(schema) = self.table.schema() else {
+            return Ok(());
+        };
+        self.conn
+            .query_drop(format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quote_ident(schema, '`')
+            ))
             .await
             .map_err(|e| db_error(&e))
     }
@@ -331,6 +529,18 @@ impl Driver for MysqlDriver {
 
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         Box::pin(self.ensure_table())
+    }
+
+    fn set_lock_options(&mut self, options: LockOptions) {
+        self.set_lock_options(options);
+    }
+
+    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
+        Box::pin(self.lock_choice())
+    }
+
+    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
+        Box::pin(self.lock_holder())
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
@@ -375,13 +585,13 @@ impl std::fmt::Debug for MysqlDriver {
             .field("table", &self.table.to_string())
             .field("database", &self.database)
             .field("lock_name", &self.lock_name)
-            .field("locked", &self.locked)
+            .field("pooled", &self.pooled.is_some())
             .finish_non_exhaustive()
     }
 }
 
 /// The tracking-table parameters as mysql_async values.
-fn bind(values: Vec<Value<'_>>) -> Params {
+pub(crate) fn bind(values: Vec<Value<'_>>) -> Params {
     if values.is_empty() {
         return Params::Empty;
     }

@@ -17,10 +17,19 @@
 //!   refuses).
 //! - **Tracking table**: `ferry_migrations` or `schema.table`, created with
 //!   [`Driver::ensure_table`]; every value is bound as a parameter.
-//! - **Lock**: a session-level advisory lock keyed by [`TableName::lock_key`], polled with
-//!   `pg_try_advisory_lock` (never the blocking `pg_advisory_lock`, which deadlocks with
-//!   `CREATE INDEX CONCURRENTLY` running on another connection), taken once per connection
-//!   (advisory locks stack). It dies with the connection.
+//! - **Poolers**: every parameterised statement goes through the unnamed statement
+//!   (`query_typed`: parse, bind and execute in one round trip), never a named prepared
+//!   statement, and no later statement relies on session state; so everything works through
+//!   a transaction-mode pooler such as PgBouncer. A pooler or proxy is recognised at connect:
+//!   the backend pid the server announced differs from `pg_backend_pid()` (see `pooler.rs`).
+//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level advisory lock keyed by
+//!   [`TableName::lock_key`], polled with `pg_try_advisory_lock` (never the blocking
+//!   `pg_advisory_lock`, which deadlocks with `CREATE INDEX CONCURRENTLY` running on another
+//!   connection), taken once per connection; it dies with the connection. `table` is the
+//!   lease lock in `<tracking table>_lock`, renewed from a second connection. `auto` takes
+//!   the advisory lock on a direct connection to PostgreSQL, and the lease lock through a
+//!   pooler, on an engine that is not PostgreSQL, or where `pg_try_advisory_lock` is not
+//!   supported.
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password.
@@ -43,6 +52,8 @@
 
 mod conn;
 mod error;
+mod lease;
+mod pooler;
 pub mod testing;
 mod url;
 
@@ -51,21 +62,24 @@ use std::time::{Duration, Instant};
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, Placeholders,
-    RowChange, TableName, TrackingRow, TrackingSql, Value,
+    lease_owner, AppliedMigration, Backoff, BoxFuture, Capabilities, Driver, DriverError,
+    DriverResult, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+    Placeholders, RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use crate::error::{db_error, statement_error};
+use crate::lease::Lease;
 use crate::url::Target;
 
 /// A ferry [`Driver`] for PostgreSQL: one tokio-postgres connection and a tracking table.
 ///
-/// Create it with [`connect`]. The connection (and with it the migration lock) closes when
-/// the driver is dropped.
+/// Create it with [`connect`]. The connection (and with it an advisory lock) closes when the
+/// driver is dropped; a lease lock's renewal stops then, and its row expires within one lease.
 pub struct PostgresDriver {
     client: Client,
+    target: Target,
     table: TableName,
     /// The schema holding the tracking table: the one named, else `current_schema()` when the
     /// connection was opened (so that a migration changing `search_path` does not move it).
@@ -74,8 +88,56 @@ pub struct PostgresDriver {
     quoted: String,
     /// The tracking-table statements.
     sql: TrackingSql,
-    /// Whether this connection holds the migration lock.
-    locked: bool,
+    /// What was learned about the server at connect.
+    server: Server,
+    /// The lock asked for.
+    lock_options: LockOptions,
+    /// The lease lock, when `auto` found the advisory lock unsupported.
+    fallback: Option<LockChoice>,
+    /// The lock this connection holds.
+    held: Held,
+}
+
+/// What the server said about itself at connect.
+#[derive(Debug, Clone)]
+struct Server {
+    /// `pg_backend_pid()`.
+    backend_pid: i32,
+    /// The backend pid announced at connect, where it could be read.
+    announced_pid: Option<i32>,
+    /// `version()`.
+    version: String,
+}
+
+impl Server {
+    /// Why the connection looks pooled, if it does.
+    fn pooled(&self) -> Option<String> {
+        match self.announced_pid {
+            Some(announced) if announced != self.backend_pid => Some(format!(
+                "the connection goes through a pooler or proxy: the server's backend pid {} is not the pid {announced} announced at connect",
+                self.backend_pid
+            )),
+            _ => None,
+        }
+    }
+
+    /// Why the engine is not plain PostgreSQL, if it is not.
+    fn other_engine(&self) -> Option<String> {
+        let first = self.version.split_whitespace().next().unwrap_or("");
+        (first != "PostgreSQL").then(|| {
+            format!(
+                "the server is {} rather than PostgreSQL, without working advisory locks",
+                if first.is_empty() { "unknown" } else { first }
+            )
+        })
+    }
+}
+
+/// The lock a connection holds.
+enum Held {
+    None,
+    Advisory,
+    Lease(Box<Lease>),
 }
 
 /// Open a connection from a `postgres://` or `postgresql://` URL, with tracking table `table`.
@@ -96,36 +158,46 @@ pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, Driv
 impl PostgresDriver {
     /// Open a connection from a URL; see the free function [`connect`].
     pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, DriverError> {
-        let client = conn::open(&Target::parse(url)?).await?;
-        // Have the server notice a vanished client during a long statement (PostgreSQL 14+),
-        // so that a killed run's backend stops and its advisory lock goes with it. Older
-        // servers reject the setting; that is not an error.
-        let _ = client
-            .batch_execute("SET client_connection_check_interval = 1000")
-            .await;
+        let target = Target::parse(url)?;
+        let client = conn::open(&target).await?;
+        let announced_pid = pooler::announced_pid(&client).await;
+        let row = client
+            .query_typed_one(
+                "SELECT pg_backend_pid(), current_schema()::text, version()",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        let server = Server {
+            backend_pid: row.get(0),
+            announced_pid,
+            version: row.get(2),
+        };
+        if server.pooled().is_none() {
+            // Have the server notice a vanished client during a long statement (PostgreSQL
+            // 14+), so that a killed run's backend stops and its advisory lock goes with it.
+            // Older servers reject the setting; that is not an error. Never through a pooler:
+            // the setting would stay on a server connection other clients use.
+            let _ = client
+                .batch_execute("SET client_connection_check_interval = 1000")
+                .await;
+        }
         let schema = match table.schema() {
             Some(schema) => Some(schema.to_owned()),
-            None => client
-                .query_one("SELECT current_schema()::text", &[])
-                .await
-                .map_err(|e| db_error(&e))?
-                .get::<_, Option<String>>(0),
+            None => row.get::<_, Option<String>>(1),
         };
-        let quoted = match &schema {
-            Some(schema) => format!(
-                "{}.{}",
-                quote_ident(schema, '"'),
-                quote_ident(table.name(), '"')
-            ),
-            None => quote_ident(table.name(), '"'),
-        };
+        let quoted = qualified(schema.as_deref(), table.name());
         Ok(PostgresDriver {
             client,
+            target,
             table,
             schema,
             sql: TrackingSql::new(Placeholders::Dollar, &quoted),
             quoted,
-            locked: false,
+            server,
+            lock_options: LockOptions::default(),
+            fallback: None,
+            held: Held::None,
         })
     }
 
@@ -139,86 +211,98 @@ impl PostgresDriver {
         &self.client
     }
 
+    /// Whether the connection goes through a pooler or proxy (see the crate docs).
+    pub fn is_pooled(&self) -> bool {
+        self.server.pooled().is_some()
+    }
+
     async fn table_exists(&mut self) -> DriverResult<bool> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = COALESCE($1::text, current_schema()) \
-                 AND c.relname = $2::text AND c.relkind IN ('r', 'p'))",
-                &[&self.schema, &self.table.name()],
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
-        Ok(row.get::<_, bool>(0))
+        self.relation_exists(self.table.name()).await
     }
 
     async fn ensure_table(&mut self) -> DriverResult<()> {
-        if let Some(schema) = self.table.schema() {
-            self.client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {}",
-                    quote_ident(schema, '"')
-                ))
-                .await
-                .map_err(|e| db_error(&e))?;
+        self.ensure_schema().await?;
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n\
+             id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n\
+             app_name TEXT NOT NULL,\n\
+             migration_id TEXT NOT NULL,\n\
+             description TEXT NOT NULL,\n\
+             checksum TEXT NOT NULL,\n\
+             down_sql TEXT NULL,\n\
+             applied_at TIMESTAMPTZ NOT NULL,\n\
+             duration_ms BIGINT NOT NULL,\n\
+             dirty BOOLEAN NOT NULL DEFAULT FALSE,\n\
+             UNIQUE (app_name, migration_id)\n)",
+            self.quoted
+        );
+        let name = self.table.name().to_owned();
+        self.create_if_missing(&create, &name).await
+    }
+
+    fn set_lock_options(&mut self, options: LockOptions) {
+        self.lock_options = options;
+    }
+
+    async fn lock_choice(&mut self) -> DriverResult<LockChoice> {
+        Ok(self.choice())
+    }
+
+    async fn lock_holder(&mut self) -> DriverResult<Option<LockHolder>> {
+        let lease_table = self.table.lease_table();
+        if self.relation_exists(lease_table.name()).await? {
+            if let Some(holder) = lease::holder(&self.client, &self.lease_sql("")).await? {
+                return Ok(Some(holder));
+            }
         }
-        self.client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {} (\n\
-                 id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n\
-                 app_name TEXT NOT NULL,\n\
-                 migration_id TEXT NOT NULL,\n\
-                 description TEXT NOT NULL,\n\
-                 checksum TEXT NOT NULL,\n\
-                 down_sql TEXT NULL,\n\
-                 applied_at TIMESTAMPTZ NOT NULL,\n\
-                 duration_ms BIGINT NOT NULL,\n\
-                 dirty BOOLEAN NOT NULL DEFAULT FALSE,\n\
-                 UNIQUE (app_name, migration_id)\n)",
-                self.quoted
-            ))
-            .await
-            .map_err(|e| db_error(&e))
+        self.advisory_holder().await
     }
 
     async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
-        if self.locked {
-            // Session advisory locks stack; take it once per connection.
+        if !matches!(self.held, Held::None) {
+            // Taken once per connection: advisory locks stack, and a lease is one row.
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
-        let mut delay = Duration::from_millis(50);
-        loop {
-            if self.try_lock().await? {
-                self.locked = true;
-                return Ok(());
+        if self.choice().mechanism == LockMechanism::Lease {
+            return self.lock_lease(timeout).await;
+        }
+        match self.lock_advisory(timeout).await {
+            Err(e) if self.lock_options.kind == LockKind::Auto && advisory_unsupported(&e) => {
+                self.fallback = Some(LockChoice::new(
+                    LockMechanism::Lease,
+                    format!(
+                        "lock = auto, and the server does not support pg_try_advisory_lock ({e})"
+                    ),
+                ));
+                self.lock_lease(timeout).await
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(DriverError::lock_timeout());
-            }
-            tokio::time::sleep(jittered(delay).min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            other => other,
         }
     }
 
     async fn unlock(&mut self) -> DriverResult<()> {
-        // Returns false (with a warning notice) when the lock is not held: not an error.
-        self.client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&self.table.lock_key()])
-            .await
-            .map_err(|e| db_error(&e))?;
-        self.locked = false;
-        Ok(())
+        match std::mem::replace(&mut self.held, Held::None) {
+            Held::None => Ok(()),
+            Held::Advisory => {
+                // Returns false (with a warning notice) when the lock is not held: not an error.
+                self.client
+                    .query_typed_one(
+                        "SELECT pg_advisory_unlock($1)",
+                        &[(&self.table.lock_key(), Type::INT8)],
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| db_error(&e))
+            }
+            Held::Lease(lease) => lease.release(&self.client).await,
+        }
     }
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
         let (sql, values) = self.sql.select(app);
         let rows = self
             .client
-            .query(sql, &bind(&values))
+            .query_typed(sql, &typed(&values))
             .await
             .map_err(|e| db_error(&e))?;
         rows.iter()
@@ -242,15 +326,47 @@ impl PostgresDriver {
     }
 
     async fn execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
+        self.transaction(async |this: &mut Self| {
+            let started = Instant::now();
+            this.run_sql(sql, false).await?;
+            this.write_row(&change.clone().with_duration(started.elapsed()))
+                .await
+        })
+        .await
+    }
+
+    async fn execute(&mut self, sql: &str, no_transaction: bool) -> DriverResult<()> {
+        if let Held::Lease(lease) = &self.held {
+            lease.fence(&self.client).await?;
+        }
+        self.run_sql(sql, no_transaction).await
+    }
+
+    async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
+        if matches!(self.held, Held::Lease(_)) {
+            self.transaction(async |this: &mut Self| this.write_row(change).await)
+                .await
+        } else {
+            self.write_row(change).await
+        }
+    }
+
+    /// Run `body` in a transaction that, while a lease is held, also fences the lease just
+    /// before it commits (at the end, so that the lease row is locked only for a moment and
+    /// the renewal connection never waits on it).
+    async fn transaction(
+        &mut self,
+        body: impl AsyncFnOnce(&mut Self) -> DriverResult<()>,
+    ) -> DriverResult<()> {
         self.client
             .batch_execute("BEGIN")
             .await
             .map_err(|e| db_error(&e))?;
         let result = async {
-            let started = Instant::now();
-            self.execute(sql, false).await?;
-            self.write(&change.clone().with_duration(started.elapsed()))
-                .await?;
+            body(self).await?;
+            if let Held::Lease(lease) = &self.held {
+                lease.fence(&self.client).await?;
+            }
             self.client
                 .batch_execute("COMMIT")
                 .await
@@ -265,10 +381,11 @@ impl PostgresDriver {
         result
     }
 
-    async fn execute(&mut self, sql: &str, no_transaction: bool) -> DriverResult<()> {
+    /// Run a section's SQL: one simple-query batch, or, for `no_transaction`, each statement
+    /// alone (PostgreSQL runs a multi-statement query as one implicit transaction, which
+    /// `CREATE INDEX CONCURRENTLY` and the like refuse).
+    async fn run_sql(&self, sql: &str, no_transaction: bool) -> DriverResult<()> {
         if no_transaction {
-            // Each statement alone: PostgreSQL runs a multi-statement query as one implicit
-            // transaction, which `CREATE INDEX CONCURRENTLY` and the like refuse.
             for statement in split_statements(sql, Dialect::Postgres) {
                 self.run_batch(sql, statement.text, statement.offset)
                     .await?;
@@ -279,10 +396,10 @@ impl PostgresDriver {
         }
     }
 
-    async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
+    async fn write_row(&self, change: &RowChange) -> DriverResult<()> {
         let (sql, values) = self.sql.change(change);
         self.client
-            .execute(sql, &bind(&values))
+            .execute_typed(sql, &typed(&values))
             .await
             .map(|_| ())
             .map_err(|e| db_error(&e))
@@ -296,12 +413,166 @@ impl PostgresDriver {
             .map_err(|e| statement_error(&e, sql, sent, offset))
     }
 
-    async fn try_lock(&self) -> DriverResult<bool> {
-        self.client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.table.lock_key()])
+    /// The lock `lock` takes, and why.
+    fn choice(&self) -> LockChoice {
+        if let Some(fallback) = &self.fallback {
+            return fallback.clone();
+        }
+        let pooled = self.server.pooled();
+        match self.lock_options.kind {
+            LockKind::Table => LockChoice::new(LockMechanism::Lease, "lock = table"),
+            LockKind::Advisory => LockChoice::new(
+                LockMechanism::Advisory,
+                match pooled {
+                    Some(why) => format!(
+                        "lock = advisory, although {why}; use lock = auto or table behind a pooler"
+                    ),
+                    None => "lock = advisory".to_owned(),
+                },
+            ),
+            LockKind::Auto => match self.server.other_engine().or(pooled) {
+                Some(why) => {
+                    LockChoice::new(LockMechanism::Lease, format!("lock = auto, and {why}"))
+                }
+                None => LockChoice::new(
+                    LockMechanism::Advisory,
+                    "lock = auto on a direct connection to PostgreSQL",
+                ),
+            },
+        }
+    }
+
+    async fn lock_advisory(&mut self, timeout: Duration) -> DriverResult<()> {
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Backoff::new();
+        loop {
+            let got = self
+                .client
+                .query_typed_one(
+                    "SELECT pg_try_advisory_lock($1)",
+                    &[(&self.table.lock_key(), Type::INT8)],
+                )
+                .await
+                .map(|row| row.get::<_, bool>(0))
+                .map_err(|e| db_error(&e))?;
+            if got {
+                self.held = Held::Advisory;
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DriverError::lock_timeout());
+            }
+            tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
+        }
+    }
+
+    async fn lock_lease(&mut self, timeout: Duration) -> DriverResult<()> {
+        let started = Instant::now();
+        self.ensure_schema().await?;
+        let sql = self.lease_sql(&lease_owner());
+        let lease_table = self.table.lease_table();
+        self.create_if_missing(sql.create(), lease_table.name())
+            .await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        let lease = Lease::take(
+            &self.client,
+            &self.target,
+            sql,
+            self.lock_options.renew_every(),
+            left,
+        )
+        .await?;
+        self.held = Held::Lease(Box::new(lease));
+        Ok(())
+    }
+
+    /// The lease statements for `owner`, keyed by the tracking table's qualified name.
+    fn lease_sql(&self, owner: &str) -> LeaseSql {
+        let lease_table = self.table.lease_table();
+        let key = match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.table.name()),
+            None => self.table.name().to_owned(),
+        };
+        LeaseSql::new(
+            Dialect::Postgres,
+            &qualified(self.schema.as_deref(), lease_table.name()),
+            &key,
+            owner,
+            self.lock_options.lease,
+        )
+    }
+
+    /// The connection holding the advisory lock, if one does.
+    async fn advisory_holder(&self) -> DriverResult<Option<LockHolder>> {
+        // A bigint advisory key is stored as two oids: the high and the low 32 bits.
+        let key = self.table.lock_key() as u64;
+        let (high, low) = ((key >> 32) as i64, (key & 0xffff_ffff) as i64);
+        let rows = self
+            .client
+            .query_typed(
+                "SELECT a.pid, COALESCE(a.application_name, ''), \
+                 COALESCE(host(a.client_addr), 'a local socket'), a.backend_start \
+                 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                 AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) \
+                 AND l.classid = ($1::int8)::oid AND l.objid = ($2::int8)::oid LIMIT 1",
+                &[(&high, Type::INT8), (&low, Type::INT8)],
+            )
             .await
-            .map(|row| row.get::<_, bool>(0))
-            .map_err(|e| db_error(&e))
+            .map_err(|e| db_error(&e))?;
+        Ok(rows.first().map(|row| {
+            let pid: i32 = row.get(0);
+            let application: String = row.get(1);
+            let client: String = row.get(2);
+            LockHolder {
+                owner: format!(
+                    "PostgreSQL backend pid {pid} (application `{application}`, from {client})"
+                ),
+                since: row.get(3),
+                expires: None,
+            }
+        }))
+    }
+
+    /// Whether the table `name` exists in the tracking table's schema.
+    async fn relation_exists(&self, name: &str) -> DriverResult<bool> {
+        let row = self
+            .client
+            .query_typed_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = COALESCE($1::text, current_schema()) \
+                 AND c.relname = $2::text AND c.relkind IN ('r', 'p'))",
+                &[(&self.schema, Type::TEXT), (&name, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(row.get::<_, bool>(0))
+    }
+
+    /// Create the schema named with the tracking table, when one is named.
+    async fn ensure_schema(&self) -> DriverResult<()> {
+        let Some(schema) = self.table.schema() else {
+            return Ok(());
+        };
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema, '"'));
+        match self.client.batch_execute(&create).await {
+            Ok(()) => Ok(()),
+            // Two runs creating it at once: one of them fails, and the schema exists.
+            Err(e) if is_creation_race(&e) => Ok(()),
+            Err(e) => Err(db_error(&e)),
+        }
+    }
+
+    /// Run `create` (a `CREATE TABLE IF NOT EXISTS` of table `name`), tolerating another
+    /// run creating the same table at the same moment.
+    async fn create_if_missing(&self, create: &str, name: &str) -> DriverResult<()> {
+        match self.client.batch_execute(create).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_creation_race(&e) && self.relation_exists(name).await? => Ok(()),
+            Err(e) => Err(db_error(&e)),
+        }
     }
 }
 
@@ -325,6 +596,18 @@ impl Driver for PostgresDriver {
 
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         Box::pin(self.ensure_table())
+    }
+
+    fn set_lock_options(&mut self, options: LockOptions) {
+        self.set_lock_options(options);
+    }
+
+    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
+        Box::pin(self.lock_choice())
+    }
+
+    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
+        Box::pin(self.lock_holder())
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
@@ -365,53 +648,56 @@ impl Driver for PostgresDriver {
 
 impl std::fmt::Debug for PostgresDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = match self.held {
+            Held::None => "none",
+            Held::Advisory => "advisory",
+            Held::Lease(_) => "lease",
+        };
         f.debug_struct("PostgresDriver")
             .field("table", &self.table.to_string())
-            .field("locked", &self.locked)
+            .field("server", &self.server)
+            .field("held", &held)
             .finish_non_exhaustive()
     }
 }
 
-/// The tracking-table parameters as tokio-postgres values.
-fn bind<'a>(values: &'a [Value<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+/// `"schema"."name"`, or `"name"` without a schema.
+fn qualified(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema, '"'), quote_ident(name, '"')),
+        None => quote_ident(name, '"'),
+    }
+}
+
+/// Whether `pg_try_advisory_lock` failed because the engine lacks it (not supported, or no
+/// such function), rather than for a passing reason.
+fn advisory_unsupported(error: &DriverError) -> bool {
+    matches!(error.sqlstate.as_deref(), Some("0A000" | "42883"))
+}
+
+/// Whether a `CREATE ... IF NOT EXISTS` failed only because another session created the same
+/// object at the same moment (a unique violation in the catalog, or "already exists").
+fn is_creation_race(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code().map(|c| c.code()),
+        Some("23505" | "42P07" | "42P06" | "42710")
+    )
+}
+
+/// The tracking-table parameters as tokio-postgres values with their types, for the unnamed
+/// statement (`query_typed`), which needs no prepare round trip and no named statement.
+pub(crate) fn typed<'a>(values: &'a [Value<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
     values
         .iter()
-        .map(|value| -> &(dyn ToSql + Sync) {
+        .map(|value| -> (&(dyn ToSql + Sync), Type) {
             match value {
-                Value::Text(v) => v,
-                Value::NullableText(v) => v,
-                Value::Int(v) => v,
-                Value::NullableInt(v) => v,
-                Value::Bool(v) => v,
-                Value::Time(v) => v,
+                Value::Text(v) => (v, Type::TEXT),
+                Value::NullableText(v) => (v, Type::TEXT),
+                Value::Int(v) => (v, Type::INT8),
+                Value::NullableInt(v) => (v, Type::INT8),
+                Value::Bool(v) => (v, Type::BOOL),
+                Value::Time(v) => (v, Type::TIMESTAMPTZ),
             }
         })
         .collect()
-}
-
-/// Nanoseconds of the system clock, as a cheap source of jitter.
-fn clock_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()) ^ d.as_secs())
-}
-
-/// The next poll delay: `base` plus up to half of it again, at random.
-fn jittered(base: Duration) -> Duration {
-    let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX).max(1);
-    let jitter = clock_nanos() % (base_ms / 2 + 1);
-    Duration::from_millis(base_ms + jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_millis(100));
-            assert!(d >= Duration::from_millis(100) && d <= Duration::from_millis(150));
-        }
-    }
 }

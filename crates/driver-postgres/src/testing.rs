@@ -20,7 +20,10 @@ use ferry_core::DriverError;
 use crate::error::db_error;
 use crate::url::{with_database, Target};
 
+pub mod pgbouncer;
+
 pub use ferry_core::scratch::unique_name;
+pub use pgbouncer::PgBouncer;
 
 /// The environment variable naming the test server's admin URL.
 pub const URL_VAR: &str = "FERRY_TEST_POSTGRES_URL";

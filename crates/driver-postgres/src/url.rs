@@ -45,6 +45,7 @@ impl SslMode {
 }
 
 /// A parsed connection URL: the options for tokio-postgres plus what error messages may show.
+#[derive(Clone)]
 pub(crate) struct Target {
     /// The options, without TLS (set per attempt from `ssl_mode`).
     pub(crate) config: Config,

@@ -53,8 +53,8 @@ use std::time::Duration;
 
 use ferry_core::sql::Dialect;
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, RowChange,
-    SqliteUrl, TableName,
+    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, LockChoice,
+    LockHolder, LockKind, LockMechanism, LockOptions, RowChange, SqliteUrl, TableName,
 };
 
 use crate::conn::Conn;
@@ -68,6 +68,8 @@ pub struct SqliteDriver {
     worker: Worker<Conn>,
     target: SqliteUrl,
     table: TableName,
+    /// The lock asked for: only to say, in [`Driver::lock_choice`], that SQLite keeps its own.
+    lock_kind: LockKind,
 }
 
 impl std::fmt::Debug for SqliteDriver {
@@ -100,6 +102,7 @@ impl SqliteDriver {
             worker,
             target,
             table,
+            lock_kind: LockKind::Auto,
         })
     }
 
@@ -185,6 +188,28 @@ impl Driver for SqliteDriver {
 
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         Box::pin(SqliteDriver::ensure_table(self))
+    }
+
+    fn set_lock_options(&mut self, options: LockOptions) {
+        self.lock_kind = options.kind;
+    }
+
+    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
+        let reason = match self.lock_kind {
+            LockKind::Auto => "SQLite's BEGIN IMMEDIATE, held for the run".to_owned(),
+            kind => format!(
+                "SQLite's BEGIN IMMEDIATE, held for the run; lock = {kind} applies to PostgreSQL and MySQL only"
+            ),
+        };
+        Box::pin(std::future::ready(Ok(LockChoice::new(
+            LockMechanism::WriteLock,
+            reason,
+        ))))
+    }
+
+    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
+        // SQLite does not say which process holds a file's write lock.
+        Box::pin(std::future::ready(Ok(None)))
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {

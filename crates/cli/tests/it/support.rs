@@ -15,13 +15,15 @@ pub enum Backend {
     Sqlite,
     Postgres,
     Mysql,
+    /// PostgreSQL through a PgBouncer of the test's own in transaction mode (pool size 4).
+    PgBouncer,
 }
 
 impl Backend {
     /// SQL that takes a few seconds, for kill tests.
     pub fn slow_sql(self) -> &'static str {
         match self {
-            Backend::Postgres => "SELECT pg_sleep(20);",
+            Backend::Postgres | Backend::PgBouncer => "SELECT pg_sleep(20);",
             Backend::Mysql => "SELECT SLEEP(20);",
             Backend::Sqlite => {
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000000) SELECT count(*) FROM c;"
@@ -44,6 +46,8 @@ pub struct TestDb {
     pub backend: Backend,
     pub url: String,
     name: String,
+    /// The PgBouncer in front of the database ([`Backend::PgBouncer`]); stopped on drop.
+    pub bouncer: Option<ferry_driver_postgres::testing::PgBouncer>,
 }
 
 impl TestDb {
@@ -54,6 +58,7 @@ impl TestDb {
                 backend,
                 url: format!("sqlite:{}", dir.join("test.db").display()),
                 name: String::new(),
+                bouncer: None,
             },
             Backend::Postgres => {
                 let name = ferry_driver_postgres::testing::unique_name("cli");
@@ -65,6 +70,22 @@ impl TestDb {
                     backend,
                     url,
                     name,
+                    bouncer: None,
+                }
+            }
+            Backend::PgBouncer => {
+                let bouncer = ferry_driver_postgres::testing::PgBouncer::start(4)
+                    .unwrap_or_else(|e| panic!("PgBouncer: {e}"));
+                let name = ferry_driver_postgres::testing::unique_name("cli");
+                runtime()
+                    .block_on(ferry_driver_postgres::testing::create_database(&name))
+                    .unwrap_or_else(|e| panic!("PostgreSQL test database (is the server up? FERRY_TEST_POSTGRES_URL): {e}"));
+                TestDb {
+                    rt: runtime(),
+                    backend,
+                    url: bouncer.url(&name),
+                    name,
+                    bouncer: Some(bouncer),
                 }
             }
             Backend::Mysql => {
@@ -79,6 +100,7 @@ impl TestDb {
                     backend,
                     url,
                     name,
+                    bouncer: None,
                 }
             }
         }
@@ -96,7 +118,7 @@ impl TestDb {
                 Backend::Sqlite => {
                     Box::new(ferry_driver_sqlite::connect(&url, table).await.unwrap())
                 }
-                Backend::Postgres => {
+                Backend::Postgres | Backend::PgBouncer => {
                     Box::new(ferry_driver_postgres::connect(&url, table).await.unwrap())
                 }
                 Backend::Mysql => Box::new(ferry_driver_mysql::connect(&url, table).await.unwrap()),
@@ -117,7 +139,9 @@ impl Drop for TestDb {
         let name = self.name.clone();
         match self.backend {
             Backend::Sqlite => {}
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PgBouncer => {
+                // Stop the bouncer first: its server connections would keep the database open.
+                drop(self.bouncer.take());
                 let _ = runtime().block_on(ferry_driver_postgres::testing::drop_database(&name));
             }
             Backend::Mysql => {
@@ -152,6 +176,14 @@ impl Project {
 
     pub fn with_config(backend: Backend, config: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
+        // Behind the pooler, runs take the lease lock: a short lease keeps a killed run's
+        // lock from stalling the next test for the default 30 s.
+        let config = match backend {
+            Backend::PgBouncer if !config.contains("lock_lease") => {
+                format!("lock_lease = 3\n{config}")
+            }
+            _ => config.to_owned(),
+        };
         std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
         std::fs::create_dir_all(dir.path().join("migrations/users")).unwrap();
         std::fs::create_dir_all(dir.path().join("migrations/blog")).unwrap();

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::report::PlannedMigration;
-use crate::driver::{Driver, DriverError};
+use crate::driver::{Driver, DriverError, DriverErrorKind};
 use crate::error::{Error, Result};
 use crate::migration::{Migration, Section};
 use crate::sql;
@@ -87,20 +87,32 @@ pub(crate) async fn apply_step(
             planned.app_name, planned.migration_id
         ))
     };
+    let lock_lost = |source: DriverError| Error::LockLost {
+        app: planned.app_name.clone(),
+        id: planned.migration_id.clone(),
+        source,
+    };
+    let record_error = |source: DriverError| match source.kind {
+        DriverErrorKind::LockLost => lock_lost(source),
+        _ => record_error()(source),
+    };
     let execute_error = |dirty: bool| {
-        move |source: DriverError| Error::Execute {
-            app: planned.app_name.clone(),
-            id: planned.migration_id.clone(),
-            file: section.file.clone(),
-            line: source.line.map(|l| section.file_line(l)),
-            source,
-            dirty,
+        move |source: DriverError| match source.kind {
+            DriverErrorKind::LockLost => lock_lost(source),
+            _ => Error::Execute {
+                app: planned.app_name.clone(),
+                id: planned.migration_id.clone(),
+                file: section.file.clone(),
+                line: source.line.map(|l| section.file_line(l)),
+                source,
+                dirty,
+            },
         }
     };
 
     let caps = driver.capabilities();
     if sql::is_blank(&section.sql, caps.dialect) {
-        return driver.write(&in_transaction).await.map_err(record_error());
+        return driver.write(&in_transaction).await.map_err(record_error);
     }
     let transactional = !section.no_transaction
         && (caps.transactional_ddl || sql::is_dml_only(&section.sql, caps.dialect));
@@ -110,14 +122,14 @@ pub(crate) async fn apply_step(
             .await
             .map_err(execute_error(false));
     }
-    driver.write(&before).await.map_err(record_error())?;
+    driver.write(&before).await.map_err(record_error)?;
     let started = Instant::now();
     driver
         .execute(&section.sql, section.no_transaction)
         .await
         .map_err(execute_error(true))?;
     let after = after.with_duration(started.elapsed());
-    driver.write(&after).await.map_err(record_error())
+    driver.write(&after).await.map_err(record_error)
 }
 
 /// Apply a bare row change (`--fake`, `clean`, `resolve`): no SQL runs.

@@ -176,15 +176,17 @@ impl Migrator {
     /// Take the lock and make sure the tracking table exists.
     pub(crate) async fn lock(&mut self) -> Result<()> {
         let started = Instant::now();
-        self.driver
-            .lock(self.lock_timeout)
-            .await
-            .map_err(|e| match e.kind {
-                DriverErrorKind::LockTimeout => Error::LockTimeout {
-                    waited: started.elapsed(),
-                },
+        if let Err(e) = self.driver.lock(self.lock_timeout).await {
+            return Err(match e.kind {
+                DriverErrorKind::LockTimeout => {
+                    let waited = started.elapsed();
+                    // Who holds it, for the message; a failure to tell is no new error.
+                    let holder = self.driver.lock_holder().await.ok().flatten();
+                    Error::LockTimeout { waited, holder }
+                }
                 _ => Error::db("taking the migration lock")(e),
-            })?;
+            });
+        }
         if let Err(e) = self.driver.ensure_table().await {
             let _ = self.driver.unlock().await;
             return Err(Error::db("creating the tracking table")(e));

@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 use crate::sql::{split_statements, Dialect};
 use crate::testkit::DriverFactory;
 use crate::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverResult, RowChange, TableName,
+    AppliedMigration, BoxFuture, Capabilities, Driver, DriverResult, LockChoice, LockHolder,
+    LockMechanism, LockOptions, RowChange, TableName,
 };
 
 pub use lock::block_on;
@@ -244,6 +245,26 @@ impl Driver for MemoryDriver {
             .entry(self.table.clone())
             .or_default();
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn set_lock_options(&mut self, _options: LockOptions) {
+        // One kind of lock only: the in-process lock below.
+    }
+
+    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
+        Box::pin(std::future::ready(Ok(LockChoice::new(
+            LockMechanism::WriteLock,
+            "the in-memory database's own lock",
+        ))))
+    }
+
+    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
+        let holder = self.db.state().locks.get(&self.table).map(|id| LockHolder {
+            owner: format!("memory connection {id}"),
+            since: None,
+            expires: None,
+        });
+        Box::pin(std::future::ready(Ok(holder)))
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
