@@ -33,7 +33,7 @@ pub struct GlobalOpts {
     #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub lock_timeout: f64,
     /// Migration lock: auto (advisory on a direct connection, a lease row behind a pooler), advisory or table [default: auto, or `lock` in ferry.toml]
-    #[arg(long = "lock", global = true, value_name = "KIND", value_parser = parse_lock_kind)]
+    #[arg(long = "lock", global = true, value_name = "KIND", value_parser = lock_kind_parser())]
     pub lock: Option<ferry_core::LockKind>,
     /// Print more detail (config file, redacted URL, each migration as it starts)
     #[arg(short = 'v', long = "verbose", global = true)]
@@ -199,7 +199,9 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `--lock`: one of auto, advisory, table.
-fn parse_lock_kind(text: &str) -> Result<ferry_core::LockKind, String> {
-    text.parse()
+/// `--lock`: one of auto, advisory, table (listed for completions and `--help`).
+fn lock_kind_parser() -> impl clap::builder::TypedValueParser<Value = ferry_core::LockKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["auto", "advisory", "table"])
+        .try_map(|text| text.parse::<ferry_core::LockKind>())
 }

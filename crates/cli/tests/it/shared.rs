@@ -612,6 +612,7 @@ lease_backends!(
     lease_lock_applies_each_migration_once_and_leaves_no_row,
     lease_of_a_killed_run_expires,
     lease_taken_over_stops_the_run_before_it_commits,
+    lease_is_renewed_during_a_long_migration,
 );
 
 /// A statement that sleeps `secs` seconds and changes nothing (DML, so it runs in a
@@ -658,7 +659,7 @@ fn auto_picks_the_lock_for_the_connection(b: Backend) {
         .stderr_has("lock: table lease lock (lock = table)");
     p.run(&["check", "--lock", "session"])
         .expect(2)
-        .stderr_has("use auto, advisory or table");
+        .stderr_has("possible values: auto, advisory, table");
 }
 
 fn lease_lock_applies_each_migration_once_and_leaves_no_row(b: Backend) {
@@ -746,7 +747,13 @@ fn lease_taken_over_stops_the_run_before_it_commits(b: Backend) {
     }
     let child = p.spawn(&["forwards", "users", "--lock", "table"]);
     wait_for_holder(&p);
-    // Another run takes the lease over, as if this one's had expired.
+    // Once migration 1 (DDL: outside a transaction on MySQL) is in, while the slow ones run,
+    // another run takes the lease over, as if this one's had expired.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while p.ids("users", "applied").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "migration 1 never applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let later = match b {
         Backend::Mysql => "UTC_TIMESTAMP(6) + INTERVAL 1 HOUR",
         _ => "now() + INTERVAL '1 hour'",
@@ -778,4 +785,42 @@ fn lease_taken_over_stops_the_run_before_it_commits(b: Backend) {
     p.run(&["forwards", "users", "--lock", "table"]).expect(0);
     p.write("blog", "6_count.sql", "-- ferry:up\nCREATE TABLE four (id INTEGER PRIMARY KEY);\nINSERT INTO four (id) SELECT COUNT(*) FROM runs;\nINSERT INTO four (id) VALUES (4);\n-- ferry:down\n");
     p.run(&["forwards", "blog"]).expect(1).stderr_has("blog 6");
+}
+
+fn lease_is_renewed_during_a_long_migration(b: Backend) {
+    // A 1 s lease and a 4 s migration: only the renewal keeps the second run out.
+    let p = Project::with_config(b, &format!("lock_lease = 1\n{}", crate::support::CONFIG));
+    p.write(
+        "users",
+        "1_runs.sql",
+        "-- ferry:up\nCREATE TABLE runs (n INTEGER);\n-- ferry:down\nDROP TABLE runs;\n",
+    );
+    p.write(
+        "users",
+        "2_long.sql",
+        &format!(
+            "-- ferry:up\nINSERT INTO runs (n) VALUES (1);\n{}\n-- ferry:down\nDELETE FROM runs;\n",
+            sleep_sql(b, 4)
+        ),
+    );
+    let first = p.spawn(&["forwards", "users", "--lock", "table"]);
+    wait_for_holder(&p);
+    let second = p.spawn(&[
+        "forwards",
+        "users",
+        "--lock",
+        "table",
+        "--lock-timeout",
+        "30",
+    ]);
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("lost the migration lock"), "{stderr}");
+    }
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2"]));
+    // The long migration's insert ran once.
+    p.write("blog", "3_once.sql", "-- ferry:up\nCREATE TABLE once_only (id INTEGER PRIMARY KEY);\nINSERT INTO once_only (id) SELECT COUNT(*) FROM runs;\nINSERT INTO once_only (id) VALUES (1);\n-- ferry:down\n");
+    p.run(&["forwards", "blog"]).expect(1).stderr_has("blog 3");
 }

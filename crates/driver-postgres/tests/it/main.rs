@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_core::{
+    BoxFuture, Driver, DriverErrorKind, LockKind, LockMechanism, LockOptions, RowChange, TableName,
+    TrackingRow,
+};
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
 /// Run `body` with the URL of a fresh database, dropping the database afterwards (also when
@@ -40,14 +43,17 @@ async fn open(url: &str, table: &str) -> PostgresDriver {
 /// Connections to one database for the conformance suite.
 struct Factory {
     url: String,
+    /// The lock to ask for.
+    lock: LockOptions,
 }
 
 impl DriverFactory for Factory {
     fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
         Box::pin(async move {
-            let driver = connect(&self.url, table.clone())
+            let mut driver = connect(&self.url, table.clone())
                 .await
                 .unwrap_or_else(|e| panic!("connect: {e}"));
+            driver.set_lock_options(self.lock);
             Box::new(driver) as Box<dyn Driver>
         })
     }
@@ -78,7 +84,53 @@ async fn scalar(d: &PostgresDriver, sql: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
     with_database("conf", |url| async move {
-        run_conformance(&Factory { url }).await;
+        run_conformance(&Factory {
+            url,
+            lock: LockOptions::default(),
+        })
+        .await;
+    })
+    .await;
+}
+
+/// The conformance suite through a transaction-mode PgBouncer with a pool of 2, where `auto`
+/// recognises the pooler and takes the lease lock (1 s lease, as below).
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_through_pgbouncer() {
+    let bouncer = testing::PgBouncer::start(2).unwrap_or_else(|e| panic!("{e}"));
+    with_database("confpgb", |url| async move {
+        let name = url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .unwrap()
+            .to_owned();
+        let url = bouncer.url(&name);
+        let lock = LockOptions::default().with_lease(Duration::from_secs(1));
+        let mut probe = connect(&url, TableName::default()).await.unwrap();
+        assert!(probe.is_pooled());
+        let choice = probe.lock_choice().await.unwrap();
+        assert_eq!(choice.mechanism, LockMechanism::Lease, "{choice}");
+        assert!(choice.reason.contains("pooler"), "{choice}");
+        drop(probe);
+        run_conformance(&Factory { url, lock }).await;
+    })
+    .await;
+}
+
+/// The conformance suite on the lease lock (`lock = "table"`), with a 1 s lease so that a
+/// dropped connection's lock is free again within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_with_the_lease_lock() {
+    with_database("conflease", |url| async move {
+        let lock = LockOptions::new(LockKind::Table).with_lease(Duration::from_secs(1));
+        let mut probe = connect(&url, TableName::default()).await.unwrap();
+        probe.set_lock_options(lock);
+        assert_eq!(
+            probe.lock_choice().await.unwrap().mechanism,
+            LockMechanism::Lease
+        );
+        run_conformance(&Factory { url, lock }).await;
     })
     .await;
 }

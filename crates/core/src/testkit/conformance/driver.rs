@@ -245,7 +245,8 @@ pub(super) async fn lock_excludes_and_times_out(factory: &dyn DriverFactory) {
         .await
         .expect("lock: free after one unlock");
     b.unlock().await.unwrap();
-    // Dropping a connection releases its lock.
+    // Dropping a connection releases its lock (a lease lock: once its lease runs out, so a
+    // driver tested on it should use a short lease).
     a.lock(Duration::from_secs(5)).await.unwrap();
     drop(a);
     let mut c = factory.connect(&table).await;
