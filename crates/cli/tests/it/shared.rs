@@ -498,6 +498,15 @@ fn lock_timeout_fails_cleanly(b: Backend) {
     r.expect(1)
         .stderr_has("another ferry run holds the lock")
         .stderr_has("(waited 1");
+    if b != Backend::Sqlite {
+        // The holder is named: the lease's owner, or the server connection.
+        let holder = match b {
+            Backend::PgBouncer => format!(":{}:", std::process::id()),
+            Backend::Postgres => "PostgreSQL backend pid".to_owned(),
+            _ => "of `root`".to_owned(),
+        };
+        r.stderr_has("holds the lock: ").stderr_has(&holder);
+    }
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     rt.block_on(holder.unlock()).unwrap();
     drop(holder);
@@ -751,7 +760,10 @@ fn lease_taken_over_stops_the_run_before_it_commits(b: Backend) {
     // another run takes the lease over, as if this one's had expired.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while p.ids("users", "applied").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "migration 1 never applied");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migration 1 never applied"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let later = match b {

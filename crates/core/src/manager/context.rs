@@ -9,6 +9,7 @@ use super::ALL;
 use crate::config::{AppConfig, AppRegistry};
 use crate::driver::{Driver, DriverErrorKind};
 use crate::error::{Error, Result};
+use crate::lock::LockOptions;
 use crate::migration::Migration;
 use crate::tracking::AppliedMigration;
 
@@ -67,6 +68,13 @@ impl Migrator {
     /// How long to wait for the migration lock, at most [`Migrator::MAX_LOCK_TIMEOUT`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout.min(Self::MAX_LOCK_TIMEOUT);
+        self
+    }
+
+    /// Which migration lock the driver takes, and the lease of the lease lock (see
+    /// [`crate::lock`]). Without it, the driver's default: [`LockOptions::default`].
+    pub fn with_lock_options(mut self, options: LockOptions) -> Self {
+        self.driver.set_lock_options(options);
         self
     }
 
