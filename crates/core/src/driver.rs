@@ -22,6 +22,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The result type of driver operations.
 pub type DriverResult<T> = Result<T, DriverError>;
 
+/// When a driver call has waited this long for the server, the driver starts checking on a
+/// connection of its own that the server is reachable and still working on the call.
+pub const PROBE_AFTER: Duration = Duration::from_secs(15);
+
+/// How often, after [`PROBE_AFTER`], the driver checks again.
+pub const PROBE_EVERY: Duration = Duration::from_secs(15);
+
 /// What a backend can do, as far as core's planning cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -123,6 +130,10 @@ pub enum DriverErrorKind {
     Connect,
     /// The migration lock was not obtained within the timeout.
     LockTimeout,
+    /// The connection stopped answering mid-run: the server could not be reached on a new
+    /// connection either, or it no longer works on this connection's request. Whether the
+    /// request in flight took effect is unknown; the driver refuses further calls.
+    ConnectionLost,
     /// The lease lock no longer names this run (it expired and another run took it over):
     /// the operation was rolled back and the run must stop.
     LockLost,
@@ -196,6 +207,17 @@ impl DriverError {
                 ),
                 None => "lost the migration lock: its lease expired or its row was deleted; nothing more was committed".to_owned(),
             },
+        )
+    }
+
+    /// The connection stopped answering: `waited` so far, `why` in a few words.
+    pub fn connection_lost(waited: Duration, why: &str) -> Self {
+        Self::new(
+            DriverErrorKind::ConnectionLost,
+            format!(
+                "the connection stopped answering: no reply for {} and {why}; whether the statement in flight took effect is unknown (its transaction commits whole or not at all): run `ferry check`",
+                crate::seconds_text(waited)
+            ),
         )
     }
 

@@ -143,7 +143,18 @@ pub enum Error {
 }
 
 fn waited_text(waited: std::time::Duration) -> String {
-    let tenths = (waited.as_secs_f64() * 10.0).round() / 10.0;
+    seconds_text(waited)
+}
+
+/// A duration as a person reads it in a message: whole seconds, or tenths when it has any.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ferry_core::seconds_text(Duration::from_millis(30_040)), "30 s");
+/// assert_eq!(ferry_core::seconds_text(Duration::from_millis(1_260)), "1.3 s");
+/// ```
+pub fn seconds_text(duration: std::time::Duration) -> String {
+    let tenths = (duration.as_secs_f64() * 10.0).round() / 10.0;
     if tenths.fract() == 0.0 {
         format!("{tenths:.0} s")
     } else {

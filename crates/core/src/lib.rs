@@ -37,15 +37,16 @@ mod sqlite_url;
 pub mod testkit;
 mod tracking;
 pub mod url;
+pub mod watch;
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
 };
 pub use driver::{
     redact_url, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
-    TableName,
+    TableName, PROBE_AFTER, PROBE_EVERY,
 };
-pub use error::{Error, ErrorClass, Result};
+pub use error::{seconds_text, Error, ErrorClass, Result};
 pub use lock::{
     lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
 };

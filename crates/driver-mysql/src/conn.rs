@@ -1,6 +1,6 @@
 //! Opening a connection: TLS options by `ssl-mode`, and the `PREFERRED` fallback to plain.
 
-use std::time::Duration;
+use std::time::Instant;
 
 use ferry_core::DriverError;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
@@ -8,11 +8,21 @@ use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
 use crate::error::connect_error;
 use crate::url::{SslMode, Target};
 
-/// How long establishing a connection may take before it is reported as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Open a connection to `target`, applying its `ssl-mode`.
+/// Open a connection to `target`, applying its `ssl-mode`. The whole of it (TCP, TLS,
+/// handshake, authentication, the `PREFERRED` fallback) is bounded by the target's
+/// `connect_timeout`, and a timeout says how long ferry really waited.
 pub(crate) async fn open(target: &Target) -> Result<Conn, DriverError> {
+    let started = Instant::now();
+    match tokio::time::timeout(target.connect_timeout, open_unbounded(target)).await {
+        Ok(result) => result,
+        Err(_) => Err(target.connect_error(&format!(
+            "no answer, gave up after {} (connect_timeout)",
+            ferry_core::seconds_text(started.elapsed())
+        ))),
+    }
+}
+
+async fn open_unbounded(target: &Target) -> Result<Conn, DriverError> {
     if target.ssl_mode != SslMode::Disabled {
         // mysql_async builds its rustls configuration with the process-wide crypto provider;
         // pin it to ring so that a second provider compiled into the binary cannot make that
@@ -36,17 +46,12 @@ pub(crate) async fn open(target: &Target) -> Result<Conn, DriverError> {
 /// itself answered (with an error of its own).
 async fn attempt(target: &Target, ssl: Option<SslOpts>) -> Result<Conn, (DriverError, bool)> {
     let opts = Opts::from(OptsBuilder::from_opts(target.opts.clone()).ssl_opts(ssl));
-    match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err((
+    Conn::new(opts).await.map_err(|e| {
+        (
             connect_error(target, &e),
             matches!(e, mysql_async::Error::Server(_)),
-        )),
-        Err(_) => Err((
-            target.connect_error(&format!("timed out after {} s", CONNECT_TIMEOUT.as_secs())),
-            false,
-        )),
-    }
+        )
+    })
 }
 
 /// The TLS options of a mode (for `PREFERRED`, those of the TLS attempt).

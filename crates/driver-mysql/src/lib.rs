@@ -45,6 +45,7 @@
 mod conn;
 mod error;
 mod lease;
+mod probe;
 pub mod testing;
 mod url;
 
@@ -89,6 +90,8 @@ pub struct MysqlDriver {
     lock_options: LockOptions,
     /// The lock this connection holds.
     held: Held,
+    /// Why the connection is no longer used, once the liveness watch gave up on it.
+    lost: Option<DriverError>,
 }
 
 /// The lock a connection holds.
@@ -154,7 +157,17 @@ impl MysqlDriver {
             pooled,
             lock_options: LockOptions::default(),
             held: Held::None,
+            lost: None,
         })
+    }
+
+    /// The liveness probe for calls on this connection: the connection is watched by its id
+    /// on a direct connection; behind a proxy, only whether the server answers.
+    fn probe(&self) -> probe::Probe {
+        probe::Probe {
+            target: self.target.clone(),
+            session: self.pooled.is_none().then(|| self.conn.id()),
+        }
     }
 
     /// The tracking table's name as given to [`connect`].
@@ -509,8 +522,35 @@ impl MysqlDriver {
     }
 }
 
+/// Box the inherent call `$call` of `$self` under the liveness watch ([`ferry_core::watch`]):
+/// a connection the watch gave up on refuses every later call with the same error.
+/// `$idle_is_lost`: whether a connection idle on the server means the answer was lost.
+macro_rules! watched {
+    ($self:ident, $idle_is_lost:expr, $call:expr) => {
+        Box::pin(async move {
+            if let Some(lost) = &$self.lost {
+                return Err(lost.clone());
+            }
+            let probe = $self.probe();
+            let result = ferry_core::watch::watch(
+                $call,
+                tokio::time::sleep,
+                || probe.check(),
+                $idle_is_lost,
+            )
+            .await;
+            if let Err(e) = &result {
+                if e.kind == DriverErrorKind::ConnectionLost {
+                    $self.lost = Some(e.clone());
+                }
+            }
+            result
+        })
+    };
+}
+
 // Each async method boxes the inherent method of the same name (inherent methods take
-// precedence over trait methods).
+// precedence over trait methods), under the liveness watch.
 impl Driver for MysqlDriver {
     fn backend(&self) -> &'static str {
         Backend::Mysql.as_str()
@@ -524,11 +564,11 @@ impl Driver for MysqlDriver {
     }
 
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        Box::pin(self.table_exists())
+        watched!(self, true, self.table_exists())
     }
 
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(self.ensure_table())
+        watched!(self, true, self.ensure_table())
     }
 
     fn set_lock_options(&mut self, options: LockOptions) {
@@ -540,22 +580,22 @@ impl Driver for MysqlDriver {
     }
 
     fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
-        Box::pin(self.lock_holder())
+        watched!(self, true, self.lock_holder())
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(self.lock(timeout))
+        watched!(self, false, self.lock(timeout))
     }
 
     fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        Box::pin(self.unlock())
+        watched!(self, true, self.unlock())
     }
 
     fn applied<'a>(
         &'a mut self,
         app: Option<&'a str>,
     ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
-        Box::pin(self.applied(app))
+        watched!(self, true, self.applied(app))
     }
 
     fn execute_in_transaction<'a>(
@@ -563,7 +603,7 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         change: &'a RowChange,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(self.execute_in_transaction(sql, change))
+        watched!(self, true, self.execute_in_transaction(sql, change))
     }
 
     fn execute<'a>(
@@ -571,11 +611,11 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(self.execute(sql, no_transaction))
+        watched!(self, true, self.execute(sql, no_transaction))
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        Box::pin(self.write(change))
+        watched!(self, true, self.write(change))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Connection URLs: `mysql://` / `mariadb://` URLs with an `ssl-mode` parameter.
 
+use std::time::Duration;
+
 use ferry_core::url::{one_line, query_pairs, with_query, without_query};
 use ferry_core::{redact_url, DriverError, DriverErrorKind};
 use mysql_async::{Opts, OptsBuilder};
@@ -47,7 +49,17 @@ pub(crate) struct Target {
     pub(crate) database: Option<String>,
     /// The password, only to scrub it from messages.
     password: Option<String>,
+    /// The bound on connecting as a whole, every attempt included (`connect_timeout`,
+    /// default 30 s).
+    pub(crate) connect_timeout: Duration,
 }
+
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `connect_timeout` a URL may set, in seconds.
+const MAX_CONNECT_TIMEOUT_SECS: u64 = 3600;
+/// TCP keepalive unless the URL sets `tcp_keepalive`: the first probe after 15 s of silence.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 impl Target {
     /// Parse a `mysql://` or `mariadb://` URL. `ssl-mode` is taken out of the query string
@@ -70,6 +82,8 @@ impl Target {
         let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
         let mut ssl_mode = None;
         let mut prefer_socket_given = false;
+        let mut keepalive_given = false;
+        let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
         let mut kept = Vec::new();
         for pair in query_pairs(rest) {
             let key = pair.key.to_ascii_lowercase().replace('_', "-");
@@ -82,8 +96,26 @@ impl Target {
                 })?);
                 continue;
             }
+            if key == "connect-timeout" {
+                // ferry's own (mysql_async has none): the bound on connecting as a whole.
+                connect_timeout = match pair.value.trim().parse::<u64>() {
+                    Ok(secs) if (1..=MAX_CONNECT_TIMEOUT_SECS).contains(&secs) => {
+                        Duration::from_secs(secs)
+                    }
+                    _ => {
+                        return Err(invalid(&format!(
+                            "connect_timeout `{}` is not a whole number of seconds from 1 to {MAX_CONNECT_TIMEOUT_SECS}",
+                            pair.value
+                        )))
+                    }
+                };
+                continue;
+            }
             if key == "prefer-socket" {
                 prefer_socket_given = true;
+            }
+            if key == "tcp-keepalive" {
+                keepalive_given = true;
             }
             kept.push(pair.raw);
         }
@@ -93,6 +125,9 @@ impl Target {
         if !prefer_socket_given {
             // Connect where the URL says; do not silently switch to the server's socket.
             builder = builder.prefer_socket(false);
+        }
+        if !keepalive_given {
+            builder = builder.tcp_keepalive(Some(KEEPALIVE));
         }
         let opts = Opts::from(builder);
         let location = match opts.socket() {
@@ -117,6 +152,7 @@ impl Target {
             location,
             ssl_mode,
             opts,
+            connect_timeout,
         })
     }
 

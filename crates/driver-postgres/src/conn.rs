@@ -25,7 +25,21 @@ use crate::error::connect_error;
 use crate::url::{SslMode, Target};
 
 /// Open a connection to `target`, spawning its connection task on the current tokio runtime.
+/// The whole of it (TCP, TLS, startup, authentication, the `prefer` fallback) is bounded by
+/// the target's `connect_timeout`: a server that accepts the connection and then says nothing
+/// does not hold ferry.
 pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(target.connect_timeout, open_unbounded(target)).await {
+        Ok(result) => result,
+        Err(_) => Err(target.connect_error(&format!(
+            "no answer, gave up after {} (connect_timeout)",
+            ferry_core::seconds_text(started.elapsed())
+        ))),
+    }
+}
+
+async fn open_unbounded(target: &Target) -> Result<Client, DriverError> {
     let mut config = target.config.clone();
     // PostgreSQL never offers TLS on a unix socket; libpq ignores sslmode there.
     if target.ssl_mode == SslMode::Disable || target.all_unix() {

@@ -11,8 +11,18 @@ use tokio_postgres::Config;
 
 use crate::error::error_text;
 
-/// How long a connection attempt may take when the URL sets no `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take when the URL sets no `connect_timeout`.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `connect_timeout` a URL may set, in seconds.
+const MAX_CONNECT_TIMEOUT_SECS: u64 = 3600;
+/// TCP keepalive unless the URL says otherwise: the first probe after 15 s of silence, then
+/// every 5 s, and the connection fails after 3 unanswered probes. A server busy with a long
+/// statement still answers them; a vanished network does not.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// How long data ferry sent may stay unacknowledged before the connection fails (Linux).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `sslmode` of a URL, as libpq understands it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +67,9 @@ pub(crate) struct Target {
     pub(crate) location: String,
     /// The database name, for messages.
     pub(crate) database: String,
+    /// The bound on connecting as a whole: TCP, TLS, startup, authentication and every
+    /// fallback (`connect_timeout`, default 30 s).
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Target {
@@ -88,6 +101,18 @@ impl Target {
                     })?;
                 }
                 "sslrootcert" => root_cert = Some(pair.value.into_owned()),
+                "connect_timeout" => {
+                    match pair.value.trim().parse::<u64>() {
+                        Ok(secs) if (1..=MAX_CONNECT_TIMEOUT_SECS).contains(&secs) => {}
+                        _ => {
+                            return Err(invalid(&format!(
+                                "connect_timeout `{}` is not a whole number of seconds from 1 to {MAX_CONNECT_TIMEOUT_SECS}",
+                                pair.value
+                            )))
+                        }
+                    }
+                    kept.push(pair.raw);
+                }
                 _ => kept.push(pair.raw),
             }
         }
@@ -116,6 +141,19 @@ impl Target {
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        let set = |key: &str| query_pairs(url).any(|pair| pair.key == key);
+        if !set("keepalives_idle") {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if !set("keepalives_interval") {
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+        }
+        if !set("keepalives_retries") {
+            config.keepalives_retries(KEEPALIVE_RETRIES);
+        }
+        if !set("tcp_user_timeout") {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("ferry");
@@ -153,12 +191,17 @@ impl Target {
             .or(config.get_user())
             .unwrap_or("")
             .to_owned();
+        let connect_timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         Ok(Target {
             config,
             ssl_mode,
             root_cert,
             location,
             database,
+            connect_timeout,
         })
     }
 

@@ -1,0 +1,59 @@
+//! The liveness probe of [`ferry_core::watch`] on MySQL and MariaDB: a new connection asks the
+//! server what the watched connection is doing.
+
+use ferry_core::watch::Liveness;
+use mysql_async::prelude::Queryable;
+
+use crate::url::Target;
+
+/// How to reach the server, and which connection to ask about (`None` behind a proxy, where
+/// the server's connection id is not this client's).
+pub(crate) struct Probe {
+    pub(crate) target: Target,
+    pub(crate) session: Option<u32>,
+}
+
+impl Probe {
+    /// One probe, bounded by the connect timeout.
+    pub(crate) async fn check(&self) -> Liveness {
+        let limit = self.target.connect_timeout;
+        match tokio::time::timeout(limit, self.ask()).await {
+            Ok(verdict) => verdict,
+            Err(_) => Liveness::Gone(format!(
+                "a new connection got no answer within {} either",
+                ferry_core::seconds_text(limit)
+            )),
+        }
+    }
+
+    async fn ask(&self) -> Liveness {
+        let mut conn = match crate::conn::open(&self.target).await {
+            Ok(conn) => conn,
+            Err(e) => return Liveness::Gone(format!("a new connection failed too ({e})")),
+        };
+        let verdict = match self.session {
+            None => match conn.query_drop("SELECT 1").await {
+                Ok(()) => Liveness::Working,
+                Err(e) => Liveness::Gone(format!("the server does not answer queries ({e})")),
+            },
+            Some(id) => {
+                let command: Result<Option<Option<String>>, _> = conn
+                    .exec_first(
+                        "SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?",
+                        (id,),
+                    )
+                    .await;
+                match command {
+                    Ok(None) => Liveness::Gone(format!(
+                        "the server no longer has this connection (id {id})"
+                    )),
+                    Ok(Some(Some(command))) if command == "Sleep" => Liveness::Idle,
+                    // Working on it, or cannot tell: keep waiting.
+                    Ok(Some(_)) | Err(_) => Liveness::Working,
+                }
+            }
+        };
+        let _ = conn.disconnect().await;
+        verdict
+    }
+}
