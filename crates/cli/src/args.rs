@@ -98,7 +98,7 @@ pub enum Command {
     /// Write a new migration file from the template
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
-    Init,
+    Init(InitArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -189,6 +189,14 @@ pub struct NewArgs {
     /// The migration's description (the words are joined with spaces)
     #[arg(required = true, num_args = 1..)]
     pub description: Vec<String>,
+}
+
+/// `ferry init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Add an app: an `[[app]]` entry in ferry.toml and its folder migrations/NAME (repeatable)
+    #[arg(long = "app", value_name = "NAME")]
+    pub apps: Vec<String>,
 }
 
 /// `ferry completions`.

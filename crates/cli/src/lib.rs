@@ -108,11 +108,15 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             out(&String::from_utf8_lossy(&buf));
             return Ok(Ending::Printed);
         }
-        Command::Init => {
-            let path = ferry_core::init_project(&cwd)?;
+        Command::Init(a) => {
+            let path = ferry_core::init_project(&cwd, &a.apps)?;
             out(&format!("{}\n", path.display()));
+            let next = match a.apps.first() {
+                Some(app) => format!("then `ferry new {app} <description>`"),
+                None => "add apps with [[app]] entries (or start over with `ferry init --app NAME`), then `ferry new <app> <description>`".to_owned(),
+            };
             style.info(&format!(
-                "created {} and {}; add [[app]] entries, then `ferry new <app> <description>`",
+                "created {} and {}; {next}",
                 path.display(),
                 cwd.join("migrations").display()
             ));
@@ -273,7 +277,9 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             )
             .await
         }
-        Command::New(_) | Command::Init | Command::Completions(_) => unreachable!("handled above"),
+        Command::New(_) | Command::Init(_) | Command::Completions(_) => {
+            unreachable!("handled above")
+        }
     }?;
     Ok(finish(result, style))
 }

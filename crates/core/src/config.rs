@@ -73,6 +73,15 @@ impl AppConfig {
     pub fn migrations(&self) -> Result<Vec<Migration>> {
         if let Some(list) = &self.embedded {
             let mut list = list.clone();
+            for migration in &list {
+                crate::migration::check_limits(migration).map_err(|why| {
+                    Error::Usage(format!(
+                        "app `{}`, embedded migration {}: {why}",
+                        self.name,
+                        migration.id.chars().take(40).collect::<String>()
+                    ))
+                })?;
+            }
             list.sort_by(|a, b| crate::compare_ids(&a.id, &b.id));
             for pair in list.windows(2) {
                 if crate::compare_ids(&pair[0].id, &pair[1].id).is_eq() {
@@ -256,7 +265,12 @@ impl AppRegistry {
     }
 }
 
-/// Check an app name: `[A-Za-z0-9_-]+` and not the reserved `all`.
+/// The longest app name, in characters, on every backend (MySQL keeps it in a
+/// `VARCHAR(255)`).
+pub const MAX_APP_NAME_LEN: usize = 255;
+
+/// Check an app name: `[A-Za-z0-9_-]+`, at most [`MAX_APP_NAME_LEN`] characters, and not the
+/// reserved `all`.
 pub fn validate_app_name(name: &str) -> Result<()> {
     if name == "all" {
         return Err(Error::config(
@@ -272,6 +286,16 @@ pub fn validate_app_name(name: &str) -> Result<()> {
         return Err(Error::config(
             None,
             format!("invalid app name `{name}`: use letters, digits, `_` and `-`"),
+        ));
+    }
+    if name.len() > MAX_APP_NAME_LEN {
+        return Err(Error::config(
+            None,
+            format!(
+                "app name `{}...` is {} characters long; the limit is {MAX_APP_NAME_LEN} on every backend: shorten it",
+                &name[..40],
+                name.len()
+            ),
         ));
     }
     Ok(())

@@ -72,6 +72,9 @@ pub trait Driver: Send {
     /// What the backend can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// The tracking table this driver reads and writes.
+    fn table(&self) -> &TableName;
+
     /// Whether the tracking table exists. Read-only.
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>>;
 

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The app is not in the registry.
-    #[error("unknown app `{app}`; known apps: {}{}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }, if *no_config { "; no ferry.toml was found (run `ferry init`), so apps are the sub-folders of ./migrations" } else { "" })]
+    #[error("unknown app `{app}`; known apps: {}{}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }, unknown_app_hint(app, known.is_empty(), *no_config))]
     UnknownApp {
         /// The name asked for.
         app: String,
@@ -120,6 +120,14 @@ pub enum Error {
         /// Whether a clean row exists.
         applied: bool,
     },
+    /// The tracking table's name is taken by a table that is not a ferry tracking table.
+    #[error("table `{table}` exists but is not a ferry tracking table (reading it failed: {source}); nothing was changed: choose another name for ferry's table with --table NAME or `table = \"NAME\"` in ferry.toml")]
+    NotTrackingTable {
+        /// The tracking table's name.
+        table: String,
+        /// What the database said.
+        source: DriverError,
+    },
     /// A database operation other than a migration's own SQL failed.
     #[error("{context}: {source}")]
     Database {
@@ -140,6 +148,18 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+fn unknown_app_hint(app: &str, no_apps: bool, no_config: bool) -> String {
+    if no_config {
+        return "; no ferry.toml was found (run `ferry init --app NAME`), so apps are the sub-folders of ./migrations".to_owned();
+    }
+    if !no_apps || crate::config::validate_app_name(app).is_err() {
+        return String::new();
+    }
+    format!(
+        "; to add it, append the lines `[[app]]` and `name = \"{app}\"` to ferry.toml (its migrations then go in migrations/{app})"
+    )
 }
 
 fn waited_text(waited: std::time::Duration) -> String {

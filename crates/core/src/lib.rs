@@ -41,6 +41,7 @@ pub mod watch;
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
+    MAX_APP_NAME_LEN,
 };
 pub use driver::{
     redact_url, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
@@ -57,7 +58,8 @@ pub use manager::{
     NoConfirm, NullReporter, Outcome, PlannedMigration, Reporter, ResolveManager, Status,
 };
 pub use migration::{
-    checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration, Section,
+    check_limits, checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration,
+    Section, MAX_DESCRIPTION_LEN, MAX_ID_LEN,
 };
 pub use scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
 pub use sqlite_url::{SqliteMode, SqliteUrl};

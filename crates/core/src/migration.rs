@@ -131,6 +131,43 @@ impl Migration {
     }
 }
 
+/// The longest migration ID, in characters, on every backend (MySQL keeps it in a
+/// `VARCHAR(255)`).
+pub const MAX_ID_LEN: usize = 255;
+
+/// The longest description, in characters, on every backend.
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+
+/// Check `migration` against the limits every backend can store ([`MAX_ID_LEN`],
+/// [`MAX_DESCRIPTION_LEN`]), so that a project that works on one backend works on all.
+/// The message names what is too long and the limit.
+///
+/// ```
+/// use ferry_core::{check_limits, Migration};
+/// let mut migration = Migration::new("1", "ok", "SELECT 1;", None);
+/// assert!(check_limits(&migration).is_ok());
+/// migration.id = "1".repeat(256);
+/// assert_eq!(
+///     check_limits(&migration).unwrap_err(),
+///     "migration ID is 256 characters long; the limit is 255 on every backend: shorten it"
+/// );
+/// ```
+pub fn check_limits(migration: &Migration) -> std::result::Result<(), String> {
+    let id_len = migration.id.chars().count();
+    if id_len > MAX_ID_LEN {
+        return Err(format!(
+            "migration ID is {id_len} characters long; the limit is {MAX_ID_LEN} on every backend: shorten it"
+        ));
+    }
+    let description_len = migration.description.chars().count();
+    if description_len > MAX_DESCRIPTION_LEN {
+        return Err(format!(
+            "description is {description_len} characters long; the limit is {MAX_DESCRIPTION_LEN} on every backend: shorten the file name or the `-- ferry:description` line"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `id` is a valid migration ID (one or more ASCII digits).
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
@@ -455,6 +492,13 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
         });
     }
 
+    for migration in &migrations {
+        check_limits(migration).map_err(|message| Error::MigrationFile {
+            path: migration.file().unwrap_or(dir).to_owned(),
+            line: None,
+            message,
+        })?;
+    }
     migrations.sort_by(|a, b| compare_ids(&a.id, &b.id).then_with(|| a.id.cmp(&b.id)));
     for pair in migrations.windows(2) {
         if compare_ids(&pair[0].id, &pair[1].id) == Ordering::Equal {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{AppConfig, CONFIG_FILE};
+use crate::config::{AppConfig, AppRegistry, CONFIG_FILE};
 use crate::error::{Error, Result};
 use crate::migration::compare_ids;
 
@@ -90,15 +90,47 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
     Ok(path)
 }
 
-/// Write `ferry.toml` and `migrations/` in `dir`. Refuses to overwrite an existing config.
-pub fn init_project(dir: &Path) -> Result<PathBuf> {
+/// Write `ferry.toml` and `migrations/` in `dir`, with an `[[app]]` entry and a folder
+/// `migrations/<name>` for each of `apps` (in that order). Refuses to overwrite an existing
+/// config; app names are checked before anything is written.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = ferry_core::init_project(dir.path(), &["users".into(), "blog".into()]).unwrap();
+/// let config = ferry_core::Config::load(&path).unwrap();
+/// assert_eq!(config.registry.names(), ["users", "blog"]);
+/// assert!(dir.path().join("migrations/blog").is_dir());
+/// assert!(ferry_core::init_project(dir.path(), &[]).unwrap_err().to_string().contains("already exists"));
+/// ```
+pub fn init_project(dir: &Path, apps: &[String]) -> Result<PathBuf> {
     let path = dir.join(CONFIG_FILE);
-    write_new(&path, INIT_CONFIG)?;
-    let migrations = dir.join("migrations");
-    std::fs::create_dir_all(&migrations).map_err(|source| Error::Io {
-        path: migrations,
-        source,
-    })?;
+    let registry = AppRegistry::new(
+        apps.iter()
+            .map(|name| AppConfig::new(name.clone(), dir.join("migrations").join(name)))
+            .collect(),
+    )?;
+    if path.exists() {
+        return Err(Error::Unsuccessful(format!(
+            "{} already exists; nothing was changed (edit it to add apps, or remove it to start over)",
+            path.display()
+        )));
+    }
+    let mut text = INIT_CONFIG.to_owned();
+    for app in registry.apps() {
+        text.push_str(&format!(
+            "\n[[app]]\nname = \"{0}\"\nmigrations = \"migrations/{0}\"\n",
+            app.name
+        ));
+    }
+    write_new(&path, &text)?;
+    let mut folders = vec![dir.join("migrations")];
+    folders.extend(apps.iter().map(|name| dir.join("migrations").join(name)));
+    for folder in folders {
+        std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+            path: folder,
+            source,
+        })?;
+    }
     Ok(path)
 }
 

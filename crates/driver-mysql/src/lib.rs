@@ -563,6 +563,10 @@ impl Driver for MysqlDriver {
         }
     }
 
+    fn table(&self) -> &TableName {
+        MysqlDriver::table(self)
+    }
+
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
         watched!(self, true, self.table_exists())
     }

@@ -634,6 +634,10 @@ impl Driver for PostgresDriver {
         }
     }
 
+    fn table(&self) -> &TableName {
+        PostgresDriver::table(self)
+    }
+
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
         watched!(self, true, self.table_exists())
     }

@@ -182,6 +182,10 @@ impl Driver for SqliteDriver {
         }
     }
 
+    fn table(&self) -> &TableName {
+        SqliteDriver::table(self)
+    }
+
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
         Box::pin(SqliteDriver::table_exists(self))
     }

@@ -277,6 +277,79 @@ fn new_and_init_write_files() {
 }
 
 #[test]
+fn init_with_apps_is_ready_for_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry = || {
+        let mut c = assert_cmd::Command::cargo_bin("ferry").unwrap();
+        c.current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("FERRY_DATABASE_URL");
+        c
+    };
+    // A bad name writes nothing.
+    let out = ferry()
+        .args(["init", "--app", "bad name"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid app name `bad name`"));
+    assert!(!dir.path().join("ferry.toml").exists());
+    ferry()
+        .args(["init", "--app", "users", "--app", "blog"])
+        .assert()
+        .code(0);
+    assert!(dir.path().join("migrations/users").is_dir());
+    assert!(dir.path().join("migrations/blog").is_dir());
+    ferry()
+        .args(["new", "users", "create", "users"])
+        .assert()
+        .code(0);
+    // Again: refused, naming the file, nothing changed.
+    let out = ferry().args(["init", "--app", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ferry.toml already exists; nothing was changed"),
+        "{stderr}"
+    );
+    // A config without apps: the lines to add.
+    std::fs::write(dir.path().join("ferry.toml"), "database_url = \"sqlite:x.db\"\n").unwrap();
+    let out = ferry().args(["new", "posts", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("append the lines `[[app]]` and `name = \"posts\"` to ferry.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn limits_are_the_same_on_every_backend_and_checked_when_read() {
+    let long_app = "a".repeat(256);
+    let p = Project::with_config(
+        Backend::Sqlite,
+        &format!("[[app]]\nname = \"{long_app}\"\n"),
+    );
+    p.run(&["check"])
+        .expect(2)
+        .stderr_has("is 256 characters long; the limit is 255 on every backend");
+    // A file name cannot hold a 256-digit ID (`check_limits` covers embedded migrations).
+    let p = sqlite();
+    p.write(
+        "users",
+        "1_x.sql",
+        &format!(
+            "-- ferry:description {}\n-- ferry:up\nSELECT 1;\n",
+            "d".repeat(1001)
+        ),
+    );
+    p.run(&["forwards", "all"])
+        .expect(2)
+        .stderr_has("1_x.sql: description is 1001 characters long; the limit is 1000");
+    assert!(!p.db.table_exists(), "nothing was written");
+}
+
+#[test]
 fn no_config_uses_migration_folders() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("migrations/zeta")).unwrap();

@@ -46,6 +46,7 @@ backends!(
     reversing_a_dependency_under_a_dependant_is_refused,
     fake_records_and_asks_for_more_than_one,
     unknown_app_lists_the_known_ones,
+    tracking_table_name_taken_by_an_application_table,
 );
 
 fn three(p: &Project) {
@@ -835,4 +836,26 @@ fn lease_is_renewed_during_a_long_migration(b: Backend) {
     // The long migration's insert ran once.
     p.write("blog", "3_once.sql", "-- ferry:up\nCREATE TABLE once_only (id INTEGER PRIMARY KEY);\nINSERT INTO once_only (id) SELECT COUNT(*) FROM runs;\nINSERT INTO once_only (id) VALUES (1);\n-- ferry:down\n");
     p.run(&["forwards", "blog"]).expect(1).stderr_has("blog 3");
+}
+
+fn tracking_table_name_taken_by_an_application_table(b: Backend) {
+    let p = Project::new(b);
+    three(&p);
+    let mut d = p.db.driver();
+    p.db.rt
+        .block_on(d.execute("CREATE TABLE effects (id INTEGER);", false))
+        .unwrap();
+    for args in [
+        &["--table", "effects", "forwards", "all"][..],
+        &["--table", "effects", "check"][..],
+    ] {
+        p.run(args)
+            .expect(1)
+            .stderr_has("table `effects` exists but is not a ferry tracking table")
+            .stderr_has("nothing was changed")
+            .stderr_has("--table NAME");
+    }
+    // Nothing ran: the default table is still free and every migration pending.
+    assert!(!p.db.table_exists());
+    assert!(p.statuses().iter().all(|s| s.2 == "pending"));
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::report::{Confirm, Event, NoConfirm, NullReporter, Reporter};
 use super::ALL;
 use crate::config::{AppConfig, AppRegistry};
-use crate::driver::{Driver, DriverErrorKind};
+use crate::driver::{Driver, DriverError, DriverErrorKind};
 use crate::error::{Error, Result};
 use crate::lock::LockOptions;
 use crate::migration::Migration;
@@ -169,11 +169,16 @@ impl Migrator {
             [one] => Some(one.name.as_str()),
             _ => None,
         };
-        let rows = self
-            .driver
-            .applied(filter)
-            .await
-            .map_err(Error::db("reading the tracking table"))?;
+        let rows = match self.driver.applied(filter).await {
+            Ok(rows) => rows,
+            Err(e) if is_missing_column(&e) => {
+                return Err(Error::NotTrackingTable {
+                    table: self.driver.table().to_string(),
+                    source: e,
+                })
+            }
+            Err(e) => return Err(Error::db("reading the tracking table")(e)),
+        };
         let mut by_app: HashMap<String, Vec<AppliedMigration>> = HashMap::new();
         for row in rows {
             by_app.entry(row.app_name.clone()).or_default().push(row);
@@ -211,4 +216,11 @@ impl Migrator {
             (Ok(r), Ok(())) => Ok(r),
         }
     }
+}
+
+/// Whether reading the tracking table failed for want of one of its columns: the name is
+/// taken by another table (PostgreSQL `42703`, MySQL `42S22`, SQLite "no such column").
+fn is_missing_column(error: &DriverError) -> bool {
+    matches!(error.sqlstate.as_deref(), Some("42703" | "42S22"))
+        || error.message.contains("no such column")
 }

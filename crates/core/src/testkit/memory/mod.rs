@@ -232,6 +232,10 @@ impl Driver for MemoryDriver {
         }
     }
 
+    fn table(&self) -> &TableName {
+        MemoryDriver::table(self)
+    }
+
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
         let exists = self.db.state().data.tracking.contains_key(&self.table);
         Box::pin(std::future::ready(Ok(exists)))
