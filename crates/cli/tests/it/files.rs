@@ -313,7 +313,11 @@ fn init_with_apps_is_ready_for_new() {
         "{stderr}"
     );
     // A config without apps: the lines to add.
-    std::fs::write(dir.path().join("ferry.toml"), "database_url = \"sqlite:x.db\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        "database_url = \"sqlite:x.db\"\n",
+    )
+    .unwrap();
     let out = ferry().args(["new", "posts", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

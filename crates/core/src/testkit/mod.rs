@@ -6,9 +6,12 @@
 //!   just enough of a database (tracking rows, a lock, tables created and dropped, statement
 //!   failures) to test core's planning rules without a real database.
 //! - [`block_on`]: a minimal executor for tests, since core depends on no async runtime.
+//! - [`net`]: a server that never answers and a proxy that goes silent or cuts, for tests of
+//!   connect timeouts and of the liveness watch.
 
 mod conformance;
 mod memory;
+pub mod net;
 
 pub use conformance::{run_conformance, DriverFactory};
 pub use memory::{block_on, MemoryDatabase, MemoryDriver};
