@@ -29,6 +29,44 @@ pub enum Liveness {
     Gone(String),
 }
 
+impl Liveness {
+    /// A probe that got no answer within `limit`.
+    pub fn no_answer_within(limit: std::time::Duration) -> Liveness {
+        Liveness::Gone(format!(
+            "a new connection got no answer within {} either",
+            crate::seconds_text(limit)
+        ))
+    }
+
+    /// A probe whose new connection failed with `error`.
+    pub fn connect_failed(error: &DriverError) -> Liveness {
+        Liveness::Gone(format!("a new connection failed too ({error})"))
+    }
+}
+
+/// Box the inherent call `$call` on `$self` (a driver with a `lost: Option<DriverError>`
+/// field and a `probe()` method whose `check()` gives a [`Liveness`]) under [`watch`], with
+/// the runtime's `$sleep`. A connection the watch gave up on refuses every later call with the
+/// same error. `$idle_is_lost`: whether an idle session means the answer was lost.
+#[macro_export]
+macro_rules! watched {
+    ($self:ident, $idle_is_lost:expr, $sleep:path, $call:expr) => {
+        Box::pin(async move {
+            if let Some(lost) = &$self.lost {
+                return Err(lost.clone());
+            }
+            let probe = $self.probe();
+            let result = $crate::watch::watch($call, $sleep, || probe.check(), $idle_is_lost).await;
+            if let Err(e) = &result {
+                if e.kind == $crate::DriverErrorKind::ConnectionLost {
+                    $self.lost = Some(e.clone());
+                }
+            }
+            result
+        })
+    };
+}
+
 /// Run `work`, probing with `probe` as described in the module docs; `sleep` is the runtime's
 /// timer. `idle_is_lost`: whether an idle session means the answer was lost (true for calls
 /// that wait on one request; false for a lock wait, which sleeps between polls).

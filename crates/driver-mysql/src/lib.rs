@@ -522,35 +522,15 @@ impl MysqlDriver {
     }
 }
 
-/// Box the inherent call `$call` of `$self` under the liveness watch ([`ferry_core::watch`]):
-/// a connection the watch gave up on refuses every later call with the same error.
-/// `$idle_is_lost`: whether a connection idle on the server means the answer was lost.
-macro_rules! watched {
+// Each async method boxes the inherent method of the same name (inherent methods take
+// precedence over trait methods), under the liveness watch.
+/// [`ferry_core::watched!`] on tokio's timer.
+macro_rules! watch {
     ($self:ident, $idle_is_lost:expr, $call:expr) => {
-        Box::pin(async move {
-            if let Some(lost) = &$self.lost {
-                return Err(lost.clone());
-            }
-            let probe = $self.probe();
-            let result = ferry_core::watch::watch(
-                $call,
-                tokio::time::sleep,
-                || probe.check(),
-                $idle_is_lost,
-            )
-            .await;
-            if let Err(e) = &result {
-                if e.kind == DriverErrorKind::ConnectionLost {
-                    $self.lost = Some(e.clone());
-                }
-            }
-            result
-        })
+        ferry_core::watched!($self, $idle_is_lost, tokio::time::sleep, $call)
     };
 }
 
-// Each async method boxes the inherent method of the same name (inherent methods take
-// precedence over trait methods), under the liveness watch.
 impl Driver for MysqlDriver {
     fn backend(&self) -> &'static str {
         Backend::Mysql.as_str()
@@ -568,11 +548,11 @@ impl Driver for MysqlDriver {
     }
 
     fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        watched!(self, true, self.table_exists())
+        watch!(self, true, self.table_exists())
     }
 
     fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watched!(self, true, self.ensure_table())
+        watch!(self, true, self.ensure_table())
     }
 
     fn set_lock_options(&mut self, options: LockOptions) {
@@ -584,22 +564,22 @@ impl Driver for MysqlDriver {
     }
 
     fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
-        watched!(self, true, self.lock_holder())
+        watch!(self, true, self.lock_holder())
     }
 
     fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
-        watched!(self, false, self.lock(timeout))
+        watch!(self, false, self.lock(timeout))
     }
 
     fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watched!(self, true, self.unlock())
+        watch!(self, true, self.unlock())
     }
 
     fn applied<'a>(
         &'a mut self,
         app: Option<&'a str>,
     ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
-        watched!(self, true, self.applied(app))
+        watch!(self, true, self.applied(app))
     }
 
     fn execute_in_transaction<'a>(
@@ -607,7 +587,7 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         change: &'a RowChange,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        watched!(self, true, self.execute_in_transaction(sql, change))
+        watch!(self, true, self.execute_in_transaction(sql, change))
     }
 
     fn execute<'a>(
@@ -615,11 +595,11 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        watched!(self, true, self.execute(sql, no_transaction))
+        watch!(self, true, self.execute(sql, no_transaction))
     }
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        watched!(self, true, self.write(change))
+        watch!(self, true, self.write(change))
     }
 }
 

@@ -19,17 +19,14 @@ impl Probe {
         let limit = self.target.connect_timeout;
         match tokio::time::timeout(limit, self.ask()).await {
             Ok(verdict) => verdict,
-            Err(_) => Liveness::Gone(format!(
-                "a new connection got no answer within {} either",
-                ferry_core::seconds_text(limit)
-            )),
+            Err(_) => Liveness::no_answer_within(limit),
         }
     }
 
     async fn ask(&self) -> Liveness {
         let mut conn = match crate::conn::open(&self.target).await {
             Ok(conn) => conn,
-            Err(e) => return Liveness::Gone(format!("a new connection failed too ({e})")),
+            Err(e) => return Liveness::connect_failed(&e),
         };
         let verdict = match self.session {
             None => match conn.query_drop("SELECT 1").await {

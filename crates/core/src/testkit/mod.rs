@@ -13,5 +13,5 @@ mod conformance;
 mod memory;
 pub mod net;
 
-pub use conformance::{run_conformance, DriverFactory};
+pub use conformance::{run_conformance, run_lease_conformance, DriverFactory};
 pub use memory::{block_on, MemoryDatabase, MemoryDriver};

@@ -163,3 +163,117 @@ fn pump(mut from: TcpStream, mut to: TcpStream, frozen: &AtomicBool) {
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+/// Opens a driver from a URL, for the network cases below.
+pub type Connect<'a> = &'a (dyn Fn(String) -> crate::BoxFuture<'static, crate::DriverResult<Box<dyn crate::Driver>>>
+         + Sync);
+
+/// A server that accepts the connection and says nothing: connecting with
+/// `url_for(port, "2")` (a URL to 127.0.0.1:`port` with the password `pw-hidden` and
+/// `connect_timeout=2`) gives up after about 2 s, says so, and hides the password; a
+/// `connect_timeout` out of 1 to 3600 is a configuration error.
+pub async fn connect_gives_up_on_a_silent_server(
+    connect: Connect<'_>,
+    url_for: &dyn Fn(u16, &str) -> String,
+) {
+    use crate::DriverErrorKind;
+    use std::time::Instant;
+    let silent = SilentServer::start().expect("start a silent server");
+    let started = Instant::now();
+    let Err(err) = connect(url_for(silent.port(), "2")).await else {
+        panic!("connecting to a silent server must fail");
+    };
+    let took = started.elapsed();
+    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert!(
+        err.message.contains("gave up after 2 s (connect_timeout)"),
+        "{err}"
+    );
+    assert!(!err.message.contains("pw-hidden"), "{err}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    for bad in ["0", "3601", "1.5", "soon"] {
+        let Err(err) = connect(url_for(silent.port(), bad)).await else {
+            panic!("connect_timeout={bad} must fail");
+        };
+        assert_eq!(err.kind, DriverErrorKind::Config, "{bad}: {err}");
+        assert!(err.message.contains("from 1 to 3600"), "{err}");
+    }
+}
+
+/// The network goes silent in the middle of `slow_sql` (a statement of about 3 s): the
+/// liveness watch finds the server unreachable on a new connection and ends the call (and
+/// every later one at once) with `ConnectionLost`; a cut connection fails at once. Nothing of
+/// either call is recorded. `proxied(port)` is the test database's URL through 127.0.0.1:`port`
+/// (no TLS, `connect_timeout=2`), `direct` the URL itself, `server` the address to proxy.
+///
+/// Blocks the calling thread for a few seconds at the end: run it on a multi-threaded runtime.
+pub async fn silence_and_cut_end_the_call(
+    connect: Connect<'_>,
+    direct: &str,
+    server: SocketAddr,
+    proxied: &dyn Fn(u16) -> String,
+    slow_sql: &str,
+) {
+    use crate::{DriverErrorKind, RowChange, TrackingRow, PROBE_AFTER};
+    use std::time::Instant;
+    for freeze in [true, false] {
+        let proxy = Arc::new(FreezingProxy::start(server).expect("start a proxy"));
+        let mut d = connect(proxied(proxy.port())).await.expect("connect");
+        d.ensure_table().await.expect("ensure_table");
+        let row = TrackingRow {
+            app_name: "net".into(),
+            migration_id: if freeze { "1" } else { "2" }.into(),
+            description: "lost".into(),
+            checksum: "c".into(),
+            down_sql: None,
+            applied_at: chrono::Utc::now(),
+            duration_ms: 0,
+            dirty: false,
+        };
+        let trigger = proxy.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            if freeze {
+                trigger.freeze();
+            } else {
+                trigger.cut();
+            }
+        });
+        let started = Instant::now();
+        let err = d
+            .execute_in_transaction(slow_sql, &RowChange::Insert(row))
+            .await
+            .expect_err("the call must fail");
+        let took = started.elapsed();
+        if freeze {
+            assert_eq!(err.kind, DriverErrorKind::ConnectionLost, "{err}");
+            assert!(err.message.contains("new connection"), "{err}");
+            assert!(took >= PROBE_AFTER, "{took:?}");
+            assert!(took < PROBE_AFTER + Duration::from_secs(10), "{took:?}");
+            let again = Instant::now();
+            let err = d
+                .applied(None)
+                .await
+                .expect_err("a lost connection stays lost");
+            assert_eq!(err.kind, DriverErrorKind::ConnectionLost);
+            assert!(again.elapsed() < Duration::from_secs(1));
+        } else {
+            assert!(
+                took < Duration::from_secs(3),
+                "a cut connection fails at once: {took:?}"
+            );
+        }
+        drop(d);
+        drop(proxy);
+    }
+    // The server notices the closed connections and rolls their transactions back.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut d = connect(direct.to_owned()).await.expect("connect directly");
+    assert!(
+        d.applied(None).await.expect("read rows").is_empty(),
+        "nothing of either call was recorded"
+    );
+}

@@ -14,12 +14,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::scratch::with_scratch_database;
-use ferry_core::testkit::net::{server_addr, FreezingProxy, SilentServer};
-use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{
-    BoxFuture, Driver, DriverErrorKind, LockKind, LockMechanism, LockOptions, RowChange, TableName,
-    TrackingRow,
-};
+use ferry_core::testkit::net;
+use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
+use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
 use ferry_driver_mysql::{connect, testing, MysqlDriver};
 use mysql_async::prelude::Queryable;
 
@@ -45,17 +42,14 @@ async fn open(url: &str, table: &str) -> MysqlDriver {
 /// Connections to one database for the conformance suite.
 struct Factory {
     url: String,
-    /// The lock to ask for.
-    lock: LockOptions,
 }
 
 impl DriverFactory for Factory {
     fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
         Box::pin(async move {
-            let mut driver = connect(&self.url, table.clone())
+            let driver = connect(&self.url, table.clone())
                 .await
                 .unwrap_or_else(|e| panic!("connect: {e}"));
-            driver.set_lock_options(self.lock);
             Box::new(driver) as Box<dyn Driver>
         })
     }
@@ -98,28 +92,16 @@ fn with_param(url: &str, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
     with_database("conf", |url| async move {
-        run_conformance(&Factory {
-            url,
-            lock: LockOptions::default(),
-        })
-        .await;
+        run_conformance(&Factory { url }).await;
     })
     .await;
 }
 
-/// The conformance suite on the lease lock (`lock = "table"`), with a 1 s lease so that a
-/// dropped connection's lock is free again within a second.
+/// The conformance suite on the lease lock (`lock = "table"`).
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance_with_the_lease_lock() {
     with_database("conflease", |url| async move {
-        let lock = LockOptions::new(LockKind::Table).with_lease(Duration::from_secs(1));
-        let mut probe = connect(&url, TableName::default()).await.unwrap();
-        probe.set_lock_options(lock);
-        assert_eq!(
-            probe.lock_choice().await.unwrap().mechanism,
-            LockMechanism::Lease
-        );
-        run_conformance(&Factory { url, lock }).await;
+        run_lease_conformance(&Factory { url }).await;
     })
     .await;
 }
@@ -452,96 +434,33 @@ async fn mariadb_scheme_and_utc_session() {
     .await;
 }
 
-/// A server that accepts the connection and then says nothing: connecting gives up after the
-/// URL's `connect_timeout`, saying so, without the password.
-#[tokio::test(flavor = "multi_thread")]
-async fn connecting_to_a_silent_server_gives_up_after_connect_timeout() {
-    let silent = SilentServer::start().unwrap();
-    let started = Instant::now();
-    let url = format!(
-        "mysql://u:pw-hidden@127.0.0.1:{}/db?connect_timeout=2",
-        silent.port()
-    );
-    let err = connect(&url, TableName::default()).await.unwrap_err();
-    let took = started.elapsed();
-    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
-    assert!(
-        err.message.contains("gave up after 2 s (connect_timeout)"),
-        "{err}"
-    );
-    assert!(!err.message.contains("pw-hidden"), "{err}");
-    assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
-        "{took:?}"
-    );
-    for bad in ["0", "3601", "1.5", "soon"] {
-        let err = connect(&url.replace("=2", &format!("={bad}")), TableName::default())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, DriverErrorKind::Config, "{bad}: {err}");
-        assert!(err.message.contains("from 1 to 3600"), "{err}");
-    }
+/// Open a boxed driver, for the network cases of `ferry_core::testkit::net`.
+fn boxed(url: String) -> BoxFuture<'static, Result<Box<dyn Driver>, ferry_core::DriverError>> {
+    Box::pin(async move {
+        let d = connect(&url, TableName::default()).await?;
+        Ok(Box::new(d) as Box<dyn Driver>)
+    })
 }
 
-/// The network goes silent in the middle of a statement: the liveness watch finds the
-/// server unreachable on a new connection and ends the call (and every later one) with
-/// `ConnectionLost`; a cut connection fails at once. Nothing is half-recorded.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_silent_or_cut_network_mid_statement_ends_the_call() {
-    with_database("silent", |url| async move {
-        let server = server_addr(&url).expect("the test server's URL names a TCP host and port");
-        for freeze in [true, false] {
-            let proxy = FreezingProxy::start(server).unwrap();
-            let proxied = proxied_url(&url, proxy.port());
-            let mut d = connect(&proxied, TableName::default()).await.unwrap();
-            d.ensure_table().await.unwrap();
-            let started = Instant::now();
-            let change = RowChange::Insert(row("net", if freeze { "1" } else { "2" }));
-            let call = d.execute_in_transaction("SELECT SLEEP(3);", &change);
-            let (result, ()) = tokio::join!(call, async {
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                if freeze {
-                    proxy.freeze();
-                } else {
-                    proxy.cut();
-                }
-            });
-            let err = result.unwrap_err();
-            let took = started.elapsed();
-            if freeze {
-                assert_eq!(err.kind, DriverErrorKind::ConnectionLost, "{err}");
-                assert!(err.message.contains("new connection"), "{err}");
-                assert!(took >= ferry_core::PROBE_AFTER, "{took:?}");
-                assert!(
-                    took < ferry_core::PROBE_AFTER + Duration::from_secs(10),
-                    "{took:?}"
-                );
-                // The connection is given up: later calls fail at once.
-                let again = Instant::now();
-                let err = d.applied(None).await.unwrap_err();
-                assert_eq!(err.kind, DriverErrorKind::ConnectionLost);
-                assert!(again.elapsed() < Duration::from_secs(1));
-            } else {
-                assert!(
-                    took < Duration::from_secs(3),
-                    "a cut connection fails at once: {took:?}"
-                );
-            }
-            drop(d);
-            drop(proxy);
-        }
-        // Directly: nothing of either call was recorded.
-        let mut d = connect(&url, TableName::default()).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        assert!(d.applied(None).await.unwrap().is_empty());
+async fn connecting_to_a_silent_server_gives_up_after_connect_timeout() {
+    net::connect_gives_up_on_a_silent_server(&boxed, &|port, timeout| {
+        format!("mysql://u:pw-hidden@127.0.0.1:{port}/db?connect_timeout={timeout}")
     })
     .await;
 }
 
-/// `url` through a proxy on `port` of 127.0.0.1, with a 2 s connect timeout and no TLS.
-fn proxied_url(url: &str, port: u16) -> String {
-    let server = server_addr(url).unwrap();
-    let url = url.replacen(&server.to_string(), &format!("127.0.0.1:{port}"), 1);
-    let join = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{join}connect_timeout=2&ssl-mode=DISABLED")
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_or_cut_network_mid_statement_ends_the_call() {
+    with_database("silent", |url| async move {
+        let server =
+            net::server_addr(&url).expect("the test server's URL names a TCP host and port");
+        let proxied = |port: u16| {
+            let url = url.replacen(&server.to_string(), &format!("127.0.0.1:{port}"), 1);
+            let join = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{join}connect_timeout=2&ssl-mode=DISABLED")
+        };
+        net::silence_and_cut_end_the_call(&boxed, &url, server, &proxied, "SELECT SLEEP(3);").await;
+    })
+    .await;
 }

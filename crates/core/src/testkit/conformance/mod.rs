@@ -23,7 +23,8 @@ use chrono::TimeZone;
 
 use crate::{
     AppConfig, AppRegistry, BackwardsMigrationManager, BoxFuture, CheckMigrationManager, Driver,
-    ForwardsMigrationManager, Migration, Migrator, Status, TableName, TrackingRow,
+    ForwardsMigrationManager, LockKind, LockMechanism, LockOptions, Migration, Migrator, Status,
+    TableName, TrackingRow,
 };
 
 /// Opens connections to the database under test.
@@ -32,8 +33,53 @@ pub trait DriverFactory: Send + Sync {
     fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>>;
 }
 
-/// Run every conformance case. Panics on the first failure, naming the case.
+/// The lease of the lease lock in the suite: short, so that a dropped connection's lease is
+/// free again within about a second.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Connections of `inner`, each asked for `options`.
+struct WithLock<'a> {
+    inner: &'a dyn DriverFactory,
+    options: LockOptions,
+}
+
+impl DriverFactory for WithLock<'_> {
+    fn connect<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Box<dyn Driver>> {
+        Box::pin(async move {
+            let mut driver = self.inner.connect(table).await;
+            driver.set_lock_options(self.options);
+            driver
+        })
+    }
+}
+
+/// Run every conformance case with the driver's default lock (`auto`, a 1 s lease where it
+/// takes the lease lock). Panics on the first failure, naming the case.
 pub async fn run_conformance(factory: &dyn DriverFactory) {
+    let options = LockOptions::default().with_lease(LEASE);
+    run_cases(&WithLock {
+        inner: factory,
+        options,
+    })
+    .await;
+}
+
+/// Run every conformance case on the lease lock (`lock = "table"`, a 1 s lease), after
+/// checking that the driver takes it. For drivers that offer the lease lock; use a database
+/// of its own (the cases reuse their table names).
+pub async fn run_lease_conformance(factory: &dyn DriverFactory) {
+    let with_lease = WithLock {
+        inner: factory,
+        options: LockOptions::new(LockKind::Table).with_lease(LEASE),
+    };
+    let mut probe = with_lease.connect(&TableName::default()).await;
+    let choice = probe.lock_choice().await.expect("lock_choice");
+    assert_eq!(choice.mechanism, LockMechanism::Lease, "lease: {choice}");
+    drop(probe);
+    run_cases(&with_lease).await;
+}
+
+async fn run_cases(factory: &dyn DriverFactory) {
     driver::table_lifecycle(factory).await;
     driver::row_changes_round_trip(factory).await;
     driver::transaction_is_atomic(factory).await;
