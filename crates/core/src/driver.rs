@@ -124,6 +124,17 @@ pub trait Driver: Send {
 
     /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
+
+    /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3), leaving out
+    /// the tracking table and its lock table. Read-only; a few catalog queries whatever the
+    /// schema's size. The default says the backend cannot.
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<crate::schema::Schema>> {
+        let backend = self.backend();
+        Box::pin(std::future::ready(Err(DriverError::new(
+            DriverErrorKind::Other,
+            format!("the {backend} driver cannot read a schema snapshot"),
+        ))))
+    }
 }
 
 /// What kind of failure a [`DriverError`] is.

@@ -30,6 +30,7 @@ pub mod lock;
 mod manager;
 mod migration;
 mod scaffold;
+pub mod schema;
 pub mod scratch;
 pub mod sql;
 mod sqlite_url;
