@@ -119,6 +119,12 @@ pub struct ForwardsArgs {
     /// Do not ask for confirmation (needed with --fake for more than one migration)
     #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
     pub auto_agree: bool,
+    /// Apply every migration in one transaction: all or nothing (PostgreSQL, SQLite)
+    #[arg(long, conflicts_with_all = ["rehearse", "preview"])]
+    pub atomic: bool,
+    /// Run what would be applied in one transaction and roll it back: change nothing (PostgreSQL, SQLite)
+    #[arg(long, conflicts_with_all = ["fake", "preview"])]
+    pub rehearse: bool,
 }
 
 /// `ferry backwards`.

@@ -234,6 +234,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
                 fake: a.fake,
                 preview: a.preview,
                 auto_agree: a.auto_agree,
+                atomic: a.atomic,
+                rehearse: a.rehearse,
             }
             .run(&mut migrator)
             .await

@@ -98,6 +98,21 @@ impl Reporter for CliReporter {
                     format_elapsed(elapsed)
                 );
             }
+            Event::Rehearsed { migration, elapsed } if !s.quiet => eprintln!(
+                "{} {} {} {} ({})",
+                Style::paint(s.color_err, "32", "rehearsed"),
+                migration.app_name,
+                migration.migration_id,
+                migration.description,
+                format_elapsed(elapsed)
+            ),
+            Event::Skipped { migration, reason } if !s.quiet => eprintln!(
+                "{} {} {} {} ({reason})",
+                Style::paint(s.color_err, "33", "skipped  "),
+                migration.app_name,
+                migration.migration_id,
+                migration.description,
+            ),
             Event::Preview {
                 migration,
                 direction,

@@ -125,6 +125,25 @@ pub trait Driver: Send {
     /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
 
+    /// Start a run-wide transaction (`forwards --atomic` and `--rehearse`, SPEC §10): until
+    /// [`Driver::end_atomic`], every [`Driver::execute_in_transaction`] and [`Driver::write`]
+    /// joins it instead of committing on its own. Called with the lock held; only on backends
+    /// with transactional DDL. The default says the backend cannot.
+    fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        let backend = self.backend();
+        Box::pin(std::future::ready(Err(DriverError::new(
+            DriverErrorKind::Other,
+            format!("the {backend} driver cannot run migrations in one transaction"),
+        ))))
+    }
+
+    /// End the run-wide transaction: commit it (`commit`, after the lease fence where a lease
+    /// is held) or roll it back. Ending one that is not open does nothing.
+    fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
+        let _ = commit;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3), leaving out
     /// the tracking table and its lock table. Read-only; a few catalog queries whatever the
     /// schema's size. The default says the backend cannot.

@@ -99,6 +99,12 @@ pub struct PostgresDriver {
     held: Held,
     /// Why the connection is no longer used, once the liveness watch gave up on it.
     lost: Option<DriverError>,
+    /// A run-wide transaction is open ([`Driver::begin_atomic`]).
+    atomic: bool,
+    /// The tracking table's identity sequence as it was when the run-wide transaction began
+    /// (name, `last_value`, `is_called`), to put back after a rollback: sequences are not
+    /// transactional, and a rehearsal must leave the tracking table as it found it.
+    sequence: Option<(String, i64, bool)>,
 }
 
 /// What the server said about itself at connect.
@@ -202,6 +208,8 @@ impl PostgresDriver {
             fallback: None,
             held: Held::None,
             lost: None,
+            atomic: false,
+            sequence: None,
         })
     }
 
@@ -360,7 +368,7 @@ impl PostgresDriver {
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
-        if matches!(self.held, Held::Lease(_)) {
+        if matches!(self.held, Held::Lease(_)) && !self.atomic {
             self.transaction(async |this: &mut Self| this.write_row(change).await)
                 .await
         } else {
@@ -375,6 +383,11 @@ impl PostgresDriver {
         &mut self,
         body: impl AsyncFnOnce(&mut Self) -> DriverResult<()>,
     ) -> DriverResult<()> {
+        if self.atomic {
+            // Inside the run-wide transaction: a failure aborts it, and the caller rolls it
+            // back with `end_atomic(false)`.
+            return body(self).await;
+        }
         self.client
             .batch_execute("BEGIN")
             .await
@@ -420,6 +433,91 @@ impl PostgresDriver {
             .await
             .map(|_| ())
             .map_err(|e| db_error(&e))
+    }
+
+    async fn begin_atomic(&mut self) -> DriverResult<()> {
+        self.sequence = self.tracking_sequence().await?;
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| db_error(&e))?;
+        self.atomic = true;
+        Ok(())
+    }
+
+    /// The tracking table's identity sequence and its state, when the table exists.
+    async fn tracking_sequence(&self) -> DriverResult<Option<(String, i64, bool)>> {
+        if !self.relation_exists(self.table.name()).await? {
+            return Ok(None);
+        }
+        let name: Option<String> = self
+            .client
+            .query_typed_one(
+                "SELECT pg_get_serial_sequence($1, 'id')",
+                &[(&self.quoted, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| db_error(&e))?
+            .get(0);
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        // `name` comes from the catalog, already quoted where needed.
+        let row = self
+            .client
+            .query_typed_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(Some((name, row.get(0), row.get(1))))
+    }
+
+    async fn end_atomic(&mut self, commit: bool) -> DriverResult<()> {
+        if !std::mem::replace(&mut self.atomic, false) {
+            return Ok(());
+        }
+        let ended = async {
+            if !commit {
+                return Err(None);
+            }
+            if let Held::Lease(lease) = &self.held {
+                lease.fence(&self.client).await.map_err(Some)?;
+            }
+            self.client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| Some(db_error(&e)))
+        }
+        .await;
+        let sequence = self.sequence.take();
+        match ended {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                let mut rolled_back = self
+                    .client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|e| db_error(&e));
+                if let (Ok(()), Some((name, value, called))) = (&rolled_back, sequence) {
+                    rolled_back = self
+                        .client
+                        .query_typed(
+                            "SELECT setval($1::regclass, $2, $3)",
+                            &[
+                                (&name, Type::TEXT),
+                                (&value, Type::INT8),
+                                (&called, Type::BOOL),
+                            ],
+                        )
+                        .await
+                        .map(drop)
+                        .map_err(|e| db_error(&e));
+                }
+                match failure {
+                    Some(e) => Err(e),
+                    None => rolled_back,
+                }
+            }
+        }
     }
 
     /// Send `sent`, found at byte `offset` of `sql`, as one simple-query batch.
@@ -671,6 +769,14 @@ impl Driver for PostgresDriver {
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         watch!(self, true, self.write(change))
+    }
+
+    fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        watch!(self, true, self.begin_atomic())
+    }
+
+    fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
+        watch!(self, true, self.end_atomic(commit))
     }
 }
 

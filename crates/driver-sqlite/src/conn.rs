@@ -131,6 +131,30 @@ impl Conn {
         }
     }
 
+    /// The run-wide transaction of `--atomic` is the lock's own: nothing to start, but the
+    /// lock must be held.
+    pub(crate) fn begin_atomic(&mut self) -> DriverResult<()> {
+        match &self.conn {
+            Some(conn) if self.locked && !conn.is_autocommit() => Ok(()),
+            _ => Err(DriverError::new(
+                ferry_core::DriverErrorKind::Other,
+                "a run-wide transaction needs the migration lock",
+            )),
+        }
+    }
+
+    /// End the run-wide transaction: commit it with the lock's release, or roll back the
+    /// lock's transaction now, every migration of the run with it.
+    pub(crate) fn end_atomic(&mut self, commit: bool) -> DriverResult<()> {
+        if commit {
+            return Ok(());
+        }
+        match &self.conn {
+            Some(conn) if !conn.is_autocommit() => conn.execute_batch("ROLLBACK").map_err(db_error),
+            _ => Ok(()),
+        }
+    }
+
     /// Release the lock: commit its transaction.
     pub(crate) fn unlock(&mut self) -> DriverResult<()> {
         if !self.locked {

@@ -250,4 +250,12 @@ impl Driver for SqliteDriver {
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(SqliteDriver::write(self, change))
     }
+
+    fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.worker.call(|c| c.begin_atomic()))
+    }
+
+    fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.worker.call(move |c| c.end_atomic(commit)))
+    }
 }

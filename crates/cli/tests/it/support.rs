@@ -127,6 +127,67 @@ impl TestDb {
         })
     }
 
+    /// A dump of the whole database (schema and data), to compare before and after: the
+    /// SQLite file's bytes, `pg_dump` of the PostgreSQL database (directly, also for
+    /// [`Backend::PgBouncer`]; without the lease lock's table, which a lease-locked run
+    /// creates outside its migrations' transaction, and without pg_dump's random
+    /// `\restrict` keys), `mariadb-dump` of the MySQL one.
+    pub fn dump(&self) -> String {
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.output().expect("run the dump tool");
+            assert!(
+                out.status.success(),
+                "dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.strip_prefix("sqlite:").unwrap();
+                let bytes = std::fs::read(path).unwrap_or_default();
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            }
+            Backend::Postgres | Backend::PgBouncer => {
+                let admin = ferry_driver_postgres::testing::admin_url();
+                let url = ferry_core::url::with_database(&admin, &self.name).unwrap();
+                let dump = run(std::process::Command::new("pg_dump").args([
+                    "--no-owner",
+                    "--exclude-table=ferry_migrations_lock",
+                    "-d",
+                    &url,
+                ]));
+                String::from_utf8_lossy(&dump)
+                    .lines()
+                    .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            Backend::Mysql => {
+                String::from_utf8_lossy(&run(std::process::Command::new("mariadb-dump").args([
+                    "-uroot",
+                    "-h127.0.0.1",
+                    "--skip-dump-date",
+                    &self.name,
+                ])))
+                .into_owned()
+            }
+        }
+    }
+
+    /// Assert the database is as `before` (a [`TestDb::dump`]), showing the lines that differ.
+    #[track_caller]
+    pub fn assert_unchanged(&self, before: &str, why: &str) {
+        let after = self.dump();
+        if after != before {
+            let old: std::collections::BTreeSet<&str> = before.lines().collect();
+            let new: std::collections::BTreeSet<&str> = after.lines().collect();
+            let gone: Vec<_> = old.difference(&new).take(20).collect();
+            let added: Vec<_> = new.difference(&old).take(20).collect();
+            panic!("{why}: the database changed\n--- gone\n{gone:#?}\n--- added\n{added:#?}");
+        }
+    }
+
     /// Whether the tracking table exists.
     pub fn table_exists(&self) -> bool {
         let mut d = self.driver();

@@ -113,6 +113,7 @@ impl BackwardsMigrationManager {
                 plan: &replan,
                 describe: |s: &BackwardsStep| s.planned.clone(),
                 changed: "the applied migrations changed while waiting for confirmation; nothing was reversed; run the command again",
+                atomic: false,
             },
         )
         .await?;

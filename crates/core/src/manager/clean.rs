@@ -55,6 +55,7 @@ impl CleanManager {
                 plan: &replan,
                 describe: PlannedMigration::clone,
                 changed: "the missing migrations changed while waiting for confirmation; nothing was forgotten; run the command again",
+                atomic: false,
             },
         )
         .await?;

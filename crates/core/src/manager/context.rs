@@ -188,6 +188,12 @@ impl Migrator {
 
     /// Take the lock and make sure the tracking table exists.
     pub(crate) async fn lock(&mut self) -> Result<()> {
+        self.lock_for(false).await
+    }
+
+    /// Take the lock; with `atomic`, open the run-wide transaction ([`Driver::begin_atomic`])
+    /// before the tracking table is created, so that a rolled-back run leaves no table behind.
+    pub(crate) async fn lock_for(&mut self, atomic: bool) -> Result<()> {
         let started = Instant::now();
         if let Err(e) = self.driver.lock(self.lock_timeout).await {
             return Err(match e.kind {
@@ -200,7 +206,16 @@ impl Migrator {
                 _ => Error::db("taking the migration lock")(e),
             });
         }
+        if atomic {
+            if let Err(e) = self.driver.begin_atomic().await {
+                let _ = self.driver.unlock().await;
+                return Err(Error::db("starting the run's transaction")(e));
+            }
+        }
         if let Err(e) = self.driver.ensure_table().await {
+            if atomic {
+                let _ = self.driver.end_atomic(false).await;
+            }
             let _ = self.driver.unlock().await;
             return Err(Error::db("creating the tracking table")(e));
         }

@@ -9,7 +9,7 @@ use super::plan::{self, ForwardsStep};
 use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
 use super::target::ForwardsTarget;
 use super::{into_error, plural, report_notes};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tracking::RowChange;
 
 /// Runs migrations forwards. Piccolo's `ForwardsMigrationManager`.
@@ -34,6 +34,13 @@ pub struct ForwardsMigrationManager {
     pub preview: bool,
     /// Do not ask before faking more than one migration.
     pub auto_agree: bool,
+    /// Apply every planned migration, with its tracking row, in one transaction: all or
+    /// nothing (SPEC §10). Refused on backends without transactional DDL and for a plan with
+    /// a `no-transaction` migration.
+    pub atomic: bool,
+    /// Run what would be applied in one transaction under the lock and always roll it back
+    /// (SPEC §10).
+    pub rehearse: bool,
 }
 
 impl ForwardsMigrationManager {
@@ -45,12 +52,18 @@ impl ForwardsMigrationManager {
             fake: false,
             preview: false,
             auto_agree: false,
+            atomic: false,
+            rehearse: false,
         }
     }
 
     /// Run the manager.
     pub async fn run(&self, m: &mut Migrator) -> Result<MigrationResult> {
         let target = ForwardsTarget::parse(&self.app_name, self.migration_id.as_deref())?;
+        let one_transaction = (self.atomic || self.rehearse) && !self.preview;
+        if one_transaction {
+            self.check_one_transaction(m)?;
+        }
         let apps = m.select_apps(&self.app_name)?;
         let files = m.load_all(&apps)?;
         let rows = if self.preview {
@@ -65,6 +78,9 @@ impl ForwardsMigrationManager {
         }
         if self.preview {
             return Ok(preview(m, &plan.steps));
+        }
+        if self.atomic {
+            refuse_no_transaction(&plan.steps)?;
         }
         let planned: Vec<PlannedMigration> = plan.steps.iter().map(ForwardsStep::planned).collect();
         let request =
@@ -81,16 +97,127 @@ impl ForwardsMigrationManager {
                 plan: &replan,
                 describe: ForwardsStep::planned,
                 changed: "the migration state changed while waiting for confirmation; nothing was recorded; run the command again",
+                atomic: one_transaction,
             },
         )
         .await?;
         match locked {
             Locked::Stop(result) => Ok(result),
+            Locked::Run(steps) if self.rehearse => {
+                let result = self.rehearse(m, steps).await;
+                let rolled_back = m.driver.end_atomic(false).await;
+                let result = match (result, rolled_back) {
+                    (Ok(_), Err(e)) => Err(Error::db("rolling the rehearsal back")(e)),
+                    (result, _) => result,
+                };
+                m.unlock(result).await
+            }
+            Locked::Run(steps) if self.atomic => {
+                let result = async {
+                    refuse_no_transaction(&steps)?;
+                    self.apply(m, steps).await
+                }
+                .await;
+                let result = match result {
+                    Ok(done) => m
+                        .driver
+                        .end_atomic(true)
+                        .await
+                        .map(|()| done)
+                        .map_err(Error::db("committing the run's transaction")),
+                    Err(e) => {
+                        let _ = m.driver.end_atomic(false).await;
+                        m.report(Event::Notice(
+                            "--atomic: the whole run was rolled back; nothing was applied".into(),
+                        ));
+                        Err(e)
+                    }
+                };
+                m.unlock(result).await
+            }
             Locked::Run(steps) => {
                 let result = self.apply(m, steps).await;
                 m.unlock(result).await
             }
         }
+    }
+
+    /// `--atomic` and `--rehearse` need DDL that rolls back; refuse the flags where it does
+    /// not, before anything happens.
+    fn check_one_transaction(&self, m: &Migrator) -> Result<()> {
+        if self.atomic && self.rehearse {
+            return Err(Error::Usage(
+                "--atomic and --rehearse cannot be combined: a rehearsal is already one transaction (rolled back)".into(),
+            ));
+        }
+        if self.rehearse && self.fake {
+            return Err(Error::Usage(
+                "--rehearse and --fake cannot be combined: a rehearsal runs the SQL".into(),
+            ));
+        }
+        if m.driver.capabilities().transactional_ddl {
+            return Ok(());
+        }
+        let backend = m.driver.backend();
+        Err(Error::Unsuccessful(if self.rehearse {
+            format!("--rehearse is not possible on {backend}: it commits DDL implicitly, so a rehearsal could change the database; nothing was changed. Use `ferry verify` to try the migrations on a scratch database")
+        } else {
+            format!("--atomic is not possible on {backend}: it commits DDL implicitly, so the migrations cannot run in one transaction; nothing was changed. Run without --atomic")
+        }))
+    }
+
+    /// SPEC §10 `--rehearse`: run each step in the run-wide transaction (rolled back by the
+    /// caller), reporting each; a `no-transaction` migration is skipped and ends its app's
+    /// rehearsal; the first failure stops it all.
+    async fn rehearse(
+        &self,
+        m: &mut Migrator,
+        steps: Vec<ForwardsStep>,
+    ) -> Result<MigrationResult> {
+        let mut result = MigrationResult::new(Outcome::Done, "");
+        let mut stopped_apps: Vec<String> = Vec::new();
+        for step in steps {
+            let p = step.planned();
+            if stopped_apps.contains(&p.app_name) {
+                m.report(Event::Skipped {
+                    migration: &p,
+                    reason: "follows a no-transaction migration",
+                });
+                continue;
+            }
+            if step.migration.up.no_transaction {
+                m.report(Event::Skipped {
+                    migration: &p,
+                    reason: "no-transaction",
+                });
+                stopped_apps.push(p.app_name.clone());
+                continue;
+            }
+            m.report(Event::Started {
+                migration: &p,
+                direction: Direction::Forwards,
+            });
+            let started = Instant::now();
+            let row = new_row(&step.app, &step.migration);
+            apply_step(
+                m.driver.as_mut(),
+                &p,
+                &step.migration.up,
+                Bookkeeping::Record(row),
+            )
+            .await?;
+            m.report(Event::Rehearsed {
+                migration: &p,
+                elapsed: started.elapsed(),
+            });
+            result.migrations.push(p);
+        }
+        let n = result.migrations.len();
+        result.message = Some(format!(
+            "Rehearsal: {n} migration{} would apply; nothing was changed",
+            plural(n)
+        ));
+        Ok(result)
     }
 
     /// Apply (or fake) the steps in order, stopping at the first failure (SPEC §5.1.7).
@@ -126,6 +253,22 @@ impl ForwardsMigrationManager {
     }
 }
 
+/// `--atomic` runs every step in one transaction: a `no-transaction` step cannot be in it.
+fn refuse_no_transaction(steps: &[ForwardsStep]) -> Result<()> {
+    match steps.iter().find(|s| s.migration.up.no_transaction) {
+        Some(step) => Err(Error::Unsuccessful(format!(
+            "--atomic cannot include migration {} {}{}: it is marked no-transaction; nothing was changed. Apply the migrations before it with --atomic up to the one before, then this one on its own",
+            step.app,
+            step.migration.id,
+            step.migration
+                .file()
+                .map(|f| format!(" ({})", f.display()))
+                .unwrap_or_default()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// SPEC §5.1.9: report the SQL that would run; nothing is written.
 fn preview(m: &Migrator, steps: &[ForwardsStep]) -> MigrationResult {
     let mut result = MigrationResult::new(Outcome::Preview, "preview only: nothing was run");
@@ -156,6 +299,8 @@ pub async fn run_forwards(
         fake,
         preview,
         auto_agree: false,
+        atomic: false,
+        rehearse: false,
     }
     .run(m)
     .await

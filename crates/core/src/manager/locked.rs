@@ -26,6 +26,9 @@ pub(crate) struct Replan<'a, S> {
     pub describe: fn(&S) -> PlannedMigration,
     /// The refusal when the plan changed after the user confirmed it.
     pub changed: &'static str,
+    /// Open the run-wide transaction under the lock (`--atomic`, `--rehearse`). The caller
+    /// ends it, and a `Stop` ends it here (rolled back).
+    pub atomic: bool,
 }
 
 /// Ask `request` (when one is needed), take the migration lock, read the rows again and plan
@@ -46,7 +49,7 @@ pub(crate) async fn confirm_and_lock<S>(
         }
         None => None,
     };
-    m.lock().await?;
+    m.lock_for(replan.atomic).await?;
     let planned = async {
         let rows = m.read_existing_rows(replan.rows_of).await?;
         let plan = (replan.plan)(&m.registry, &rows)?;
@@ -64,6 +67,11 @@ pub(crate) async fn confirm_and_lock<S>(
     .await;
     match planned {
         Ok(Locked::Run(steps)) => Ok(Locked::Run(steps)),
-        other => m.unlock(other).await,
+        other => {
+            if replan.atomic {
+                let _ = m.driver.end_atomic(false).await;
+            }
+            m.unlock(other).await
+        }
     }
 }

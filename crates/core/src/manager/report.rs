@@ -93,6 +93,20 @@ pub enum Event<'a> {
         /// Recorded without running its SQL (`--fake`).
         faked: bool,
     },
+    /// A migration ran in the rehearsal's transaction, to be rolled back (`--rehearse`).
+    Rehearsed {
+        /// The migration.
+        migration: &'a PlannedMigration,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A migration was not run, and why (`--rehearse`: `no-transaction`).
+    Skipped {
+        /// The migration.
+        migration: &'a PlannedMigration,
+        /// Why, in a few words.
+        reason: &'a str,
+    },
     /// The SQL that would run (`--preview`).
     Preview {
         /// The migration.

@@ -157,6 +157,8 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
                 fake: c.fake,
                 preview: c.preview,
                 auto_agree: c.yes,
+                atomic: false,
+                rehearse: false,
             }
             .run(m),
         ),
