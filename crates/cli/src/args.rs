@@ -95,6 +95,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Clear a dirty migration after inspecting the database
     Resolve(ResolveArgs),
+    /// Prove on a scratch database that each down section undoes its up section
+    Verify(VerifyArgs),
     /// Write a new migration file from the template
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
@@ -156,6 +158,22 @@ pub struct CheckArgs {
     /// Exit with code 3 when any migration is not `applied`
     #[arg(long)]
     pub strict: bool,
+}
+
+/// `ferry verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The app (its dependencies are applied first, not judged), or `all` (default)
+    pub app: Option<String>,
+    /// Create the scratch database on this server instead of the configured one's
+    #[arg(long = "scratch-url", value_name = "URL")]
+    pub scratch_url: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Leave the scratch database in place and print its URL
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `ferry clean`.

@@ -2,7 +2,8 @@
 //! ended (an [`Ending`] or a [`Failure`]) to its code.
 //!
 //! 0 success or nothing to do · 1 failed, refused, declined, or the database failed ·
-//! 2 usage, configuration or migration-file error · 3 `check --strict` found work.
+//! 2 usage, configuration or migration-file error · 3 `check --strict` found work ·
+//! 130 interrupted by Ctrl-C (`verify`, after dropping its scratch database).
 
 use ferry_core::{Error, ErrorClass, Outcome};
 
@@ -14,6 +15,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: `check --strict` found migrations that are not applied.
 pub const EXIT_STRICT: i32 = 3;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT), after cleaning up (`verify`).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub enum Failure {
     Failed(String),
     /// An error from core.
     Core(Box<Error>),
+    /// Ctrl-C ended the command after it cleaned up (its message).
+    Interrupted(String),
 }
 
 impl From<Error> for Failure {
@@ -59,6 +64,7 @@ pub fn exit_code(ended: &Result<Ending, Failure>) -> i32 {
         Ok(Ending::Check { .. } | Ending::Printed) => EXIT_OK,
         Err(Failure::CommandLine | Failure::Usage(_)) => EXIT_USAGE,
         Err(Failure::Failed(_)) => EXIT_FAILED,
+        Err(Failure::Interrupted(_)) => EXIT_INTERRUPTED,
         Err(Failure::Core(e)) => match e.class() {
             ErrorClass::Input => EXIT_USAGE,
             ErrorClass::Failed => EXIT_FAILED,
@@ -95,6 +101,7 @@ mod tests {
             (Err(Failure::CommandLine), 2),
             (Err(Failure::Usage("x".into())), 2),
             (Err(Failure::Failed("x".into())), 1),
+            (Err(Failure::Interrupted("x".into())), 130),
             (Err(Error::Usage("x".into()).into()), 2),
             (Err(Error::Unsuccessful("x".into()).into()), 1),
         ];

@@ -7,6 +7,7 @@ pub mod args;
 pub mod drivers;
 pub mod exit;
 pub mod render;
+mod verify;
 
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
     if let Err(failure) = &ended {
         match failure {
             Failure::CommandLine => {}
-            Failure::Usage(m) | Failure::Failed(m) => style.error(m),
+            Failure::Usage(m) | Failure::Failed(m) | Failure::Interrupted(m) => style.error(m),
             Failure::Core(e) => style.error(&e.to_string()),
         }
     }
@@ -173,6 +174,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Clean(a) => a.app.as_deref(),
         Command::Resolve(a) => Some(a.app.as_str()),
         Command::New(a) => Some(a.app.as_str()),
+        Command::Verify(a) => a.app.as_deref(),
         _ => None,
     };
     if let Some(app) = named_app.filter(|a| *a != "all") {
@@ -195,6 +197,10 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Forwards(a) => drop(ForwardsTarget::parse(&a.app, a.migration_id.as_deref())?),
         Command::Backwards(a) => drop(BackwardsTarget::parse(&a.app, a.migration_id.as_deref())?),
         _ => {}
+    }
+
+    if let Command::Verify(a) = &cli.command {
+        return verify::run(a, &g, &config, style).await;
     }
 
     let table_text = g
@@ -279,7 +285,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             )
             .await
         }
-        Command::New(_) | Command::Init(_) | Command::Completions(_) => {
+        Command::New(_) | Command::Init(_) | Command::Completions(_) | Command::Verify(_) => {
             unreachable!("handled above")
         }
     }?;
@@ -363,7 +369,7 @@ fn statuses_json(statuses: &[ferry_core::MigrationStatus]) -> Vec<serde_json::Va
 
 /// The database URL by precedence: `-d`, `FERRY_DATABASE_URL`, `DATABASE_URL`, then
 /// `database_url` in ferry.toml (whose relative SQLite path is relative to the config's folder).
-fn database_url(g: &GlobalOpts, config: &Config) -> Result<String, Failure> {
+pub(crate) fn database_url(g: &GlobalOpts, config: &Config) -> Result<String, Failure> {
     let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     g.database_url
         .clone()

@@ -33,6 +33,7 @@ mod plan;
 mod report;
 mod resolve;
 mod target;
+mod verify;
 
 pub use backwards::{backwards, run_backwards, BackwardsMigrationManager};
 pub use check::CheckMigrationManager;
@@ -45,6 +46,7 @@ pub use report::{
 };
 pub use resolve::ResolveManager;
 pub use target::{BackwardsTarget, ForwardsTarget};
+pub use verify::{Verdict, VerifiedMigration, VerifyManager};
 
 use crate::error::{Error, Result};
 use plan::Note;

@@ -1,0 +1,249 @@
+//! `verify` (SPEC §9): prove, on a scratch database, that each down section undoes its up
+//! section. The caller opens the [`Migrator`] on the scratch database (and creates and drops
+//! it); this module runs the steps and judges them from schema snapshots ([`crate::schema`]).
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use super::context::Migrator;
+use crate::config::AppConfig;
+use crate::error::{Error, Result};
+use crate::migration::{Migration, Section};
+use crate::schema::{Difference, Schema};
+
+/// What verify found for one migration, the first that applies (SPEC §9.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The first up failed: the app's later migrations, and apps depending on it, are skipped.
+    Failed,
+    /// No down section: up only.
+    Irreversible,
+    /// The down failed, or did not bring the schema back to what it was before the up.
+    NotReversible,
+    /// The second up failed, or did not give the schema the first up gave.
+    NotReappliable,
+    /// Down undoes up, and up runs again to the same schema.
+    Reversible,
+    /// Not run: an earlier migration of its app, or an app it depends on, failed.
+    Skipped,
+}
+
+impl Verdict {
+    /// The spelling in output: `reversible`, `not-reversible`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Failed => "failed",
+            Verdict::Irreversible => "irreversible",
+            Verdict::NotReversible => "not-reversible",
+            Verdict::NotReappliable => "not-reappliable",
+            Verdict::Reversible => "reversible",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
+    /// Whether this verdict makes `ferry verify` exit 1.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::Failed | Verdict::NotReversible | Verdict::NotReappliable
+        )
+    }
+}
+
+/// One migration's verdict, with what differs and how long its steps took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedMigration {
+    /// The app.
+    pub app_name: String,
+    /// The migration.
+    pub migration_id: String,
+    /// Its description.
+    pub description: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// S2 against S0 (`not-reversible`), S3 against S1 (`not-reappliable`), else none; a
+    /// failing step is one difference whose property is `error`.
+    pub differences: Vec<Difference>,
+    /// The time its steps and snapshots took.
+    pub duration_ms: u64,
+}
+
+/// Runs verify over an app (its dependencies applied first, up only) or `all`.
+///
+/// ```no_run
+/// # async fn demo(scratch: &mut ferry_core::Migrator) -> ferry_core::Result<()> {
+/// let results = ferry_core::VerifyManager::new("all").run(scratch).await?;
+/// assert!(results.iter().all(|r| !r.verdict.is_failure()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyManager {
+    /// An app name, or `all`.
+    pub app_name: String,
+}
+
+impl VerifyManager {
+    /// A manager for `app_name` (or `all`).
+    pub fn new(app_name: impl Into<String>) -> Self {
+        VerifyManager {
+            app_name: app_name.into(),
+        }
+    }
+
+    /// Run it on the migrator's database, which must be a scratch database: it is written.
+    pub async fn run(&self, m: &mut Migrator) -> Result<Vec<VerifiedMigration>> {
+        let judged = m.select_apps(&self.app_name)?;
+        let prerequisites = prerequisites(m, &judged);
+        let judged_files = m.load_all(&judged)?;
+        let prerequisite_files = m.load_all(&prerequisites)?;
+        for (app, migrations) in prerequisites.iter().zip(&prerequisite_files) {
+            for migration in migrations {
+                run_section(m, app, migration, &migration.up, "up")
+                    .await
+                    .map_err(|d| {
+                        Error::Unsuccessful(format!(
+                            "applying {} {} (a dependency of {}) failed: {}; nothing was judged",
+                            app.name, migration.id, self.app_name, d.after
+                        ))
+                    })?;
+            }
+        }
+        let mut failed_apps: BTreeSet<String> = BTreeSet::new();
+        let mut results = Vec::new();
+        for (app, migrations) in judged.iter().zip(&judged_files) {
+            let blocked = app.depends_on.iter().any(|d| failed_apps.contains(d));
+            let mut failed = blocked;
+            for migration in migrations {
+                if failed {
+                    results.push(verified(app, migration, Verdict::Skipped, Vec::new(), 0));
+                    continue;
+                }
+                let result = judge(m, app, migration).await?;
+                failed = result.verdict == Verdict::Failed;
+                results.push(result);
+            }
+            if failed {
+                failed_apps.insert(app.name.clone());
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// The apps the judged ones depend on, directly or not, that are not judged themselves, in
+/// dependency order.
+fn prerequisites(m: &Migrator, judged: &[AppConfig]) -> Vec<AppConfig> {
+    let judged_names: BTreeSet<&str> = judged.iter().map(|a| a.name.as_str()).collect();
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    let mut queue: Vec<String> = judged
+        .iter()
+        .flat_map(|a| a.depends_on.iter().cloned())
+        .collect();
+    while let Some(name) = queue.pop() {
+        if judged_names.contains(name.as_str()) || !needed.insert(name.clone()) {
+            continue;
+        }
+        if let Ok(app) = m.registry.get(&name) {
+            queue.extend(app.depends_on.iter().cloned());
+        }
+    }
+    m.registry
+        .dependency_order()
+        .into_iter()
+        .filter(|a| needed.contains(&a.name))
+        .cloned()
+        .collect()
+}
+
+/// S0, up, S1, down, S2, up, S3: the verdict of one migration.
+async fn judge(
+    m: &mut Migrator,
+    app: &AppConfig,
+    migration: &Migration,
+) -> Result<VerifiedMigration> {
+    let started = Instant::now();
+    let done = |verdict, differences| {
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(verified(app, migration, verdict, differences, ms))
+    };
+    let s0 = snapshot(m).await?;
+    if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
+        return done(Verdict::Failed, vec![error]);
+    }
+    let s1 = snapshot(m).await?;
+    let Some(down) = &migration.down else {
+        return done(Verdict::Irreversible, Vec::new());
+    };
+    if let Err(error) = run_section(m, app, migration, down, "down").await {
+        return done(Verdict::NotReversible, vec![error]);
+    }
+    let s2 = snapshot(m).await?;
+    let left_behind = s0.differences(&s2);
+    if !left_behind.is_empty() {
+        // Bring the schema forward again as far as it goes, for the migrations after it.
+        let _ = run_section(m, app, migration, &migration.up, "up again").await;
+        return done(Verdict::NotReversible, left_behind);
+    }
+    if let Err(error) = run_section(m, app, migration, &migration.up, "up again").await {
+        return done(Verdict::NotReappliable, vec![error]);
+    }
+    let s3 = snapshot(m).await?;
+    let changed = s1.differences(&s3);
+    if !changed.is_empty() {
+        return done(Verdict::NotReappliable, changed);
+    }
+    done(Verdict::Reversible, Vec::new())
+}
+
+fn verified(
+    app: &AppConfig,
+    migration: &Migration,
+    verdict: Verdict,
+    differences: Vec<Difference>,
+    duration_ms: u64,
+) -> VerifiedMigration {
+    VerifiedMigration {
+        app_name: app.name.clone(),
+        migration_id: migration.id.clone(),
+        description: migration.description.clone(),
+        verdict,
+        differences,
+        duration_ms,
+    }
+}
+
+async fn snapshot(m: &mut Migrator) -> Result<Schema> {
+    m.driver
+        .snapshot()
+        .await
+        .map_err(Error::db("reading the scratch database's schema"))
+}
+
+/// Run one section as forwards would (`no-transaction` sections outside a transaction); a
+/// failure is the step's `error` difference, naming the file and line as forwards does.
+async fn run_section(
+    m: &mut Migrator,
+    app: &AppConfig,
+    migration: &Migration,
+    section: &Section,
+    step: &str,
+) -> std::result::Result<(), Difference> {
+    let blank = crate::sql::is_blank(&section.sql, m.driver.capabilities().dialect);
+    if blank {
+        return Ok(());
+    }
+    m.driver
+        .execute(&section.sql, section.no_transaction)
+        .await
+        .map_err(|source| {
+            let error = Error::Execute {
+                app: app.name.clone(),
+                id: migration.id.clone(),
+                file: section.file.clone(),
+                line: source.line.map(|l| section.file_line(l)),
+                source,
+                dirty: false,
+            };
+            Difference::new("step", step, "error", "", error.to_string())
+        })
+}
