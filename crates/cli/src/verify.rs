@@ -121,6 +121,9 @@ pub(crate) async fn run(
     for app in config.registry.apps() {
         app.migrations()?;
     }
+    // Listen for Ctrl-C from now on (the task registers the handler as soon as it runs), so
+    // that an interrupt while the scratch database exists always drops it.
+    let mut interrupted = tokio::spawn(tokio::signal::ctrl_c());
     let base = match &a.scratch_url {
         Some(url) => url.clone(),
         None => crate::database_url(g, config)?,
@@ -141,8 +144,9 @@ pub(crate) async fn run(
     };
     let outcome = tokio::select! {
         result = run => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = &mut interrupted => None,
     };
+    interrupted.abort();
     if a.keep {
         out(&format!("{}\n", redact_url(&url)));
     } else {

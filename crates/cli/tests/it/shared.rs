@@ -49,6 +49,8 @@ backends!(
     tracking_table_name_taken_by_an_application_table,
     atomic_is_all_or_nothing,
     rehearse_changes_nothing_and_finds_failures,
+    verify_gives_each_migration_its_verdict,
+    verify_drops_its_scratch_database_on_ctrl_c,
 );
 
 fn three(p: &Project) {
@@ -969,4 +971,163 @@ fn rehearse_changes_nothing_and_finds_failures(b: Backend) {
     p.run(&["forwards", "all", "--rehearse"])
         .expect(0)
         .stderr_has("No migrations need to be run");
+}
+
+/// The scratch database a `ferry verify -v` run used, from its stderr.
+fn scratch_url(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("scratch database: "))
+        .unwrap_or_else(|| panic!("no scratch database line:\n{stderr}"))
+        .to_owned()
+}
+
+/// Whether the scratch database of `url` still exists.
+fn scratch_exists(p: &Project, url: &str) -> bool {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return std::path::Path::new(path).exists();
+    }
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let mut d = p.db.driver();
+    // Creating it again succeeds only if it is gone; then drop it again.
+    let quote = if p.db.backend == Backend::Mysql {
+        '`'
+    } else {
+        '"'
+    };
+    let created =
+        p.db.rt
+            .block_on(d.execute(&format!("CREATE DATABASE {quote}{name}{quote}"), true));
+    if created.is_ok() {
+        let _ =
+            p.db.rt
+                .block_on(d.execute(&format!("DROP DATABASE {quote}{name}{quote}"), true));
+    }
+    created.is_err()
+}
+
+fn verify_gives_each_migration_its_verdict(b: Backend) {
+    let p = Project::new(b);
+    let sqlite = b == Backend::Sqlite;
+    p.write("users", "1_ok.sql", "-- ferry:up\nCREATE TABLE v1 (id INTEGER PRIMARY KEY, name VARCHAR(20));\nCREATE INDEX v1_name ON v1 (name);\n-- ferry:down\nDROP TABLE v1;\n");
+    p.write(
+        "users",
+        "2_forgets_index.sql",
+        "-- ferry:up\nCREATE INDEX v1_name_id ON v1 (name, id);\n-- ferry:down\nSELECT 1;\n",
+    );
+    p.write("users", "3_leaves_column.sql", "-- ferry:up\nALTER TABLE v1 ADD COLUMN extra INTEGER;\nALTER TABLE v1 ADD COLUMN extra2 INTEGER;\n-- ferry:down\nALTER TABLE v1 DROP COLUMN extra;\n");
+    p.write("users", "4_not_rerunnable.sql", "-- ferry:up\nCREATE TABLE v4 (id INTEGER);\nINSERT INTO v1 (id, name) VALUES (99, 'x');\n-- ferry:down\nDROP TABLE v4;\n");
+    p.write(
+        "users",
+        "5_irreversible.sql",
+        "-- ferry:up\nCREATE TABLE v5 (id INTEGER);\n",
+    );
+    if !sqlite {
+        p.write("users", "6_default.sql", "-- ferry:up\nALTER TABLE v1 ALTER COLUMN name SET DEFAULT 'x';\n-- ferry:down\nSELECT 1;\n");
+    }
+    p.write("users", "7_wrong_column.sql", "-- ferry:up\nALTER TABLE v1 ADD COLUMN a7 INTEGER;\n-- ferry:down\nALTER TABLE v1 DROP COLUMN extra2;\n");
+    p.write("blog", "8_broken.sql", "-- ferry:up\nCREATE TABLE v8 (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n-- ferry:down\nDROP TABLE v8;\n");
+    p.table_migration("blog", "9", "v9");
+    let before = p.db.dump();
+    let r = p.run(&["verify", "--format", "json", "-v"]);
+    r.expect(1).stderr_has("failed verification");
+    p.db.assert_unchanged(&before, "verify never writes the configured database");
+    assert!(
+        !scratch_exists(&p, &scratch_url(&r.stderr)),
+        "the scratch database is dropped"
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let list = v["migrations"].as_array().unwrap();
+    let of = |id: &str| {
+        list.iter()
+            .find(|m| m["migration_id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {v}"))
+    };
+    let has = |id: &str, object: &str, name: &str, property: &str| {
+        let m = of(id);
+        assert!(
+            m["differences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["object"] == object && d["name"] == name && d["property"] == property),
+            "{id}: no {object} {name} {property} in {m}"
+        );
+    };
+    assert_eq!(of("1")["verdict"], "reversible", "{v}");
+    assert_eq!(of("1")["differences"].as_array().unwrap().len(), 0);
+    assert_eq!(of("2")["verdict"], "not-reversible", "{v}");
+    has("2", "index", "v1_name_id", "exists");
+    assert_eq!(of("3")["verdict"], "not-reversible", "{v}");
+    has("3", "column", "v1.extra2", "exists");
+    assert_eq!(of("4")["verdict"], "not-reappliable", "{v}");
+    has("4", "step", "up again", "error");
+    assert_eq!(of("5")["verdict"], "irreversible", "{v}");
+    if !sqlite {
+        assert_eq!(of("6")["verdict"], "not-reversible", "{v}");
+        has("6", "column", "v1.name", "default");
+    }
+    assert_eq!(of("7")["verdict"], "not-reversible", "{v}");
+    has("7", "column", "v1.a7", "exists");
+    has("7", "column", "v1.extra2", "exists");
+    assert_eq!(of("8")["verdict"], "failed", "{v}");
+    has("8", "step", "up", "error");
+    let error = of("8")["differences"][0]["after"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("8_broken.sql"), "{error}");
+    assert_eq!(of("9")["verdict"], "skipped", "{v}");
+    for m in list {
+        assert!(
+            m["duration_ms"].is_u64() && m["description"].is_string(),
+            "{m}"
+        );
+    }
+    // The table output: a line per migration, differences as `kind name: property before → after`.
+    let r = p.run(&["verify", "users"]);
+    r.expect(1)
+        .stdout_has("users 1 ok: reversible")
+        .stdout_has("users 2 forgets index: not-reversible")
+        .stdout_has("    index v1_name_id: exists no → yes");
+    // One app: its dependencies applied first, not judged; a clean app passes.
+    std::fs::remove_file(p.path("migrations/blog/8_broken.sql")).unwrap();
+    for name in [
+        "2_forgets_index",
+        "3_leaves_column",
+        "4_not_rerunnable",
+        "6_default",
+        "7_wrong_column",
+    ] {
+        let _ = std::fs::remove_file(p.path(&format!("migrations/users/{name}.sql")));
+    }
+    let r = p.run(&["verify", "blog"]);
+    r.expect(0).stdout_has("blog 9 create v9: reversible");
+    assert!(!r.stdout.contains("users 1"), "{}", r.stdout);
+}
+
+fn verify_drops_its_scratch_database_on_ctrl_c(b: Backend) {
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_slow.sql",
+        &format!(
+            "-- ferry:up\nCREATE TABLE s1 (id INTEGER);\n{}\n-- ferry:down\nDROP TABLE s1;\n",
+            b.slow_sql()
+        ),
+    );
+    let child = p.spawn(&["verify", "-v"]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; the scratch database was dropped"),
+        "{stderr}"
+    );
+    assert!(!scratch_exists(&p, &scratch_url(&stderr)), "{stderr}");
 }
