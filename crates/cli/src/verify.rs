@@ -142,9 +142,16 @@ pub(crate) async fn run(
             .await
             .map_err(Failure::from)
     };
+    let interrupt = async {
+        match (&mut interrupted).await {
+            Ok(Ok(())) => {}
+            // No handler could be installed: never interrupted this way.
+            _ => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
         result = run => Some(result),
-        _ = &mut interrupted => None,
+        () = interrupt => None,
     };
     interrupted.abort();
     if a.keep {
