@@ -1,8 +1,11 @@
 //! Integration tests of the `ferry` binary. `shared` runs on all three backends (PostgreSQL and
 //! MySQL through FERRY_TEST_POSTGRES_URL / FERRY_TEST_MYSQL_URL, a fresh database per test);
 //! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
-//! output of every command on the example project (SQLite).
+//! output of every command on the example project (SQLite); `corpus` runs the bad-input corpus
+//! of `tests/fixtures/bad/` (issue 11).
 
+#[cfg(all(unix, feature = "sqlite"))]
+mod corpus;
 mod files;
 mod shared;
 #[cfg(all(unix, feature = "sqlite"))]

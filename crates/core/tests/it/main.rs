@@ -1,6 +1,8 @@
 //! Integration tests of ferry-core, without a database: the conformance suite and the
-//! planning rules of SPEC §5 and §6, run on the in-memory driver of `ferry_core::testkit`.
+//! planning rules of SPEC §5 and §6, run on the in-memory driver of `ferry_core::testkit`;
+//! `properties`: property tests of the file, config and SQL parsers on arbitrary input.
 
 mod conformance;
 mod memory;
 mod planning;
+mod properties;
