@@ -40,6 +40,8 @@ enum Step {
     Quickstart,
     /// cargo test --workspace (the README's test command)
     Test,
+    /// cargo xtask stress --short: concurrent runs, kills, cut connections, secrets on every backend
+    Stress,
 }
 
 /// What ferry-core must never depend on (SPEC §1).
@@ -78,6 +80,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
             Step::Msrv => msrv(),
             Step::Quickstart => quickstart(),
             Step::Test => cargo_ok("test --workspace"),
+            Step::Stress => crate::stress::run(&crate::stress::StressArgs::short()),
         };
         result.with_context(|| format!("ci step `{name}` failed"))?;
     }

@@ -2,11 +2,14 @@
 //!
 //! - `dist`: release archives with the binary, shell completions, man pages and docs;
 //! - `bench`: wall times of ferry's commands on a generated project;
-//! - `ci`: the checks CI makes (`.ci/run` and `.github/workflows/ci.yml` both call it).
+//! - `ci`: the checks CI makes (`.ci/run` and `.github/workflows/ci.yml` both call it);
+//! - `stress`: ferry as separate processes under concurrency, kills, lost connections and
+//!   with passwords in its URLs, against real databases.
 
 mod bench;
 mod ci;
 mod dist;
+mod stress;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +33,8 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Run CI's checks: the named steps, or all of them in order
     Ci(ci::CiArgs),
+    /// Stress ferry against real databases: concurrent runs, kill -9, cut connections, silent servers, secrets
+    Stress(stress::StressArgs),
 }
 
 fn main() -> Result<()> {
@@ -37,6 +42,7 @@ fn main() -> Result<()> {
         Task::Dist(args) => dist::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Ci(args) => ci::run(&args),
+        Task::Stress(args) => stress::run(&args),
     }
 }
 
@@ -49,8 +55,30 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The cargo that runs us (`cargo xtask` sets `CARGO`), else `cargo` from `PATH`.
+///
+/// Without the variables `cargo run` sets for the program it runs (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, ...): build scripts that watch them (ring's does) would otherwise see them
+/// change between a nested build and a plain one, and rebuild half the tree each time.
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the root), else `target/`.
