@@ -224,7 +224,9 @@ pub fn check_table(statuses: &[MigrationStatus], color: bool) -> String {
     let line = |cells: [&str; 5], status: Option<Status>| {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            let padded = format!("{cell:<width$}", width = widths[i]);
+            // Padded by hand: `format!`'s width is limited to 65535, and a cell may be longer.
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let padded = format!("{cell}{}", " ".repeat(pad));
             let painted = match (i, status) {
                 (3, Some(st)) => Style::paint(color, status_color(st), &padded),
                 _ => padded,

@@ -64,6 +64,22 @@ pub fn slugify(description: &str) -> String {
 /// (`YYYYMMDDHHMMSS`, UTC), bumped by one second while the app already has that ID. Creates the
 /// app's folder if needed. Returns the new file's path.
 pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> Result<PathBuf> {
+    // One line of text: the file's `-- ferry:description` line must parse back.
+    let description: String = description
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if description.is_empty() {
+        return Err(Error::Usage(
+            "a migration needs a description: `ferry new <app> <description...>`".into(),
+        ));
+    }
+    let mut probe = crate::Migration::new("1", description.clone(), "", None);
+    probe.id = "1".into();
+    crate::migration::check_limits(&probe).map_err(Error::Usage)?;
     let dir = app.migrations_dir.as_deref().ok_or_else(|| {
         Error::Usage(format!(
             "app `{}` has embedded migrations; it has no folder to write to",
@@ -83,8 +99,7 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
         }
         time += Duration::seconds(1);
     };
-    let description = description.trim();
-    let path = dir.join(format!("{id}_{}.sql", slugify(description)));
+    let path = dir.join(format!("{id}_{}.sql", slugify(&description)));
     let text = format!("-- ferry:description {description}\n-- ferry:up\n\n\n-- ferry:down\n\n");
     write_new(&path, &text)?;
     Ok(path)

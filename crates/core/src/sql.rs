@@ -90,6 +90,17 @@ pub fn split_statements(sql: &str, dialect: Dialect) -> Vec<Statement<'_>> {
     if let Some(s) = start {
         out.push(make_statement(sql, s, end));
     }
+    // Lines in one pass over the text: counting from the start for each statement would be
+    // quadratic in a file of many statements.
+    let (mut line, mut counted) = (1usize, 0usize);
+    for statement in &mut out {
+        line += sql.as_bytes()[counted..statement.offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted = statement.offset;
+        statement.line = line;
+    }
     out
 }
 
@@ -144,11 +155,12 @@ pub fn line_of_offset(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// A statement of `sql[start..end]`; its line is filled in by [`split_statements`].
 fn make_statement(sql: &str, start: usize, end: usize) -> Statement<'_> {
     Statement {
         text: &sql[start..end],
         offset: start,
-        line: line_of_offset(sql, start),
+        line: 0,
     }
 }
 
