@@ -512,7 +512,7 @@ fn redact_query_passwords(text: &str) -> String {
         let in_query = text[..key_start].ends_with(['?', '&']);
         let len = if in_query {
             value
-                .find(|c: char| matches!(c, '&' | '#' | '`' | '"' | '\n' | '\r'))
+                .find(['&', '#', '`', '"', '\n', '\r'])
                 .unwrap_or(value.len())
         } else if let Some(quoted) = value.strip_prefix('\'') {
             // libpq's quoting: `\'` and `\\` are escapes inside.

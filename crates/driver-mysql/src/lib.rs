@@ -25,6 +25,9 @@
 //! - **Errors**: statement failures keep the server's error number, SQLSTATE and the line of
 //!   the failing statement within the SQL text; connection failures name the host (or
 //!   socket) and database, never the password.
+//! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the connected database, one
+//!   query per `information_schema` view (and one for MariaDB's sequences); indexes are
+//!   named `table.index`, their names being unique per table only.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -46,12 +49,14 @@ mod conn;
 mod error;
 mod lease;
 mod probe;
+mod snapshot;
 pub mod testing;
 mod url;
 
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
+use ferry_core::schema::Schema;
 use ferry_core::sql::{is_blank, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
@@ -600,6 +605,10 @@ impl Driver for MysqlDriver {
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         watch!(self, true, self.write(change))
+    }
+
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
+        watch!(self, true, self.snapshot())
     }
 }
 

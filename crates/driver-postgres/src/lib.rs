@@ -33,6 +33,9 @@
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password.
+//! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): every non-system schema read
+//!   from `pg_catalog` in nine queries; objects in the current schema (as at connect) are
+//!   unqualified, others `schema.name`; extension members are left out.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -55,11 +58,13 @@ mod error;
 mod lease;
 mod pooler;
 mod probe;
+mod snapshot;
 pub mod testing;
 mod url;
 
 use std::time::{Duration, Instant};
 
+use ferry_core::schema::Schema;
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
@@ -85,6 +90,9 @@ pub struct PostgresDriver {
     /// The schema holding the tracking table: the one named, else `current_schema()` when the
     /// connection was opened (so that a migration changing `search_path` does not move it).
     schema: Option<String>,
+    /// `current_schema()` when the connection was opened: a snapshot names the objects in it
+    /// without their schema.
+    home_schema: Option<String>,
     /// The quoted, qualified table name for SQL text.
     quoted: String,
     /// The tracking-table statements.
@@ -191,9 +199,10 @@ impl PostgresDriver {
                 .batch_execute("SET client_connection_check_interval = 1000")
                 .await;
         }
+        let home_schema = row.get::<_, Option<String>>(1);
         let schema = match table.schema() {
             Some(schema) => Some(schema.to_owned()),
-            None => row.get::<_, Option<String>>(1),
+            None => home_schema.clone(),
         };
         let quoted = qualified(schema.as_deref(), table.name());
         Ok(PostgresDriver {
@@ -201,6 +210,7 @@ impl PostgresDriver {
             target,
             table,
             schema,
+            home_schema,
             sql: TrackingSql::new(Placeholders::Dollar, &quoted),
             quoted,
             server,
@@ -777,6 +787,10 @@ impl Driver for PostgresDriver {
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
         watch!(self, true, self.end_atomic(commit))
+    }
+
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
+        watch!(self, true, self.snapshot())
     }
 }
 

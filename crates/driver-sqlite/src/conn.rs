@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ferry_core::schema::Schema;
 use ferry_core::url::quote_ident;
 use ferry_core::{
     AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
@@ -247,6 +248,24 @@ impl Conn {
             }
         }
         result
+    }
+
+    /// The schema of the main database, without the tracking table (see
+    /// [`crate::snapshot`]). Empty, without creating it, while the file is missing.
+    pub(crate) fn snapshot(&mut self) -> DriverResult<Schema> {
+        let Some(conn) = &self.conn else {
+            return Ok(Schema::default());
+        };
+        let schema = crate::snapshot::read(conn)?;
+        let in_main = self
+            .table
+            .schema()
+            .is_none_or(|s| s.eq_ignore_ascii_case("main"));
+        Ok(if in_main {
+            schema.without_table(self.table.name())
+        } else {
+            schema
+        })
     }
 
     /// Apply a row change. Under the lock it joins the lock's transaction: this connection

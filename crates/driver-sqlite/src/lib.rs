@@ -30,6 +30,9 @@
 //! - **Errors**: statement failures keep SQLite's message and result code (`SQLITE_ERROR`,
 //!   `SQLITE_BUSY`, ...) and name the line within the section. Outside the lock, statements
 //!   wait up to 60 s for another connection's commit before failing as busy.
+//! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the main database, in four
+//!   queries joining `sqlite_schema` with the table-valued pragmas; unnamed constraints are
+//!   named by their content (`posts.fk(user_id)->users(id)`).
 //!
 //! ```
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -45,12 +48,14 @@
 
 mod conn;
 mod error;
+mod snapshot;
 pub mod testing;
 mod url;
 mod worker;
 
 use std::time::Duration;
 
+use ferry_core::schema::Schema;
 use ferry_core::sql::Dialect;
 use ferry_core::{
     AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, LockChoice,
@@ -168,6 +173,12 @@ impl SqliteDriver {
         let change = change.clone();
         self.worker.call(move |c| c.write(&change)).await
     }
+
+    /// See [`Driver::snapshot`]: the main database, four queries. Empty, without creating
+    /// it, while the file is missing.
+    pub async fn snapshot(&mut self) -> DriverResult<Schema> {
+        self.worker.call(Conn::snapshot).await
+    }
 }
 
 impl Driver for SqliteDriver {
@@ -257,5 +268,9 @@ impl Driver for SqliteDriver {
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
         Box::pin(self.worker.call(move |c| c.end_atomic(commit)))
+    }
+
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
+        Box::pin(SqliteDriver::snapshot(self))
     }
 }

@@ -124,3 +124,33 @@ fn a_waiting_lock_is_taken_as_soon_as_the_holder_releases_it() {
     );
     assert!(!db.is_locked(&table), "the waiter's connection was dropped");
 }
+
+#[test]
+fn the_snapshot_lists_user_tables_without_the_tracking_table() {
+    use ferry_core::testkit::snapshot::{assert_change, assert_left_out};
+    let db = MemoryDatabase::new();
+    let mut d = db.open(TableName::default());
+    block_on(d.ensure_table()).unwrap();
+    block_on(d.execute("CREATE TABLE ferry_migrations_lock (x INT);", false)).unwrap();
+    let s = block_on(d.snapshot()).unwrap();
+    assert!(s.is_empty(), "{s:?}");
+    assert_left_out(&s, "ferry_migrations");
+    let s = block_on(assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE Posts (id INT);",
+        &[("table", "posts", "exists")],
+    ));
+    let s = block_on(assert_change(
+        &mut d,
+        s,
+        "INSERT INTO posts VALUES (1);",
+        &[],
+    ));
+    block_on(assert_change(
+        &mut d,
+        s,
+        "DROP TABLE posts;",
+        &[("table", "posts", "exists")],
+    ));
+}

@@ -354,3 +354,239 @@ mod library {
         assert!(err.to_string().contains("known apps: embedded"), "{err}");
     }
 }
+
+/// A schema with every kind of object the snapshot reads on SQLite.
+const SNAPSHOT_SCHEMA: &str = "
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT COLLATE NOCASE,
+    lower_email TEXT GENERATED ALWAYS AS (lower(email)) VIRTUAL,
+    CONSTRAINT users_name_check CHECK (length(name) > 1)
+);
+CREATE TABLE tags (post_id INTEGER, tag TEXT, PRIMARY KEY (post_id, tag)) WITHOUT ROWID;
+CREATE INDEX users_lower_idx ON users (lower(email) DESC);
+";
+
+/// The `posts` table as the rebuild in `posts(..)` makes it (SQLite's way to change a column
+/// or a constraint: create the new table, copy, drop, rename, then recreate what depended on
+/// the old one).
+fn posts(title: &str, published: &str, on_delete: &str, check: &str) -> String {
+    format!(
+        "DROP VIEW IF EXISTS recent;
+CREATE TABLE posts_new (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE {on_delete},
+    title TEXT {title},
+    published INTEGER {published}{check}
+);
+INSERT INTO posts_new SELECT id, user_id, title, published FROM posts;
+DROP TABLE posts;
+ALTER TABLE posts_new RENAME TO posts;
+CREATE INDEX posts_title_idx ON posts (title DESC);
+CREATE INDEX posts_published_idx ON posts (user_id) WHERE published;
+CREATE TRIGGER posts_touch AFTER UPDATE OF title ON posts
+BEGIN
+    UPDATE posts SET title = trim(NEW.title) WHERE id = NEW.id;
+END;
+CREATE VIEW recent AS SELECT id, title FROM posts WHERE published;
+"
+    )
+}
+
+#[tokio::test]
+async fn snapshot_sees_what_verify_must_compare() {
+    use ferry_core::testkit::snapshot::{assert_change, assert_left_out, property};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "snapshot");
+    let mut d = open(&url).await;
+    // A missing file is an empty schema, and stays missing.
+    assert!(d.snapshot().await.unwrap().is_empty());
+    assert!(!dir.path().join("snapshot.db").exists());
+    // The tracking table exists, and is left out (SQLite's lock is no table).
+    d.ensure_table().await.unwrap();
+    d.lock(Duration::from_secs(5)).await.unwrap();
+    d.execute(SNAPSHOT_SCHEMA, false).await.unwrap();
+    d.execute(
+        &format!(
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, published INTEGER);\n{}",
+            posts(
+                "NOT NULL DEFAULT 'untitled'",
+                "NOT NULL DEFAULT 0",
+                "CASCADE",
+                ",\n    CHECK (length(title) > 0)"
+            )
+        ),
+        false,
+    )
+    .await
+    .unwrap();
+    let s = d.snapshot().await.unwrap();
+    d.unlock().await.unwrap();
+    assert_left_out(&s, "ferry_migrations");
+
+    let p = |kind: &str, name: &str, prop: &str| property(&s, kind, name, prop);
+    assert_eq!(p("table", "users", "options"), None);
+    assert_eq!(p("table", "tags", "options"), Some("without rowid"));
+    assert_eq!(p("column", "users.id", "type"), Some("integer"));
+    assert_eq!(p("column", "users.id", "identity"), Some("autoincrement"));
+    assert_eq!(p("column", "users.email", "nullable"), Some("no"));
+    assert_eq!(p("column", "users.name", "collation"), Some("nocase"));
+    assert_eq!(p("column", "users.name", "nullable"), Some("yes"));
+    assert_eq!(
+        p("column", "users.lower_email", "generated"),
+        Some("lower(email)")
+    );
+    assert_eq!(p("column", "posts.title", "default"), Some("'untitled'"));
+    assert_eq!(p("primary key", "users", "columns"), Some("id"));
+    assert_eq!(p("primary key", "tags", "columns"), Some("post_id, tag"));
+    assert_eq!(
+        p("unique constraint", "users.unique(email)", "columns"),
+        Some("email")
+    );
+    assert_eq!(
+        p("unique constraint", "users.unique(email)", "table"),
+        Some("users")
+    );
+    let fk = "posts.fk(user_id)->users(id)";
+    assert_eq!(p("foreign key", fk, "target"), Some("users(id)"));
+    assert_eq!(p("foreign key", fk, "on delete"), Some("cascade"));
+    assert_eq!(p("foreign key", fk, "on update"), Some("no action"));
+    assert_eq!(
+        p("check constraint", "users.users_name_check", "expression"),
+        Some("length(name) > 1")
+    );
+    let check = "posts.check(length(title) > 0)";
+    assert_eq!(p("check constraint", check, "table"), Some("posts"));
+    // Automatic indexes are covered by their constraints.
+    assert!(!s.objects().any(|(_, name, _)| name.starts_with("sqlite_")));
+    assert_eq!(p("index", "posts_title_idx", "columns"), Some("title desc"));
+    assert_eq!(p("index", "posts_title_idx", "unique"), Some("no"));
+    assert_eq!(p("index", "posts_title_idx", "method"), None);
+    assert_eq!(
+        p("index", "posts_published_idx", "predicate"),
+        Some("published")
+    );
+    assert_eq!(
+        p("index", "users_lower_idx", "columns"),
+        Some("lower(email) desc")
+    );
+    assert_eq!(p("index", "users_lower_idx", "table"), Some("users"));
+    assert_eq!(
+        p("view", "recent", "definition"),
+        Some("CREATE VIEW recent AS SELECT id, title FROM posts WHERE published")
+    );
+    assert_eq!(p("trigger", "posts.posts_touch", "table"), Some("posts"));
+    assert_eq!(p("trigger", "posts.posts_touch", "timing"), Some("after"));
+    assert_eq!(p("trigger", "posts.posts_touch", "event"), Some("update"));
+
+    // Nothing changed, nothing differs; data is not schema.
+    let s = assert_change(&mut d, s, "SELECT 1;", &[]).await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "INSERT INTO users (email) VALUES ('a@b.c');",
+        &[],
+    )
+    .await;
+    // Rebuilding a table the same way changes nothing (SQLite rewrites its text).
+    let rebuild = posts(
+        "NOT NULL DEFAULT 'untitled'",
+        "NOT NULL DEFAULT 0",
+        "CASCADE",
+        ",\n    CHECK (length(title) > 0)",
+    );
+    let s = assert_change(&mut d, s, &rebuild, &[]).await;
+
+    // Each change is seen, and only it.
+    let s = assert_change(
+        &mut d,
+        s,
+        &posts(
+            "NOT NULL DEFAULT 'none'",
+            "NOT NULL DEFAULT 0",
+            "CASCADE",
+            ",\n    CHECK (length(title) > 0)",
+        ),
+        &[("column", "posts.title", "default")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        &posts(
+            "NOT NULL DEFAULT 'none'",
+            "DEFAULT 0",
+            "CASCADE",
+            ",\n    CHECK (length(title) > 0)",
+        ),
+        &[("column", "posts.published", "nullable")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        &posts(
+            "NOT NULL DEFAULT 'none'",
+            "DEFAULT 0",
+            "RESTRICT",
+            ",\n    CHECK (length(title) > 0)",
+        ),
+        &[("foreign key", fk, "on delete")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        &posts("NOT NULL DEFAULT 'none'", "DEFAULT 0", "RESTRICT", ""),
+        &[("check constraint", check, "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP INDEX posts_title_idx;",
+        &[("index", "posts_title_idx", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE posts ADD COLUMN body TEXT;",
+        &[("column", "posts.body", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP VIEW recent;\nCREATE VIEW recent AS SELECT id, title FROM posts WHERE NOT published;",
+        &[("view", "recent", "definition")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TRIGGER posts_touch;",
+        &[("trigger", "posts.posts_touch", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE UNIQUE INDEX users_name_idx ON users (name) WHERE name IS NOT NULL;",
+        &[("index", "users_name_idx", "exists")],
+    )
+    .await;
+    assert_eq!(
+        property(&s, "index", "users_name_idx", "unique"),
+        Some("yes")
+    );
+    assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE posts DROP COLUMN body;",
+        &[("column", "posts.body", "exists")],
+    )
+    .await;
+}

@@ -37,6 +37,7 @@ mod state;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::schema::Schema;
 use crate::sql::{split_statements, Dialect};
 use crate::testkit::DriverFactory;
 use crate::{
@@ -348,5 +349,18 @@ impl Driver for MemoryDriver {
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         let result = self.db.state().apply(&self.table, change);
         Box::pin(std::future::ready(result))
+    }
+
+    /// One `table` object per user table (the toy model knows no columns), without this
+    /// connection's tracking table and its lock table.
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
+        let mut schema = Schema::default();
+        for table in &self.db.state().data.tables {
+            schema.add("table", table.as_str());
+        }
+        let tracking = self.table.name().to_ascii_lowercase();
+        let lease = self.table.lease_table().name().to_ascii_lowercase();
+        let schema = schema.without_table(&tracking).without_table(&lease);
+        Box::pin(std::future::ready(Ok(schema)))
     }
 }

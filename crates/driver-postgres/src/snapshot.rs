@@ -1,0 +1,310 @@
+//! The schema snapshot ([`ferry_core::schema`], SPEC §9.3) read from `pg_catalog`.
+//!
+//! One query per family of objects, whatever the schema's size (nine in all): schemas,
+//! extensions, relations (tables, views, materialised views, sequences), columns,
+//! constraints, indexes, triggers, functions and procedures, types (enum, domain, composite,
+//! range). Each returns rows of `(kind, name, properties)`, the properties as a `text[]` of
+//! alternating names and values (a NULL value leaves the property unset), so that one loop
+//! fills the [`Schema`].
+//!
+//! Every non-system schema is read. Objects in the connection's current schema (as it was
+//! when the driver connected, so that a migration changing `search_path` does not rename
+//! everything) are named unqualified, others `schema.name`. Objects that belong to an
+//! extension are left out: the extension and its version stand for them. So are the
+//! objects PostgreSQL derives from others: identity sequences (the column's `identity`
+//! says it), indexes that implement a constraint, constraints cloned onto partitions.
+//!
+//! Only unnamed statements (`query_typed`), as everywhere in this driver.
+
+use ferry_core::schema::Schema;
+use ferry_core::DriverResult;
+use tokio_postgres::types::Type;
+
+use crate::error::db_error;
+use crate::PostgresDriver;
+
+impl PostgresDriver {
+    /// See [`ferry_core::Driver::snapshot`].
+    pub(crate) async fn snapshot(&mut self) -> DriverResult<Schema> {
+        let mut schema = Schema::default();
+        for sql in queries() {
+            let rows = self
+                .client
+                .query_typed(&sql, &[(&self.home_schema, Type::TEXT)])
+                .await
+                .map_err(|e| db_error(&e))?;
+            for row in rows {
+                let read = || -> Result<_, tokio_postgres::Error> {
+                    Ok((
+                        row.try_get::<_, String>(0)?,
+                        row.try_get::<_, String>(1)?,
+                        row.try_get::<_, Vec<Option<String>>>(2)?,
+                    ))
+                };
+                let (kind, name, properties) = read().map_err(|e| db_error(&e))?;
+                let object = schema.add(kind, name);
+                for pair in properties.chunks(2) {
+                    if let [Some(property), Some(value)] = pair {
+                        let value = if property == "definition" {
+                            collapse_whitespace(value)
+                        } else {
+                            value.clone()
+                        };
+                        object.set(property.as_str(), value);
+                    }
+                }
+            }
+        }
+        let tracking = self.table.name().to_owned();
+        let lease = self.table.lease_table().name().to_owned();
+        Ok(schema
+            .without_table(&self.snapshot_name(&tracking))
+            .without_table(&self.snapshot_name(&lease)))
+    }
+
+    /// The name a snapshot gives to the relation `name` in the tracking table's schema.
+    fn snapshot_name(&self, name: &str) -> String {
+        match &self.schema {
+            Some(schema) if self.home_schema.as_ref() != Some(schema) => format!("{schema}.{name}"),
+            _ => name.to_owned(),
+        }
+    }
+}
+
+/// Runs of whitespace as one space, without leading or trailing whitespace: definitions are
+/// compared as text, and their layout is not part of the schema.
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `name` qualified by the schema of the `pg_namespace` alias `ns`, unless that schema is the
+/// current one (`$1`).
+fn qualified(ns: &str, name: &str) -> String {
+    format!("(CASE WHEN {ns}.nspname = $1 THEN '' ELSE {ns}.nspname || '.' END || {name})")
+}
+
+/// The condition that the `pg_namespace` alias `ns` is a user schema.
+fn user_schema(ns: &str) -> String {
+    format!("{ns}.nspname <> 'information_schema' AND {ns}.nspname NOT LIKE 'pg\\_%'")
+}
+
+/// The condition that the object `oid` of catalog `catalog` does not belong to an extension.
+fn not_in_extension(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT FROM pg_catalog.pg_depend x \
+         WHERE x.classid = 'pg_catalog.{catalog}'::regclass AND x.objid = {oid} AND x.deptype = 'e')"
+    )
+}
+
+/// A referential action code of `pg_constraint` in words.
+fn action(code: &str) -> String {
+    format!(
+        "CASE {code} WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade' \
+         WHEN 'n' THEN 'set null' WHEN 'd' THEN 'set default' END"
+    )
+}
+
+/// The names of the columns numbered `keys` (an `int2[]`) of relation `rel`, in order.
+fn column_list(keys: &str, rel: &str) -> String {
+    format!(
+        "(SELECT string_agg(a.attname, ', ' ORDER BY k.i) \
+         FROM unnest({keys}) WITH ORDINALITY AS k(num, i) \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.num)"
+    )
+}
+
+/// The catalog queries, one per family of objects; `$1` is the current schema.
+fn queries() -> Vec<String> {
+    let table_name = qualified("n", "c.relname");
+    let user = user_schema("n");
+    vec![
+        // Schemas.
+        format!(
+            "SELECT 'schema'::text, n.nspname::text, ARRAY[]::text[] \
+             FROM pg_catalog.pg_namespace n WHERE {user} AND {}",
+            not_in_extension("pg_namespace", "n.oid")
+        ),
+        // Extensions.
+        "SELECT 'extension'::text, e.extname::text, ARRAY['version', e.extversion]::text[] \
+         FROM pg_catalog.pg_extension e"
+            .to_owned(),
+        // Relations: tables, views, materialised views, sequences (not those of identity
+        // columns).
+        format!(
+            "SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' \
+             WHEN 'S' THEN 'sequence' ELSE 'table' END::text, {table_name}::text, \
+             CASE \
+             WHEN c.relkind IN ('v', 'm') THEN ARRAY['definition', pg_catalog.pg_get_viewdef(c.oid), \
+               'options', array_to_string(c.reloptions, ', ')] \
+             WHEN c.relkind = 'S' THEN ARRAY['type', pg_catalog.format_type(s.seqtypid, NULL), \
+               'start', s.seqstart::text, 'increment', s.seqincrement::text, \
+               'min', s.seqmin::text, 'max', s.seqmax::text, 'cache', s.seqcache::text, \
+               'cycle', CASE WHEN s.seqcycle THEN 'yes' ELSE 'no' END, \
+               'owned by', (SELECT {owner}::text || '.' || a.attname \
+                 FROM pg_catalog.pg_depend d \
+                 JOIN pg_catalog.pg_class o ON o.oid = d.refobjid \
+                 JOIN pg_catalog.pg_namespace ons ON ons.oid = o.relnamespace \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = o.oid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
+                 AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a' LIMIT 1)] \
+             ELSE ARRAY['options', array_to_string(c.reloptions, ', '), \
+               'unlogged', CASE WHEN c.relpersistence = 'u' THEN 'yes' END, \
+               'partition key', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
+               'partition of', (SELECT {parent}::text || ' ' || pg_catalog.pg_get_expr(c.relpartbound, c.oid) \
+                 FROM pg_catalog.pg_inherits i \
+                 JOIN pg_catalog.pg_class p ON p.oid = i.inhparent \
+                 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
+                 WHERE c.relispartition AND i.inhrelid = c.oid)] \
+             END::text[] \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
+             WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') AND {user} AND {ext} \
+             AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_catalog.pg_depend d \
+               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
+               AND d.deptype = 'i'))",
+            owner = qualified("ons", "o.relname"),
+            parent = qualified("pn", "p.relname"),
+            ext = not_in_extension("pg_class", "c.oid"),
+        ),
+        // Columns of tables. A collation is named only when it is not the type's own.
+        format!(
+            "SELECT 'column'::text, ({table_name} || '.' || a.attname)::text, ARRAY[\
+             'type', pg_catalog.format_type(a.atttypid, a.atttypmod), \
+             'nullable', CASE WHEN a.attnotnull THEN 'no' ELSE 'yes' END, \
+             'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END, \
+             'generated', CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END, \
+             'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END, \
+             'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END\
+             ]::text[] \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+             LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
+             WHERE c.relkind IN ('r', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped \
+             AND {user} AND {ext}",
+            ext = not_in_extension("pg_class", "c.oid"),
+        ),
+        // Table constraints, but those cloned onto partitions from their parent's.
+        format!(
+            "SELECT CASE co.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint' \
+             WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check constraint' \
+             ELSE 'exclusion constraint' END::text, \
+             CASE WHEN co.contype = 'p' THEN {table_name} \
+             ELSE {table_name} || '.' || co.conname END::text, \
+             CASE co.contype \
+             WHEN 'p' THEN ARRAY['table', {table_name}, 'columns', {columns}] \
+             WHEN 'u' THEN ARRAY['table', {table_name}, 'columns', {columns}] \
+             WHEN 'f' THEN ARRAY['table', {table_name}, 'columns', {columns}, \
+               'target', {target} || '(' || {target_columns} || ')', \
+               'on delete', {on_delete}, 'on update', {on_update}] \
+             WHEN 'c' THEN ARRAY['table', {table_name}, \
+               'expression', pg_catalog.pg_get_expr(co.conbin, co.conrelid)] \
+             ELSE ARRAY['table', {table_name}, \
+               'definition', pg_catalog.pg_get_constraintdef(co.oid, true)] \
+             END::text[] \
+             FROM pg_catalog.pg_constraint co \
+             JOIN pg_catalog.pg_class c ON c.oid = co.conrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_catalog.pg_class r ON r.oid = co.confrelid \
+             LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace \
+             WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND co.conparentid = 0 AND {user} \
+             AND {ext}",
+            columns = column_list("co.conkey", "co.conrelid"),
+            target = qualified("rn", "r.relname"),
+            target_columns = column_list("co.confkey", "co.confrelid"),
+            on_delete = action("co.confdeltype"),
+            on_update = action("co.confupdtype"),
+            ext = not_in_extension("pg_class", "c.oid"),
+        ),
+        // Indexes, but those that implement a constraint. Key columns (or expressions) in
+        // order, with their direction and a null ordering that is not the default.
+        format!(
+            "SELECT 'index'::text, {index_name}::text, ARRAY[\
+             'table', {table_name}, \
+             'columns', (SELECT string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k + 1, true) \
+               || CASE WHEN i.indoption[k] & 1 = 1 \
+                  THEN ' desc' || CASE WHEN i.indoption[k] & 2 = 0 THEN ' nulls last' ELSE '' END \
+                  ELSE CASE WHEN i.indoption[k] & 2 = 2 THEN ' nulls first' ELSE '' END END, \
+               ', ' ORDER BY k) FROM generate_series(0, i.indnkeyatts - 1) AS k), \
+             'include', (SELECT string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k + 1, true), \
+               ', ' ORDER BY k) FROM generate_series(i.indnkeyatts, i.indnatts - 1) AS k), \
+             'unique', CASE WHEN i.indisunique THEN 'yes' ELSE 'no' END, \
+             'predicate', pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), \
+             'method', am.amname::text\
+             ]::text[] \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_am am ON am.oid = ic.relam \
+             WHERE {user} AND {ext} \
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint co \
+               WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid \
+               AND co.contype IN ('p', 'u', 'x'))",
+            index_name = qualified("n", "ic.relname"),
+            ext = not_in_extension("pg_class", "c.oid"),
+        ),
+        // Triggers, named by table (PostgreSQL's trigger names are unique per table only).
+        format!(
+            "SELECT 'trigger'::text, ({table_name} || '.' || t.tgname)::text, ARRAY[\
+             'table', {table_name}, \
+             'timing', CASE WHEN t.tgtype & 2 = 2 THEN 'before' \
+               WHEN t.tgtype & 64 = 64 THEN 'instead of' ELSE 'after' END, \
+             'event', concat_ws(' or ', CASE WHEN t.tgtype & 4 = 4 THEN 'insert' END, \
+               CASE WHEN t.tgtype & 16 = 16 THEN 'update' END, \
+               CASE WHEN t.tgtype & 8 = 8 THEN 'delete' END, \
+               CASE WHEN t.tgtype & 32 = 32 THEN 'truncate' END), \
+             'definition', pg_catalog.pg_get_triggerdef(t.oid, true), \
+             'enabled', CASE t.tgenabled WHEN 'D' THEN 'no' WHEN 'R' THEN 'replica' \
+               WHEN 'A' THEN 'always' END\
+             ]::text[] \
+             FROM pg_catalog.pg_trigger t \
+             JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE NOT t.tgisinternal AND {user} AND {ext}",
+            ext = not_in_extension("pg_class", "c.oid"),
+        ),
+        // Functions and procedures (aggregates have no `pg_get_functiondef`).
+        format!(
+            "SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END::text, \
+             ({name} || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')')::text, \
+             ARRAY['definition', pg_catalog.pg_get_functiondef(p.oid)]::text[] \
+             FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.prokind IN ('f', 'p', 'w') AND {user} AND {ext}",
+            name = qualified("n", "p.proname"),
+            ext = not_in_extension("pg_proc", "p.oid"),
+        ),
+        // Enum, domain, composite and range types.
+        format!(
+            "SELECT CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' \
+             WHEN 'c' THEN 'composite type' ELSE 'range type' END::text, {name}::text, \
+             CASE t.typtype \
+             WHEN 'e' THEN ARRAY['values', (SELECT string_agg(e.enumlabel::text, ', ' \
+               ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)] \
+             WHEN 'd' THEN ARRAY['type', pg_catalog.format_type(t.typbasetype, t.typtypmod), \
+               'nullable', CASE WHEN t.typnotnull THEN 'no' ELSE 'yes' END, \
+               'default', t.typdefault, \
+               'check', (SELECT string_agg(pg_catalog.pg_get_constraintdef(co.oid, true), ' and ' \
+                 ORDER BY co.conname) FROM pg_catalog.pg_constraint co \
+                 WHERE co.contypid = t.oid AND co.contype = 'c')] \
+             WHEN 'c' THEN ARRAY['attributes', (SELECT string_agg(a.attname || ' ' \
+               || pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) \
+               FROM pg_catalog.pg_attribute a \
+               WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)] \
+             ELSE ARRAY['subtype', (SELECT pg_catalog.format_type(r.rngsubtype, NULL) \
+               FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid)] \
+             END::text[] \
+             FROM pg_catalog.pg_type t \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+             LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
+             WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c')) \
+             AND {user} AND {ext}",
+            name = qualified("n", "t.typname"),
+            ext = not_in_extension("pg_type", "t.oid"),
+        ),
+    ]
+}
