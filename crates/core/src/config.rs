@@ -94,6 +94,13 @@ impl AppConfig {
             return Ok(list);
         }
         let dir = self.migrations_dir.as_deref().unwrap_or(Path::new("."));
+        if !dir.exists() && std::fs::symlink_metadata(dir).is_ok() {
+            return Err(Error::MigrationFile {
+                path: dir.to_owned(),
+                line: None,
+                message: "the migrations folder is a link to something that does not exist; fix or remove the link".into(),
+            });
+        }
         if !dir.exists() {
             // An app whose folder does not exist yet has no migrations (the managers warn).
             return Ok(Vec::new());

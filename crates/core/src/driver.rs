@@ -308,6 +308,17 @@ impl TableName {
             Some((s, n)) => (Some(s), n),
             None => (None, text),
         };
+        if let Some(long) = [Some(name), schema]
+            .into_iter()
+            .flatten()
+            .find(|p| p.len() > 63)
+        {
+            return Err(format!(
+                "invalid tracking table name: `{}...` is {} characters long; the limit is 63 for each of its parts",
+                long.chars().take(20).collect::<String>(),
+                long.chars().count()
+            ));
+        }
         let valid = |part: &str| {
             !part.is_empty()
                 && part.len() <= 63

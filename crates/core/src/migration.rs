@@ -198,9 +198,12 @@ fn normalize_newlines(text: &str) -> String {
 
 /// Read a file as UTF-8 text: BOM dropped, CRLF read as LF.
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|e| Error::MigrationFile {
         path: path.to_owned(),
-        source,
+        line: None,
+        message: format!(
+            "cannot read the migration file: {e}; fix its permissions or the link, or remove it"
+        ),
     })?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| Error::MigrationFile {
@@ -406,16 +409,15 @@ fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
 /// Read every migration in an app's folder, sorted by ID. Files not ending in `.sql` and
 /// sub-folders are ignored; every other problem is an [`Error::MigrationFile`] naming the file.
 pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+    let unreadable = |e: std::io::Error| Error::MigrationFile {
         path: dir.to_owned(),
-        source,
-    })?;
+        line: None,
+        message: format!("cannot read the migrations folder: {e}; it must be a readable folder"),
+    };
+    let entries = std::fs::read_dir(dir).map_err(unreadable)?;
     let mut names: Vec<(String, PathBuf)> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        let entry = entry.map_err(unreadable)?;
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             if path.extension().is_some_and(|e| e == "sql") {
@@ -427,8 +429,15 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
             }
             continue;
         };
-        if !name.ends_with(".sql") || path.is_dir() {
+        if !name.ends_with(".sql") {
             continue;
+        }
+        if path.is_dir() {
+            return Err(Error::MigrationFile {
+                path,
+                line: None,
+                message: "a folder (or a link to one) named like a migration file; rename it or remove it".into(),
+            });
         }
         names.push((name, path));
     }

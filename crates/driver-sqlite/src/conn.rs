@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ferry_core::schema::Schema;
+use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::quote_ident;
 use ferry_core::{
     AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
@@ -280,28 +281,39 @@ impl Conn {
     }
 }
 
-/// Run a batch statement by statement (as `execute_batch` does), keeping track of where each
-/// statement starts so that an error can name its line.
+/// Run a batch statement by statement, keeping track of where each statement starts so that
+/// an error can name its line. The batch is split by ferry's lexer first and each statement is
+/// prepared on its own: SQLite copies the whole rest of the text it is handed on every prepare,
+/// which over a long batch of small statements is quadratic.
 fn run_batch(conn: &Connection, sql: &str) -> DriverResult<()> {
-    let mut batch = rusqlite::Batch::new(conn, sql);
+    for statement in split_statements(sql, Dialect::Sqlite) {
+        run_statements(conn, sql, statement.text, statement.offset)?;
+    }
+    Ok(())
+}
+
+/// Run `part` (found at byte `offset` of `sql`) with rusqlite's batch: normally one statement,
+/// more if the lexer found no boundary SQLite would.
+fn run_statements(conn: &Connection, sql: &str, part: &str, offset: usize) -> DriverResult<()> {
+    let mut batch = rusqlite::Batch::new(conn, part);
     // The end of the last statement run: a syntax error's offset counts from here.
     let mut pos = 0usize;
     loop {
         let mut stmt = match batch.next() {
             Ok(Some(stmt)) => stmt,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(statement_error(e, sql, pos)),
+            Err(e) => return Err(statement_error(e, sql, offset + pos)),
         };
         let text = stmt.expanded_sql().unwrap_or_default();
         let start = if text.is_empty() {
             pos
         } else {
-            sql[pos..].find(&text).map_or(pos, |i| pos + i)
+            part[pos..].find(&text).map_or(pos, |i| pos + i)
         };
         // Step once, as `execute_batch` does: a statement that returns rows (a PRAGMA, a
         // SELECT) is run, not read.
         if let Err(e) = stmt.raw_query().next() {
-            return Err(statement_error(e, sql, start));
+            return Err(statement_error(e, sql, offset + start));
         }
         pos = if text.is_empty() {
             pos

@@ -122,7 +122,11 @@ impl Migrator {
     /// folder does not exist.
     pub(crate) fn load_all(&self, apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
         for app in apps {
-            if let Some(dir) = app.migrations_dir.as_deref().filter(|d| !d.exists()) {
+            if let Some(dir) = app
+                .migrations_dir
+                .as_deref()
+                .filter(|d| !d.exists() && std::fs::symlink_metadata(d).is_err())
+            {
                 self.report(Event::Warning(format!(
                     "the migrations folder of app `{}` does not exist: {}; it has no migrations (create it, or run `ferry new {} <description>`)",
                     app.name,
