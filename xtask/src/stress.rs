@@ -58,6 +58,9 @@ pub struct StressArgs {
     /// The fast variant for CI: 20 migrations in the concurrency runs, 2 kills of each command
     #[arg(long)]
     short: bool,
+    /// Rewrite the measured part of docs/reliability.md from this run
+    #[arg(long)]
+    write_docs: bool,
 }
 
 impl StressArgs {
@@ -68,6 +71,7 @@ impl StressArgs {
             seed: None,
             long: false,
             short: true,
+            write_docs: false,
         }
     }
 }
@@ -299,6 +303,10 @@ pub fn run(args: &StressArgs) -> Result<()> {
     let elapsed = started.elapsed();
     let report = report_json(&settings, &kinds, &binary, &outcomes, elapsed);
     let path = write_report(&report)?;
+    if args.write_docs {
+        let docs = write_docs(&settings, &outcomes)?;
+        println!("wrote {}", docs.display());
+    }
     println!();
     println!(
         "stress ({}): {} of {} scenario runs passed, {} failed, in {:.0} s; seed {seed}; report {}",
@@ -411,6 +419,62 @@ fn ferry_version(binary: &std::path::Path) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// The markers around the part of docs/reliability.md that `--write-docs` rewrites.
+const DOCS_BEGIN: &str = "<!-- stress:begin (written by `cargo xtask stress --write-docs`) -->";
+const DOCS_END: &str = "<!-- stress:end -->";
+
+/// Rewrite the measured part of docs/reliability.md: the run's settings, then per backend a
+/// table of scenario, result and what it found.
+fn write_docs(settings: &Settings, outcomes: &[Outcome]) -> Result<PathBuf> {
+    let path = workspace_root().join("docs/src/reliability.md");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let (Some(begin), Some(end)) = (text.find(DOCS_BEGIN), text.find(DOCS_END)) else {
+        bail!(
+            "{} lacks the markers {DOCS_BEGIN} and {DOCS_END}",
+            path.display()
+        );
+    };
+    let mut table = format!(
+        "{DOCS_BEGIN}\n\nRun: `cargo xtask stress --seed {}{}` ({} mode: {} concurrent runners, {} migrations in the concurrency runs, {} migrations and {} kills of each command in the crash runs, kill delays up to {} ms).\n",
+        settings.seed,
+        match settings.mode {
+            "short" => " --short",
+            "long" => " --long",
+            _ => "",
+        },
+        settings.mode,
+        settings.runners,
+        settings.concurrency_migrations,
+        settings.crash_migrations,
+        settings.kills,
+        settings.max_kill_delay_ms
+    );
+    let mut backends: Vec<&str> = outcomes.iter().map(|o| o.backend).collect();
+    backends.dedup();
+    for backend in backends {
+        table.push_str(&format!(
+            "\n### {backend}\n\n| scenario | result | what was tried and found |\n|---|---|---|\n"
+        ));
+        for o in outcomes.iter().filter(|o| o.backend == backend) {
+            let mut found = o.summary.replace('|', "\\|");
+            for problem in &o.problems {
+                found.push_str(&format!("; problem: {}", problem.replace('|', "\\|")));
+            }
+            table.push_str(&format!(
+                "| {} | {} | {} |\n",
+                o.scenario,
+                if o.ok() { "held" } else { "FAILED" },
+                found
+            ));
+        }
+    }
+    table.push('\n');
+    let rewritten = format!("{}{table}{}", &text[..begin], &text[end..]);
+    std::fs::write(&path, rewritten).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Write the report to `<target dir>/stress/report.json`; return its path.

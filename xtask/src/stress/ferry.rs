@@ -64,7 +64,7 @@ impl Run {
         !self.hung && !self.killed && self.code == Some(code)
     }
 
-    /// "`ferry ...` exit 1 after 0.3 s: <stderr tail>", for problems.
+    /// "`ferry ...` exit 1 after 0.3 s: `<stderr tail>`", for problems.
     pub fn describe(&self) -> String {
         format!(
             "`{}` {} after {:.1} s: {}",
