@@ -169,6 +169,14 @@ pub(crate) async fn run(
         Format::Json => out(&format!("{}\n", json(&results))),
         Format::Table => out(&table(&results)),
     }
+    if style.verbose {
+        let total: u64 = results.iter().map(|r| r.duration_ms).sum();
+        let snapshots: u64 = results.iter().map(|r| r.snapshot_ms).sum();
+        eprintln!(
+            "time: {total} ms over {} migrations, {snapshots} ms of it in schema snapshots",
+            results.len()
+        );
+    }
     let failures = results.iter().filter(|r| r.verdict.is_failure()).count();
     if failures > 0 {
         return Err(Failure::Failed(format!(

@@ -51,6 +51,7 @@ backends!(
     rehearse_changes_nothing_and_finds_failures,
     verify_gives_each_migration_its_verdict,
     verify_drops_its_scratch_database_on_ctrl_c,
+    verify_sees_every_kind_of_object_left_behind,
 );
 
 fn three(p: &Project) {
@@ -1136,4 +1137,72 @@ fn verify_drops_its_scratch_database_on_ctrl_c(b: Backend) {
         "{stderr}"
     );
     assert!(!scratch_exists(&p, &scratch_url(&stderr)), "{stderr}");
+}
+
+/// Downs that forget one object each, of every kind the backend has: each is
+/// `not-reversible`, naming that object.
+fn verify_sees_every_kind_of_object_left_behind(b: Backend) {
+    let p = Project::new(b);
+    p.write("users", "1_base.sql", "-- ferry:up\nCREATE TABLE k1 (id INTEGER PRIMARY KEY, name VARCHAR(20));\nCREATE TABLE k2 (id INTEGER PRIMARY KEY, k1_id INTEGER);\n-- ferry:down\nDROP TABLE k2;\nDROP TABLE k1;\n");
+    // (id, up, object kind, object name, property)
+    let mut cases: Vec<(&str, String, &str, String, &str)> = vec![(
+        "2",
+        "CREATE VIEW k_view AS SELECT id FROM k1;".into(),
+        "view",
+        "k_view".into(),
+        "exists",
+    )];
+    match b {
+        Backend::Sqlite => cases.push((
+            "3",
+            "CREATE TRIGGER k_trg AFTER INSERT ON k1 BEGIN SELECT 1; END;".into(),
+            "trigger",
+            "k1.k_trg".into(),
+            "exists",
+        )),
+        Backend::Mysql => cases.extend([
+            ("3", "ALTER TABLE k1 ADD CONSTRAINT k1_positive CHECK (id > 0);".into(), "check constraint", "k1.k1_positive".into(), "exists"),
+            ("4", "ALTER TABLE k1 MODIFY name VARCHAR(20) NOT NULL;".into(), "column", "k1.name".into(), "nullable"),
+            ("5", "ALTER TABLE k2 ADD CONSTRAINT k2_fk FOREIGN KEY (k1_id) REFERENCES k1 (id) ON DELETE CASCADE;".into(), "foreign key", "k2.k2_fk".into(), "exists"),
+            ("6", "CREATE TRIGGER k_trg BEFORE INSERT ON k1 FOR EACH ROW SET NEW.name = 'x';".into(), "trigger", "k1.k_trg".into(), "exists"),
+            ("7", "CREATE FUNCTION k_fn() RETURNS INT DETERMINISTIC RETURN 1;".into(), "function", "k_fn()".into(), "exists"),
+        ]),
+        _ => cases.extend([
+            ("3", "ALTER TABLE k1 ADD CONSTRAINT k1_positive CHECK (id > 0);".into(), "check constraint", "k1.k1_positive".into(), "exists"),
+            ("4", "ALTER TABLE k1 ALTER COLUMN name SET NOT NULL;".into(), "column", "k1.name".into(), "nullable"),
+            ("5", "ALTER TABLE k2 ADD CONSTRAINT k2_fk FOREIGN KEY (k1_id) REFERENCES k1 (id) ON DELETE CASCADE;".into(), "foreign key", "k2.k2_fk".into(), "exists"),
+            ("6", "CREATE TYPE k_mood AS ENUM ('ok');".into(), "enum type", "k_mood".into(), "exists"),
+            ("7", "CREATE SEQUENCE k_seq;".into(), "sequence", "k_seq".into(), "exists"),
+            ("8", "CREATE FUNCTION k_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1';".into(), "function", "k_fn()".into(), "exists"),
+        ]),
+    }
+    for (id, up, ..) in &cases {
+        p.write(
+            "users",
+            &format!("{id}_forgets.sql"),
+            &format!("-- ferry:up\n{up}\n-- ferry:down\nSELECT 1;\n"),
+        );
+    }
+    let r = p.run(&["verify", "users", "--format", "json"]);
+    r.expect(1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let list = v["migrations"].as_array().unwrap();
+    assert_eq!(list[0]["verdict"], "reversible", "{v}");
+    for (id, _, object, name, property) in &cases {
+        let m = list
+            .iter()
+            .find(|m| m["migration_id"] == *id)
+            .unwrap_or_else(|| panic!("no {id} in {v}"));
+        assert_eq!(m["verdict"], "not-reversible", "{id}: {m}");
+        assert!(
+            m["differences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["object"] == *object
+                    && d["name"] == name.as_str()
+                    && d["property"] == *property),
+            "{id}: no {object} {name} {property} in {m}"
+        );
+    }
 }

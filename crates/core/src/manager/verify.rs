@@ -66,6 +66,8 @@ pub struct VerifiedMigration {
     pub differences: Vec<Difference>,
     /// The time its steps and snapshots took.
     pub duration_ms: u64,
+    /// Of that, the time its schema snapshots took.
+    pub snapshot_ms: u64,
 }
 
 /// Runs verify over an app (its dependencies applied first, up only) or `all`.
@@ -110,6 +112,8 @@ impl VerifyManager {
         }
         let mut failed_apps: BTreeSet<String> = BTreeSet::new();
         let mut results = Vec::new();
+        // The schema as the last step left it, when known: the next migration's S0.
+        let mut current: Option<Schema> = None;
         for (app, migrations) in judged.iter().zip(&judged_files) {
             let blocked = app.depends_on.iter().any(|d| failed_apps.contains(d));
             let mut failed = blocked;
@@ -118,7 +122,8 @@ impl VerifyManager {
                     results.push(verified(app, migration, Verdict::Skipped, Vec::new(), 0));
                     continue;
                 }
-                let result = judge(m, app, migration).await?;
+                let (result, after) = judge(m, app, migration, current.take()).await?;
+                current = after;
                 failed = result.verdict == Verdict::Failed;
                 results.push(result);
             }
@@ -155,44 +160,54 @@ fn prerequisites(m: &Migrator, judged: &[AppConfig]) -> Vec<AppConfig> {
         .collect()
 }
 
-/// S0, up, S1, down, S2, up, S3: the verdict of one migration.
+/// S0, up, S1, down, S2, up, S3: the verdict of one migration, and the schema it leaves
+/// behind when that is known (S3, or S1 for an irreversible one). `s0`: the schema now, when
+/// the previous migration's judgement knows it (one snapshot fewer).
 async fn judge(
     m: &mut Migrator,
     app: &AppConfig,
     migration: &Migration,
-) -> Result<VerifiedMigration> {
+    s0: Option<Schema>,
+) -> Result<(VerifiedMigration, Option<Schema>)> {
     let started = Instant::now();
-    let done = |verdict, differences| {
-        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Ok(verified(app, migration, verdict, differences, ms))
+    let mut in_snapshots = std::time::Duration::ZERO;
+    let s0 = match s0 {
+        Some(s0) => s0,
+        None => snapshot(m, &mut in_snapshots).await?,
     };
-    let s0 = snapshot(m).await?;
+    let done = |verdict, differences, in_snapshots: std::time::Duration| {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut result = verified(app, migration, verdict, differences, ms(started.elapsed()));
+        result.snapshot_ms = ms(in_snapshots);
+        Ok((result, None))
+    };
     if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
-        return done(Verdict::Failed, vec![error]);
+        return done(Verdict::Failed, vec![error], in_snapshots);
     }
-    let s1 = snapshot(m).await?;
+    let s1 = snapshot(m, &mut in_snapshots).await?;
     let Some(down) = &migration.down else {
-        return done(Verdict::Irreversible, Vec::new());
+        return done(Verdict::Irreversible, Vec::new(), in_snapshots)
+            .map(|(result, _)| (result, Some(s1)));
     };
     if let Err(error) = run_section(m, app, migration, down, "down").await {
-        return done(Verdict::NotReversible, vec![error]);
+        return done(Verdict::NotReversible, vec![error], in_snapshots);
     }
-    let s2 = snapshot(m).await?;
+    let s2 = snapshot(m, &mut in_snapshots).await?;
     let left_behind = s0.differences(&s2);
     if !left_behind.is_empty() {
         // Bring the schema forward again as far as it goes, for the migrations after it.
         let _ = run_section(m, app, migration, &migration.up, "up again").await;
-        return done(Verdict::NotReversible, left_behind);
+        return done(Verdict::NotReversible, left_behind, in_snapshots);
     }
     if let Err(error) = run_section(m, app, migration, &migration.up, "up again").await {
-        return done(Verdict::NotReappliable, vec![error]);
+        return done(Verdict::NotReappliable, vec![error], in_snapshots);
     }
-    let s3 = snapshot(m).await?;
+    let s3 = snapshot(m, &mut in_snapshots).await?;
     let changed = s1.differences(&s3);
     if !changed.is_empty() {
-        return done(Verdict::NotReappliable, changed);
+        return done(Verdict::NotReappliable, changed, in_snapshots);
     }
-    done(Verdict::Reversible, Vec::new())
+    done(Verdict::Reversible, Vec::new(), in_snapshots).map(|(result, _)| (result, Some(s3)))
 }
 
 fn verified(
@@ -209,14 +224,20 @@ fn verified(
         verdict,
         differences,
         duration_ms,
+        snapshot_ms: 0,
     }
 }
 
-async fn snapshot(m: &mut Migrator) -> Result<Schema> {
-    m.driver
+/// A snapshot of the scratch database, its time added to `spent`.
+async fn snapshot(m: &mut Migrator, spent: &mut std::time::Duration) -> Result<Schema> {
+    let taken = Instant::now();
+    let schema = m
+        .driver
         .snapshot()
         .await
-        .map_err(Error::db("reading the scratch database's schema"))
+        .map_err(Error::db("reading the scratch database's schema"));
+    *spent += taken.elapsed();
+    schema
 }
 
 /// Run one section as forwards would (`no-transaction` sections outside a transaction); a
