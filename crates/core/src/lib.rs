@@ -25,15 +25,20 @@
 
 mod config;
 mod driver;
+mod driver_error;
 mod error;
+mod loader;
 pub mod lock;
 mod manager;
 mod migration;
+mod redact;
+mod registry;
 mod scaffold;
 pub mod schema;
 pub mod scratch;
 pub mod sql;
 mod sqlite_url;
+mod table_name;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tracking;

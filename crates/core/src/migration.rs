@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+pub use crate::loader::load_migrations;
 
 /// One direction (up or down) of a migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,63 +193,11 @@ pub fn checksum(text: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn normalize_newlines(text: &str) -> String {
+pub(crate) fn normalize_newlines(text: &str) -> String {
     text.replace("\r\n", "\n")
 }
 
-/// Read a file as UTF-8 text: BOM dropped, CRLF read as LF.
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::MigrationFile {
-        path: path.to_owned(),
-        line: None,
-        message: format!(
-            "cannot read the migration file: {e}; fix its permissions or the link, or remove it"
-        ),
-    })?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| Error::MigrationFile {
-        path: path.to_owned(),
-        line: Some(
-            bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1,
-        ),
-        message: "invalid UTF-8: migration files must be UTF-8 text".into(),
-    })?;
-    Ok(normalize_newlines(text))
-}
-
-/// What a file name says about a migration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum FileName {
-    Single { id: String, slug: String },
-    Up { id: String, slug: String },
-    Down { id: String, slug: String },
-}
-
-fn parse_file_name(name: &str) -> Option<FileName> {
-    let (stem, kind) = if let Some(s) = name.strip_suffix(".up.sql") {
-        (s, 1)
-    } else if let Some(s) = name.strip_suffix(".down.sql") {
-        (s, 2)
-    } else {
-        (name.strip_suffix(".sql")?, 0)
-    };
-    let (id, slug) = stem.split_once('_')?;
-    if !is_valid_id(id) || slug.is_empty() {
-        return None;
-    }
-    let (id, slug) = (id.to_owned(), slug.to_owned());
-    Some(match kind {
-        0 => FileName::Single { id, slug },
-        1 => FileName::Up { id, slug },
-        _ => FileName::Down { id, slug },
-    })
-}
-
-fn slug_description(slug: &str) -> String {
+pub(crate) fn slug_description(slug: &str) -> String {
     slug.replace('_', " ")
 }
 
@@ -380,7 +329,7 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
     })
 }
 
-fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
+pub(crate) fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
     let mut no_transaction = false;
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -404,127 +353,6 @@ fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
         file: Some(path.to_owned()),
         first_line: 1,
     })
-}
-
-/// Read every migration in an app's folder, sorted by ID. Files not ending in `.sql` and
-/// sub-folders are ignored; every other problem is an [`Error::MigrationFile`] naming the file.
-pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
-    let unreadable = |e: std::io::Error| Error::MigrationFile {
-        path: dir.to_owned(),
-        line: None,
-        message: format!("cannot read the migrations folder: {e}; it must be a readable folder"),
-    };
-    let entries = std::fs::read_dir(dir).map_err(unreadable)?;
-    let mut names: Vec<(String, PathBuf)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(unreadable)?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            if path.extension().is_some_and(|e| e == "sql") {
-                return Err(Error::MigrationFile {
-                    path,
-                    line: None,
-                    message: "file name is not valid UTF-8".into(),
-                });
-            }
-            continue;
-        };
-        if !name.ends_with(".sql") {
-            continue;
-        }
-        if path.is_dir() {
-            return Err(Error::MigrationFile {
-                path,
-                line: None,
-                message: "a folder (or a link to one) named like a migration file; rename it or remove it".into(),
-            });
-        }
-        names.push((name, path));
-    }
-    names.sort();
-
-    let mut singles: Vec<(String, String, PathBuf)> = Vec::new();
-    let mut ups: Vec<(String, String, PathBuf)> = Vec::new();
-    let mut downs: Vec<(String, String, PathBuf)> = Vec::new();
-    for (name, path) in names {
-        match parse_file_name(&name) {
-            Some(FileName::Single { id, slug }) => singles.push((id, slug, path)),
-            Some(FileName::Up { id, slug }) => ups.push((id, slug, path)),
-            Some(FileName::Down { id, slug }) => downs.push((id, slug, path)),
-            None => {
-                return Err(Error::MigrationFile {
-                    path,
-                    line: None,
-                    message: "file name does not match `<id>_<slug>.sql` (or `<id>_<slug>.up.sql` / `.down.sql`), where <id> is digits; rename it, or give it another extension to have it ignored".into(),
-                })
-            }
-        }
-    }
-
-    let mut migrations: Vec<Migration> = Vec::new();
-    for (id, slug, path) in singles {
-        let text = read_text(&path)?;
-        migrations.push(parse_migration(&path, &id, &slug, &text)?);
-    }
-    for (id, slug, up_path) in ups {
-        let up = parse_pair_part(&up_path, &read_text(&up_path)?)?;
-        let down_index = downs.iter().position(|(d, s, _)| d == &id && s == &slug);
-        let mut files = vec![up_path.clone()];
-        let down = match down_index {
-            Some(i) => {
-                let (_, _, down_path) = downs.remove(i);
-                let section = parse_pair_part(&down_path, &read_text(&down_path)?)?;
-                files.push(down_path);
-                Some(section)
-            }
-            None => None,
-        };
-        migrations.push(Migration {
-            checksum: checksum(&up.sql),
-            id,
-            description: slug_description(&slug),
-            up,
-            down,
-            files,
-        });
-    }
-    if let Some((_, _, path)) = downs.into_iter().next() {
-        let expected = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| n.replace(".down.sql", ".up.sql"))
-            .unwrap_or_default();
-        return Err(Error::MigrationFile {
-            path,
-            line: None,
-            message: format!("down file without its up file `{expected}`"),
-        });
-    }
-
-    for migration in &migrations {
-        check_limits(migration).map_err(|message| Error::MigrationFile {
-            path: migration.file().unwrap_or(dir).to_owned(),
-            line: None,
-            message,
-        })?;
-    }
-    migrations.sort_by(|a, b| compare_ids(&a.id, &b.id).then_with(|| a.id.cmp(&b.id)));
-    for pair in migrations.windows(2) {
-        if compare_ids(&pair[0].id, &pair[1].id) == Ordering::Equal {
-            let a = pair[0].file().map(Path::display).map(|d| d.to_string());
-            let b = pair[1].file().unwrap_or(Path::new("?")).to_owned();
-            return Err(Error::MigrationFile {
-                path: b,
-                line: None,
-                message: format!(
-                    "duplicate migration ID {}: also used by {}; give one of them a new ID",
-                    pair[1].id,
-                    a.unwrap_or_default()
-                ),
-            });
-        }
-    }
-    Ok(migrations)
 }
 
 #[cfg(test)]
@@ -596,27 +424,5 @@ mod tests {
             line_of(parse("-- ferry:up bogus\n").unwrap_err()).0,
             Some(1)
         );
-    }
-
-    #[test]
-    fn file_names() {
-        assert_eq!(
-            parse_file_name("0012_v2.1_fix.sql"),
-            Some(FileName::Single {
-                id: "0012".into(),
-                slug: "v2.1_fix".into()
-            })
-        );
-        assert!(matches!(
-            parse_file_name("3_a.up.sql"),
-            Some(FileName::Up { .. })
-        ));
-        assert!(matches!(
-            parse_file_name("3_a.down.sql"),
-            Some(FileName::Down { .. })
-        ));
-        assert_eq!(parse_file_name("x_a.sql"), None);
-        assert_eq!(parse_file_name("3_.sql"), None);
-        assert_eq!(parse_file_name("3.sql"), None);
     }
 }

@@ -52,6 +52,7 @@ backends!(
     verify_gives_each_migration_its_verdict,
     verify_drops_its_scratch_database_on_ctrl_c,
     verify_sees_every_kind_of_object_left_behind,
+    verify_keep_and_scratch_url,
 );
 
 fn three(p: &Project) {
@@ -1205,4 +1206,47 @@ fn verify_sees_every_kind_of_object_left_behind(b: Backend) {
             "{id}: no {object} {name} {property} in {m}"
         );
     }
+}
+
+/// `--keep` leaves the scratch database and prints its URL; `--scratch-url` puts it on another
+/// server (here: the test server's admin database), whose own database is not touched.
+fn verify_keep_and_scratch_url(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "kp");
+    let r = p.run(&["verify", "--keep"]);
+    r.expect(0);
+    let url = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("ferry_verify_"))
+        .unwrap_or_else(|| panic!("no URL printed:\n{}", r.stdout))
+        .to_owned();
+    assert!(scratch_exists(&p, &url), "kept: {url}");
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        std::fs::remove_file(path).unwrap();
+    } else {
+        let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+        let drop = match b {
+            Backend::Mysql => format!("DROP DATABASE `{name}`"),
+            _ => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+        };
+        let mut d = p.db.driver();
+        p.db.rt.block_on(d.execute(&drop, true)).unwrap();
+    }
+    if b == Backend::Sqlite {
+        return;
+    }
+    let server = match b {
+        Backend::Mysql => ferry_driver_mysql::testing::admin_url(),
+        _ => ferry_driver_postgres::testing::admin_url(),
+    };
+    let r = p.run(&["verify", "-v", "--scratch-url", &server]);
+    r.expect(0).stdout_has("users 1 create kp: reversible");
+    let scratch = scratch_url(&r.stderr);
+    assert!(scratch.contains("ferry_verify_"), "{scratch}");
+    assert!(!scratch_exists(&p, &scratch));
+    assert!(
+        !p.db.table_exists(),
+        "the configured database is not touched"
+    );
 }

@@ -1,0 +1,117 @@
+//! [`redact_url`]: passwords out of URL-like text before it is shown.
+
+/// Redact the passwords of URL-like text for display: `postgres://u:secret@h/db` becomes
+/// `postgres://u:***@h/db`, and `password=` parameters (of a URL's query, or of a key-value
+/// connection string) become `password=***`. Works on whole messages that quote URLs, and
+/// errs on the side of hiding: a password holding `/`, `?`, `@` or spaces is hidden whole.
+///
+/// ```
+/// assert_eq!(
+///     ferry_core::redact_url("mysql://root:hunter2@db:3306/app?password=x"),
+///     "mysql://root:***@db:3306/app?password=***"
+/// );
+/// assert_eq!(
+///     ferry_core::redact_url("bad URL `postgres://u:pa/ss?w@h/db`: no"),
+///     "bad URL `postgres://u:***@h/db`: no"
+/// );
+/// assert_eq!(
+///     ferry_core::redact_url("host=h password='a b' dbname=x"),
+///     "host=h password=*** dbname=x"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    redact_query_passwords(&redact_userinfo(url))
+}
+
+/// The userinfo password of every `scheme://user:password@host` in `text`. The userinfo ends
+/// at the last `@` before the next URL (or the end of the text): a password may hold `/`, `?`,
+/// `#` or `@` unencoded, and hiding too much is better than showing any of it.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme_end) = rest.find("://") {
+        let after = scheme_end + 3;
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        let next_url = next_url_start(rest).unwrap_or(rest.len());
+        // The `@` ending the userinfo: within the authority when the authority has one, else
+        // the last one before the next URL.
+        let authority_end = rest
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '`' | '\'' | '"') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let at = rest[..authority_end]
+            .rfind('@')
+            .or_else(|| rest[..next_url].rfind('@'));
+        if let Some(at) = at {
+            if let Some(colon) = rest[..at].find(':') {
+                out.push_str(&rest[..=colon]);
+                out.push_str("***");
+                out.push_str(&rest[at..at + 1]);
+                rest = &rest[at + 1..];
+                continue;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the next URL of `text` starts: a `scheme://` whose scheme follows the start of the
+/// text, whitespace, a quote or a backtick (so that a password holding `://` is no URL).
+fn next_url_start(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("://") {
+        let colon = from + pos;
+        let scheme_start = text[..colon]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
+            .map_or(0, |i| i + 1);
+        let boundary = text[..scheme_start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '`' | '\'' | '"' | '(' | '<'));
+        if scheme_start < colon && boundary {
+            return Some(scheme_start);
+        }
+        from = colon + 3;
+    }
+    None
+}
+
+/// Every `password=` value: in a URL's query (after `?` or `&`) up to the next `&`, `#`,
+/// backtick, double quote or line end; in a key-value string, a quoted `'...'` value or up to
+/// the next whitespace.
+fn redact_query_passwords(text: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(pos) = lower[i..].find(KEY) {
+        let key_start = i + pos;
+        let start = key_start + KEY.len();
+        out.push_str(&text[i..start]);
+        let value = &text[start..];
+        let in_query = text[..key_start].ends_with(['?', '&']);
+        let len = if in_query {
+            value
+                .find(['&', '#', '`', '"', '\n', '\r'])
+                .unwrap_or(value.len())
+        } else if let Some(quoted) = value.strip_prefix('\'') {
+            // libpq's quoting: `\'` and `\\` are escapes inside.
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let end = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map_or(value.len(), |(j, _)| j + 2)
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        out.push_str("***");
+        i = start + len;
+    }
+    out.push_str(&text[i..]);
+    out
+}

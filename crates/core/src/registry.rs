@@ -1,0 +1,304 @@
+//! The apps: [`AppConfig`] (where an app's migrations come from, what it depends on) and
+//! [`AppRegistry`] (validated names and dependencies, dependency order).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::migration::{load_migrations, Migration};
+
+/// One app: a name, where its migrations come from, and the apps it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The app's name (`[A-Za-z0-9_-]+`, not `all`).
+    pub name: String,
+    /// The folder holding the app's migration files, when they come from files.
+    pub migrations_dir: Option<PathBuf>,
+    /// Apps whose migrations must run before this app's.
+    pub depends_on: Vec<String>,
+    embedded: Option<Vec<Migration>>,
+}
+
+impl AppConfig {
+    /// An app whose migrations are the `.sql` files in `dir`.
+    ///
+    /// ```
+    /// let app = ferry_core::AppConfig::new("blog", "migrations/blog").depends_on(["users"]);
+    /// assert_eq!(app.depends_on, vec!["users".to_string()]);
+    /// ```
+    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        AppConfig {
+            name: name.into(),
+            migrations_dir: Some(dir.into()),
+            depends_on: Vec::new(),
+            embedded: None,
+        }
+    }
+
+    /// An app whose migrations are built in code (for example with `include_str!`).
+    ///
+    /// ```
+    /// use ferry_core::{AppConfig, Migration};
+    /// let app = AppConfig::embedded("users", vec![
+    ///     Migration::new("1", "create users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;")),
+    /// ]);
+    /// assert_eq!(app.migrations().unwrap().len(), 1);
+    /// ```
+    pub fn embedded(name: impl Into<String>, migrations: Vec<Migration>) -> Self {
+        AppConfig {
+            name: name.into(),
+            migrations_dir: None,
+            depends_on: Vec::new(),
+            embedded: Some(migrations),
+        }
+    }
+
+    /// Set the apps this one depends on.
+    pub fn depends_on<I, S>(mut self, deps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on = deps.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The app's migrations in ascending ID order: read from its folder, or the embedded ones.
+    /// A folder that does not exist holds no migrations.
+    pub fn migrations(&self) -> Result<Vec<Migration>> {
+        if let Some(list) = &self.embedded {
+            let mut list = list.clone();
+            for migration in &list {
+                crate::migration::check_limits(migration).map_err(|why| {
+                    Error::Usage(format!(
+                        "app `{}`, embedded migration {}: {why}",
+                        self.name,
+                        migration.id.chars().take(40).collect::<String>()
+                    ))
+                })?;
+            }
+            list.sort_by(|a, b| crate::compare_ids(&a.id, &b.id));
+            for pair in list.windows(2) {
+                if crate::compare_ids(&pair[0].id, &pair[1].id).is_eq() {
+                    return Err(Error::Usage(format!(
+                        "app `{}` has two embedded migrations with ID {}",
+                        self.name, pair[1].id
+                    )));
+                }
+            }
+            return Ok(list);
+        }
+        let dir = self.migrations_dir.as_deref().unwrap_or(Path::new("."));
+        if !dir.exists() && std::fs::symlink_metadata(dir).is_ok() {
+            return Err(Error::MigrationFile {
+                path: dir.to_owned(),
+                line: None,
+                message: "the migrations folder is a link to something that does not exist; fix or remove the link".into(),
+            });
+        }
+        if !dir.exists() {
+            // An app whose folder does not exist yet has no migrations (the managers warn).
+            return Ok(Vec::new());
+        }
+        load_migrations(dir)
+    }
+}
+
+/// The apps of a project, validated: unique names, known dependencies, no cycles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppRegistry {
+    pub(crate) apps: Vec<AppConfig>,
+    /// The apps are the sub-folders of `./migrations` because no `ferry.toml` was found.
+    pub(crate) from_folders: bool,
+}
+
+impl AppRegistry {
+    /// Validate and build a registry. Registry order is the order of `apps`.
+    ///
+    /// ```
+    /// use ferry_core::{AppConfig, AppRegistry};
+    /// let reg = AppRegistry::new(vec![
+    ///     AppConfig::new("blog", "m/blog").depends_on(["users"]),
+    ///     AppConfig::new("users", "m/users"),
+    /// ]).unwrap();
+    /// let order: Vec<_> = reg.dependency_order().iter().map(|a| a.name.as_str()).collect();
+    /// assert_eq!(order, ["users", "blog"]);
+    /// ```
+    pub fn new(apps: Vec<AppConfig>) -> Result<AppRegistry> {
+        let mut seen = BTreeSet::new();
+        for app in &apps {
+            validate_app_name(&app.name)?;
+            if !seen.insert(app.name.as_str()) {
+                return Err(Error::config(
+                    None,
+                    format!(
+                        "app `{}` is defined twice; app names must be unique",
+                        app.name
+                    ),
+                ));
+            }
+        }
+        for app in &apps {
+            for dep in &app.depends_on {
+                if !seen.contains(dep.as_str()) {
+                    return Err(Error::config(
+                        None,
+                        format!(
+                            "app `{}` depends on unknown app `{dep}`; known apps: {}",
+                            app.name,
+                            apps.iter()
+                                .map(|a| a.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let registry = AppRegistry {
+            apps,
+            from_folders: false,
+        };
+        registry.waves()?;
+        Ok(registry)
+    }
+
+    /// The apps in registry order.
+    pub fn apps(&self) -> &[AppConfig] {
+        &self.apps
+    }
+
+    /// The app names in registry order.
+    pub fn names(&self) -> Vec<String> {
+        self.apps.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The app called `name`, or [`Error::UnknownApp`] listing the known apps.
+    pub fn get(&self, name: &str) -> Result<&AppConfig> {
+        self.apps
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| Error::UnknownApp {
+                app: name.to_owned(),
+                known: self.names(),
+                no_config: self.from_folders,
+            })
+    }
+
+    /// The apps in dependency order: Kahn's algorithm in waves, registry order within a wave.
+    pub fn dependency_order(&self) -> Vec<&AppConfig> {
+        self.waves()
+            .expect("cycles are rejected when the registry is built")
+            .into_iter()
+            .flatten()
+            .map(|i| &self.apps[i])
+            .collect()
+    }
+
+    /// The apps that list `name` in their `depends_on`, in registry order.
+    pub fn dependants_of(&self, name: &str) -> Vec<&AppConfig> {
+        self.apps
+            .iter()
+            .filter(|a| a.depends_on.iter().any(|d| d == name))
+            .collect()
+    }
+
+    fn waves(&self) -> Result<Vec<Vec<usize>>> {
+        let index: HashMap<&str, usize> = self
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        let mut done = vec![false; self.apps.len()];
+        let mut waves = Vec::new();
+        let mut remaining = self.apps.len();
+        while remaining > 0 {
+            let wave: Vec<usize> = (0..self.apps.len())
+                .filter(|&i| {
+                    !done[i]
+                        && self.apps[i]
+                            .depends_on
+                            .iter()
+                            .all(|d| index.get(d.as_str()).is_some_and(|&j| done[j]))
+                })
+                .collect();
+            if wave.is_empty() {
+                return Err(Error::config(
+                    None,
+                    format!(
+                        "dependency cycle between apps: {}; remove one of these `depends_on` entries",
+                        self.find_cycle(&done, &index)
+                    ),
+                ));
+            }
+            for &i in &wave {
+                done[i] = true;
+            }
+            remaining -= wave.len();
+            waves.push(wave);
+        }
+        Ok(waves)
+    }
+
+    fn find_cycle(&self, done: &[bool], index: &HashMap<&str, usize>) -> String {
+        // Every remaining app has a dependency that is not done; follow them until one repeats.
+        let start = done.iter().position(|d| !d).unwrap_or(0);
+        let mut path = vec![start];
+        let mut current = start;
+        loop {
+            let next = self.apps[current]
+                .depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .find(|&j| !done[j])
+                .unwrap_or(current);
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                let mut cycle: Vec<&str> = path[pos..]
+                    .iter()
+                    .map(|&i| self.apps[i].name.as_str())
+                    .collect();
+                cycle.push(self.apps[next].name.as_str());
+                return cycle.join(" -> ");
+            }
+            path.push(next);
+            current = next;
+        }
+    }
+}
+
+/// The longest app name, in characters, on every backend (MySQL keeps it in a
+/// `VARCHAR(255)`).
+pub const MAX_APP_NAME_LEN: usize = 255;
+
+/// Check an app name: `[A-Za-z0-9_-]+`, at most [`MAX_APP_NAME_LEN`] characters, and not the
+/// reserved `all`.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    if name == "all" {
+        return Err(Error::config(
+            None,
+            "`all` is reserved and cannot be an app name; rename the app",
+        ));
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::config(
+            None,
+            format!("invalid app name `{name}`: use letters, digits, `_` and `-`"),
+        ));
+    }
+    if name.len() > MAX_APP_NAME_LEN {
+        return Err(Error::config(
+            None,
+            format!(
+                "app name `{}...` is {} characters long; the limit is {MAX_APP_NAME_LEN} on every backend: shorten it",
+                &name[..40],
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
