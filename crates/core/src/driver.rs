@@ -146,6 +146,22 @@ pub trait Driver: Send {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// A cheap token for the schema as it is now, for `verify` to skip snapshots: two
+    /// moments with the same token must have equal [`Driver::snapshot`]s (different tokens
+    /// say nothing). A fixed number of queries that read no definitions, only which catalog
+    /// rows exist and which transaction wrote them; `None` where the backend has no such
+    /// token (the default), and then every snapshot is read in full.
+    fn schema_fingerprint(&mut self) -> BoxFuture<'_, DriverResult<Option<String>>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Prepare a connection to a scratch database (`verify`): give up durability where
+    /// the session can (nothing written there needs to survive a crash). The default does
+    /// nothing.
+    fn relax_durability(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3), leaving out
     /// the tracking table and its lock table. Read-only; a few catalog queries whatever the
     /// schema's size. The default says the backend cannot.

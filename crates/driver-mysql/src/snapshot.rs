@@ -38,9 +38,13 @@ impl MysqlDriver {
         let server = Server::of(version.as_deref().unwrap_or(""));
         let mut schema = Schema::default();
         let mut sequences = Vec::new();
+        // Each table's kind and collation, for its columns (a join of the two views would
+        // cost MariaDB a pass over every table per column).
+        let mut tables: BTreeMap<String, (Text, Text)> = BTreeMap::new();
 
         for [table, kind, engine, collation] in self.rows(TABLES).await? {
             let table = table.unwrap_or_default();
+            tables.insert(table.clone(), (kind.clone(), collation.clone()));
             match kind.as_deref() {
                 Some("VIEW") => {} // Read from VIEWS below.
                 Some("SEQUENCE") => {
@@ -59,9 +63,11 @@ impl MysqlDriver {
         }
 
         for row in self.rows(COLUMNS).await? {
-            let [table, column, kind, ty, nullable, default, extra, generated, collation, table_collation] =
-                row;
+            let [table, column, ty, nullable, default, extra, generated, collation] = row;
             let (table, column) = (table.unwrap_or_default(), column.unwrap_or_default());
+            let Some((kind, table_collation)) = tables.get(&table) else {
+                continue;
+            };
             match kind.as_deref() {
                 Some("BASE TABLE" | "SYSTEM VERSIONED") => {}
                 Some("SEQUENCE") if column == "start_value" => {
@@ -77,7 +83,7 @@ impl MysqlDriver {
             let default = default.filter(|d| !(server.mariadb && d == "NULL"));
             set(object, "default", default);
             set(object, "generated", generated.filter(|g| !g.is_empty()));
-            if collation.is_some() && collation != table_collation {
+            if collation.is_some() && collation != *table_collation {
                 set(object, "collation", collation);
             }
             let extra = Extra::parse(extra.as_deref().unwrap_or(""));
@@ -412,12 +418,9 @@ struct Routine {
 const TABLES: &str = "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION \
      FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()";
 
-const COLUMNS: &str = "SELECT c.TABLE_NAME, c.COLUMN_NAME, t.TABLE_TYPE, c.COLUMN_TYPE, \
-     c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA, c.GENERATION_EXPRESSION, c.COLLATION_NAME, \
-     t.TABLE_COLLATION \
-     FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
-     ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
-     WHERE c.TABLE_SCHEMA = DATABASE()";
+const COLUMNS: &str = "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, \
+     COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION, COLLATION_NAME \
+     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()";
 
 /// `NULL AS EXPRESSION` becomes `EXPRESSION` where the server has the column.
 const STATISTICS: &str = "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, \

@@ -792,6 +792,20 @@ impl Driver for PostgresDriver {
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
         watch!(self, true, self.snapshot())
     }
+
+    /// `synchronous_commit = off` for the session, on a direct connection only (behind a
+    /// pooler the setting would stay with a server connection other clients get).
+    fn relax_durability(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(async {
+            if self.is_pooled() {
+                return Ok(());
+            }
+            self.client
+                .batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(|e| db_error(&e))
+        })
+    }
 }
 
 impl std::fmt::Debug for PostgresDriver {

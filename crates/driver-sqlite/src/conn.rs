@@ -269,6 +269,25 @@ impl Conn {
         })
     }
 
+    /// See [`ferry_core::Driver::schema_fingerprint`]: `sqlite_schema` as it is (SQLite
+    /// derives every pragma the snapshot reads from it). Empty while the file is missing.
+    pub(crate) fn fingerprint(&mut self) -> DriverResult<String> {
+        match &self.conn {
+            Some(conn) => crate::snapshot::fingerprint(conn),
+            None => Ok(String::new()),
+        }
+    }
+
+    /// See [`ferry_core::Driver::relax_durability`]: no syncing, the rollback journal in
+    /// memory. Creates the file.
+    pub(crate) fn relax_durability(&mut self) -> DriverResult<()> {
+        let conn = self.connection()?;
+        conn.pragma_update(None, "synchronous", "OFF")
+            .map_err(db_error)?;
+        conn.query_row("PRAGMA journal_mode = MEMORY", [], |_| Ok(()))
+            .map_err(db_error)
+    }
+
     /// Apply a row change. Under the lock it joins the lock's transaction: this connection
     /// reads it at once, and the next [`Conn::execute`] or [`Conn::unlock`] commits it.
     pub(crate) fn write(&mut self, change: &RowChange) -> DriverResult<()> {

@@ -273,4 +273,12 @@ impl Driver for SqliteDriver {
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
         Box::pin(SqliteDriver::snapshot(self))
     }
+
+    fn schema_fingerprint(&mut self) -> BoxFuture<'_, DriverResult<Option<String>>> {
+        Box::pin(async { self.worker.call(|c| c.fingerprint().map(Some)).await })
+    }
+
+    fn relax_durability(&mut self) -> BoxFuture<'_, DriverResult<()>> {
+        Box::pin(self.worker.call(Conn::relax_durability))
+    }
 }

@@ -239,6 +239,33 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
 }
 
 /// Every object of the main database but SQLite's own.
+/// Every row of `sqlite_schema` but `rootpage` (which moves when a table is dropped and
+/// created again), each field length-prefixed so that no two schemas give the same text.
+pub(crate) fn fingerprint(conn: &Connection) -> DriverResult<String> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY type, name",
+        )
+        .map_err(db_error)?;
+    let mut rows = statement.query([]).map_err(db_error)?;
+    let mut text = String::new();
+    while let Some(row) = rows.next().map_err(db_error)? {
+        for i in 0..4 {
+            let field: Option<String> = row.get(i).map_err(db_error)?;
+            match field {
+                Some(field) => {
+                    text.push_str(&field.len().to_string());
+                    text.push(':');
+                    text.push_str(&field);
+                }
+                None => text.push('-'),
+            }
+        }
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 const OBJECTS: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
      WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
 

@@ -95,6 +95,10 @@ impl VerifyManager {
     /// Run it on the migrator's database, which must be a scratch database: it is written.
     pub async fn run(&self, m: &mut Migrator) -> Result<Vec<VerifiedMigration>> {
         let judged = m.select_apps(&self.app_name)?;
+        m.driver
+            .relax_durability()
+            .await
+            .map_err(Error::db("preparing the scratch database"))?;
         let prerequisites = prerequisites(m, &judged);
         let judged_files = m.load_all(&judged)?;
         let prerequisite_files = m.load_all(&prerequisites)?;
@@ -114,6 +118,7 @@ impl VerifyManager {
         let mut results = Vec::new();
         // The schema as the last step left it, when known: the next migration's S0.
         let mut current: Option<Schema> = None;
+        let mut snapshots = Snapshots::default();
         for (app, migrations) in judged.iter().zip(&judged_files) {
             let blocked = app.depends_on.iter().any(|d| failed_apps.contains(d));
             let mut failed = blocked;
@@ -122,7 +127,8 @@ impl VerifyManager {
                     results.push(verified(app, migration, Verdict::Skipped, Vec::new(), 0));
                     continue;
                 }
-                let (result, after) = judge(m, app, migration, current.take()).await?;
+                let (result, after) =
+                    judge(m, &mut snapshots, app, migration, current.take()).await?;
                 current = after;
                 failed = result.verdict == Verdict::Failed;
                 results.push(result);
@@ -165,6 +171,7 @@ fn prerequisites(m: &Migrator, judged: &[AppConfig]) -> Vec<AppConfig> {
 /// the previous migration's judgement knows it (one snapshot fewer).
 async fn judge(
     m: &mut Migrator,
+    snapshots: &mut Snapshots,
     app: &AppConfig,
     migration: &Migration,
     s0: Option<Schema>,
@@ -173,7 +180,7 @@ async fn judge(
     let mut in_snapshots = std::time::Duration::ZERO;
     let s0 = match s0 {
         Some(s0) => s0,
-        None => snapshot(m, &mut in_snapshots).await?,
+        None => snapshots.take(m, &mut in_snapshots).await?,
     };
     let done = |verdict, differences, in_snapshots: std::time::Duration| {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -184,7 +191,7 @@ async fn judge(
     if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
         return done(Verdict::Failed, vec![error], in_snapshots);
     }
-    let s1 = snapshot(m, &mut in_snapshots).await?;
+    let s1 = snapshots.take(m, &mut in_snapshots).await?;
     let Some(down) = &migration.down else {
         return done(Verdict::Irreversible, Vec::new(), in_snapshots)
             .map(|(result, _)| (result, Some(s1)));
@@ -192,7 +199,7 @@ async fn judge(
     if let Err(error) = run_section(m, app, migration, down, "down").await {
         return done(Verdict::NotReversible, vec![error], in_snapshots);
     }
-    let s2 = snapshot(m, &mut in_snapshots).await?;
+    let s2 = snapshots.take(m, &mut in_snapshots).await?;
     let left_behind = s0.differences(&s2);
     if !left_behind.is_empty() {
         // Bring the schema forward again as far as it goes, for the migrations after it.
@@ -202,7 +209,7 @@ async fn judge(
     if let Err(error) = run_section(m, app, migration, &migration.up, "up again").await {
         return done(Verdict::NotReappliable, vec![error], in_snapshots);
     }
-    let s3 = snapshot(m, &mut in_snapshots).await?;
+    let s3 = snapshots.take(m, &mut in_snapshots).await?;
     let changed = s1.differences(&s3);
     if !changed.is_empty() {
         return done(Verdict::NotReappliable, changed, in_snapshots);
@@ -228,16 +235,46 @@ fn verified(
     }
 }
 
-/// A snapshot of the scratch database, its time added to `spent`.
-async fn snapshot(m: &mut Migrator, spent: &mut std::time::Duration) -> Result<Schema> {
-    let taken = Instant::now();
-    let schema = m
-        .driver
-        .snapshot()
-        .await
-        .map_err(Error::db("reading the scratch database's schema"));
-    *spent += taken.elapsed();
-    schema
+/// How many recent snapshots are remembered by their fingerprint: S0 and S1 are the ones
+/// a migration's S2 and S3 are expected to equal.
+const REMEMBERED: usize = 4;
+
+/// The scratch database's snapshots, the recent ones remembered by their fingerprint
+/// ([`crate::Driver::schema_fingerprint`]): a state whose fingerprint was seen before has
+/// that state's snapshot, and is not read again. This is what keeps verify near the cost of
+/// its steps: a reversible migration's S2 is its S0 again, and on backends whose fingerprint
+/// does not depend on object identities (SQLite) its S3 is its S1.
+#[derive(Default)]
+struct Snapshots {
+    recent: std::collections::VecDeque<(String, Schema)>,
+}
+
+impl Snapshots {
+    /// The schema now, its time added to `spent`.
+    async fn take(&mut self, m: &mut Migrator, spent: &mut std::time::Duration) -> Result<Schema> {
+        let taken = Instant::now();
+        let schema = self.read(m).await;
+        *spent += taken.elapsed();
+        schema
+    }
+
+    async fn read(&mut self, m: &mut Migrator) -> Result<Schema> {
+        let failed = || Error::db("reading the scratch database's schema");
+        let fingerprint = m.driver.schema_fingerprint().await.map_err(failed())?;
+        if let Some(fingerprint) = &fingerprint {
+            if let Some((_, known)) = self.recent.iter().find(|(seen, _)| seen == fingerprint) {
+                return Ok(known.clone());
+            }
+        }
+        let schema = m.driver.snapshot().await.map_err(failed())?;
+        if let Some(fingerprint) = fingerprint {
+            if self.recent.len() == REMEMBERED {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((fingerprint, schema.clone()));
+        }
+        Ok(schema)
+    }
 }
 
 /// Run one section as forwards would (`no-transaction` sections outside a transaction); a

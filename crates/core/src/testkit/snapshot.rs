@@ -20,17 +20,26 @@ use crate::Driver;
 
 /// Run `sql` (outside a transaction) on `driver`, take a snapshot and assert that it differs
 /// from `before` in exactly the `expected` (object kind, name, property) triples, in the
-/// order of [`Schema::differences`]. Returns the new snapshot, for the next change.
+/// order of [`Schema::differences`]. Where the driver has a
+/// [`Driver::schema_fingerprint`], a change the snapshot sees must change it too. Returns the
+/// new snapshot, for the next change.
 pub async fn assert_change<D: Driver + ?Sized>(
     driver: &mut D,
     before: Schema,
     sql: &str,
     expected: &[(&str, &str, &str)],
 ) -> Schema {
+    let fingerprint_before = fingerprint(driver).await;
     driver
         .execute(sql, false)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    if let (Some(old), Some(new)) = (fingerprint_before, fingerprint(driver).await) {
+        assert!(
+            expected.is_empty() || old != new,
+            "after {sql}: the snapshot changed but the schema fingerprint did not"
+        );
+    }
     let after = driver
         .snapshot()
         .await
@@ -43,6 +52,14 @@ pub async fn assert_change<D: Driver + ?Sized>(
     let shown: Vec<String> = differences.iter().map(ToString::to_string).collect();
     assert_eq!(found, expected, "after {sql}:\n{}", shown.join("\n"));
     after
+}
+
+/// The driver's schema fingerprint, panicking on an error.
+pub async fn fingerprint<D: Driver + ?Sized>(driver: &mut D) -> Option<String> {
+    driver
+        .schema_fingerprint()
+        .await
+        .unwrap_or_else(|e| panic!("schema fingerprint: {e}"))
 }
 
 /// Assert that no object of `schema` is the table `table`, one of its columns, or belongs to
