@@ -47,6 +47,64 @@ pub struct GlobalOpts {
     /// Do not read a .env file from the working directory
     #[arg(long = "no-dotenv", global = true)]
     pub no_dotenv: bool,
+    /// Fleet options (`--fleet` and the options beside it).
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// `--fleet` and its options (SPEC §11), accepted before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetOpts {
+    /// Run forwards, backwards or check on every fleet target ([[target]], targets_file, schemas, schemas_query, an SQLite glob)
+    #[arg(long, global = true, help_heading = "Fleet")]
+    pub fleet: bool,
+    /// With --fleet: only this target (repeatable)
+    #[arg(
+        long = "target",
+        global = true,
+        value_name = "NAME",
+        help_heading = "Fleet"
+    )]
+    pub targets: Vec<String>,
+    /// With --fleet: the K-th of N slices of the name-sorted targets (index mod N = K-1)
+    #[arg(long, global = true, value_name = "K/N", help_heading = "Fleet")]
+    pub partition: Option<ferry_core::fleet::Partition>,
+    /// With --fleet: how many targets run at once, 1 to 512 [default: 4]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Fleet")]
+    pub parallel: Option<u16>,
+    /// With --fleet: run the first N targets first; any failure among them stops the fleet
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Fleet")]
+    pub canary: Option<u32>,
+    /// With --fleet: keep starting targets after one fails
+    #[arg(long = "keep-going", global = true, help_heading = "Fleet")]
+    pub keep_going: bool,
+    /// With --fleet: only the targets that failed in this JSON report (--format json output)
+    #[arg(
+        long = "rerun-failed",
+        global = true,
+        value_name = "REPORT",
+        help_heading = "Fleet"
+    )]
+    pub rerun_failed: Option<PathBuf>,
+}
+
+impl FleetOpts {
+    /// The first fleet option given without `--fleet`, spelled as on the command line.
+    pub fn stray_option(&self) -> Option<&'static str> {
+        if self.fleet {
+            return None;
+        }
+        [
+            (!self.targets.is_empty(), "--target"),
+            (self.partition.is_some(), "--partition"),
+            (self.parallel.is_some(), "--parallel"),
+            (self.canary.is_some(), "--canary"),
+            (self.keep_going, "--keep-going"),
+            (self.rerun_failed.is_some(), "--rerun-failed"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -127,6 +185,9 @@ pub struct ForwardsArgs {
     /// Run what would be applied in one transaction and roll it back: change nothing (PostgreSQL, SQLite)
     #[arg(long, conflicts_with_all = ["fake", "preview"])]
     pub rehearse: bool,
+    /// With --fleet: the report as a table or as JSON lines
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `ferry backwards`.
@@ -145,6 +206,9 @@ pub struct BackwardsArgs {
     /// Print the down SQL that would run; change nothing
     #[arg(long)]
     pub preview: bool,
+    /// With --fleet: the report as a table or as JSON lines
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `ferry check`.

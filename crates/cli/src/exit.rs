@@ -30,6 +30,18 @@ pub enum Ending {
     },
     /// The command printed what was asked (help, version, completions, `new`, `init`).
     Printed,
+    /// A fleet run of forwards or backwards (SPEC §11).
+    Fleet {
+        /// Every selected target succeeded (`ok` or `nothing to do`).
+        all_succeeded: bool,
+    },
+    /// `check --fleet`.
+    FleetCheck {
+        /// A target could not be read.
+        unreadable: bool,
+        /// `--strict` found work on a target.
+        strict_found_work: bool,
+    },
 }
 
 /// What went wrong.
@@ -62,6 +74,25 @@ pub fn exit_code(ended: &Result<Ending, Failure>) -> i32 {
             strict_found_work: true,
         }) => EXIT_STRICT,
         Ok(Ending::Check { .. } | Ending::Printed) => EXIT_OK,
+        Ok(Ending::Fleet { all_succeeded }) => {
+            if *all_succeeded {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Ok(Ending::FleetCheck {
+            unreadable: true, ..
+        }) => EXIT_FAILED,
+        Ok(Ending::FleetCheck {
+            strict_found_work, ..
+        }) => {
+            if *strict_found_work {
+                EXIT_STRICT
+            } else {
+                EXIT_OK
+            }
+        }
         Err(Failure::CommandLine | Failure::Usage(_)) => EXIT_USAGE,
         Err(Failure::Failed(_)) => EXIT_FAILED,
         Err(Failure::Interrupted(_)) => EXIT_INTERRUPTED,
@@ -98,6 +129,39 @@ mod tests {
                 3,
             ),
             (Ok(Ending::Printed), 0),
+            (
+                Ok(Ending::Fleet {
+                    all_succeeded: true,
+                }),
+                0,
+            ),
+            (
+                Ok(Ending::Fleet {
+                    all_succeeded: false,
+                }),
+                1,
+            ),
+            (
+                Ok(Ending::FleetCheck {
+                    unreadable: true,
+                    strict_found_work: true,
+                }),
+                1,
+            ),
+            (
+                Ok(Ending::FleetCheck {
+                    unreadable: false,
+                    strict_found_work: true,
+                }),
+                3,
+            ),
+            (
+                Ok(Ending::FleetCheck {
+                    unreadable: false,
+                    strict_found_work: false,
+                }),
+                0,
+            ),
             (Err(Failure::CommandLine), 2),
             (Err(Failure::Usage("x".into())), 2),
             (Err(Failure::Failed("x".into())), 1),

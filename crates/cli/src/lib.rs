@@ -6,6 +6,7 @@
 pub mod args;
 pub mod drivers;
 pub mod exit;
+mod fleet;
 pub mod render;
 mod verify;
 
@@ -199,6 +200,24 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         _ => {}
     }
 
+    if let Some(option) = g.fleet.stray_option() {
+        return Err(Failure::Usage(format!(
+            "{option} is a fleet option: add --fleet"
+        )));
+    }
+    let report_format = match &cli.command {
+        Command::Forwards(a) => Some(a.format),
+        Command::Backwards(a) => Some(a.format),
+        _ => None,
+    };
+    if g.fleet.fleet {
+        return fleet::run(&cli.command, &g, &config, style).await;
+    }
+    if report_format == Some(Format::Json) {
+        return Err(Failure::Usage(
+            "--format json on forwards and backwards is the fleet report: add --fleet".into(),
+        ));
+    }
     if let Command::Verify(a) = &cli.command {
         return verify::run(a, &g, &config, style).await;
     }

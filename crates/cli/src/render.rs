@@ -248,6 +248,30 @@ pub fn check_table(statuses: &[MigrationStatus], color: bool) -> String {
     text
 }
 
+/// An aligned table: a header row and `rows`, columns two spaces apart, no trailing spaces.
+/// Padded by hand: `format!`'s width is limited to 65535, and a cell may be longer.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (cell, width) in cells.iter().zip(&widths) {
+            l.push_str(cell);
+            l.push_str(&" ".repeat(width.saturating_sub(cell.chars().count()) + 2));
+        }
+        l.trim_end().to_owned() + "\n"
+    };
+    let mut text = line(headers.to_vec());
+    for row in rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    text
+}
+
 fn status_color(status: Status) -> &'static str {
     match status {
         Status::Applied => "32",

@@ -30,6 +30,8 @@ pub struct Config {
     pub lock_lease: Option<std::time::Duration>,
     /// The apps.
     pub registry: AppRegistry,
+    /// The fleet's targets as configured (SPEC §11); used only with `--fleet`.
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,18 @@ struct RawConfig {
     lock_lease: Option<f64>,
     #[serde(default)]
     app: Vec<RawApp>,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+    targets_file: Option<String>,
+    schemas: Option<Vec<String>>,
+    schemas_query: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: String,
+    database_url: String,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +151,34 @@ impl Config {
             .map(crate::LockOptions::lease_secs)
             .transpose()
             .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock_lease`)")))?;
+        if raw.schemas.is_some() && raw.schemas_query.is_some() {
+            return Err(Error::config(
+                path,
+                "set `schemas` or `schemas_query`, not both",
+            ));
+        }
+        if let Some(bad) = raw
+            .target
+            .iter()
+            .find(|t| t.name.trim().is_empty() || t.name.chars().any(char::is_whitespace))
+        {
+            return Err(Error::config(
+                path,
+                format!("[[target]] name `{}` must be one word, not empty", bad.name),
+            ));
+        }
+        let fleet = crate::fleet::FleetConfig {
+            targets: raw
+                .target
+                .into_iter()
+                .map(|t| (t.name, resolve_sqlite_path(&t.database_url, root)))
+                .collect(),
+            targets_file: raw.targets_file.map(|f| root.join(f)),
+            schemas: raw.schemas.unwrap_or_default(),
+            schemas_query: raw.schemas_query,
+        };
         Ok(Config {
+            fleet,
             database_url: raw.database_url.map(|u| resolve_sqlite_path(&u, root)),
             table: raw.table,
             lock,
@@ -174,6 +215,7 @@ impl Config {
             table: None,
             lock: None,
             lock_lease: None,
+            fleet: crate::fleet::FleetConfig::default(),
             registry: AppRegistry {
                 from_folders: true,
                 ..AppRegistry::new(apps)?

@@ -146,6 +146,31 @@ pub trait Driver: Send {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Schema per tenant (SPEC §11): run migrations with `schema` as the `search_path`, set in
+    /// each transaction and never for the session, so that it holds behind a transaction-mode
+    /// pooler. The caller names the tracking table in that schema. The default says the
+    /// backend has no such schemas.
+    fn use_schema(&mut self, schema: &str) -> DriverResult<()> {
+        Err(DriverError::new(
+            DriverErrorKind::Config,
+            format!(
+                "schema `{schema}`: schema-per-tenant targets are for PostgreSQL, not {}",
+                self.backend()
+            ),
+        ))
+    }
+
+    /// Run a read-only query and return its first column as text, NULLs left out
+    /// (`schemas_query`, SPEC §11). The default says the backend cannot.
+    fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {
+        let _ = sql;
+        let backend = self.backend();
+        Box::pin(std::future::ready(Err(DriverError::new(
+            DriverErrorKind::Config,
+            format!("the {backend} driver cannot run schemas_query"),
+        ))))
+    }
+
     /// A cheap token for the schema as it is now, for `verify` to skip snapshots: two
     /// moments with the same token must have equal [`Driver::snapshot`]s (different tokens
     /// say nothing). A fixed number of queries that read no definitions, only which catalog

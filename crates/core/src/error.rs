@@ -140,6 +140,10 @@ pub enum Error {
     /// (declined prompt, unknown ID); the message says why.
     #[error("{0}")]
     Unsuccessful(String),
+    /// A stop was asked for ([`crate::Migrator::with_stop`]; Ctrl-C in a fleet run): the run
+    /// ended before its next migration, with everything before it in place.
+    #[error("interrupted")]
+    Interrupted,
     /// A file could not be read, written or deleted.
     #[error("{}: {source}", path.display())]
     Io {

@@ -27,6 +27,7 @@ mod config;
 mod driver;
 mod driver_error;
 mod error;
+pub mod fleet;
 mod loader;
 pub mod lock;
 mod manager;

@@ -113,6 +113,9 @@ pub struct PostgresDriver {
     /// (name, `last_value`, `is_called`), to put back after a rollback: sequences are not
     /// transactional, and a rehearsal must leave the tracking table as it found it.
     sequence: Option<(String, i64, bool)>,
+    /// Schema per tenant ([`Driver::use_schema`]): `SET LOCAL search_path TO` this (quoted)
+    /// at the start of every transaction.
+    search_path: Option<String>,
 }
 
 /// What the server said about itself at connect.
@@ -220,6 +223,7 @@ impl PostgresDriver {
             lost: None,
             atomic: false,
             sequence: None,
+            search_path: None,
         })
     }
 
@@ -374,7 +378,35 @@ impl PostgresDriver {
         if let Held::Lease(lease) = &self.held {
             lease.fence(&self.client).await?;
         }
-        self.run_sql(sql, no_transaction).await
+        let Some(path) = self.search_path.clone() else {
+            return self.run_sql(sql, no_transaction).await;
+        };
+        if !no_transaction {
+            // The tenant's search_path lives in a transaction: run the batch in one.
+            return self
+                .transaction(async |this: &mut Self| this.run_sql(sql, false).await)
+                .await;
+        }
+        if let Some(why) = self.server.pooled() {
+            return Err(DriverError::new(
+                ferry_core::DriverErrorKind::Other,
+                format!(
+                    "a no-transaction section cannot run in schema {path}: {why}, and there search_path can only be set inside a transaction; run it over a direct connection"
+                ),
+            ));
+        }
+        // A direct connection is ours alone: the session's search_path, put back after.
+        self.client
+            .batch_execute(&format!("SET search_path TO {path}"))
+            .await
+            .map_err(|e| db_error(&e))?;
+        let result = self.run_sql(sql, true).await;
+        let reset = self
+            .client
+            .batch_execute("RESET search_path")
+            .await
+            .map_err(|e| db_error(&e));
+        result.and(reset)
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
@@ -399,7 +431,7 @@ impl PostgresDriver {
             return body(self).await;
         }
         self.client
-            .batch_execute("BEGIN")
+            .batch_execute(&self.begin())
             .await
             .map_err(|e| db_error(&e))?;
         let result = async {
@@ -448,7 +480,7 @@ impl PostgresDriver {
     async fn begin_atomic(&mut self) -> DriverResult<()> {
         self.sequence = self.tracking_sequence().await?;
         self.client
-            .batch_execute("BEGIN")
+            .batch_execute(&self.begin())
             .await
             .map_err(|e| db_error(&e))?;
         self.atomic = true;
@@ -531,6 +563,14 @@ impl PostgresDriver {
     }
 
     /// Send `sent`, found at byte `offset` of `sql`, as one simple-query batch.
+    /// The statement that opens a transaction: `BEGIN`, with the tenant's `search_path`.
+    fn begin(&self) -> String {
+        match &self.search_path {
+            Some(path) => format!("BEGIN; SET LOCAL search_path TO {path}"),
+            None => "BEGIN".to_owned(),
+        }
+    }
+
     async fn run_batch(&self, sql: &str, sent: &str, offset: usize) -> DriverResult<()> {
         self.client
             .batch_execute(sent)
@@ -791,6 +831,29 @@ impl Driver for PostgresDriver {
 
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
         watch!(self, true, self.snapshot())
+    }
+
+    /// A simple query (no prepared statement, as everywhere in this driver).
+    fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {
+        watch!(self, true, async {
+            let messages = self
+                .client
+                .simple_query(sql)
+                .await
+                .map_err(|e| db_error(&e))?;
+            Ok(messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    fn use_schema(&mut self, schema: &str) -> DriverResult<()> {
+        self.search_path = Some(quote_ident(schema, '"'));
+        Ok(())
     }
 
     /// `synchronous_commit = off` for the session, on a direct connection only (behind a

@@ -137,6 +137,7 @@ impl BackwardsMigrationManager {
         }
         let mut result = MigrationResult::new(Outcome::Done, "");
         for step in steps {
+            m.check_stop()?;
             let p = &step.planned;
             m.report(Event::Started {
                 migration: p,

@@ -21,6 +21,7 @@ pub struct Migrator {
     lock_timeout: Duration,
     pub(crate) confirm: Box<dyn Confirm>,
     reporter: Box<dyn Reporter>,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -62,6 +63,7 @@ impl Migrator {
             lock_timeout: Duration::from_secs(60),
             confirm: Box::new(NoConfirm),
             reporter: Box::new(NullReporter),
+            stop: None,
         }
     }
 
@@ -88,6 +90,22 @@ impl Migrator {
     pub fn with_reporter(mut self, reporter: impl Reporter + 'static) -> Self {
         self.reporter = Box::new(reporter);
         self
+    }
+
+    /// A flag that, once set, ends a forwards or backwards run before its next migration
+    /// with [`Error::Interrupted`] (a fleet's Ctrl-C: running targets stop after their
+    /// current migration).
+    pub fn with_stop(mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// [`Error::Interrupted`] once the stop flag is set.
+    pub(crate) fn check_stop(&self) -> Result<()> {
+        match &self.stop {
+            Some(stop) if stop.load(std::sync::atomic::Ordering::SeqCst) => Err(Error::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// The apps.

@@ -224,6 +224,7 @@ impl ForwardsMigrationManager {
     async fn apply(&self, m: &mut Migrator, steps: Vec<ForwardsStep>) -> Result<MigrationResult> {
         let mut result = MigrationResult::new(Outcome::Done, "");
         for step in steps {
+            m.check_stop()?;
             let p = step.planned();
             m.report(Event::Started {
                 migration: &p,
