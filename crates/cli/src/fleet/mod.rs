@@ -255,7 +255,7 @@ async fn migrator(
             .map_err(database("choosing the tenant schema".into()))?;
     }
     Ok(Migrator::new(job.config.registry.clone(), driver)
-        .with_lock_options(job.lock.clone())
+        .with_lock_options(job.lock)
         .with_lock_timeout(job.lock_timeout)
         .with_reporter(reporter))
 }

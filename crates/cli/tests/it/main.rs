@@ -2,11 +2,13 @@
 //! MySQL through FERRY_TEST_POSTGRES_URL / FERRY_TEST_MYSQL_URL, a fresh database per test);
 //! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
 //! output of every command on the example project (SQLite); `corpus` runs the bad-input corpus
-//! of `tests/fixtures/bad/` (issue 11).
+//! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
+//! backend (issue 13).
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
 mod files;
+mod fleet;
 mod shared;
 #[cfg(all(unix, feature = "sqlite"))]
 mod snapshots;
