@@ -55,7 +55,7 @@ pub struct GlobalOpts {
 /// `--fleet` and its options (SPEC §11), accepted before or after the subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FleetOpts {
-    /// Run forwards, backwards or check on every fleet target ([[target]], targets_file, schemas, schemas_query, an SQLite glob)
+    /// Run forwards, backwards or check on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
     #[arg(long, global = true, help_heading = "Fleet")]
     pub fleet: bool,
     /// With --fleet: only this target (repeatable)

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use ferry_core::{Driver, TableName};
 use serde_json::Value;
 
-use crate::support::{runtime, Backend, Project, Run};
+use crate::support::{run_in_pty, runtime, Backend, Project, Run};
 
 /// The fleet's app: three tables, one migration each.
 const CONFIG: &str = "[[app]]\nname = \"app\"\nmigrations = \"migrations/app\"\n";
@@ -462,8 +462,38 @@ fn backwards_asks_once_for_the_whole_fleet() {
     run_glob(&project, &["--fleet", "backwards", "app", "all"])
         .expect(1)
         .stderr_has("stdin is not a terminal");
-    let check = run_glob(&project, &["--fleet", "check", "--strict"]);
-    check.expect(0);
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(0);
+    // On a terminal: one question for the whole fleet.
+    let args = [
+        "-d",
+        "sqlite:tenants/*.db",
+        "--fleet",
+        "backwards",
+        "app",
+        "all",
+    ];
+    let declined = run_in_pty(&project, &args, "n\n");
+    assert!(
+        declined
+            .stdout
+            .contains("Reverse 9 migration(s) on 3 target(s)? [y/N]"),
+        "{}",
+        declined.stdout
+    );
+    assert!(
+        declined.stdout.contains("Not proceeding."),
+        "{}",
+        declined.stdout
+    );
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(0);
+    let agreed = run_in_pty(&project, &args, "y\n");
+    assert!(
+        agreed.stdout.contains("tenants/db01.db  ok"),
+        "{}",
+        agreed.stdout
+    );
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(3);
+    run_glob(&project, &["--fleet", "forwards", "all"]).expect(0);
     let run = run_glob(
         &project,
         &[
