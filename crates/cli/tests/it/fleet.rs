@@ -603,6 +603,41 @@ fn ctrl_c_stops_targets_after_their_current_migration() {
     }
 }
 
+/// A `no-transaction` section in a tenant schema: the session's search_path on a direct
+/// connection; refused behind a pooler, where it could not be set for it alone.
+#[cfg(feature = "postgres")]
+fn no_transaction_in_a_schema(backend: Backend) {
+    let project = Project::with_config(backend, &format!("schemas = [\"s1\"]\n{CONFIG}"));
+    write_migrations(&project, "t");
+    project.write(
+        "app",
+        "20240101000004_index.sql",
+        "-- ferry:up no-transaction\nCREATE INDEX CONCURRENTLY t0_id ON t0 (id);\n-- ferry:down\nDROP INDEX t0_id;\n",
+    );
+    let run = project.run(&["--fleet", "forwards", "all", "--format", "json"]);
+    let line = &report(&run)["s1"];
+    if backend == Backend::PgBouncer {
+        run.expect(1);
+        assert_eq!(line["applied"], 3);
+        assert!(
+            line["error"].as_str().unwrap().contains("no-transaction"),
+            "{line}"
+        );
+    } else {
+        run.expect(0);
+        assert_eq!(line["applied"], 4);
+        let rows = runtime().block_on(async {
+            let mut d = ferry_driver_postgres::connect(&project.db.url, TableName::default())
+                .await
+                .unwrap();
+            d.query_column("SELECT schemaname FROM pg_indexes WHERE indexname = 't0_id'")
+                .await
+                .unwrap()
+        });
+        assert_eq!(rows, ["s1"]);
+    }
+}
+
 mod sqlite {
     #[test]
     fn fleet_of_databases() {
@@ -624,6 +659,10 @@ mod postgres {
     fn fleet_of_schemas_from_a_query() {
         super::fleet_of_schemas(super::Backend::Postgres, true)
     }
+    #[test]
+    fn no_transaction_in_a_schema() {
+        super::no_transaction_in_a_schema(super::Backend::Postgres)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -631,6 +670,10 @@ mod pgbouncer {
     #[test]
     fn fleet_of_schemas() {
         super::fleet_of_schemas(super::Backend::PgBouncer, false)
+    }
+    #[test]
+    fn no_transaction_in_a_schema() {
+        super::no_transaction_in_a_schema(super::Backend::PgBouncer)
     }
 }
 
