@@ -294,6 +294,26 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
         .rt
         .block_on(admin.execute("CREATE TABLE tenant_03.t1 (id INTEGER PRIMARY KEY)", true))
         .unwrap();
+    // tenant_00 and tenant_01 are up to date; tenant_05 is left dirty.
+    project
+        .run(&[
+            "--fleet",
+            "--target",
+            "tenant_00",
+            "--target",
+            "tenant_01",
+            "forwards",
+            "all",
+        ])
+        .expect(0);
+    project
+        .run(&["--fleet", "--target", "tenant_05", "forwards", "app", "1"])
+        .expect(0);
+    project
+        .db
+        .rt
+        .block_on(admin.execute("UPDATE tenant_05.ferry_migrations SET dirty = TRUE", true))
+        .unwrap();
 
     let run = project.run(&[
         "forwards",
@@ -309,9 +329,39 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
     let lines = report(&run);
     assert_eq!(lines.len(), SIZE + 1, "{}", run.stdout);
     for s in &schemas {
-        let expected = if s == "tenant_03" { "failed" } else { "ok" };
+        let expected = match s.as_str() {
+            "tenant_00" | "tenant_01" => "nothing to do",
+            "tenant_03" | "tenant_05" => "failed",
+            _ => "ok",
+        };
         assert_eq!(lines[s]["result"], expected, "{s}: {}", run.stdout);
     }
+    std::fs::write(project.path("report.json"), &run.stdout).unwrap();
+    let rerun = project.run(&[
+        "forwards",
+        "all",
+        "--fleet",
+        "--rerun-failed",
+        "report.json",
+        "--format",
+        "json",
+    ]);
+    let again: BTreeSet<String> = report(&rerun)
+        .into_keys()
+        .filter(|k| k != "summary")
+        .collect();
+    assert_eq!(
+        again,
+        BTreeSet::from(["tenant_03".to_owned(), "tenant_05".to_owned()])
+    );
+    let mut seen = BTreeSet::new();
+    for part in ["1/2", "2/2"] {
+        let r = project.run(&["check", "--fleet", "--partition", part, "--format", "json"]);
+        for name in report(&r).into_keys() {
+            assert!(seen.insert(name.clone()), "{name} in two slices");
+        }
+    }
+    assert_eq!(seen, schemas.iter().cloned().collect::<BTreeSet<_>>());
     // Tables and tracking rows are in each tenant's schema, none in public.
     let count = |sql: &str| -> i64 {
         let rows = runtime().block_on(async {
@@ -324,7 +374,7 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
     };
     assert_eq!(
         count("SELECT count(*) FROM information_schema.tables WHERE table_schema LIKE 'tenant%' AND table_name = 't2'"),
-        (SIZE - 1) as i64
+        (SIZE - 2) as i64
     );
     assert_eq!(
         count("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 't%'"),
@@ -335,6 +385,7 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
     check.expect(0);
     let states = report(&check);
     assert_eq!(states["tenant_03"]["apps"][0]["applied"], 1);
+    assert_eq!(states["tenant_05"]["apps"][0]["dirty"], 1);
     assert_eq!(states["tenant_19"]["apps"][0]["applied"], 3);
 }
 
