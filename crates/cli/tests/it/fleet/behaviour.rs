@@ -1,0 +1,223 @@
+//! How a fleet run goes, on an SQLite fleet (the cheapest to make): no new target after a
+//! failure unless `--keep-going`, canaries, one prompt for `backwards`, usage errors.
+
+use super::{report, write_migrations, CONFIG};
+use crate::support::{run_in_pty, Backend, Project, Run};
+
+/// An SQLite fleet of `n` files matched by the configured URL `sqlite:tenants/*.db`, the
+/// app's migrations written; `fail` files already hold the first migration's table.
+fn sqlite_fleet(n: usize, fail: &[usize]) -> Project {
+    let project = Project::with_config(Backend::Sqlite, CONFIG);
+    write_migrations(&project, "t");
+    std::fs::create_dir_all(project.path("tenants")).unwrap();
+    for i in 0..n {
+        let path = project.path(&format!("tenants/db{i:02}.db"));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        if fail.contains(&i) {
+            conn.execute_batch("CREATE TABLE t0 (id INTEGER PRIMARY KEY)")
+                .unwrap();
+        }
+    }
+    project
+}
+
+/// `ferry` in `project` with the configured URL the glob of [`sqlite_fleet`].
+fn run_glob(project: &Project, args: &[&str]) -> Run {
+    let output = project
+        .ferry()
+        .env("FERRY_DATABASE_URL", "sqlite:tenants/*.db")
+        .args(args)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
+fn results(run: &Run) -> Vec<(String, String)> {
+    report(run)
+        .into_iter()
+        .filter(|(k, _)| k != "summary")
+        .map(|(k, v)| (k, v["result"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn after_a_failure_nothing_new_starts_unless_keep_going() {
+    let project = sqlite_fleet(5, &[1]);
+    let run = run_glob(
+        &project,
+        &[
+            "--fleet",
+            "--parallel",
+            "1",
+            "forwards",
+            "all",
+            "--format",
+            "json",
+        ],
+    );
+    run.expect(1);
+    let expected = [
+        ("ok", 0),
+        ("failed", 1),
+        ("skipped", 2),
+        ("skipped", 3),
+        ("skipped", 4),
+    ];
+    let found = results(&run);
+    for (result, i) in expected {
+        assert_eq!(
+            found[i],
+            (format!("tenants/db{i:02}.db"), result.to_owned())
+        );
+    }
+    // With --keep-going every other target runs; a canary failure stops even that.
+    let run = run_glob(
+        &project,
+        &[
+            "--fleet",
+            "--keep-going",
+            "forwards",
+            "all",
+            "--format",
+            "json",
+        ],
+    );
+    run.expect(1);
+    let found: Vec<String> = results(&run).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(found, ["nothing to do", "failed", "ok", "ok", "ok"]);
+    let project = sqlite_fleet(5, &[1]);
+    let run = run_glob(
+        &project,
+        &[
+            "--fleet",
+            "--keep-going",
+            "--canary",
+            "2",
+            "forwards",
+            "all",
+            "--format",
+            "json",
+        ],
+    );
+    run.expect(1);
+    let found: Vec<String> = results(&run).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(found, ["ok", "failed", "skipped", "skipped", "skipped"]);
+}
+
+#[test]
+fn backwards_asks_once_for_the_whole_fleet() {
+    let project = sqlite_fleet(3, &[]);
+    run_glob(&project, &["--fleet", "forwards", "all"]).expect(0);
+    // stdin is not a terminal: refused before anything changes.
+    run_glob(&project, &["--fleet", "backwards", "app", "all"])
+        .expect(1)
+        .stderr_has("stdin is not a terminal");
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(0);
+    // On a terminal: one question for the whole fleet.
+    let args = [
+        "-d",
+        "sqlite:tenants/*.db",
+        "--fleet",
+        "backwards",
+        "app",
+        "all",
+    ];
+    let declined = run_in_pty(&project, &args, "n\n");
+    assert!(
+        declined
+            .stdout
+            .contains("Reverse 9 migration(s) on 3 target(s)? [y/N]"),
+        "{}",
+        declined.stdout
+    );
+    assert!(
+        declined.stdout.contains("Not proceeding."),
+        "{}",
+        declined.stdout
+    );
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(0);
+    let agreed = run_in_pty(&project, &args, "y\n");
+    assert!(
+        agreed.stdout.contains("tenants/db01.db  ok"),
+        "{}",
+        agreed.stdout
+    );
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(3);
+    run_glob(&project, &["--fleet", "forwards", "all"]).expect(0);
+    let run = run_glob(
+        &project,
+        &[
+            "--fleet",
+            "backwards",
+            "app",
+            "all",
+            "-y",
+            "--format",
+            "json",
+        ],
+    );
+    run.expect(0);
+    for (_, line) in report(&run).into_iter().filter(|(k, _)| k != "summary") {
+        assert_eq!(line["result"], "ok");
+        assert_eq!(line["applied"], 3);
+    }
+    run_glob(&project, &["--fleet", "check", "--strict"]).expect(3);
+    let table = run_glob(&project, &["--fleet", "check"]);
+    table
+        .expect(0)
+        .stdout_has("TARGET")
+        .stdout_has("PENDING")
+        .stdout_has("tenants/db02.db");
+}
+
+#[test]
+fn fleet_usage_errors() {
+    let project = sqlite_fleet(2, &[]);
+    run_glob(&project, &["forwards", "all", "--parallel", "2"])
+        .expect(2)
+        .stderr_has("--parallel");
+    run_glob(&project, &["forwards", "all", "--format", "json"]).expect(2);
+    run_glob(&project, &["verify", "--fleet"]).expect(2);
+    run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--partition", "3/2"],
+    )
+    .expect(2);
+    run_glob(&project, &["--fleet", "forwards", "all", "--parallel", "0"]).expect(2);
+    run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--target", "nope"],
+    )
+    .expect(1)
+    .stderr_has("nope");
+    // The same name twice is a configuration error.
+    std::fs::write(
+        project.path("ferry.toml"),
+        format!("{CONFIG}[[target]]\nname = \"tenants/db00.db\"\ndatabase_url = \"sqlite:x.db\"\n"),
+    )
+    .unwrap();
+    run_glob(&project, &["--fleet", "check"])
+        .expect(2)
+        .stderr_has("named twice");
+    // A rerun of a report with no failure runs nothing.
+    std::fs::write(project.path("ferry.toml"), CONFIG).unwrap();
+    let run = run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--format", "json"],
+    );
+    run.expect(0);
+    std::fs::write(project.path("ok.json"), &run.stdout).unwrap();
+    run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--rerun-failed", "ok.json"],
+    )
+    .expect(0);
+    std::fs::write(project.path("bad.json"), "not json\n").unwrap();
+    run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--rerun-failed", "bad.json"],
+    )
+    .expect(2)
+    .stderr_has("bad.json:1");
+}
