@@ -371,6 +371,29 @@ impl MysqlDriver {
         result
     }
 
+    /// Several row changes in one transaction: one commit where the dirty protocol would
+    /// make one per change (the previous migration's clean and the next one's dirty row).
+    async fn write_all(&mut self, changes: &[RowChange]) -> DriverResult<()> {
+        if let [one] = changes {
+            return self.write(one).await;
+        }
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| db_error(&e))?;
+        let result = async {
+            for change in changes {
+                self.write_row(change).await?;
+            }
+            self.commit().await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.query_drop("ROLLBACK").await;
+        }
+        result
+    }
+
     /// Fence the lease, when one is held, then commit. The fence comes last so that the
     /// lease row is locked only for a moment and the renewal connection never waits on it.
     async fn commit(&mut self) -> DriverResult<()> {
@@ -605,6 +628,10 @@ impl Driver for MysqlDriver {
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         watch!(self, true, self.write(change))
+    }
+
+    fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
+        watch!(self, true, self.write_all(changes))
     }
 
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
