@@ -191,7 +191,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .tempdir()
         .context("cannot create a temporary folder")?;
     let project = Project::write(dir.path(), args.migrations, args.large)?;
-    let sqlx = if args.peers { find_on_path("sqlx") } else { None };
+    let sqlx = if args.peers {
+        find_on_path("sqlx")
+    } else {
+        None
+    };
     if args.peers && sqlx.is_none() {
         eprintln!("--peers: no `sqlx` on the PATH; sqlx-cli is left out");
     }
@@ -582,7 +586,11 @@ impl Bench {
                 add("P1", "ferry", self.ferry(&url, &["forwards", APP])?);
                 add("P2", "ferry", self.ferry(&url, &["check", APP])?);
                 add("P3", "ferry", self.ferry(&url, &["forwards", APP])?);
-                add("P4", "ferry", self.ferry(&url, &["backwards", APP, "all", "-y"])?);
+                add(
+                    "P4",
+                    "ferry",
+                    self.ferry(&url, &["backwards", APP, "all", "-y"])?,
+                );
                 Ok(())
             })();
             db.drop()?;
@@ -624,7 +632,11 @@ impl Bench {
         db.drop()?;
         result?;
         for _ in 0..self.runs.max(5) {
-            add("V", "ferry", self.measure(Command::new(&self.binary).arg("--version"), None)?);
+            add(
+                "V",
+                "ferry",
+                self.measure(Command::new(&self.binary).arg("--version"), None)?,
+            );
         }
         Ok(())
     }

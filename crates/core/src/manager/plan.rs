@@ -153,7 +153,10 @@ pub(crate) fn forwards(
         let row_of = rows_by_id(rows);
         // §5.1.5: a changed checksum warns, it does not refuse.
         for mig in files {
-            if row_of.get(&mig.id).is_some_and(|row| row.checksum != mig.checksum) {
+            if row_of
+                .get(&mig.id)
+                .is_some_and(|row| row.checksum != mig.checksum)
+            {
                 notes.push(Note::Warning(format!(
                     "migration {} {} was changed after it was applied (checksum differs); the change will not be run{}",
                     app.name,
