@@ -40,6 +40,8 @@ enum Step {
     Quickstart,
     /// cargo test --workspace (the README's test command)
     Test,
+    /// cargo xtask bench at N = 50, K = 1 on every backend, so that the harness cannot rot (asserts nothing about time)
+    Bench,
     /// cargo xtask stress --short: concurrent runs, kills, cut connections, secrets on every backend
     Stress,
 }
@@ -80,6 +82,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
             Step::Msrv => msrv(),
             Step::Quickstart => quickstart(),
             Step::Test => cargo_ok("test --workspace"),
+            Step::Bench => crate::bench::run(&crate::bench::BenchArgs::ci()),
             Step::Stress => crate::stress::run(&crate::stress::StressArgs::short()),
         };
         result.with_context(|| format!("ci step `{name}` failed"))?;

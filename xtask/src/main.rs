@@ -1,7 +1,7 @@
 //! ferry's build tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`):
 //!
 //! - `dist`: release archives with the binary, shell completions, man pages and docs;
-//! - `bench`: wall times of ferry's commands on a generated project;
+//! - `bench`: ferry's command phases against the database's own client (wall, CPU, peak RSS);
 //! - `ci`: the checks CI makes (`.ci/run` and `.github/workflows/ci.yml` both call it);
 //! - `stress`: ferry as separate processes under concurrency, kills, lost connections and
 //!   with passwords in its URLs, against real databases.
@@ -29,7 +29,7 @@ struct Cli {
 enum Task {
     /// Build ferry in release mode and pack it into target/dist with completions, man pages and docs
     Dist(dist::DistArgs),
-    /// Time ferry's commands on a generated project (a benchmark, not a test)
+    /// Measure ferry's command phases against the database's own client (a benchmark, not a test)
     Bench(bench::BenchArgs),
     /// Run CI's checks: the named steps, or all of them in order
     Ci(ci::CiArgs),
@@ -38,6 +38,10 @@ enum Task {
 }
 
 fn main() -> Result<()> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == bench::HELPER) {
+        return bench::measure_helper(&args[2..]);
+    }
     match Cli::parse().task {
         Task::Dist(args) => dist::run(&args),
         Task::Bench(args) => bench::run(&args),

@@ -16,7 +16,7 @@ use clap::{CommandFactory, FromArgMatches};
 use ferry_core::{
     BackwardsMigrationManager, BackwardsTarget, CheckMigrationManager, CleanManager, Config,
     ForwardsMigrationManager, ForwardsTarget, LockOptions, MigrationResult, Migrator, Outcome,
-    ResolveManager, Status, TableName,
+    Preload, ResolveManager, Status, TableName,
 };
 
 use crate::args::{Cli, ColorChoice, Command, Format, GlobalOpts};
@@ -233,6 +233,15 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         eprintln!("database: {}", ferry_core::redact_url(&url));
         eprintln!("tracking table: {table}");
     }
+    // The files of the commands that read them are read while we connect.
+    let preload = match &cli.command {
+        Command::Forwards(a) => Some(a.app.as_str()),
+        Command::Backwards(a) => Some(a.app.as_str()),
+        Command::Check(a) => Some(a.app.as_deref().unwrap_or("all")),
+        Command::Clean(a) => Some(a.app.as_deref().unwrap_or("all")),
+        _ => None,
+    }
+    .map(|app| Preload::start(&config.registry, app));
     let mut driver = drivers::driver_for_url(&url, table).await.map_err(|e| {
         let message = ferry_core::redact_url(&e.to_string());
         match e.kind {
@@ -250,6 +259,9 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
         .with_reporter(CliReporter { style });
+    if let Some(preload) = preload {
+        migrator = migrator.with_preload(preload);
+    }
 
     let result = match cli.command {
         Command::Forwards(a) => {

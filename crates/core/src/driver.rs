@@ -127,6 +127,19 @@ pub trait Driver: Send {
     /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
 
+    /// Apply several row changes in order, in one transaction where the driver can (all or
+    /// none, one commit). The default writes them one after the other with
+    /// [`Driver::write`]: each as durable as alone, in the same order. Core uses it to send
+    /// the end of one migration's dirty protocol with the start of the next one's.
+    fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move {
+            for change in changes {
+                self.write(change).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Start a run-wide transaction (`forwards --atomic` and `--rehearse`, SPEC §10): until
     /// [`Driver::end_atomic`], every [`Driver::execute_in_transaction`] and [`Driver::write`]
     /// joins it instead of committing on its own. Called with the lock held; only on backends

@@ -62,8 +62,8 @@ pub use manager::{
     backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
     ForwardsMigrationManager, ForwardsTarget, MigrationResult, MigrationStatus, Migrator,
-    NoConfirm, NullReporter, Outcome, PlannedMigration, Reporter, ResolveManager, Status, Verdict,
-    VerifiedMigration, VerifyManager,
+    NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter, ResolveManager, Status,
+    Verdict, VerifiedMigration, VerifyManager,
 };
 pub use migration::{
     check_limits, checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration,

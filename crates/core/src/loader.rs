@@ -1,6 +1,7 @@
 //! Reading an app's folder: file names (`<id>_<slug>.sql`, the `.up.sql` / `.down.sql` pair
 //! form), file text, and the migrations they make, sorted and checked.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
@@ -10,28 +11,71 @@ use crate::migration::{
     parse_pair_part, slug_description, Migration,
 };
 
-/// Read a file as UTF-8 text: BOM dropped, CRLF read as LF.
+/// Read a file as UTF-8 text: BOM dropped, CRLF read as LF. The bytes read become the
+/// `String` without a copy unless there is a BOM or a CR to remove.
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::MigrationFile {
+    let mut bytes = read_bytes(path).map_err(|e| Error::MigrationFile {
         path: path.to_owned(),
         line: None,
         message: format!(
             "cannot read the migration file: {e}; fix its permissions or the link, or remove it"
         ),
     })?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| Error::MigrationFile {
-        path: path.to_owned(),
-        line: Some(
-            bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1,
-        ),
-        message: "invalid UTF-8: migration files must be UTF-8 text".into(),
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        Error::MigrationFile {
+            path: path.to_owned(),
+            line: Some(valid.iter().filter(|&&b| b == b'\n').count() + 1),
+            message: "invalid UTF-8: migration files must be UTF-8 text".into(),
+        }
     })?;
-    Ok(normalize_newlines(text))
+    Ok(match normalize_newlines(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(normalized) => normalized,
+    })
+}
+
+/// A file's bytes: `open`, `read` until it returns nothing, `close`. Unlike
+/// `std::fs::read`, no `statx` for a size hint: migration files are small, and the call is
+/// made once per file.
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::with_capacity(1024);
+    // `Take` reads without asking the file for its size first.
+    file.take(u64::MAX).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Below this many files an app's folder is read on this thread alone: starting threads
+/// costs more than it saves.
+const PARALLEL_FROM: usize = 128;
+
+/// `f` over `items`, results in the items' order; spread over the available cores when
+/// there are at least [`PARALLEL_FROM`] items (reading and hashing files is independent work).
+fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || items.len() < PARALLEL_FROM {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// What a file name says about a migration.
@@ -74,8 +118,9 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
     let mut names: Vec<(String, PathBuf)> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(unreadable)?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else {
+            let path = entry.path();
             if path.extension().is_some_and(|e| e == "sql") {
                 return Err(Error::MigrationFile {
                     path,
@@ -88,14 +133,21 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
         if !name.ends_with(".sql") {
             continue;
         }
-        if path.is_dir() {
+        let path = entry.path();
+        // The entry's type comes with the listing; only a link costs a `stat` to follow.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => path.is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => path.is_dir(),
+        };
+        if is_dir {
             return Err(Error::MigrationFile {
                 path,
                 line: None,
                 message: "a folder (or a link to one) named like a migration file; rename it or remove it".into(),
             });
         }
-        names.push((name, path));
+        names.push((name.to_owned(), path));
     }
     names.sort();
 
@@ -117,11 +169,12 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
         }
     }
 
-    let mut migrations: Vec<Migration> = Vec::new();
-    for (id, slug, path) in singles {
-        let text = read_text(&path)?;
-        migrations.push(parse_migration(&path, &id, &slug, &text)?);
-    }
+    // In file-name order, so that the first error reported is the same whatever the threads.
+    let mut migrations: Vec<Migration> = map_in_parallel(&singles, |(id, slug, path)| {
+        parse_migration(path, id, slug, &read_text(path)?)
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
     for (id, slug, up_path) in ups {
         let up = parse_pair_part(&up_path, &read_text(&up_path)?)?;
         let down_index = downs.iter().position(|(d, s, _)| d == &id && s == &slug);

@@ -1,5 +1,6 @@
 //! Migrations: the in-memory model and the file format parser.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
@@ -101,13 +102,13 @@ impl Migration {
                 "invalid migration ID `{id}`: use one or more ASCII digits"
             )));
         }
-        let up = normalize_newlines(&up.into());
+        let up = normalize_newlines(&up.into()).into_owned();
         Ok(Migration {
             checksum: checksum(&up),
             id,
             description: description.into(),
             up: Section::new(up),
-            down: down.map(|d| Section::new(normalize_newlines(d))),
+            down: down.map(|d| Section::new(normalize_newlines(d).into_owned())),
             files: Vec::new(),
         })
     }
@@ -189,12 +190,23 @@ pub fn compare_ids(a: &str, b: &str) -> Ordering {
 
 /// SHA-256 (lower-case hex) of a section's text.
 pub fn checksum(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
-pub(crate) fn normalize_newlines(text: &str) -> String {
-    text.replace("\r\n", "\n")
+/// `text` with CRLF read as LF; borrowed when it holds no CR (the usual case: no copy).
+pub(crate) fn normalize_newlines(text: &str) -> Cow<'_, str> {
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 pub(crate) fn slug_description(slug: &str) -> String {

@@ -371,6 +371,51 @@ impl MysqlDriver {
         result
     }
 
+    /// Several row changes in one transaction: one commit where the dirty protocol would
+    /// make one per change (the previous migration's clean and the next one's dirty row).
+    /// Without a lease, and when every value can be written as a literal that reads the same
+    /// whatever the session's `sql_mode` ([`inline`]), the transaction is one multi-statement
+    /// batch: one round trip. Otherwise each change is a prepared statement, and the lease
+    /// is fenced before `COMMIT`.
+    async fn write_all(&mut self, changes: &[RowChange]) -> DriverResult<()> {
+        if let [one] = changes {
+            return self.write(one).await;
+        }
+        if !matches!(self.held, Held::Lease(_)) {
+            let statements: Option<Vec<String>> = changes
+                .iter()
+                .map(|change| {
+                    let (sql, values) = self.sql.change(change);
+                    inline(sql, values)
+                })
+                .collect();
+            if let Some(statements) = statements {
+                let batch = format!("START TRANSACTION;\n{};\nCOMMIT", statements.join(";\n"));
+                let result = self.conn.query_drop(batch).await.map_err(|e| db_error(&e));
+                if result.is_err() {
+                    // A failed statement ends the batch before `COMMIT`.
+                    let _ = self.conn.query_drop("ROLLBACK").await;
+                }
+                return result;
+            }
+        }
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| db_error(&e))?;
+        let result = async {
+            for change in changes {
+                self.write_row(change).await?;
+            }
+            self.commit().await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.query_drop("ROLLBACK").await;
+        }
+        result
+    }
+
     /// Fence the lease, when one is held, then commit. The fence comes last so that the
     /// lease row is locked only for a moment and the renewal connection never waits on it.
     async fn commit(&mut self) -> DriverResult<()> {
@@ -607,6 +652,10 @@ impl Driver for MysqlDriver {
         watch!(self, true, self.write(change))
     }
 
+    fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
+        watch!(self, true, self.write_all(changes))
+    }
+
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
         watch!(self, true, self.snapshot())
     }
@@ -628,19 +677,49 @@ pub(crate) fn bind(values: Vec<Value<'_>>) -> Params {
     if values.is_empty() {
         return Params::Empty;
     }
-    Params::Positional(
-        values
-            .into_iter()
-            .map(|value| match value {
-                Value::Text(v) => v.into(),
-                Value::NullableText(v) => v.into(),
-                Value::Int(v) => v.into(),
-                Value::NullableInt(v) => v.into(),
-                Value::Bool(v) => v.into(),
-                Value::Time(v) => v.naive_utc().into(),
-            })
-            .collect(),
-    )
+    Params::Positional(values.into_iter().map(mysql_value).collect())
+}
+
+fn mysql_value(value: Value<'_>) -> mysql_async::Value {
+    match value {
+        Value::Text(v) => v.into(),
+        Value::NullableText(v) => v.into(),
+        Value::Int(v) => v.into(),
+        Value::NullableInt(v) => v.into(),
+        Value::Bool(v) => v.into(),
+        Value::Time(v) => v.naive_utc().into(),
+    }
+}
+
+/// `sql` (a tracking statement of [`TrackingSql`]) with each `?` placeholder replaced by its
+/// value as a literal, escaped by mysql_common (`Value::as_sql`) with quotes doubled. That
+/// literal reads the same with and without `NO_BACKSLASH_ESCAPES` as long as the text holds
+/// no backslash and no NUL: `None` when a value does, and the caller binds instead. `?` is
+/// looked for outside backquoted identifiers only (a database name may hold one).
+fn inline(sql: &str, values: Vec<Value<'_>>) -> Option<String> {
+    let mut literals = Vec::with_capacity(values.len());
+    for value in values {
+        if let Value::Text(t) | Value::NullableText(Some(t)) = value {
+            if t.contains(['\\', '\0']) {
+                return None;
+            }
+        }
+        literals.push(mysql_value(value).as_sql(true));
+    }
+    let mut literals = literals.into_iter();
+    let mut out = String::with_capacity(sql.len() + 256);
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => out.push_str(&literals.next()?),
+            _ => out.push(c),
+        }
+    }
+    literals.next().is_none().then_some(out)
 }
 
 /// A tracking row as mysql_async decodes it, in [`ferry_core::COLUMNS`] order.

@@ -35,101 +35,190 @@ pub(crate) fn new_row(app: &str, migration: &Migration) -> TrackingRow {
     }
 }
 
-/// Apply `section` of `planned` with its bookkeeping:
-/// - a blank section only changes the row;
-/// - a section that can run in a transaction (not `no-transaction`, and DDL is transactional
-///   on this backend or the section is DML only) runs with the row change in one transaction;
-/// - otherwise the row is written dirty first (a new dirty row, or the existing row marked
-///   dirty), the SQL runs, and the row is cleared (forwards, with the time the SQL took) or
-///   deleted (backwards). A failure leaves the dirty row for `ferry resolve`.
+/// Runs the steps of one command one after the other. Under the dirty protocol the last
+/// write of a step (the clean of a forwards step, the delete of a backwards step) is not sent
+/// on its own: it waits for the next step's first write and goes with it in one transaction
+/// ([`Driver::write_all`]), or is written by [`Stepper::finish`]. Where DDL commits implicitly
+/// (MySQL) that is one commit per migration instead of two; the row of a migration whose SQL
+/// ran stays dirty until then, which is what a crash at that point showed before too.
+#[derive(Debug, Default)]
+pub(crate) struct Stepper {
+    /// The deferred last write of the previous step, and that step.
+    deferred: Option<(RowChange, PlannedMigration)>,
+}
+
+impl Stepper {
+    /// Apply `section` of `planned` with its bookkeeping:
+    /// - a blank section only changes the row;
+    /// - a section that can run in a transaction (not `no-transaction`, and DDL is
+    ///   transactional on this backend or the section is DML only) runs with the row change in
+    ///   one transaction;
+    /// - otherwise the row is written dirty first (a new dirty row, or the existing row marked
+    ///   dirty), the SQL runs, and the row is cleared (forwards, with the time the SQL took) or
+    ///   deleted (backwards), that last write deferred as the type says. A failure leaves the
+    ///   dirty row for `ferry resolve`.
+    ///
+    /// The previous step's deferred write is made in every case, before anything of this
+    /// step runs (with this step's first write where that is a row write).
+    pub(crate) async fn step(
+        &mut self,
+        driver: &mut dyn Driver,
+        planned: &PlannedMigration,
+        section: &Section,
+        bookkeeping: Bookkeeping,
+    ) -> Result<()> {
+        let key = || (planned.app_name.clone(), planned.migration_id.clone());
+        let (in_transaction, before, after) = match bookkeeping {
+            Bookkeeping::Record(row) => {
+                let (app_name, migration_id) = key();
+                (
+                    RowChange::Insert(row.clone()),
+                    RowChange::Insert(TrackingRow { dirty: true, ..row }),
+                    RowChange::MarkClean {
+                        app_name,
+                        migration_id,
+                        duration_ms: None,
+                    },
+                )
+            }
+            Bookkeeping::Forget => {
+                let delete = || {
+                    let (app_name, migration_id) = key();
+                    RowChange::Delete {
+                        app_name,
+                        migration_id,
+                    }
+                };
+                let (app_name, migration_id) = key();
+                (
+                    delete(),
+                    RowChange::MarkDirty {
+                        app_name,
+                        migration_id,
+                    },
+                    delete(),
+                )
+            }
+        };
+        let execute_error = |dirty: bool| {
+            move |source: DriverError| match source.kind {
+                DriverErrorKind::LockLost => lock_lost(planned, source),
+                _ => Error::Execute {
+                    app: planned.app_name.clone(),
+                    id: planned.migration_id.clone(),
+                    file: section.file.clone(),
+                    line: source.line.map(|l| section.file_line(l)),
+                    source,
+                    dirty,
+                },
+            }
+        };
+
+        let caps = driver.capabilities();
+        if sql::is_blank(&section.sql, caps.dialect) {
+            return self.write_with(driver, planned, in_transaction).await;
+        }
+        let transactional = !section.no_transaction
+            && (caps.transactional_ddl || sql::is_dml_only(&section.sql, caps.dialect));
+        if transactional {
+            self.finish(driver).await?;
+            return driver
+                .execute_in_transaction(&section.sql, &in_transaction)
+                .await
+                .map_err(execute_error(false));
+        }
+        self.write_with(driver, planned, before).await?;
+        let started = Instant::now();
+        driver
+            .execute(&section.sql, section.no_transaction)
+            .await
+            .map_err(execute_error(true))?;
+        self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
+        Ok(())
+    }
+
+    /// Write `change` of `planned` together with the deferred write, if any. When the two
+    /// fail together, the deferred one is tried again alone, so that a migration that ran is
+    /// not left dirty by the next one's failure where that can be helped.
+    async fn write_with(
+        &mut self,
+        driver: &mut dyn Driver,
+        planned: &PlannedMigration,
+        change: RowChange,
+    ) -> Result<()> {
+        let Some((deferred, _)) = self.deferred.take() else {
+            return driver
+                .write(&change)
+                .await
+                .map_err(|e| record_error(planned, e));
+        };
+        match driver.write_all(&[deferred.clone(), change]).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = driver.write(&deferred).await;
+                Err(record_error(planned, e))
+            }
+        }
+    }
+
+    /// Make the deferred write, if any: at the end of a run, before a step that does not
+    /// start with a row write, and before `--clean` deletes files.
+    pub(crate) async fn finish(&mut self, driver: &mut dyn Driver) -> Result<()> {
+        match self.deferred.take() {
+            Some((change, planned)) => driver
+                .write(&change)
+                .await
+                .map_err(|e| record_error(&planned, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Run `body` (the steps), then make the deferred write: on success its error is the
+    /// result; after a failure it is made as well (best effort) and the failure returned.
+    pub(crate) async fn finish_after<T>(
+        &mut self,
+        driver: &mut dyn Driver,
+        result: Result<T>,
+    ) -> Result<T> {
+        let finished = self.finish(driver).await;
+        match (result, finished) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(r), Ok(())) => Ok(r),
+        }
+    }
+}
+
+fn lock_lost(planned: &PlannedMigration, source: DriverError) -> Error {
+    Error::LockLost {
+        app: planned.app_name.clone(),
+        id: planned.migration_id.clone(),
+        source,
+    }
+}
+
+/// A failed tracking-row write of `planned`.
+fn record_error(planned: &PlannedMigration, source: DriverError) -> Error {
+    match source.kind {
+        DriverErrorKind::LockLost => lock_lost(planned, source),
+        _ => Error::db(format!(
+            "recording migration {} {}",
+            planned.app_name, planned.migration_id
+        ))(source),
+    }
+}
+
+/// Apply one step on its own (`--rehearse`, where every step is in the run's transaction):
+/// [`Stepper::step`] with nothing deferred before or after.
 pub(crate) async fn apply_step(
     driver: &mut dyn Driver,
     planned: &PlannedMigration,
     section: &Section,
     bookkeeping: Bookkeeping,
 ) -> Result<()> {
-    let key = || (planned.app_name.clone(), planned.migration_id.clone());
-    let (in_transaction, before, after) = match bookkeeping {
-        Bookkeeping::Record(row) => {
-            let (app_name, migration_id) = key();
-            (
-                RowChange::Insert(row.clone()),
-                RowChange::Insert(TrackingRow { dirty: true, ..row }),
-                RowChange::MarkClean {
-                    app_name,
-                    migration_id,
-                    duration_ms: None,
-                },
-            )
-        }
-        Bookkeeping::Forget => {
-            let delete = || {
-                let (app_name, migration_id) = key();
-                RowChange::Delete {
-                    app_name,
-                    migration_id,
-                }
-            };
-            let (app_name, migration_id) = key();
-            (
-                delete(),
-                RowChange::MarkDirty {
-                    app_name,
-                    migration_id,
-                },
-                delete(),
-            )
-        }
-    };
-    let record_error = || {
-        Error::db(format!(
-            "recording migration {} {}",
-            planned.app_name, planned.migration_id
-        ))
-    };
-    let lock_lost = |source: DriverError| Error::LockLost {
-        app: planned.app_name.clone(),
-        id: planned.migration_id.clone(),
-        source,
-    };
-    let record_error = |source: DriverError| match source.kind {
-        DriverErrorKind::LockLost => lock_lost(source),
-        _ => record_error()(source),
-    };
-    let execute_error = |dirty: bool| {
-        move |source: DriverError| match source.kind {
-            DriverErrorKind::LockLost => lock_lost(source),
-            _ => Error::Execute {
-                app: planned.app_name.clone(),
-                id: planned.migration_id.clone(),
-                file: section.file.clone(),
-                line: source.line.map(|l| section.file_line(l)),
-                source,
-                dirty,
-            },
-        }
-    };
-
-    let caps = driver.capabilities();
-    if sql::is_blank(&section.sql, caps.dialect) {
-        return driver.write(&in_transaction).await.map_err(record_error);
-    }
-    let transactional = !section.no_transaction
-        && (caps.transactional_ddl || sql::is_dml_only(&section.sql, caps.dialect));
-    if transactional {
-        return driver
-            .execute_in_transaction(&section.sql, &in_transaction)
-            .await
-            .map_err(execute_error(false));
-    }
-    driver.write(&before).await.map_err(record_error)?;
-    let started = Instant::now();
-    driver
-        .execute(&section.sql, section.no_transaction)
-        .await
-        .map_err(execute_error(true))?;
-    let after = after.with_duration(started.elapsed());
-    driver.write(&after).await.map_err(record_error)
+    let mut stepper = Stepper::default();
+    let result = stepper.step(driver, planned, section, bookkeeping).await;
+    stepper.finish_after(driver, result).await
 }
 
 /// Apply a bare row change (`--fake`, `clean`, `resolve`): no SQL runs.

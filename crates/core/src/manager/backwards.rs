@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::apply::{apply_step, Bookkeeping};
+use super::apply::{Bookkeeping, Stepper};
 use super::context::Migrator;
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, BackwardsStep};
@@ -135,6 +135,17 @@ impl BackwardsMigrationManager {
         if self.clean {
             check_deletable(&steps)?;
         }
+        let mut stepper = Stepper::default();
+        let result = self.reverse_with(m, &mut stepper, steps).await;
+        stepper.finish_after(m.driver.as_mut(), result).await
+    }
+
+    async fn reverse_with(
+        &self,
+        m: &mut Migrator,
+        stepper: &mut Stepper,
+        steps: Vec<BackwardsStep>,
+    ) -> Result<MigrationResult> {
         let mut result = MigrationResult::new(Outcome::Done, "");
         for step in steps {
             m.check_stop()?;
@@ -144,7 +155,9 @@ impl BackwardsMigrationManager {
                 direction: Direction::Backwards,
             });
             let started = Instant::now();
-            apply_step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget).await?;
+            stepper
+                .step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget)
+                .await?;
             m.report(Event::Finished {
                 migration: p,
                 direction: Direction::Backwards,
@@ -152,6 +165,8 @@ impl BackwardsMigrationManager {
                 faked: false,
             });
             if self.clean {
+                // The row goes before its files do.
+                stepper.finish(m.driver.as_mut()).await?;
                 for file in &step.files {
                     std::fs::remove_file(file).map_err(|source| Error::Io {
                         path: file.clone(),

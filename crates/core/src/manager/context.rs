@@ -2,6 +2,7 @@
 //! releasing the migration lock; reading the tracking rows and the migration files.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::report::{Confirm, Event, NoConfirm, NullReporter, Reporter};
@@ -22,6 +23,45 @@ pub struct Migrator {
     pub(crate) confirm: Box<dyn Confirm>,
     reporter: Box<dyn Reporter>,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Migration files being read on another thread ([`Migrator::with_preload`]), taken by
+    /// the first [`Migrator::load_all`].
+    preload: Mutex<Option<Preload>>,
+}
+
+/// The migrations of some apps, read on a thread of its own while the caller does something
+/// else (connecting to the database: a TLS handshake and the server's authentication take as
+/// long as reading a thousand files). Start it with [`Preload::start`] and hand it to
+/// [`Migrator::with_preload`]; the first command to read files waits for it and uses what it
+/// read, errors included, instead of reading again.
+///
+/// ```
+/// # use ferry_core::{AppConfig, AppRegistry, Preload};
+/// let registry = AppRegistry::new(vec![AppConfig::embedded("users", vec![])]).unwrap();
+/// let preload = Preload::start(&registry, "all");
+/// // ... connect, then: Migrator::new(registry, driver).with_preload(preload)
+/// # drop(preload);
+/// ```
+#[derive(Debug)]
+pub struct Preload(std::thread::JoinHandle<Vec<(String, Result<Vec<Migration>>)>>);
+
+impl Preload {
+    /// Start reading the migrations of the apps `app_name` names: one app, or every app for
+    /// `all`. An unknown app is left to the command to report.
+    pub fn start(registry: &AppRegistry, app_name: &str) -> Preload {
+        let apps: Vec<AppConfig> = if app_name == ALL {
+            registry.dependency_order().into_iter().cloned().collect()
+        } else {
+            registry.get(app_name).ok().cloned().into_iter().collect()
+        };
+        Preload(std::thread::spawn(move || {
+            apps.into_iter()
+                .map(|app| {
+                    let files = app.migrations();
+                    (app.name, files)
+                })
+                .collect()
+        }))
+    }
 }
 
 impl std::fmt::Debug for Migrator {
@@ -64,7 +104,14 @@ impl Migrator {
             confirm: Box::new(NoConfirm),
             reporter: Box::new(NullReporter),
             stop: None,
+            preload: Mutex::new(None),
         }
+    }
+
+    /// Use the files `preload` reads (see [`Preload`]) for the first command's files.
+    pub fn with_preload(self, preload: Preload) -> Self {
+        *self.preload.lock().unwrap_or_else(|e| e.into_inner()) = Some(preload);
+        self
     }
 
     /// How long to wait for the migration lock, at most [`Migrator::MAX_LOCK_TIMEOUT`].
@@ -153,7 +200,21 @@ impl Migrator {
                 )));
             }
         }
-        apps.iter().map(AppConfig::migrations).collect()
+        let preloaded = self
+            .preload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .and_then(|p| p.0.join().ok());
+        let mut preloaded = preloaded.unwrap_or_default();
+        apps.iter()
+            .map(
+                |app| match preloaded.iter().position(|(name, _)| *name == app.name) {
+                    Some(i) => preloaded.swap_remove(i).1,
+                    None => app.migrations(),
+                },
+            )
+            .collect()
     }
 
     /// Read tracking rows without writing: a missing table reads as no rows.

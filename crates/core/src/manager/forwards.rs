@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::apply::{apply_step, new_row, write_row, Bookkeeping};
+use super::apply::{apply_step, new_row, write_row, Bookkeeping, Stepper};
 use super::context::Migrator;
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, ForwardsStep};
@@ -222,6 +222,17 @@ impl ForwardsMigrationManager {
 
     /// Apply (or fake) the steps in order, stopping at the first failure (SPEC §5.1.7).
     async fn apply(&self, m: &mut Migrator, steps: Vec<ForwardsStep>) -> Result<MigrationResult> {
+        let mut stepper = Stepper::default();
+        let result = self.apply_with(m, &mut stepper, steps).await;
+        stepper.finish_after(m.driver.as_mut(), result).await
+    }
+
+    async fn apply_with(
+        &self,
+        m: &mut Migrator,
+        stepper: &mut Stepper,
+        steps: Vec<ForwardsStep>,
+    ) -> Result<MigrationResult> {
         let mut result = MigrationResult::new(Outcome::Done, "");
         for step in steps {
             m.check_stop()?;
@@ -237,7 +248,9 @@ impl ForwardsMigrationManager {
                 write_row(m.driver.as_mut(), &RowChange::Insert(row), context).await?;
             } else {
                 let up = &step.migration.up;
-                apply_step(m.driver.as_mut(), &p, up, Bookkeeping::Record(row)).await?;
+                stepper
+                    .step(m.driver.as_mut(), &p, up, Bookkeeping::Record(row))
+                    .await?;
             }
             m.report(Event::Finished {
                 migration: &p,

@@ -38,7 +38,7 @@ mod verify;
 pub use backwards::{backwards, run_backwards, BackwardsMigrationManager};
 pub use check::CheckMigrationManager;
 pub use clean::CleanManager;
-pub use context::Migrator;
+pub use context::{Migrator, Preload};
 pub use forwards::{forwards, run_forwards, ForwardsMigrationManager};
 pub use report::{
     Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm,

@@ -2,6 +2,7 @@
 //! run and the warnings to show, or a refusal, out. Every rule of SPEC §5.1–§5.4 about *what*
 //! runs is decided here; nothing here does I/O or reports.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::context::Rows;
@@ -90,13 +91,37 @@ pub(crate) fn planned(app: &str, id: &str, description: &str) -> PlannedMigratio
     }
 }
 
-fn find_row<'r>(rows: &'r [AppliedMigration], id: &str) -> Option<&'r AppliedMigration> {
-    rows.iter()
-        .find(|r| compare_ids(&r.migration_id, id).is_eq())
+/// The key under which an ID is looked up: IDs compare as numbers (`compare_ids`), so `007`
+/// and `7` are one ID, and equal IDs are equal strings once their leading zeros are gone.
+fn id_key(id: &str) -> &str {
+    id.trim_start_matches('0')
 }
 
-fn find_file<'f>(files: &'f [Migration], id: &str) -> Option<&'f Migration> {
-    files.iter().find(|f| compare_ids(&f.id, id).is_eq())
+/// Lookup by migration ID in one app's rows or files, built once per plan so that planning
+/// stays linear in the number of migrations (a scan per lookup made `check` quadratic). The
+/// first of two numerically equal IDs wins, as a scan in order would find it.
+struct ById<'a, T>(HashMap<&'a str, &'a T>);
+
+impl<'a, T> ById<'a, T> {
+    fn new(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> Self {
+        let mut map = HashMap::with_capacity(items.len());
+        for item in items {
+            map.entry(id_key(id(item))).or_insert(item);
+        }
+        ById(map)
+    }
+
+    fn get(&self, id: &str) -> Option<&'a T> {
+        self.0.get(id_key(id)).copied()
+    }
+}
+
+fn rows_by_id(rows: &[AppliedMigration]) -> ById<'_, AppliedMigration> {
+    ById::new(rows, |r| r.migration_id.as_str())
+}
+
+fn files_by_id(files: &[Migration]) -> ById<'_, Migration> {
+    ById::new(files, |f| f.id.as_str())
 }
 
 /// SPEC §5.1.5: refuse while any migration of the app is dirty.
@@ -125,9 +150,13 @@ pub(crate) fn forwards(
     for (app, files) in apps.iter().zip(files) {
         let rows = rows.of(&app.name);
         refuse_dirty(&app.name, rows)?;
+        let row_of = rows_by_id(rows);
         // §5.1.5: a changed checksum warns, it does not refuse.
         for mig in files {
-            if find_row(rows, &mig.id).is_some_and(|row| row.checksum != mig.checksum) {
+            if row_of
+                .get(&mig.id)
+                .is_some_and(|row| row.checksum != mig.checksum)
+            {
                 notes.push(Note::Warning(format!(
                     "migration {} {} was changed after it was applied (checksum differs); the change will not be run{}",
                     app.name,
@@ -137,17 +166,17 @@ pub(crate) fn forwards(
             }
         }
         // §5.1.1: pending = files without a row, in ID order.
-        let pending = files.iter().filter(|f| find_row(rows, &f.id).is_none());
+        let pending = files.iter().filter(|f| row_of.get(&f.id).is_none());
         // §5.1.2: all, the first one, or up to an ID.
         let chosen: Vec<&Migration> = match target {
             ForwardsTarget::All => pending.collect(),
             ForwardsTarget::Next => pending.take(1).collect(),
             ForwardsTarget::UpTo(id) => {
-                if find_row(rows, id).is_some() {
+                if row_of.get(id).is_some() {
                     already_applied.get_or_insert_with(|| id.clone());
                     continue;
                 }
-                if find_file(files, id).is_none() {
+                if files_by_id(files).get(id).is_none() {
                     not_found.get_or_insert_with(|| format!(
                         "migration ID {id} is not a migration of app `{}`; run `ferry check {}` to see its migrations",
                         app.name, app.name
@@ -235,9 +264,10 @@ pub(crate) fn backwards(
                 }
             }
         };
+        let file_of = files_by_id(files);
         for row in selected.iter().rev() {
             // §5.2.4: the file's down section, else the stored one, else refuse.
-            let file = find_file(files, &row.migration_id);
+            let file = file_of.get(&row.migration_id);
             let down = match file {
                 Some(f) => f.down.clone(),
                 None => {
@@ -323,9 +353,10 @@ pub(crate) fn statuses(
     let mut out = Vec::new();
     for (app, files) in apps.iter().zip(files) {
         let rows = rows.of(&app.name);
-        let mut entries: Vec<MigrationStatus> = Vec::new();
+        let (row_of, file_of) = (rows_by_id(rows), files_by_id(files));
+        let mut entries: Vec<MigrationStatus> = Vec::with_capacity(files.len());
         for mig in files {
-            let row = find_row(rows, &mig.id);
+            let row = row_of.get(&mig.id);
             let status = match row {
                 None => Status::Pending,
                 Some(r) if r.dirty => Status::Dirty,
@@ -343,7 +374,7 @@ pub(crate) fn statuses(
         }
         for row in rows
             .iter()
-            .filter(|r| find_file(files, &r.migration_id).is_none())
+            .filter(|r| file_of.get(&r.migration_id).is_none())
         {
             entries.push(MigrationStatus {
                 app_name: app.name.clone(),
@@ -372,8 +403,9 @@ pub(crate) fn missing(
 ) -> Plan<PlannedMigration> {
     let mut steps = Vec::new();
     for (app, files) in apps.iter().zip(files) {
+        let file_of = files_by_id(files);
         for row in rows.of(&app.name) {
-            if !row.dirty && find_file(files, &row.migration_id).is_none() {
+            if !row.dirty && file_of.get(&row.migration_id).is_none() {
                 steps.push(planned(&app.name, &row.migration_id, &row.description));
             }
         }

@@ -154,3 +154,47 @@ fn the_snapshot_lists_user_tables_without_the_tracking_table() {
         &[("table", "posts", "exists")],
     ));
 }
+
+#[test]
+fn a_preload_is_what_the_first_command_reads() {
+    use ferry_core::{AppConfig, AppRegistry, CheckMigrationManager, Migrator, Preload, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |folder: &str, name: &str| {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(name), "-- ferry:up\nCREATE TABLE t (id INT);\n").unwrap();
+    };
+    write("now", "1_one.sql");
+    write("before", "1_one.sql");
+    write("before", "2_two.sql");
+    let registry = |folder: &str| {
+        AppRegistry::new(vec![AppConfig::new("a", dir.path().join(folder))]).unwrap()
+    };
+    // The preload read app `a` as it was (two files); the first command uses that, the next
+    // one reads the folder (one file).
+    let preload = Preload::start(&registry("before"), "all");
+    let db = MemoryDatabase::new();
+    let mut m = Migrator::new(registry("now"), Box::new(db.open(TableName::default())))
+        .with_preload(preload);
+    let ids = |statuses: Vec<ferry_core::MigrationStatus>| -> Vec<(String, Status)> {
+        statuses
+            .into_iter()
+            .map(|s| (s.migration_id, s.status))
+            .collect()
+    };
+    let first = block_on(CheckMigrationManager::new("all").get_migration_statuses(&mut m));
+    assert_eq!(
+        ids(first.unwrap()),
+        [("1".into(), Status::Pending), ("2".into(), Status::Pending)]
+    );
+    let second = block_on(CheckMigrationManager::new("a").get_migration_statuses(&mut m));
+    assert_eq!(ids(second.unwrap()), [("1".into(), Status::Pending)]);
+
+    // A file error found by the preload is the command's error.
+    write("bad", "x_bad.sql");
+    let preload = Preload::start(&registry("bad"), "a");
+    let mut m = Migrator::new(registry("bad"), Box::new(db.open(TableName::default())))
+        .with_preload(preload);
+    let err = block_on(CheckMigrationManager::new("a").get_migration_statuses(&mut m)).unwrap_err();
+    assert!(err.to_string().contains("x_bad.sql"), "{err}");
+}

@@ -2288,6 +2288,31 @@ fn check_5_3_1_one_row_per_file_and_per_row_without_file() {
 }
 
 #[test]
+fn check_5_3_1_ids_match_as_numbers() {
+    // A row `7` is the file `007`'s (IDs compare as numbers; the fixture's checksums differ,
+    // hence `changed` rather than `pending` plus `missing`); `0010` has no file.
+    check(
+        r"
+        //- app a
+        007
+        9
+        //- rows
+        a 7
+        a 0010
+        ",
+        "check a",
+        r"
+        a 007 changed ran 00:01 (make a 007)
+        a 9 pending - (make a 9)
+        a 0010 missing ran 00:02 (recorded a_0010)
+        queries: 1
+        rows: a 7, a 0010
+        tables: a_0010 a_7
+        ",
+    );
+}
+
+#[test]
 fn check_5_3_1_dirty_wins_over_changed() {
     check(
         r"

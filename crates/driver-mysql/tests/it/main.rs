@@ -207,6 +207,71 @@ CALL add_item(2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn write_all_is_one_transaction_and_keeps_every_value() {
+    with_database("write_all", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        d.write(&RowChange::Insert(row("a", "1"))).await.unwrap();
+        // Texts a literal must quote right: quotes, a backslash (bound instead), a `?`.
+        let mut odd = row("a", "2");
+        odd.description = "it's a \"quoted\" ? and a \\ backslash".into();
+        odd.down_sql = Some("DROP TABLE `x?`; -- it's".into());
+        let mut plain = row("a", "3");
+        plain.description = "it's plain? yes".into();
+        plain.down_sql = None;
+        plain.dirty = true;
+        let clean_1 = RowChange::MarkClean {
+            app_name: "a".into(),
+            migration_id: "1".into(),
+            duration_ms: Some(7),
+        };
+        for new in [&odd, &plain] {
+            d.write_all(&[clean_1.clone(), RowChange::Insert(new.clone())])
+                .await
+                .unwrap();
+        }
+        let rows = d.applied(Some("a")).await.unwrap();
+        let got: Vec<_> = rows.iter().map(|r| r.row.clone()).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].duration_ms, 7);
+        for (got, want) in got[1..].iter().zip([&odd, &plain]) {
+            assert_eq!(got.description, want.description);
+            assert_eq!(got.down_sql, want.down_sql);
+            assert_eq!(got.dirty, want.dirty);
+            assert_eq!(got.checksum, want.checksum);
+            assert_eq!(
+                got.applied_at.timestamp_micros(),
+                want.applied_at.timestamp_micros()
+            );
+        }
+        // All or nothing: the duplicate fails the batch, and the clean before it is undone.
+        d.write(&RowChange::MarkDirty {
+            app_name: "a".into(),
+            migration_id: "1".into(),
+        })
+        .await
+        .unwrap();
+        let failed = d
+            .write_all(&[clean_1.clone(), RowChange::Insert(plain.clone())])
+            .await;
+        assert!(failed.is_err(), "a duplicate row must fail write_all");
+        let rows = d.applied(Some("a")).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[0].dirty,
+            "the clean in the failed batch was rolled back"
+        );
+        // The connection is usable afterwards, outside any transaction.
+        d.write(&clean_1).await.unwrap();
+        assert_eq!(
+            count(&url, "SELECT COUNT(*) FROM ferry_migrations WHERE dirty").await,
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn schema_qualified_table() {
     with_database("schema", |url| async move {
         let other = testing::unique_name("other");

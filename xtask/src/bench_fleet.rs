@@ -1,0 +1,308 @@
+//! `cargo xtask bench --fleet`: a fleet run (SPEC §11) against the ways teams do it today.
+//!
+//! PostgreSQL databases and SQLite files (100 and 1,000 by default), 20 migrations each,
+//! migrated by `ferry --fleet forwards all --parallel P` for P = 1, 4, 8, 16, by a shell loop
+//! of single `ferry -d URL forwards all` runs, and by `xargs -P 8` of the same. Every mode
+//! starts from unmigrated targets and is checked afterwards (`check --fleet --strict`). Peak
+//! RSS of the fleet process at P = 1 and P = 16 gives the memory per running target. A
+//! benchmark: it asserts nothing about time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The fleet's app.
+const APP: &str = "bench";
+/// The `--parallel` values measured.
+const PARALLEL: [usize; 4] = [1, 4, 8, 16];
+
+/// What to measure.
+pub struct FleetBench {
+    /// The release binary.
+    pub ferry: PathBuf,
+    /// PostgreSQL databases (0: none).
+    pub postgres: usize,
+    /// SQLite files (0: none).
+    pub sqlite: usize,
+    /// Migrations per target.
+    pub migrations: usize,
+    /// Rewrite the fleet section of docs/benchmarks.md.
+    pub write_docs: bool,
+}
+
+/// One mode's wall time (and the fleet process's peak RSS, where measured).
+struct Sample {
+    backend: &'static str,
+    targets: usize,
+    mode: String,
+    wall: Duration,
+    rss: Option<u64>,
+}
+
+/// Run the benchmark.
+pub fn run(b: &FleetBench) -> Result<()> {
+    let mut samples = Vec::new();
+    if b.sqlite > 0 {
+        let dir = project(b.migrations)?;
+        let urls: Vec<String> = (0..b.sqlite)
+            .map(|i| format!("sqlite:{}", dir.path().join(format!("tenants/t{i:04}.db")).display()))
+            .collect();
+        std::fs::create_dir_all(dir.path().join("tenants"))?;
+        let config = format!("database_url = \"sqlite:tenants/*.db\"\n{}", app_config());
+        std::fs::write(dir.path().join("ferry.toml"), config)?;
+        let reset = |_: &Path| -> Result<()> {
+            for url in &urls {
+                let path = url.trim_start_matches("sqlite:");
+                let _ = std::fs::remove_file(path);
+                std::fs::write(path, "")?;
+            }
+            Ok(())
+        };
+        samples.extend(measure_backend(b, "sqlite", dir.path(), &urls, &reset)?);
+    }
+    if b.postgres > 0 {
+        let dir = project(b.migrations)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut names = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..b.postgres {
+            let name = ferry_driver_postgres::testing::unique_name("fleet");
+            let url = rt
+                .block_on(ferry_driver_postgres::testing::create_database(&name))
+                .map_err(|e| anyhow::anyhow!("creating a PostgreSQL database: {e}"))?;
+            names.push(name);
+            urls.push(url);
+        }
+        let mut config = String::new();
+        for (i, url) in urls.iter().enumerate() {
+            config.push_str(&format!("[[target]]\nname = \"t{i:04}\"\ndatabase_url = \"{url}\"\n"));
+        }
+        config.push_str(&app_config());
+        std::fs::write(dir.path().join("ferry.toml"), config)?;
+        let reset = |project: &Path| -> Result<()> {
+            // Unmigrated again: every target reversed, not timed.
+            let status = Command::new(&b.ferry)
+                .current_dir(project)
+                .args(["-q", "--fleet", "--parallel", "16", "backwards", APP, "all", "-y"])
+                .stdout(Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("resetting the PostgreSQL fleet failed ({status})");
+            }
+            Ok(())
+        };
+        let result = measure_backend(b, "postgres", dir.path(), &urls, &reset);
+        for name in &names {
+            let _ = rt.block_on(ferry_driver_postgres::testing::drop_database(name));
+        }
+        samples.extend(result?);
+    }
+    let table = render(&samples, b.migrations);
+    print!("{table}");
+    write_json(&samples)?;
+    if b.write_docs {
+        write_docs(&table)?;
+    }
+    Ok(())
+}
+
+/// The ferry.toml lines of the fleet's app.
+fn app_config() -> String {
+    format!("[[app]]\nname = \"{APP}\"\nmigrations = \"migrations/{APP}\"\n")
+}
+
+/// A project folder with the app's migrations.
+fn project(migrations: usize) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("ferry-fleet-bench-").tempdir()?;
+    let folder = dir.path().join("migrations").join(APP);
+    std::fs::create_dir_all(&folder)?;
+    for i in 1..=migrations {
+        std::fs::write(
+            folder.join(format!("{:014}_t{i}.sql", 20240101000000u64 + i as u64)),
+            format!(
+                "-- ferry:up\nCREATE TABLE t{i} (id INTEGER PRIMARY KEY, name VARCHAR(50));\nCREATE INDEX t{i}_name ON t{i} (name);\n-- ferry:down\nDROP TABLE t{i};\n"
+            ),
+        )?;
+    }
+    Ok(dir)
+}
+
+/// Every mode on one backend, each from unmigrated targets.
+fn measure_backend(
+    b: &FleetBench,
+    backend: &'static str,
+    project: &Path,
+    urls: &[String],
+    reset: &dyn Fn(&Path) -> Result<()>,
+) -> Result<Vec<Sample>> {
+    let list = project.join("urls.txt");
+    std::fs::write(&list, urls.join("\n") + "\n")?;
+    let ferry = b.ferry.display().to_string();
+    let mut samples = Vec::new();
+    let mut sample = |mode: String, wall: Duration, rss: Option<u64>| {
+        eprintln!("{backend} {mode}: {:.2} s", wall.as_secs_f64());
+        samples.push(Sample {
+            backend,
+            targets: urls.len(),
+            mode,
+            wall,
+            rss,
+        });
+    };
+    for parallel in PARALLEL {
+        reset(project)?;
+        let p = parallel.to_string();
+        let (wall, rss) = measured(
+            project,
+            &b.ferry,
+            &["-q", "--fleet", "--parallel", &p, "forwards", "all"],
+        )?;
+        check_migrated(b, project)?;
+        sample(format!("ferry --fleet --parallel {parallel}"), wall, Some(rss));
+    }
+    let loop_script = format!(
+        "while read -r url; do '{ferry}' -q -d \"$url\" forwards all || exit 1; done < urls.txt"
+    );
+    let xargs_script =
+        format!("xargs -P 8 -I{{}} '{ferry}' -q -d {{}} forwards all < urls.txt");
+    for (mode, script) in [
+        ("shell loop of `ferry forwards all`", loop_script),
+        ("xargs -P 8 of `ferry forwards all`", xargs_script),
+    ] {
+        reset(project)?;
+        let started = Instant::now();
+        let status = Command::new("sh")
+            .current_dir(project)
+            .args(["-c", &script])
+            .status()?;
+        let wall = started.elapsed();
+        if !status.success() {
+            bail!("{mode} failed ({status})");
+        }
+        check_migrated(b, project)?;
+        sample(mode.to_owned(), wall, None);
+    }
+    Ok(samples)
+}
+
+/// Run ferry through xtask's measuring helper: wall time and peak RSS.
+fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, u64)> {
+    let report = project.join("measure.txt");
+    let status = Command::new(std::env::current_exe()?)
+        .current_dir(project)
+        .arg(crate::bench::HELPER)
+        .arg(&report)
+        .arg(ferry)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()?;
+    let text = std::fs::read_to_string(&report).context("the measuring helper wrote nothing")?;
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let [code, wall_us, _cpu_us, rss] = fields[..] else {
+        bail!("unexpected measurement: {text}");
+    };
+    if !status.success() || code != 0 {
+        bail!("ferry {} failed (exit {code})", args.join(" "));
+    }
+    Ok((Duration::from_micros(wall_us), rss))
+}
+
+/// Every target fully migrated.
+fn check_migrated(b: &FleetBench, project: &Path) -> Result<()> {
+    let status = Command::new(&b.ferry)
+        .current_dir(project)
+        .args(["-q", "--fleet", "--parallel", "16", "check", "--strict"])
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("after the run, `check --fleet --strict` says not every target is migrated ({status})");
+    }
+    Ok(())
+}
+
+/// The Markdown table and the ratios the issue's targets are stated in.
+fn render(samples: &[Sample], migrations: usize) -> String {
+    let mut text = format!(
+        "| backend | targets × migrations | mode | wall | vs. shell loop | peak RSS |\n|---|---|---|---|---|---|\n"
+    );
+    for s in samples {
+        let sequential = samples
+            .iter()
+            .find(|o| o.backend == s.backend && o.mode.starts_with("shell loop"))
+            .map_or(Duration::ZERO, |o| o.wall);
+        let ratio = s.wall.as_secs_f64() / sequential.as_secs_f64().max(1e-9);
+        let rss = s
+            .rss
+            .map_or("-".to_owned(), |r| format!("{:.1} MB", r as f64 / 1e6));
+        text.push_str(&format!(
+            "| {} | {} × {migrations} | {} | {:.2} s | {ratio:.2}× | {rss} |\n",
+            s.backend,
+            s.targets,
+            s.mode,
+            s.wall.as_secs_f64()
+        ));
+    }
+    for backend in ["sqlite", "postgres"] {
+        let rss = |p: usize| {
+            samples
+                .iter()
+                .find(|s| s.backend == backend && s.mode.ends_with(&format!("--parallel {p}")))
+                .and_then(|s| s.rss)
+        };
+        if let (Some(one), Some(sixteen)) = (rss(1), rss(16)) {
+            let per = (sixteen as f64 - one as f64) / 15.0 / 1e6;
+            text.push_str(&format!(
+                "\n{backend}: peak RSS grows by {per:.2} MB per concurrently running target (--parallel 16 against 1).\n"
+            ));
+        }
+    }
+    text
+}
+
+fn write_json(samples: &[Sample]) -> Result<()> {
+    let dir = crate::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let list: Vec<serde_json::Value> = samples
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "backend": s.backend,
+                "targets": s.targets,
+                "mode": s.mode,
+                "wall_ms": s.wall.as_millis() as u64,
+                "peak_rss_bytes": s.rss,
+            })
+        })
+        .collect();
+    let path = dir.join("fleet.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&list)?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Replace the text between the fleet markers of docs/benchmarks.md.
+fn write_docs(table: &str) -> Result<()> {
+    const BEGIN: &str = "<!-- fleet-bench:begin -->";
+    const END: &str = "<!-- fleet-bench:end -->";
+    let path = crate::workspace_root().join("docs/benchmarks.md");
+    let text = std::fs::read_to_string(&path)?;
+    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        bail!("{} has no {BEGIN} … {END} markers", path.display());
+    };
+    let date = Command::new("date").arg("+%Y-%m-%d").output()?;
+    let new = format!(
+        "{}{BEGIN}\nLast run: {} (`cargo xtask bench --fleet --write-docs`).\n\n{table}{}",
+        &text[..begin],
+        String::from_utf8_lossy(&date.stdout).trim(),
+        &text[end..]
+    );
+    std::fs::write(&path, new)?;
+    Ok(())
+}
