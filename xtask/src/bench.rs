@@ -94,6 +94,19 @@ pub struct BenchArgs {
     /// Rewrite the generated section of docs/benchmarks.md with this run's table
     #[arg(long)]
     write_docs: bool,
+    /// Measure fleet runs instead (`ferry --fleet`, SPEC §11): PostgreSQL databases and
+    /// SQLite files migrated with --parallel 1, 4, 8, 16, a shell loop and xargs -P 8
+    #[arg(long)]
+    fleet: bool,
+    /// With --fleet: PostgreSQL databases (0 for none)
+    #[arg(long, default_value_t = 100, requires = "fleet")]
+    fleet_postgres: usize,
+    /// With --fleet: SQLite files (0 for none)
+    #[arg(long, default_value_t = 1000, requires = "fleet")]
+    fleet_sqlite: usize,
+    /// With --fleet: migrations per target
+    #[arg(long, default_value_t = 20, requires = "fleet")]
+    fleet_migrations: usize,
 }
 
 impl BenchArgs {
@@ -109,6 +122,10 @@ impl BenchArgs {
             peers: false,
             ferry: None,
             write_docs: false,
+            fleet: false,
+            fleet_postgres: 0,
+            fleet_sqlite: 0,
+            fleet_migrations: 0,
         }
     }
 }
@@ -186,6 +203,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(path) => path.clone(),
         None => build_ferry(None, None)?,
     };
+    if args.fleet {
+        return crate::bench_fleet::run(&crate::bench_fleet::FleetBench {
+            ferry: binary,
+            postgres: args.fleet_postgres,
+            sqlite: args.fleet_sqlite,
+            migrations: args.fleet_migrations.max(1),
+            write_docs: args.write_docs,
+        });
+    }
     let dir = tempfile::Builder::new()
         .prefix("ferry-bench-")
         .tempdir()

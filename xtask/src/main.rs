@@ -7,6 +7,7 @@
 //!   with passwords in its URLs, against real databases.
 
 mod bench;
+mod bench_fleet;
 mod ci;
 mod dist;
 mod stress;
