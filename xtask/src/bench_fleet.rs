@@ -47,7 +47,12 @@ pub fn run(b: &FleetBench) -> Result<()> {
     if b.sqlite > 0 {
         let dir = project(b.migrations)?;
         let urls: Vec<String> = (0..b.sqlite)
-            .map(|i| format!("sqlite:{}", dir.path().join(format!("tenants/t{i:04}.db")).display()))
+            .map(|i| {
+                format!(
+                    "sqlite:{}",
+                    dir.path().join(format!("tenants/t{i:04}.db")).display()
+                )
+            })
             .collect();
         std::fs::create_dir_all(dir.path().join("tenants"))?;
         let config = format!("database_url = \"sqlite:tenants/*.db\"\n{}", app_config());
@@ -79,7 +84,9 @@ pub fn run(b: &FleetBench) -> Result<()> {
         }
         let mut config = String::new();
         for (i, url) in urls.iter().enumerate() {
-            config.push_str(&format!("[[target]]\nname = \"t{i:04}\"\ndatabase_url = \"{url}\"\n"));
+            config.push_str(&format!(
+                "[[target]]\nname = \"t{i:04}\"\ndatabase_url = \"{url}\"\n"
+            ));
         }
         config.push_str(&app_config());
         std::fs::write(dir.path().join("ferry.toml"), config)?;
@@ -87,7 +94,16 @@ pub fn run(b: &FleetBench) -> Result<()> {
             // Unmigrated again: every target reversed, not timed.
             let status = Command::new(&b.ferry)
                 .current_dir(project)
-                .args(["-q", "--fleet", "--parallel", "16", "backwards", APP, "all", "-y"])
+                .args([
+                    "-q",
+                    "--fleet",
+                    "--parallel",
+                    "16",
+                    "backwards",
+                    APP,
+                    "all",
+                    "-y",
+                ])
                 .stdout(Stdio::null())
                 .status()?;
             if !status.success() {
@@ -117,7 +133,9 @@ fn app_config() -> String {
 
 /// A project folder with the app's migrations.
 fn project(migrations: usize) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new().prefix("ferry-fleet-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-fleet-bench-")
+        .tempdir()?;
     let folder = dir.path().join("migrations").join(APP);
     std::fs::create_dir_all(&folder)?;
     for i in 1..=migrations {
@@ -162,13 +180,16 @@ fn measure_backend(
             &["-q", "--fleet", "--parallel", &p, "forwards", "all"],
         )?;
         check_migrated(b, project)?;
-        sample(format!("ferry --fleet --parallel {parallel}"), wall, Some(rss));
+        sample(
+            format!("ferry --fleet --parallel {parallel}"),
+            wall,
+            Some(rss),
+        );
     }
     let loop_script = format!(
         "while read -r url; do '{ferry}' -q -d \"$url\" forwards all || exit 1; done < urls.txt"
     );
-    let xargs_script =
-        format!("xargs -P 8 -I{{}} '{ferry}' -q -d {{}} forwards all < urls.txt");
+    let xargs_script = format!("xargs -P 8 -I{{}} '{ferry}' -q -d {{}} forwards all < urls.txt");
     for (mode, script) in [
         ("shell loop of `ferry forwards all`", loop_script),
         ("xargs -P 8 of `ferry forwards all`", xargs_script),
@@ -222,7 +243,9 @@ fn check_migrated(b: &FleetBench, project: &Path) -> Result<()> {
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {
-        bail!("after the run, `check --fleet --strict` says not every target is migrated ({status})");
+        bail!(
+            "after the run, `check --fleet --strict` says not every target is migrated ({status})"
+        );
     }
     Ok(())
 }

@@ -100,7 +100,9 @@ pub fn is_sqlite_glob(url: &str) -> bool {
 /// `targets_file`, one target per schema (`schemas`, or `schemas_query`'s answer passed in
 /// as `queried_schemas`) on `database_url`, and one per file of an SQLite glob (as
 /// `database_url` or as a target's URL). `root` is the config folder, which SQLite files are
-/// named relative to. Duplicate names, and a fleet with no target, are configuration errors.
+/// named relative to. Duplicate names are a configuration error, and so is a configuration
+/// with no source of targets at all; sources that yield none (a glob that matches no file, a
+/// query that returns no row) give an empty fleet.
 pub fn targets(
     fleet: &FleetConfig,
     config_path: Option<&Path>,
@@ -182,7 +184,8 @@ pub fn targets(
             add(target, "the database URL")?;
         }
     }
-    if found.is_empty() {
+    let glob_url = database_url.is_some_and(is_sqlite_glob);
+    if found.is_empty() && fleet.is_empty() && !glob_url {
         return Err(config_error(
             "--fleet found no target: add [[target]] entries, targets_file, schemas or schemas_query to ferry.toml, or use an SQLite glob (sqlite:dir/*.db) as the database URL"
                 .into(),
@@ -372,6 +375,25 @@ mod tests {
         let err = targets(&twice, None, dir.path(), Some("postgres://h/db"), &[]).unwrap_err();
         assert!(err.to_string().contains("named twice"), "{err}");
         assert_eq!(err.class(), crate::ErrorClass::Input);
+    }
+
+    #[test]
+    fn no_source_is_an_error_but_an_empty_source_is_an_empty_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = FleetConfig::default();
+        let err = targets(&none, None, dir.path(), Some("postgres://h/db"), &[]).unwrap_err();
+        assert!(err.to_string().contains("no target"), "{err}");
+        let empty_glob = targets(&none, None, dir.path(), Some("sqlite:t/*.db"), &[]).unwrap();
+        assert!(empty_glob.is_empty());
+        let query = FleetConfig {
+            schemas_query: Some("SELECT 1 WHERE false".into()),
+            ..FleetConfig::default()
+        };
+        assert!(
+            targets(&query, None, dir.path(), Some("postgres://h/db"), &[])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

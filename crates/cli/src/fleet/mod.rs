@@ -78,9 +78,6 @@ pub(crate) async fn run(
     let targets = targets(g, config, &table).await?;
     if targets.is_empty() {
         style.info("no fleet target selected; nothing to do");
-        return Ok(Ending::Fleet {
-            all_succeeded: true,
-        });
     }
     if style.verbose {
         for target in &targets {
