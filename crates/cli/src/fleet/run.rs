@@ -320,8 +320,14 @@ fn interrupt_flag() -> Interrupt {
     let set = Arc::clone(&flag);
     let listener = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: no new target starts; running targets stop after their current migration");
+            eprintln!("interrupted: no new target starts; running targets stop after their current migration (Ctrl-C again to quit now)");
             set.store(true, Ordering::SeqCst);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // As an interrupt without a handler would: a running migration's transaction
+            // rolls back when its connection closes.
+            eprintln!("interrupted again: quitting without a report");
+            std::process::exit(crate::exit::EXIT_INTERRUPTED);
         }
     });
     Interrupt { flag, listener }
