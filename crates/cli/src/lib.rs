@@ -222,12 +222,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         return verify::run(a, &g, &config, style).await;
     }
 
-    let table_text = g
-        .table
-        .clone()
-        .or_else(|| config.table.clone())
-        .unwrap_or_else(|| TableName::DEFAULT.to_owned());
-    let table = TableName::parse(&table_text).map_err(Failure::Usage)?;
+    let table = table_name(&g, &config)?;
     let url = database_url(&g, &config)?;
     if style.verbose {
         eprintln!("database: {}", ferry_core::redact_url(&url));
@@ -396,6 +391,16 @@ fn statuses_json(statuses: &[ferry_core::MigrationStatus]) -> Vec<serde_json::Va
             })
         })
         .collect()
+}
+
+/// The tracking table: `--table`, then `table` in ferry.toml, then the default.
+pub(crate) fn table_name(g: &GlobalOpts, config: &Config) -> Result<TableName, Failure> {
+    let text = g
+        .table
+        .clone()
+        .or_else(|| config.table.clone())
+        .unwrap_or_else(|| TableName::DEFAULT.to_owned());
+    TableName::parse(&text).map_err(Failure::Usage)
 }
 
 /// The database URL by precedence: `-d`, `FERRY_DATABASE_URL`, `DATABASE_URL`, then

@@ -69,12 +69,7 @@ pub(crate) async fn run(
             ))
         }
     };
-    let table_text = g
-        .table
-        .clone()
-        .or_else(|| config.table.clone())
-        .unwrap_or_else(|| TableName::DEFAULT.to_owned());
-    let table = TableName::parse(&table_text).map_err(Failure::Usage)?;
+    let table = crate::table_name(g, config)?;
     let targets = targets(g, config, &table).await?;
     if targets.is_empty() {
         style.info("no fleet target selected; nothing to do");

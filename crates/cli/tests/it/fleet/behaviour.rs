@@ -33,6 +33,16 @@ fn run_glob(project: &Project, args: &[&str]) -> Run {
     Run::from(output)
 }
 
+/// Run a fleet command with `--format json` (it must exit `code`): each target's result, in
+/// name order.
+fn fleet_results(project: &Project, args: &[&str], code: i32) -> Vec<String> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let run = run_glob(project, &all);
+    run.expect(code);
+    results(&run).into_iter().map(|(_, r)| r).collect()
+}
+
 fn results(run: &Run) -> Vec<(String, String)> {
     report(run)
         .into_iter()
@@ -57,51 +67,24 @@ fn after_a_failure_nothing_new_starts_unless_keep_going() {
         ],
     );
     run.expect(1);
-    let expected = [
-        ("ok", 0),
-        ("failed", 1),
-        ("skipped", 2),
-        ("skipped", 3),
-        ("skipped", 4),
-    ];
-    let found = results(&run);
-    for (result, i) in expected {
-        assert_eq!(
-            found[i],
-            (format!("tenants/db{i:02}.db"), result.to_owned())
-        );
-    }
-    // With --keep-going every other target runs; a canary failure stops even that.
-    let run = run_glob(
-        &project,
-        &[
-            "--fleet",
-            "--keep-going",
-            "forwards",
-            "all",
-            "--format",
-            "json",
-        ],
-    );
-    run.expect(1);
+    let names: Vec<String> = results(&run).into_iter().map(|(name, _)| name).collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("tenants/db{i:02}.db")).collect();
+    assert_eq!(names, expected);
     let found: Vec<String> = results(&run).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(found, ["ok", "failed", "skipped", "skipped", "skipped"]);
+    // With --keep-going every other target runs; a canary failure stops even that.
+    let found = fleet_results(&project, &["--fleet", "--keep-going", "forwards", "all"], 1);
     assert_eq!(found, ["nothing to do", "failed", "ok", "ok", "ok"]);
     let project = sqlite_fleet(5, &[1]);
-    let run = run_glob(
-        &project,
-        &[
-            "--fleet",
-            "--keep-going",
-            "--canary",
-            "2",
-            "forwards",
-            "all",
-            "--format",
-            "json",
-        ],
-    );
-    run.expect(1);
-    let found: Vec<String> = results(&run).into_iter().map(|(_, r)| r).collect();
+    let args = [
+        "--fleet",
+        "--keep-going",
+        "--canary",
+        "2",
+        "forwards",
+        "all",
+    ];
+    let found = fleet_results(&project, &args, 1);
     assert_eq!(found, ["ok", "failed", "skipped", "skipped", "skipped"]);
 }
 

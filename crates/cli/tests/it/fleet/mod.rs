@@ -124,6 +124,25 @@ pub(super) fn write_migrations(project: &Project, prefix: &str) {
     }
 }
 
+/// Save `run`'s JSON report and run `forwards all --fleet --rerun-failed` on it: the targets
+/// that ran again.
+pub(super) fn rerun_failed(project: &Project, run: &Run) -> BTreeSet<String> {
+    std::fs::write(project.path("report.json"), &run.stdout).unwrap();
+    let rerun = project.run(&[
+        "forwards",
+        "all",
+        "--fleet",
+        "--rerun-failed",
+        "report.json",
+        "--format",
+        "json",
+    ]);
+    report(&rerun)
+        .into_keys()
+        .filter(|k| k != "summary")
+        .collect()
+}
+
 /// The JSON lines of a fleet report, by target (the summary line under `"summary"`).
 pub(super) fn report(run: &Run) -> std::collections::BTreeMap<String, Value> {
     run.stdout
@@ -202,7 +221,6 @@ fn fleet_of_databases(backend: Backend) {
     ]);
     run.expect(1);
     assert_no_secret(&run);
-    std::fs::write(project.path("report.json"), &run.stdout).unwrap();
     let lines = report(&run);
     assert_eq!(lines.len(), SIZE + 2, "{}", run.stdout);
     let result = |target: &str| lines[target]["result"].as_str().unwrap().to_owned();
@@ -241,20 +259,7 @@ fn fleet_of_databases(backend: Backend) {
     assert!(states["down"]["error"].as_str().is_some());
 
     // --rerun-failed runs exactly the failed targets.
-    let rerun = project.run(&[
-        "forwards",
-        "all",
-        "--fleet",
-        "--rerun-failed",
-        "report.json",
-        "--format",
-        "json",
-    ]);
-    rerun.expect(1);
-    let again: BTreeSet<String> = report(&rerun)
-        .into_keys()
-        .filter(|k| k != "summary")
-        .collect();
+    let again = rerun_failed(&project, &run);
     let failed: BTreeSet<String> = ["down".to_owned(), name(5), name(6)].into();
     assert_eq!(again, failed);
 

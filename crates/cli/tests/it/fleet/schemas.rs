@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use ferry_core::{Driver, TableName};
 
-use super::{report, write_migrations, CONFIG, SIZE};
+use super::{report, rerun_failed, write_migrations, CONFIG, SIZE};
 use crate::support::{runtime, Backend, Project, Run};
 
 /// Schema per tenant: 20 schemas of the project's database, each with its own tables and
@@ -81,20 +81,7 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
         };
         assert_eq!(lines[s]["result"], expected, "{s}: {}", run.stdout);
     }
-    std::fs::write(project.path("report.json"), &run.stdout).unwrap();
-    let rerun = project.run(&[
-        "forwards",
-        "all",
-        "--fleet",
-        "--rerun-failed",
-        "report.json",
-        "--format",
-        "json",
-    ]);
-    let again: BTreeSet<String> = report(&rerun)
-        .into_keys()
-        .filter(|k| k != "summary")
-        .collect();
+    let again = rerun_failed(&project, &run);
     assert_eq!(
         again,
         BTreeSet::from(["tenant_03".to_owned(), "tenant_05".to_owned()])
