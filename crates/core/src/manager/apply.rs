@@ -127,14 +127,32 @@ impl Stepper {
                 .await
                 .map_err(execute_error(false));
         }
-        self.write_with(driver, planned, before).await?;
+        // The deferred write, this step's dirty row and its SQL: one call, so that a driver
+        // can send them in one round trip. The duration recorded includes those writes.
+        let deferred = self.deferred.take();
+        let changes: Vec<RowChange> = deferred
+            .iter()
+            .map(|(change, _)| change.clone())
+            .chain(std::iter::once(before))
+            .collect();
         let started = Instant::now();
-        driver
-            .execute(&section.sql, section.no_transaction)
+        match driver
+            .write_then_execute(&changes, &section.sql, section.no_transaction)
             .await
-            .map_err(execute_error(true))?;
-        self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
-        Ok(())
+        {
+            Err(e) => {
+                // As in `write_with`: the deferred write alone, where that can be helped.
+                if let Some((change, _)) = &deferred {
+                    let _ = driver.write(change).await;
+                }
+                Err(record_error(planned, e))
+            }
+            Ok(Err(e)) => Err(execute_error(true)(e)),
+            Ok(Ok(())) => {
+                self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
+                Ok(())
+            }
+        }
     }
 
     /// Write `change` of `planned` together with the deferred write, if any. When the two
