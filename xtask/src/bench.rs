@@ -76,13 +76,13 @@ pub struct BenchArgs {
     /// Number of migrations of the second app, for P5 (`check` at scale) and its slope
     #[arg(long, default_value_t = 10_000)]
     large: usize,
-    /// Backends to run on [default: all three]
+    /// Backends to run on (default: all three)
     #[arg(long, value_enum, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// PostgreSQL server (a URL that may CREATE DATABASE) [default: FERRY_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/postgres]
+    /// PostgreSQL server, a URL that may CREATE DATABASE (default: FERRY_TEST_POSTGRES_URL, else `postgres://postgres@127.0.0.1:5432/postgres`)
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-    /// MySQL/MariaDB server (a URL that may CREATE DATABASE) [default: FERRY_TEST_MYSQL_URL, else mysql://root@127.0.0.1:3306/test]
+    /// MySQL/MariaDB server, a URL that may CREATE DATABASE (default: FERRY_TEST_MYSQL_URL, else `mysql://root@127.0.0.1:3306/test`)
     #[arg(long, value_name = "URL")]
     mysql: Option<String>,
     /// Also run sqlx-cli on the same workload, when `sqlx` is on the PATH
