@@ -76,13 +76,13 @@ pub struct BenchArgs {
     /// Number of migrations of the second app, for P5 (`check` at scale) and its slope
     #[arg(long, default_value_t = 10_000)]
     large: usize,
-    /// Backends to run on [default: all three]
+    /// Backends to run on (default: all three)
     #[arg(long, value_enum, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// PostgreSQL server (a URL that may CREATE DATABASE) [default: FERRY_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/postgres]
+    /// PostgreSQL server, a URL that may CREATE DATABASE (default: FERRY_TEST_POSTGRES_URL, else `postgres://postgres@127.0.0.1:5432/postgres`)
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-    /// MySQL/MariaDB server (a URL that may CREATE DATABASE) [default: FERRY_TEST_MYSQL_URL, else mysql://root@127.0.0.1:3306/test]
+    /// MySQL/MariaDB server, a URL that may CREATE DATABASE (default: FERRY_TEST_MYSQL_URL, else `mysql://root@127.0.0.1:3306/test`)
     #[arg(long, value_name = "URL")]
     mysql: Option<String>,
     /// Also run sqlx-cli on the same workload, when `sqlx` is on the PATH
@@ -591,42 +591,40 @@ impl Bench {
         let down = floor_down_script(backend, &self.project);
         for round in 0..self.runs {
             eprintln!("{name}: round {} of {}", round + 1, self.runs);
-            // The floor.
-            if !matches!(floor, Floor::None) {
-                let db = Scratch::fresh(backend, &self.dir)?;
-                let result = (|| -> Result<()> {
-                    add("P1", "floor", self.floor(backend, floor, &db, &up)?);
-                    let select = self.floor(backend, floor, &db, FLOOR_SELECT)?;
-                    add("P2", "floor", select);
-                    add("P3", "floor", select);
-                    add("P4", "floor", self.floor(backend, floor, &db, &down)?);
-                    Ok(())
-                })();
-                db.drop()?;
-                result?;
-            }
-            // ferry.
-            let db = Scratch::fresh(backend, &self.dir)?;
-            let url = db.url();
+            // Each phase runs for the floor and for ferry back to back, on databases of their
+            // own, so that the two of a pair see the same load on a shared machine.
+            let floor_db = match floor {
+                Floor::None => None,
+                _ => Some(Scratch::fresh(backend, &self.dir)?),
+            };
+            let ferry_db = Scratch::fresh(backend, &self.dir)?;
+            let atomic_db = match backend {
+                Backend::Mysql => None,
+                _ => Some(Scratch::fresh(backend, &self.dir)?),
+            };
+            let url = ferry_db.url();
             let result = (|| -> Result<()> {
-                add("P1", "ferry", self.ferry(&url, &["forwards", APP])?);
-                add("P2", "ferry", self.ferry(&url, &["check", APP])?);
-                add("P3", "ferry", self.ferry(&url, &["forwards", APP])?);
-                add(
-                    "P4",
-                    "ferry",
-                    self.ferry(&url, &["backwards", APP, "all", "-y"])?,
-                );
+                let mut phase = |name: &'static str, script: &str, args: &[&str]| -> Result<()> {
+                    if let Some(db) = &floor_db {
+                        add(name, "floor", self.floor(backend, floor, db, script)?);
+                    }
+                    add(name, "ferry", self.ferry(&url, args)?);
+                    if let (Some(db), "P1") = (&atomic_db, name) {
+                        let atomic = self.ferry(&db.url(), &["forwards", APP, "--atomic"])?;
+                        add("P1a", "ferry", atomic);
+                    }
+                    Ok(())
+                };
+                phase("P1", &up, &["forwards", APP])?;
+                phase("P2", FLOOR_SELECT, &["check", APP])?;
+                phase("P3", FLOOR_SELECT, &["forwards", APP])?;
+                phase("P4", &down, &["backwards", APP, "all", "-y"])?;
                 Ok(())
             })();
-            db.drop()?;
-            result?;
-            if backend != Backend::Mysql {
-                let db = Scratch::fresh(backend, &self.dir)?;
-                let result = self.ferry(&db.url(), &["forwards", APP, "--atomic"]);
+            for db in [floor_db, Some(ferry_db), atomic_db].into_iter().flatten() {
                 db.drop()?;
-                add("P1a", "ferry", result?);
             }
+            result?;
             if let Some(sqlx) = &self.sqlx {
                 let db = Scratch::fresh(backend, &self.dir)?;
                 let result = self.sqlx_round(sqlx, &db, &mut add);
@@ -1007,7 +1005,8 @@ fn table(
     let _ = writeln!(
         out,
         "N = {} migrations (each `CREATE TABLE` + `CREATE INDEX`, down `DROP TABLE`), P5 at \
-         N = {}; median of K = {} runs, each phase a whole process on a fresh database. \
+         N = {}; median of K = {} runs, each phase a whole process on a fresh database; the \
+         ratio is the median of each run's ratio to the floor run just before it. \
          Machine: {machine}.\n",
         args.migrations, args.large, args.runs
     );
@@ -1033,8 +1032,32 @@ fn table(
                     .and_then(Series::median)
             };
             let Some(ferry) = get("ferry") else { continue };
-            let floor = get("floor");
-            let ratio = |c: Cost| {
+            let floor = get("floor").or_else(|| {
+                (*phase == "P1a")
+                    .then(|| results.get(&(backend, "P1", "floor")))
+                    .flatten()
+                    .and_then(Series::median)
+            });
+            let floor_runs = results
+                .get(&(backend, if *phase == "P1a" { "P1" } else { phase }, "floor"))
+                .map(|s| s.runs.as_slice())
+                .unwrap_or_default();
+            // The median of each run's ratio to the floor run next to it (the pairs ran back
+            // to back); without pairs, the ratio of the medians.
+            let ratio = |tool: &str, c: Cost| {
+                let runs = results
+                    .get(&(backend, *phase, tool))
+                    .map(|s| s.runs.as_slice())
+                    .unwrap_or_default();
+                if !floor_runs.is_empty() && runs.len() == floor_runs.len() {
+                    let mut ratios: Vec<f64> = runs
+                        .iter()
+                        .zip(floor_runs)
+                        .map(|(r, f)| r.wall.as_secs_f64() / f.wall.as_secs_f64())
+                        .collect();
+                    ratios.sort_by(f64::total_cmp);
+                    return format!("{:.2}×", ratios[ratios.len() / 2]);
+                }
                 floor.map_or_else(
                     || "–".to_owned(),
                     |f| format!("{:.2}×", c.wall.as_secs_f64() / f.wall.as_secs_f64()),
@@ -1048,12 +1071,12 @@ fn table(
                 ms(ferry.wall),
                 ms(ferry.cpu),
                 mib(ferry.rss),
-                ratio(ferry)
+                ratio("ferry", ferry)
             );
             if with_sqlx {
                 match get("sqlx") {
                     Some(s) => {
-                        let _ = write!(out, " {} | {} |", ms(s.wall), ratio(s));
+                        let _ = write!(out, " {} | {} |", ms(s.wall), ratio("sqlx", s));
                     }
                     None => out.push_str(" – | – |"),
                 }
@@ -1069,7 +1092,8 @@ fn table(
                 .and_then(Series::median)
         };
         if let (Some(small), Some(large)) = (get("P2"), get("P5")) {
-            if args.large > args.migrations {
+            // A slope over a few hundred migrations is noise.
+            if args.large >= args.migrations + 1000 {
                 let slope = (large.wall.as_secs_f64() - small.wall.as_secs_f64())
                     / (args.large - args.migrations) as f64;
                 let _ = writeln!(

@@ -200,50 +200,68 @@ impl Confirm for TerminalConfirm {
 /// The check table: APP, MIGRATION ID, DESCRIPTION, STATUS, APPLIED AT.
 pub fn check_table(statuses: &[MigrationStatus], color: bool) -> String {
     let headers = ["APP", "MIGRATION ID", "DESCRIPTION", "STATUS", "APPLIED AT"];
-    let rows: Vec<[String; 5]> = statuses
+    // The format parsed once, not once per row.
+    let format: Vec<chrono::format::Item<'_>> =
+        chrono::format::StrftimeItems::new("%Y-%m-%d %H:%M:%S UTC").collect();
+    let applied: Vec<String> = statuses
         .iter()
         .map(|s| {
-            [
-                s.app_name.clone(),
-                s.migration_id.clone(),
-                s.description.clone(),
-                s.status.as_str().to_owned(),
-                s.applied_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                    .unwrap_or_else(|| "-".into()),
-            ]
+            s.applied_at
+                .map(|t| t.format_with_items(format.iter()).to_string())
+                .unwrap_or_else(|| "-".into())
         })
         .collect();
+    let row = |i: usize| -> [&str; 5] {
+        let s = &statuses[i];
+        [
+            &s.app_name,
+            &s.migration_id,
+            &s.description,
+            s.status.as_str(),
+            &applied[i],
+        ]
+    };
     let mut widths = headers.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    for i in 0..statuses.len() {
+        for (w, cell) in widths.iter_mut().zip(row(i)) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut text = String::new();
-    let line = |cells: [&str; 5], status: Option<Status>| {
-        let mut l = String::new();
+    let per_line: usize = widths.iter().sum::<usize>() + 2 * widths.len() + 16;
+    let mut text = String::with_capacity(per_line.saturating_mul(statuses.len() + 1));
+    let mut line = |cells: [&str; 5], status: Option<Status>| {
         for (i, cell) in cells.iter().enumerate() {
-            // Padded by hand: `format!`'s width is limited to 65535, and a cell may be longer.
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            let padded = format!("{cell}{}", " ".repeat(pad));
-            let painted = match (i, status) {
-                (3, Some(st)) => Style::paint(color, status_color(st), &padded),
-                _ => padded,
+            // Padded by hand: `format!`'s width is limited to 65535, and a cell may be
+            // longer. The last cell is not padded: the line's trailing blanks are cut anyway.
+            let pad = match i {
+                4 => 0,
+                _ => widths[i].saturating_sub(cell.chars().count()),
             };
-            l.push_str(&painted);
+            let painted = match (i, status) {
+                (3, Some(st)) if color => Some(status_color(st)),
+                _ => None,
+            };
+            if let Some(code) = painted {
+                text.push_str("\x1b[");
+                text.push_str(code);
+                text.push('m');
+            }
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(' ', pad));
+            if painted.is_some() {
+                text.push_str("\x1b[0m");
+            }
             if i < 4 {
-                l.push_str("  ");
+                text.push_str("  ");
             }
         }
-        l.trim_end().to_owned() + "\n"
+        let end = text.trim_end().len();
+        text.truncate(end);
+        text.push('\n');
     };
-    text.push_str(&line(headers, None));
-    for (row, s) in rows.iter().zip(statuses) {
-        text.push_str(&line(
-            [&row[0], &row[1], &row[2], &row[3], &row[4]],
-            Some(s.status),
-        ));
+    line(headers, None);
+    for (i, s) in statuses.iter().enumerate() {
+        line(row(i), Some(s.status));
     }
     text
 }

@@ -140,6 +140,22 @@ pub trait Driver: Send {
         })
     }
 
+    /// The dirty protocol's first half: apply `changes` as [`Driver::write_all`] does, then,
+    /// once they are committed, run `sql` as [`Driver::execute`] does. The outer error is the
+    /// changes' (the SQL did not run); the inner result is the SQL's. The default makes the
+    /// two calls; a driver may send both in one round trip.
+    fn write_then_execute<'a>(
+        &'a mut self,
+        changes: &'a [RowChange],
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
+        Box::pin(async move {
+            self.write_all(changes).await?;
+            Ok(self.execute(sql, no_transaction).await)
+        })
+    }
+
     /// Start a run-wide transaction (`forwards --atomic` and `--rehearse`, SPEC §10): until
     /// [`Driver::end_atomic`], every [`Driver::execute_in_transaction`] and [`Driver::write`]
     /// joins it instead of committing on its own. Called with the lock held; only on backends

@@ -381,23 +381,14 @@ impl MysqlDriver {
         if let [one] = changes {
             return self.write(one).await;
         }
-        if !matches!(self.held, Held::Lease(_)) {
-            let statements: Option<Vec<String>> = changes
-                .iter()
-                .map(|change| {
-                    let (sql, values) = self.sql.change(change);
-                    inline(sql, values)
-                })
-                .collect();
-            if let Some(statements) = statements {
-                let batch = format!("START TRANSACTION;\n{};\nCOMMIT", statements.join(";\n"));
-                let result = self.conn.query_drop(batch).await.map_err(|e| db_error(&e));
-                if result.is_err() {
-                    // A failed statement ends the batch before `COMMIT`.
-                    let _ = self.conn.query_drop("ROLLBACK").await;
-                }
-                return result;
+        if let Some(statements) = self.inline_changes(changes) {
+            let batch = format!("START TRANSACTION;\n{};\nCOMMIT", statements.join(";\n"));
+            let result = self.conn.query_drop(batch).await.map_err(|e| db_error(&e));
+            if result.is_err() {
+                // A failed statement ends the batch before `COMMIT`.
+                let _ = self.conn.query_drop("ROLLBACK").await;
             }
+            return result;
         }
         self.conn
             .query_drop("START TRANSACTION")
@@ -414,6 +405,63 @@ impl MysqlDriver {
             let _ = self.conn.query_drop("ROLLBACK").await;
         }
         result
+    }
+
+    /// [`Driver::write_then_execute`] in one round trip where [`Self::write_all`] would be
+    /// one batch: `START TRANSACTION; <changes>; COMMIT;` followed by the section's
+    /// statements in the same multi-statement batch. The server stops at the first statement
+    /// that fails; the result sets read before it tell whether that was a change (rolled back,
+    /// the section not run) or the section's statement (the changes committed, as the dirty
+    /// protocol needs).
+    async fn write_then_execute(
+        &mut self,
+        changes: &[RowChange],
+        sql: &str,
+        no_transaction: bool,
+    ) -> DriverResult<DriverResult<()>> {
+        let statements = self.inline_changes(changes);
+        let (Some(statements), false) = (statements, is_blank(sql, Dialect::MySql)) else {
+            self.write_all(changes).await?;
+            return Ok(self.execute(sql, no_transaction).await);
+        };
+        let tracking = statements.len() + 2;
+        let batch = format!(
+            "START TRANSACTION;\n{};\nCOMMIT;\n{sql}",
+            statements.join(";\n")
+        );
+        let mut completed = 0usize;
+        let outcome: Result<(), mysql_async::Error> = async {
+            let mut result = self.conn.query_iter(batch).await?;
+            while !result.is_empty() {
+                result.for_each(drop).await?;
+                completed += 1;
+            }
+            result.drop_result().await
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if completed < tracking => {
+                let _ = self.conn.query_drop("ROLLBACK").await;
+                Err(db_error(&e))
+            }
+            Err(e) => Ok(Err(statement_error(&e, sql, completed - tracking))),
+        }
+    }
+
+    /// The statements of `changes` with their values inlined ([`inline`]), when there is no
+    /// lease (whose fence must be read before `COMMIT`) and every value can be inlined.
+    fn inline_changes(&self, changes: &[RowChange]) -> Option<Vec<String>> {
+        if matches!(self.held, Held::Lease(_)) {
+            return None;
+        }
+        changes
+            .iter()
+            .map(|change| {
+                let (sql, values) = self.sql.change(change);
+                inline(sql, values)
+            })
+            .collect()
     }
 
     /// Fence the lease, when one is held, then commit. The fence comes last so that the
@@ -654,6 +702,19 @@ impl Driver for MysqlDriver {
 
     fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
         watch!(self, true, self.write_all(changes))
+    }
+
+    fn write_then_execute<'a>(
+        &'a mut self,
+        changes: &'a [RowChange],
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
+        watch!(
+            self,
+            true,
+            self.write_then_execute(changes, sql, no_transaction)
+        )
     }
 
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {

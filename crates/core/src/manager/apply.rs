@@ -37,10 +37,12 @@ pub(crate) fn new_row(app: &str, migration: &Migration) -> TrackingRow {
 
 /// Runs the steps of one command one after the other. Under the dirty protocol the last
 /// write of a step (the clean of a forwards step, the delete of a backwards step) is not sent
-/// on its own: it waits for the next step's first write and goes with it in one transaction
-/// ([`Driver::write_all`]), or is written by [`Stepper::finish`]. Where DDL commits implicitly
-/// (MySQL) that is one commit per migration instead of two; the row of a migration whose SQL
-/// ran stays dirty until then, which is what a crash at that point showed before too.
+/// on its own: it waits for the next step's first write and goes with it in one transaction,
+/// with that step's SQL where the next step is under the dirty protocol too
+/// ([`Driver::write_then_execute`], else [`Driver::write_all`]), or is written by
+/// [`Stepper::finish`]. Where DDL commits implicitly (MySQL) that is one commit and one round
+/// trip per migration instead of two and three; the row of a migration whose SQL ran stays
+/// dirty until then, which is what a crash at that point showed before too.
 #[derive(Debug, Default)]
 pub(crate) struct Stepper {
     /// The deferred last write of the previous step, and that step.
@@ -54,9 +56,9 @@ impl Stepper {
     ///   transactional on this backend or the section is DML only) runs with the row change in
     ///   one transaction;
     /// - otherwise the row is written dirty first (a new dirty row, or the existing row marked
-    ///   dirty), the SQL runs, and the row is cleared (forwards, with the time the SQL took) or
-    ///   deleted (backwards), that last write deferred as the type says. A failure leaves the
-    ///   dirty row for `ferry resolve`.
+    ///   dirty), the SQL runs, and the row is cleared (forwards, with the time the SQL and
+    ///   those row writes took) or deleted (backwards), that last write deferred as the type
+    ///   says. A failure leaves the dirty row for `ferry resolve`.
     ///
     /// The previous step's deferred write is made in every case, before anything of this
     /// step runs (with this step's first write where that is a row write).
@@ -127,14 +129,32 @@ impl Stepper {
                 .await
                 .map_err(execute_error(false));
         }
-        self.write_with(driver, planned, before).await?;
+        // The deferred write, this step's dirty row and its SQL: one call, so that a driver
+        // can send them in one round trip. The duration recorded includes those writes.
+        let deferred = self.deferred.take();
+        let changes: Vec<RowChange> = deferred
+            .iter()
+            .map(|(change, _)| change.clone())
+            .chain(std::iter::once(before))
+            .collect();
         let started = Instant::now();
-        driver
-            .execute(&section.sql, section.no_transaction)
+        match driver
+            .write_then_execute(&changes, &section.sql, section.no_transaction)
             .await
-            .map_err(execute_error(true))?;
-        self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
-        Ok(())
+        {
+            Err(e) => {
+                // As in `write_with`: the deferred write alone, where that can be helped.
+                if let Some((change, _)) = &deferred {
+                    let _ = driver.write(change).await;
+                }
+                Err(record_error(planned, e))
+            }
+            Ok(Err(e)) => Err(execute_error(true)(e)),
+            Ok(Ok(())) => {
+                self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
+                Ok(())
+            }
+        }
     }
 
     /// Write `change` of `planned` together with the deferred write, if any. When the two

@@ -272,6 +272,74 @@ async fn write_all_is_one_transaction_and_keeps_every_value() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn write_then_execute_commits_the_rows_before_the_sql_and_tells_which_failed() {
+    with_database("write_exec", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        let mut dirty = row("a", "1");
+        dirty.dirty = true;
+        // Both run: the row, then the tables.
+        let ran = d
+            .write_then_execute(
+                &[RowChange::Insert(dirty.clone())],
+                "CREATE TABLE t1 (id INT);\nCREATE TABLE t2 (id INT);",
+                false,
+            )
+            .await;
+        assert!(matches!(ran, Ok(Ok(()))), "{ran:?}");
+        assert_eq!(count(&url, "SELECT COUNT(*) FROM t2").await, 0);
+        // The SQL fails at its third statement (line 4): the inner error names that line,
+        // the rows before it are committed, the statements before it ran.
+        let clean_1 = RowChange::MarkClean {
+            app_name: "a".into(),
+            migration_id: "1".into(),
+            duration_ms: Some(3),
+        };
+        let mut dirty_2 = row("a", "2");
+        dirty_2.dirty = true;
+        let ran = d
+            .write_then_execute(
+                &[clean_1.clone(), RowChange::Insert(dirty_2.clone())],
+                "CREATE TABLE t3 (id INT);\nCREATE TABLE t4 (id INT);\n\nINSERT INTO missing VALUES (1);\nCREATE TABLE t5 (id INT);",
+                false,
+            )
+            .await;
+        let inner = ran.expect("the rows were written").unwrap_err();
+        assert_eq!(inner.line, Some(4), "{inner}");
+        assert_eq!(count(&url, "SELECT COUNT(*) FROM t4").await, 0);
+        assert_eq!(
+            count(&url, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 't5'").await,
+            0
+        );
+        let rows = d.applied(Some("a")).await.unwrap();
+        let state: Vec<_> = rows.iter().map(|r| (r.migration_id.as_str(), r.dirty)).collect();
+        assert_eq!(state, [("1", false), ("2", true)]);
+        // A failing row change: the outer error, nothing of the batch kept, the SQL not run.
+        let ran = d
+            .write_then_execute(
+                &[
+                    RowChange::MarkClean {
+                        app_name: "a".into(),
+                        migration_id: "2".into(),
+                        duration_ms: None,
+                    },
+                    RowChange::Insert(dirty_2.clone()),
+                ],
+                "CREATE TABLE t6 (id INT);",
+                false,
+            )
+            .await;
+        assert!(ran.is_err(), "a duplicate row must fail: {ran:?}");
+        assert_eq!(
+            count(&url, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 't6'").await,
+            0
+        );
+        assert!(d.applied(Some("a")).await.unwrap()[1].dirty);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn schema_qualified_table() {
     with_database("schema", |url| async move {
         let other = testing::unique_name("other");
