@@ -32,13 +32,17 @@ pub struct FleetBench {
     pub write_docs: bool,
 }
 
-/// One mode's wall time (and the fleet process's peak RSS, where measured).
+/// One mode's wall time (and the fleet process's CPU time and peak RSS, where measured).
 struct Sample {
     backend: &'static str,
     targets: usize,
     mode: String,
     wall: Duration,
-    rss: Option<u64>,
+    /// CPU time (user + system) and peak RSS of the `ferry --fleet` process.
+    process: Option<(Duration, u64)>,
+    /// The share of the machine's CPU time that was busy during the run (the database
+    /// server's work included): near 100 % means the machine, not ferry, bounds the run.
+    busy: Option<f64>,
 }
 
 /// Run the benchmark.
@@ -161,20 +165,23 @@ fn measure_backend(
     std::fs::write(&list, urls.join("\n") + "\n")?;
     let ferry = b.ferry.display().to_string();
     let mut samples = Vec::new();
-    let mut sample = |mode: String, wall: Duration, rss: Option<u64>| {
-        eprintln!("{backend} {mode}: {:.2} s", wall.as_secs_f64());
-        samples.push(Sample {
-            backend,
-            targets: urls.len(),
-            mode,
-            wall,
-            rss,
-        });
-    };
+    let mut sample =
+        |mode: String, wall: Duration, process: Option<(Duration, u64)>, busy: Option<f64>| {
+            eprintln!("{backend} {mode}: {:.2} s", wall.as_secs_f64());
+            samples.push(Sample {
+                backend,
+                targets: urls.len(),
+                mode,
+                wall,
+                process,
+                busy,
+            });
+        };
     for parallel in PARALLEL {
         reset(project)?;
         let p = parallel.to_string();
-        let (wall, rss) = measured(
+        let before = cpu_counters();
+        let (wall, cpu, rss) = measured(
             project,
             &b.ferry,
             &["-q", "--fleet", "--parallel", &p, "forwards", "all"],
@@ -183,7 +190,8 @@ fn measure_backend(
         sample(
             format!("ferry --fleet --parallel {parallel}"),
             wall,
-            Some(rss),
+            Some((cpu, rss)),
+            busy_share(before, cpu_counters()),
         );
     }
     let loop_script = format!(
@@ -195,6 +203,7 @@ fn measure_backend(
         ("xargs -P 8 of `ferry forwards all`", xargs_script),
     ] {
         reset(project)?;
+        let before = cpu_counters();
         let started = Instant::now();
         let status = Command::new("sh")
             .current_dir(project)
@@ -205,13 +214,18 @@ fn measure_backend(
             bail!("{mode} failed ({status})");
         }
         check_migrated(b, project)?;
-        sample(mode.to_owned(), wall, None);
+        sample(
+            mode.to_owned(),
+            wall,
+            None,
+            busy_share(before, cpu_counters()),
+        );
     }
     Ok(samples)
 }
 
-/// Run ferry through xtask's measuring helper: wall time and peak RSS.
-fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, u64)> {
+/// Run ferry through xtask's measuring helper: wall time, CPU time and peak RSS.
+fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, Duration, u64)> {
     let report = project.join("measure.txt");
     let status = Command::new(std::env::current_exe()?)
         .current_dir(project)
@@ -226,13 +240,37 @@ fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, u6
         .split_whitespace()
         .map(|f| f.parse().unwrap_or(0))
         .collect();
-    let [code, wall_us, _cpu_us, rss] = fields[..] else {
+    let [code, wall_us, cpu_us, rss] = fields[..] else {
         bail!("unexpected measurement: {text}");
     };
     if !status.success() || code != 0 {
         bail!("ferry {} failed (exit {code})", args.join(" "));
     }
-    Ok((Duration::from_micros(wall_us), rss))
+    Ok((
+        Duration::from_micros(wall_us),
+        Duration::from_micros(cpu_us),
+        rss,
+    ))
+}
+
+/// The machine's busy and total CPU time so far (`/proc/stat`, in ticks), where readable.
+fn cpu_counters() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
+/// The busy share of the machine between two readings of [`cpu_counters`].
+fn busy_share(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((b0, t0), (b1, t1)) = (before?, after?);
+    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64)
 }
 
 /// Every target fully migrated.
@@ -252,8 +290,8 @@ fn check_migrated(b: &FleetBench, project: &Path) -> Result<()> {
 
 /// The Markdown table and the ratios the targets are stated in.
 fn render(samples: &[Sample], migrations: usize) -> String {
-    let mut text = format!(
-        "| backend | targets × migrations | mode | wall | vs. shell loop | peak RSS |\n|---|---|---|---|---|---|\n"
+    let mut text = String::from(
+        "| backend | targets × migrations | mode | wall | vs. shell loop | ferry CPU | peak RSS | machine busy |\n|---|---|---|---|---|---|---|---|\n",
     );
     for s in samples {
         let sequential = samples
@@ -261,11 +299,18 @@ fn render(samples: &[Sample], migrations: usize) -> String {
             .find(|o| o.backend == s.backend && o.mode.starts_with("shell loop"))
             .map_or(Duration::ZERO, |o| o.wall);
         let ratio = s.wall.as_secs_f64() / sequential.as_secs_f64().max(1e-9);
-        let rss = s
-            .rss
-            .map_or("-".to_owned(), |r| format!("{:.1} MB", r as f64 / 1e6));
+        let (cpu, rss) = match s.process {
+            Some((cpu, rss)) => (
+                format!("{:.2} s", cpu.as_secs_f64()),
+                format!("{:.1} MB", rss as f64 / 1e6),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let busy = s
+            .busy
+            .map_or("-".to_owned(), |b| format!("{:.0} %", b * 100.0));
         text.push_str(&format!(
-            "| {} | {} × {migrations} | {} | {:.2} s | {ratio:.2}× | {rss} |\n",
+            "| {} | {} × {migrations} | {} | {:.2} s | {ratio:.2}× | {cpu} | {rss} | {busy} |\n",
             s.backend,
             s.targets,
             s.mode,
@@ -277,7 +322,7 @@ fn render(samples: &[Sample], migrations: usize) -> String {
             samples
                 .iter()
                 .find(|s| s.backend == backend && s.mode.ends_with(&format!("--parallel {p}")))
-                .and_then(|s| s.rss)
+                .and_then(|s| s.process.map(|(_, rss)| rss))
         };
         if let (Some(one), Some(sixteen)) = (rss(1), rss(16)) {
             let per = (sixteen as f64 - one as f64) / 15.0 / 1e6;
@@ -300,7 +345,9 @@ fn write_json(samples: &[Sample]) -> Result<()> {
                 "targets": s.targets,
                 "mode": s.mode,
                 "wall_ms": s.wall.as_millis() as u64,
-                "peak_rss_bytes": s.rss,
+                "cpu_ms": s.process.map(|(cpu, _)| cpu.as_millis() as u64),
+                "machine_busy": s.busy,
+                "peak_rss_bytes": s.process.map(|(_, rss)| rss),
             })
         })
         .collect();
