@@ -107,6 +107,12 @@ pub struct BenchArgs {
     /// With --fleet: migrations per target
     #[arg(long, default_value_t = 20, requires = "fleet")]
     fleet_migrations: usize,
+    /// Measure `ferry verify` instead, against plain up + down + up (--backends applies)
+    #[arg(long, conflicts_with = "fleet")]
+    verify: bool,
+    /// With --verify: migrations in the app
+    #[arg(long, default_value_t = 300, requires = "verify")]
+    verify_migrations: usize,
 }
 
 impl BenchArgs {
@@ -126,6 +132,8 @@ impl BenchArgs {
             fleet_postgres: 0,
             fleet_sqlite: 0,
             fleet_migrations: 0,
+            verify: false,
+            verify_migrations: 0,
         }
     }
 }
@@ -203,6 +211,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(path) => path.clone(),
         None => build_ferry(None, None)?,
     };
+    if args.verify {
+        let server = |b: Backend| match b {
+            Backend::Postgres => Some(ferry_driver_postgres::testing::admin_url()),
+            Backend::Mysql => Some(ferry_driver_mysql::testing::admin_url()),
+            Backend::Sqlite => None,
+        };
+        return crate::bench_verify::run(&crate::bench_verify::VerifyBench {
+            ferry: binary,
+            migrations: args.verify_migrations.max(1),
+            backends: backends.iter().map(|&b| (b.name(), server(b))).collect(),
+        });
+    }
     if args.fleet {
         return crate::bench_fleet::run(&crate::bench_fleet::FleetBench {
             ferry: binary,

@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_fleet;
+mod bench_verify;
 mod ci;
 mod dist;
 mod stress;
