@@ -154,6 +154,56 @@ fn backwards_asks_once_for_the_whole_fleet() {
         .stdout_has("tenants/db02.db");
 }
 
+/// `--atomic` per target: a target whose run fails keeps nothing of it (and reports 0
+/// applied); the others apply everything.
+#[test]
+fn atomic_is_all_or_nothing_per_target() {
+    let project = sqlite_fleet(3, &[]);
+    // db01 already holds the second migration's table: its run fails there.
+    let conn = rusqlite::Connection::open(project.path("tenants/db01.db")).unwrap();
+    conn.execute_batch("CREATE TABLE t1 (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    drop(conn);
+    let run = run_glob(
+        &project,
+        &[
+            "--fleet",
+            "--keep-going",
+            "forwards",
+            "all",
+            "--atomic",
+            "--format",
+            "json",
+        ],
+    );
+    run.expect(1);
+    let lines = report(&run);
+    assert_eq!(lines["tenants/db01.db"]["result"], "failed");
+    assert_eq!(lines["tenants/db01.db"]["applied"], 0);
+    assert_eq!(lines["tenants/db02.db"]["applied"], 3);
+    let check = run_glob(&project, &["--fleet", "check", "--format", "json"]);
+    let states = report(&check);
+    assert_eq!(states["tenants/db01.db"]["apps"][0]["applied"], 0);
+    assert_eq!(states["tenants/db01.db"]["apps"][0]["pending"], 3);
+}
+
+/// On a terminal, progress is one live line of counts.
+#[test]
+fn a_terminal_gets_one_live_line() {
+    let project = sqlite_fleet(3, &[]);
+    let run = run_in_pty(
+        &project,
+        &["-d", "sqlite:tenants/*.db", "--fleet", "check"],
+        "",
+    );
+    assert!(
+        run.stdout.contains("fleet: 3/3 targets done"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("[1/3]"), "{}", run.stdout);
+}
+
 #[test]
 fn fleet_usage_errors() {
     let project = sqlite_fleet(2, &[]);
