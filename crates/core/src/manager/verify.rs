@@ -9,6 +9,8 @@ use super::context::Migrator;
 use crate::config::AppConfig;
 use crate::error::{Error, Result};
 use crate::migration::{Migration, Section};
+use std::sync::Arc;
+
 use crate::schema::{Difference, Schema};
 
 /// What verify found for one migration, the first that applies (SPEC §9.2).
@@ -117,7 +119,7 @@ impl VerifyManager {
         let mut failed_apps: BTreeSet<String> = BTreeSet::new();
         let mut results = Vec::new();
         // The schema as the last step left it, when known: the next migration's S0.
-        let mut current: Option<Schema> = None;
+        let mut current: Option<Arc<Schema>> = None;
         let mut snapshots = Snapshots::default();
         for (app, migrations) in judged.iter().zip(&judged_files) {
             let blocked = app.depends_on.iter().any(|d| failed_apps.contains(d));
@@ -174,8 +176,8 @@ async fn judge(
     snapshots: &mut Snapshots,
     app: &AppConfig,
     migration: &Migration,
-    s0: Option<Schema>,
-) -> Result<(VerifiedMigration, Option<Schema>)> {
+    s0: Option<Arc<Schema>>,
+) -> Result<(VerifiedMigration, Option<Arc<Schema>>)> {
     let started = Instant::now();
     let mut in_snapshots = std::time::Duration::ZERO;
     let s0 = match s0 {
@@ -246,32 +248,36 @@ const REMEMBERED: usize = 4;
 /// does not depend on object identities (SQLite) its S3 is its S1.
 #[derive(Default)]
 struct Snapshots {
-    recent: std::collections::VecDeque<(String, Schema)>,
+    recent: std::collections::VecDeque<(String, Arc<Schema>)>,
 }
 
 impl Snapshots {
     /// The schema now, its time added to `spent`.
-    async fn take(&mut self, m: &mut Migrator, spent: &mut std::time::Duration) -> Result<Schema> {
+    async fn take(
+        &mut self,
+        m: &mut Migrator,
+        spent: &mut std::time::Duration,
+    ) -> Result<Arc<Schema>> {
         let taken = Instant::now();
         let schema = self.read(m).await;
         *spent += taken.elapsed();
         schema
     }
 
-    async fn read(&mut self, m: &mut Migrator) -> Result<Schema> {
+    async fn read(&mut self, m: &mut Migrator) -> Result<Arc<Schema>> {
         let failed = || Error::db("reading the scratch database's schema");
         let fingerprint = m.driver.schema_fingerprint().await.map_err(failed())?;
         if let Some(fingerprint) = &fingerprint {
             if let Some((_, known)) = self.recent.iter().find(|(seen, _)| seen == fingerprint) {
-                return Ok(known.clone());
+                return Ok(Arc::clone(known));
             }
         }
-        let schema = m.driver.snapshot().await.map_err(failed())?;
+        let schema = Arc::new(m.driver.snapshot().await.map_err(failed())?);
         if let Some(fingerprint) = fingerprint {
             if self.recent.len() == REMEMBERED {
                 self.recent.pop_front();
             }
-            self.recent.push_back((fingerprint, schema.clone()));
+            self.recent.push_back((fingerprint, Arc::clone(&schema)));
         }
         Ok(schema)
     }
