@@ -202,7 +202,12 @@ async fn judge(
         return done(Verdict::NotReversible, vec![error], in_snapshots);
     }
     let s2 = snapshots.take(m, &mut in_snapshots).await?;
-    let left_behind = s0.differences(&s2);
+    // The same remembered snapshot: nothing to compare.
+    let left_behind = if Arc::ptr_eq(&s0, &s2) {
+        Vec::new()
+    } else {
+        s0.differences(&s2)
+    };
     if !left_behind.is_empty() {
         // Bring the schema forward again as far as it goes, for the migrations after it.
         let _ = run_section(m, app, migration, &migration.up, "up again").await;
@@ -212,7 +217,11 @@ async fn judge(
         return done(Verdict::NotReappliable, vec![error], in_snapshots);
     }
     let s3 = snapshots.take(m, &mut in_snapshots).await?;
-    let changed = s1.differences(&s3);
+    let changed = if Arc::ptr_eq(&s1, &s3) {
+        Vec::new()
+    } else {
+        s1.differences(&s3)
+    };
     if !changed.is_empty() {
         return done(Verdict::NotReappliable, changed, in_snapshots);
     }
