@@ -101,6 +101,18 @@ fn style_for(g: &GlobalOpts) -> Style {
 
 async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     let g = cli.global;
+    if let Some(option) = g.fleet.stray_option() {
+        return Err(Failure::Usage(format!(
+            "{option} is a fleet option: add --fleet"
+        )));
+    }
+    let fleet_command = matches!(
+        cli.command,
+        Command::Forwards(_) | Command::Backwards(_) | Command::Check(_)
+    );
+    if g.fleet.fleet && !fleet_command {
+        return Err(fleet::not_a_fleet_command());
+    }
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
     match &cli.command {
@@ -200,11 +212,6 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         _ => {}
     }
 
-    if let Some(option) = g.fleet.stray_option() {
-        return Err(Failure::Usage(format!(
-            "{option} is a fleet option: add --fleet"
-        )));
-    }
     let report_format = match &cli.command {
         Command::Forwards(a) => Some(a.format),
         Command::Backwards(a) => Some(a.format),

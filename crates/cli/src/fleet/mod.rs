@@ -63,11 +63,7 @@ pub(crate) async fn run(
             },
             a.format,
         ),
-        _ => {
-            return Err(Failure::Usage(
-                "--fleet applies to forwards, backwards and check".into(),
-            ))
-        }
+        _ => return Err(not_a_fleet_command()),
     };
     let table = crate::table_name(g, config)?;
     let targets = targets(g, config, &table).await?;
@@ -121,6 +117,11 @@ pub(crate) async fn run(
             style,
         )),
     }
+}
+
+/// `--fleet` with a command other than forwards, backwards and check.
+pub(crate) fn not_a_fleet_command() -> Failure {
+    Failure::Usage("--fleet applies to forwards, backwards and check".into())
 }
 
 fn finish(results: Vec<report::TargetResult>, format: Format, style: Style) -> Ending {

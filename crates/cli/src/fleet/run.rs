@@ -250,7 +250,10 @@ async fn run_target(job: &Job, target: Target, stop: Arc<AtomicBool>) -> TargetR
                 .run(&mut m)
                 .await
             }
-            Work::Check { .. } => unreachable!("check runs through check_target"),
+            // check runs through `check_target`; never reached.
+            Work::Check { .. } => Err(ferry_core::Error::Usage(
+                "check is not a forwards or backwards run".into(),
+            )),
         }
     }
     .await;
@@ -268,7 +271,11 @@ async fn run_target(job: &Job, target: Target, stop: Arc<AtomicBool>) -> TargetR
 /// One target's `check`, counted per app.
 async fn check_target(job: &Job, target: Target) -> CheckResult {
     let Work::Check { app } = &job.work else {
-        unreachable!("only check runs through check_target")
+        // Only check runs through here; never reached.
+        return CheckResult {
+            target: target.name,
+            outcome: Err("not a check".into()),
+        };
     };
     let outcome = async {
         let mut m = super::migrator(job, &target, NullReporter).await?;
