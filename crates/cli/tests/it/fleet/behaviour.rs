@@ -212,6 +212,13 @@ fn fleet_usage_errors() {
         .stderr_has("--parallel");
     run_glob(&project, &["forwards", "all", "--format", "json"]).expect(2);
     run_glob(&project, &["verify", "--fleet"]).expect(2);
+    run_glob(&project, &["new", "app", "more", "--fleet"]).expect(2);
+    assert_eq!(
+        std::fs::read_dir(project.path("migrations/app"))
+            .unwrap()
+            .count(),
+        3
+    );
     run_glob(
         &project,
         &["--fleet", "forwards", "all", "--partition", "3/2"],
