@@ -267,11 +267,11 @@ fn expand_glob(url: &str, root: &Path) -> std::result::Result<Vec<Target>, Strin
         return Ok(Vec::new());
     };
     let query = url.find('?').map_or("", |i| &url[i..]);
-    let pattern = if path.is_relative() {
+    let pattern = lexical(&if path.is_relative() {
         root.join(&path)
     } else {
         path.clone()
-    };
+    });
     let pattern_text = pattern.to_string_lossy().into_owned();
     let entries = glob::glob(&pattern_text)
         .map_err(|e| format!("`{pattern_text}` is not a valid glob: {e}"))?;
@@ -294,6 +294,25 @@ fn expand_glob(url: &str, root: &Path) -> std::result::Result<Vec<Target>, Strin
         });
     }
     Ok(targets)
+}
+
+/// `path` without `.` and `..` components (resolved by text, not through the file system),
+/// so that a file has one name however the glob reached it.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -355,7 +374,7 @@ mod tests {
         assert_eq!(names, ["eu-1", "tenant_1", "tenant_2", "zz"]);
         assert_eq!(found[1].schema.as_deref(), Some("tenant_1"));
 
-        let glob_url = "sqlite:tenants/*.db";
+        let glob_url = "sqlite:./other/../tenants/*.db";
         let found = targets(
             &FleetConfig::default(),
             None,

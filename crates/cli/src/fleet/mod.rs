@@ -174,7 +174,12 @@ async fn targets(
     config: &Config,
     table: &TableName,
 ) -> Result<Vec<Target>, Failure> {
-    let url = crate::database_url(g, config).ok();
+    // A relative SQLite path from -d or the environment is relative to the working directory
+    // (SPEC §2); the config's own is already absolute.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let url = crate::database_url(g, config)
+        .ok()
+        .map(|u| ferry_core::resolve_sqlite_path(&u, &cwd));
     let mut queried = Vec::new();
     if let Some(query) = &config.fleet.schemas_query {
         let url = url.as_deref().ok_or_else(|| {
