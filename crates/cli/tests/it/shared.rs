@@ -715,6 +715,16 @@ fn lease_of_a_killed_run_expires(b: Backend) {
     let mut child = p.spawn(&["forwards", "users", "--lock", "table"]);
     let holder = wait_for_holder(&p);
     assert!(holder.contains("lease expires"), "{holder}");
+    // Killed during the slow migration, once the first is recorded clean (a kill during the
+    // first would rightly leave it dirty, which is not what this test is about).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while p.ids("users", "applied") != v(&["1"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migration 1 never recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     // The next run takes the lock once the lease has run out (2 s after the last renewal).
