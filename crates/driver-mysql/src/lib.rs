@@ -429,16 +429,7 @@ impl MysqlDriver {
             "START TRANSACTION;\n{};\nCOMMIT;\n{sql}",
             statements.join(";\n")
         );
-        let mut completed = 0usize;
-        let outcome: Result<(), mysql_async::Error> = async {
-            let mut result = self.conn.query_iter(batch).await?;
-            while !result.is_empty() {
-                result.for_each(drop).await?;
-                completed += 1;
-            }
-            result.drop_result().await
-        }
-        .await;
+        let (outcome, completed) = self.run_batch(&batch).await;
         match outcome {
             Ok(()) => Ok(Ok(())),
             Err(e) if completed < tracking => {
@@ -482,14 +473,20 @@ impl MysqlDriver {
         if is_blank(sql, Dialect::MySql) {
             return Ok(());
         }
-        // How many statements completed before the one that failed. An error of the first
-        // statement is returned by `query_iter`; a later statement's error is read while the
-        // previous result set is consumed, kept pending by mysql_async, and returned by the
-        // next read (another `collect` or the final `drop_result`). So the failing
-        // statement's index is the number of result sets consumed successfully.
+        let (outcome, completed) = self.run_batch(sql).await;
+        outcome.map_err(|e| statement_error(&e, sql, completed))
+    }
+
+    /// Run a multi-statement batch; its outcome and how many statements completed before the
+    /// one that failed. An error of the first statement is returned by `query_iter`; a later
+    /// statement's error is read while the previous result set is consumed, kept pending by
+    /// mysql_async, and returned by the next read (another `collect` or the final
+    /// `drop_result`). So the failing statement's index is the number of result sets consumed
+    /// successfully.
+    async fn run_batch(&mut self, batch: &str) -> (Result<(), mysql_async::Error>, usize) {
         let mut completed = 0usize;
-        let outcome: Result<(), mysql_async::Error> = async {
-            let mut result = self.conn.query_iter(sql).await?;
+        let outcome = async {
+            let mut result = self.conn.query_iter(batch).await?;
             while !result.is_empty() {
                 result.for_each(drop).await?;
                 completed += 1;
@@ -497,7 +494,7 @@ impl MysqlDriver {
             result.drop_result().await
         }
         .await;
-        outcome.map_err(|e| statement_error(&e, sql, completed))
+        (outcome, completed)
     }
 
     async fn write_row(&mut self, change: &RowChange) -> DriverResult<()> {
