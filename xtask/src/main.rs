@@ -7,8 +7,6 @@
 //!   with passwords in its URLs, against real databases.
 
 mod bench;
-mod bench_fleet;
-mod bench_verify;
 mod ci;
 mod dist;
 mod stress;

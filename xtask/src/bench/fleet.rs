@@ -229,7 +229,7 @@ fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, Du
     let report = project.join("measure.txt");
     let status = Command::new(std::env::current_exe()?)
         .current_dir(project)
-        .arg(crate::bench::HELPER)
+        .arg(super::HELPER)
         .arg(&report)
         .arg(ferry)
         .args(args)
