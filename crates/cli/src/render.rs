@@ -89,29 +89,18 @@ impl Reporter for CliReporter {
                     (Direction::Forwards, false) => "applied  ",
                     (Direction::Backwards, false) => "reversed ",
                 };
-                eprintln!(
-                    "{} {} {} {} ({})",
-                    Style::paint(s.color_err, "32", verb),
-                    migration.app_name,
-                    migration.migration_id,
-                    migration.description,
-                    format_elapsed(elapsed)
-                );
+                let verb = Style::paint(s.color_err, "32", verb);
+                progress(&verb, migration, &format_elapsed(elapsed));
             }
-            Event::Rehearsed { migration, elapsed } if !s.quiet => eprintln!(
-                "{} {} {} {} ({})",
-                Style::paint(s.color_err, "32", "rehearsed"),
-                migration.app_name,
-                migration.migration_id,
-                migration.description,
-                format_elapsed(elapsed)
+            Event::Rehearsed { migration, elapsed } if !s.quiet => progress(
+                &Style::paint(s.color_err, "32", "rehearsed"),
+                migration,
+                &format_elapsed(elapsed),
             ),
-            Event::Skipped { migration, reason } if !s.quiet => eprintln!(
-                "{} {} {} {} ({reason})",
-                Style::paint(s.color_err, "33", "skipped  "),
-                migration.app_name,
-                migration.migration_id,
-                migration.description,
+            Event::Skipped { migration, reason } if !s.quiet => progress(
+                &Style::paint(s.color_err, "33", "skipped  "),
+                migration,
+                reason,
             ),
             Event::Preview {
                 migration,
@@ -138,6 +127,14 @@ impl Reporter for CliReporter {
             _ => {}
         }
     }
+}
+
+/// A progress line on stderr: `<verb> <app> <id> <description> (<detail>)`.
+fn progress(verb: &str, migration: &ferry_core::PlannedMigration, detail: &str) {
+    eprintln!(
+        "{verb} {} {} {} ({detail})",
+        migration.app_name, migration.migration_id, migration.description
+    );
 }
 
 fn format_elapsed(d: std::time::Duration) -> String {
