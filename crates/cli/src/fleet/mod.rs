@@ -12,7 +12,7 @@ use std::time::Duration;
 use ferry_core::fleet::{self, Target};
 use ferry_core::{
     redact_url, BackwardsMigrationManager, Config, LockOptions, MigrationResult, Migrator, Outcome,
-    TableName,
+    Preload, TableName,
 };
 
 use crate::args::{BackwardsArgs, Command, Format, ForwardsArgs, GlobalOpts};
@@ -27,6 +27,8 @@ pub(crate) struct Job {
     lock: LockOptions,
     lock_timeout: Duration,
     work: Work,
+    /// The migration files, read once for every target.
+    files: Arc<Preload>,
 }
 
 /// The command run on each target.
@@ -47,6 +49,15 @@ enum Work {
     },
 }
 
+impl Work {
+    /// The app (or `all`) the command names.
+    fn app(&self) -> &str {
+        match self {
+            Work::Forwards { app, .. } | Work::Backwards { app, .. } | Work::Check { app } => app,
+        }
+    }
+}
+
 /// Run a fleet command: `forwards`, `backwards` or `check` with `--fleet`.
 pub(crate) async fn run(
     command: &Command,
@@ -65,6 +76,9 @@ pub(crate) async fn run(
         ),
         _ => return Err(not_a_fleet_command()),
     };
+    // File errors stop everything before any target is touched (exit 2), and the files are
+    // read once, not once per target.
+    let files = Arc::new(Preload::read_now(&config.registry, work.app())?);
     let table = crate::table_name(g, config)?;
     let targets = targets(g, config, &table).await?;
     if targets.is_empty() {
@@ -82,6 +96,7 @@ pub(crate) async fn run(
             .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE)),
         lock_timeout: Duration::from_secs_f64(g.lock_timeout),
         work,
+        files,
     };
     let options = run::Options {
         parallel: usize::from(g.fleet.parallel.unwrap_or(4)),
@@ -252,10 +267,14 @@ async fn migrator(
             .use_schema(schema)
             .map_err(database("choosing the tenant schema".into()))?;
     }
-    Ok(Migrator::new(job.config.registry.clone(), driver)
+    let migrator = Migrator::new(job.config.registry.clone(), driver)
         .with_lock_options(job.lock)
         .with_lock_timeout(job.lock_timeout)
-        .with_reporter(reporter))
+        .with_reporter(reporter);
+    Ok(match job.files.try_clone() {
+        Some(files) => migrator.with_preload(files),
+        None => migrator,
+    })
 }
 
 /// How many migrations `backwards` would reverse on a target (its preview, no lock).

@@ -42,25 +42,71 @@ pub struct Migrator {
 /// # drop(preload);
 /// ```
 #[derive(Debug)]
-pub struct Preload(std::thread::JoinHandle<Vec<(String, Result<Vec<Migration>>)>>);
+pub struct Preload(Source);
+
+/// Where a [`Preload`]'s files are.
+#[derive(Debug)]
+enum Source {
+    /// Being read on a thread.
+    Reading(std::thread::JoinHandle<Vec<(String, Result<Vec<Migration>>)>>),
+    /// Read already, without error; shared by the migrators it was handed to.
+    Read(std::sync::Arc<[(String, Vec<Migration>)]>),
+}
+
+/// The apps `app_name` names: one app, or every app for `all`; an unknown app is left to the
+/// command to report.
+fn named_apps(registry: &AppRegistry, app_name: &str) -> Vec<AppConfig> {
+    if app_name == ALL {
+        registry.dependency_order().into_iter().cloned().collect()
+    } else {
+        registry.get(app_name).ok().cloned().into_iter().collect()
+    }
+}
 
 impl Preload {
     /// Start reading the migrations of the apps `app_name` names: one app, or every app for
     /// `all`. An unknown app is left to the command to report.
     pub fn start(registry: &AppRegistry, app_name: &str) -> Preload {
-        let apps: Vec<AppConfig> = if app_name == ALL {
-            registry.dependency_order().into_iter().cloned().collect()
-        } else {
-            registry.get(app_name).ok().cloned().into_iter().collect()
-        };
-        Preload(std::thread::spawn(move || {
+        let apps = named_apps(registry, app_name);
+        Preload(Source::Reading(std::thread::spawn(move || {
             apps.into_iter()
                 .map(|app| {
                     let files = app.migrations();
                     (app.name, files)
                 })
                 .collect()
-        }))
+        })))
+    }
+
+    /// Read the migrations of the apps `app_name` names now, stopping at the first file
+    /// error, for callers that run many migrators on the same files (a fleet's targets):
+    /// each gets a [`Preload::try_clone`] and none reads the files again.
+    pub fn read_now(registry: &AppRegistry, app_name: &str) -> Result<Preload> {
+        let read = named_apps(registry, app_name)
+            .into_iter()
+            .map(|app| Ok((app.name.clone(), app.migrations()?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Preload(Source::Read(read.into())))
+    }
+
+    /// Another handle on files already read ([`Preload::read_now`]); `None` while they are
+    /// still being read ([`Preload::start`]).
+    pub fn try_clone(&self) -> Option<Preload> {
+        match &self.0 {
+            Source::Read(read) => Some(Preload(Source::Read(std::sync::Arc::clone(read)))),
+            Source::Reading(_) => None,
+        }
+    }
+
+    /// What was read, app by app.
+    fn into_files(self) -> Vec<(String, Result<Vec<Migration>>)> {
+        match self.0 {
+            Source::Reading(thread) => thread.join().unwrap_or_default(),
+            Source::Read(read) => read
+                .iter()
+                .map(|(name, files)| (name.clone(), Ok(files.clone())))
+                .collect(),
+        }
     }
 }
 
@@ -205,7 +251,7 @@ impl Migrator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .and_then(|p| p.0.join().ok());
+            .map(Preload::into_files);
         let mut preloaded = preloaded.unwrap_or_default();
         apps.iter()
             .map(

@@ -204,6 +204,27 @@ fn a_terminal_gets_one_live_line() {
     assert!(!run.stdout.contains("[1/3]"), "{}", run.stdout);
 }
 
+/// A broken migration file stops the fleet before any target is touched, with the exit code
+/// of a file error (2), as a single run does.
+#[test]
+fn a_file_error_touches_no_target() {
+    let project = sqlite_fleet(2, &[]);
+    project.write(
+        "app",
+        "20240101000009_broken.sql",
+        "CREATE TABLE x (id INTEGER);\n",
+    );
+    run_glob(&project, &["--fleet", "forwards", "all"])
+        .expect(2)
+        .stderr_has("20240101000009_broken.sql");
+    for i in 0..2 {
+        let size = std::fs::metadata(project.path(&format!("tenants/db{i:02}.db")))
+            .unwrap()
+            .len();
+        assert_eq!(size, 0, "db{i:02} was written");
+    }
+}
+
 #[test]
 fn fleet_usage_errors() {
     let project = sqlite_fleet(2, &[]);
