@@ -124,6 +124,19 @@ pub trait Driver: Send {
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>>;
 
+    /// Run a section as a migration step without a tracking row (`verify`): in a
+    /// transaction of its own unless `no_transaction` (where the backend's DDL is
+    /// transactional), or, under a lock whose transaction spans the run (SQLite), in a
+    /// savepoint of it. The default runs [`Driver::execute`], whose batch is one implicit
+    /// transaction on PostgreSQL, and MySQL's DDL commits anyway.
+    fn execute_step<'a>(
+        &'a mut self,
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        self.execute(sql, no_transaction)
+    }
+
     /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
 
@@ -200,12 +213,20 @@ pub trait Driver: Send {
         ))))
     }
 
-    /// A cheap token for the schema as it is now, for `verify` to skip snapshots: two
-    /// moments with the same token must have equal [`Driver::snapshot`]s (different tokens
-    /// say nothing). A fixed number of queries that read no definitions, only which catalog
-    /// rows exist and which transaction wrote them; `None` where the backend has no such
-    /// token (the default), and then every snapshot is read in full.
-    fn schema_fingerprint(&mut self) -> BoxFuture<'_, DriverResult<Option<String>>> {
+    /// Start recording which snapshot owners ([`crate::schema::Part`]) the following SQL
+    /// changes, for [`Driver::changed_owners`] (`verify`, on its scratch database). Returns
+    /// whether the driver can; the default cannot, and then every snapshot is read whole.
+    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        Box::pin(std::future::ready(Ok(false)))
+    }
+
+    /// The owners that may have changed since the last call (or since
+    /// [`Driver::track_changes`]), and forget them. Sound: an owner not named did not change,
+    /// unless it depends on one named ([`crate::schema::Part::depends_on`]). `None` when the
+    /// driver cannot tell what changed (the default): the caller reads everything again.
+    fn changed_owners(
+        &mut self,
+    ) -> BoxFuture<'_, DriverResult<Option<std::collections::BTreeSet<String>>>> {
         Box::pin(std::future::ready(Ok(None)))
     }
 
@@ -216,14 +237,33 @@ pub trait Driver: Send {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3), leaving out
-    /// the tracking table and its lock table. Read-only; a few catalog queries whatever the
-    /// schema's size. The default says the backend cannot.
-    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<crate::schema::Schema>> {
+    /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3) in parts by
+    /// owner, leaving out the tracking table and its lock table: every owner (`None`), or only
+    /// `owners` (an owner asked for and not returned has no objects now). Read-only; a few
+    /// catalog queries whatever the schema's size, no query per object. The default says the
+    /// backend cannot.
+    fn snapshot_parts<'a>(
+        &'a mut self,
+        owners: Option<&'a std::collections::BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, crate::schema::Part>>>
+    {
+        let _ = owners;
         let backend = self.backend();
         Box::pin(std::future::ready(Err(DriverError::new(
             DriverErrorKind::Other,
             format!("the {backend} driver cannot read a schema snapshot"),
         ))))
+    }
+
+    /// The whole schema as the catalog describes it now: every part of
+    /// [`Driver::snapshot_parts`] in one [`crate::schema::Schema`].
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<crate::schema::Schema>> {
+        Box::pin(async move {
+            let mut schema = crate::schema::Schema::default();
+            for part in self.snapshot_parts(None).await?.into_values() {
+                schema.extend(part.objects);
+            }
+            Ok(schema)
+        })
     }
 }

@@ -36,6 +36,7 @@ mod redact;
 mod registry;
 mod scaffold;
 pub mod schema;
+pub mod snapshot;
 pub mod scratch;
 pub mod sql;
 mod sqlite_url;

@@ -28,7 +28,7 @@
 //! );
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The properties of one object: name → value, both text.
@@ -87,6 +87,11 @@ impl Schema {
         self.objects.is_empty()
     }
 
+    /// Add every object of `other`, replacing an object of the same kind and name.
+    pub fn extend(&mut self, other: Schema) {
+        self.objects.extend(other.objects);
+    }
+
     /// Leave out every object whose name is `table` or starts with `table.` (its columns), or
     /// whose `table` property is `table` (its indexes, constraints, triggers): the tracking and
     /// lock tables are not part of the user's schema.
@@ -130,6 +135,32 @@ impl Schema {
             }
         }
         out
+    }
+}
+
+/// One part of a snapshot: the objects of one *owner* (a table with its columns, indexes,
+/// constraints and triggers; a view; a function; ...), as a driver reads them for
+/// [`crate::Driver::snapshot_parts`]. Owners are named by the driver (a name, an object id),
+/// and a snapshot in parts is read again only where owners changed
+/// ([`crate::snapshot::Tracker`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Part {
+    /// The owner's objects. No two parts of one snapshot hold the same (kind, name).
+    pub objects: Schema,
+    /// The owners whose change can change these objects without a change of this owner
+    /// itself: a foreign key whose target columns are read from the target table, say. A
+    /// driver that finds such dependents itself ([`crate::Driver::changed_owners`]) leaves it
+    /// empty.
+    pub depends_on: BTreeSet<String>,
+}
+
+impl Part {
+    /// A part of `objects` that depends on no other owner.
+    pub fn new(objects: Schema) -> Self {
+        Part {
+            objects,
+            depends_on: BTreeSet::new(),
+        }
     }
 }
 

@@ -56,7 +56,6 @@ mod url;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use ferry_core::schema::Schema;
 use ferry_core::sql::{is_blank, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
@@ -714,8 +713,12 @@ impl Driver for MysqlDriver {
         )
     }
 
-    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
-        watch!(self, true, self.snapshot())
+    fn snapshot_parts<'a>(
+        &'a mut self,
+        owners: Option<&'a std::collections::BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
+    {
+        watch!(self, true, self.snapshot_parts(owners))
     }
 }
 

@@ -28,6 +28,19 @@ use crate::MysqlDriver;
 type Text = Option<String>;
 
 impl MysqlDriver {
+    /// See [`ferry_core::Driver::snapshot_parts`]: for now one part, the whole schema.
+    pub(crate) async fn snapshot_parts(
+        &mut self,
+        owners: Option<&std::collections::BTreeSet<String>>,
+    ) -> DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>> {
+        let _ = owners;
+        let schema = self.snapshot().await?;
+        Ok(std::collections::BTreeMap::from([(
+            String::new(),
+            ferry_core::schema::Part::new(schema),
+        )]))
+    }
+
     /// See [`ferry_core::Driver::snapshot`].
     pub(crate) async fn snapshot(&mut self) -> DriverResult<Schema> {
         let [database, version] = self.one("SELECT DATABASE(), VERSION()").await?;

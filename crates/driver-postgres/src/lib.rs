@@ -64,7 +64,6 @@ mod url;
 
 use std::time::{Duration, Instant};
 
-use ferry_core::schema::Schema;
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::{
@@ -868,8 +867,12 @@ impl Driver for PostgresDriver {
         watch!(self, true, self.end_atomic(commit))
     }
 
-    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
-        watch!(self, true, self.snapshot())
+    fn snapshot_parts<'a>(
+        &'a mut self,
+        owners: Option<&'a std::collections::BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
+    {
+        watch!(self, true, self.snapshot_parts(owners))
     }
 
     /// A simple query (no prepared statement, as everywhere in this driver).

@@ -24,6 +24,19 @@ use crate::error::db_error;
 use crate::PostgresDriver;
 
 impl PostgresDriver {
+    /// See [`ferry_core::Driver::snapshot_parts`]: for now one part, the whole schema.
+    pub(crate) async fn snapshot_parts(
+        &mut self,
+        owners: Option<&std::collections::BTreeSet<String>>,
+    ) -> DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>> {
+        let _ = owners;
+        let schema = self.snapshot().await?;
+        Ok(std::collections::BTreeMap::from([(
+            String::new(),
+            ferry_core::schema::Part::new(schema),
+        )]))
+    }
+
     /// See [`ferry_core::Driver::snapshot`].
     pub(crate) async fn snapshot(&mut self) -> DriverResult<Schema> {
         let mut schema = Schema::default();

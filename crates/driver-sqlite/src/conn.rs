@@ -203,27 +203,48 @@ impl Conn {
         sql: &str,
         change: &RowChange,
     ) -> DriverResult<()> {
+        self.in_transaction("ferry_migration", |this| {
+            let started = Instant::now();
+            run_batch(this.connection()?, sql)?;
+            this.write(&change.clone().with_duration(started.elapsed()))
+        })
+    }
+
+    /// See [`ferry_core::Driver::execute_step`]: `no_transaction` as [`Conn::execute`];
+    /// otherwise as [`Conn::execute_in_transaction`], without a row change.
+    pub(crate) fn execute_step(&mut self, sql: &str, no_transaction: bool) -> DriverResult<()> {
+        if no_transaction {
+            return self.execute(sql);
+        }
+        self.in_transaction("ferry_step", |this| run_batch(this.connection()?, sql))
+    }
+
+    /// Run `body` in the savepoint `name` of the lock's transaction (or, without the lock, in
+    /// a transaction of its own), rolled back when it fails.
+    fn in_transaction(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&mut Self) -> DriverResult<()>,
+    ) -> DriverResult<()> {
         let (commit, rollback) = if self.locked {
             self.connection()?
-                .execute_batch("SAVEPOINT ferry_migration")
+                .execute_batch(&format!("SAVEPOINT {name}"))
                 .map_err(db_error)?;
             (
-                "RELEASE ferry_migration",
-                "ROLLBACK TO ferry_migration; RELEASE ferry_migration",
+                format!("RELEASE {name}"),
+                format!("ROLLBACK TO {name}; RELEASE {name}"),
             )
         } else {
             self.begin_immediate(DEFAULT_BUSY)?;
-            ("COMMIT", "ROLLBACK")
+            ("COMMIT".to_owned(), "ROLLBACK".to_owned())
         };
-        let started = Instant::now();
-        let result = run_batch(self.connection()?, sql)
-            .and_then(|()| self.write(&change.clone().with_duration(started.elapsed())));
+        let result = body(self);
         let conn = self.connection()?;
         match result {
-            Ok(()) => conn.execute_batch(commit).map_err(db_error),
+            Ok(()) => conn.execute_batch(&commit).map_err(db_error),
             Err(e) => {
                 if !conn.is_autocommit() {
-                    let _ = conn.execute_batch(rollback);
+                    let _ = conn.execute_batch(&rollback);
                 }
                 Err(e)
             }
@@ -267,15 +288,6 @@ impl Conn {
         } else {
             schema
         })
-    }
-
-    /// See [`ferry_core::Driver::schema_fingerprint`]: `sqlite_schema` as it is (SQLite
-    /// derives every pragma the snapshot reads from it). Empty while the file is missing.
-    pub(crate) fn fingerprint(&mut self) -> DriverResult<String> {
-        match &self.conn {
-            Some(conn) => crate::snapshot::fingerprint(conn),
-            None => Ok(String::new()),
-        }
     }
 
     /// See [`ferry_core::Driver::relax_durability`]: no syncing, the rollback journal in

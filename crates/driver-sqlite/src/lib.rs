@@ -270,12 +270,31 @@ impl Driver for SqliteDriver {
         Box::pin(self.worker.call(move |c| c.end_atomic(commit)))
     }
 
-    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
-        Box::pin(SqliteDriver::snapshot(self))
+    fn snapshot_parts<'a>(
+        &'a mut self,
+        owners: Option<&'a std::collections::BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
+    {
+        let _ = owners;
+        Box::pin(async {
+            let schema = SqliteDriver::snapshot(self).await?;
+            Ok(std::collections::BTreeMap::from([(
+                String::new(),
+                ferry_core::schema::Part::new(schema),
+            )]))
+        })
     }
 
-    fn schema_fingerprint(&mut self) -> BoxFuture<'_, DriverResult<Option<String>>> {
-        Box::pin(async { self.worker.call(|c| c.fingerprint().map(Some)).await })
+    fn execute_step<'a>(
+        &'a mut self,
+        sql: &'a str,
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        let sql = sql.to_owned();
+        Box::pin(
+            self.worker
+                .call(move |c| c.execute_step(&sql, no_transaction)),
+        )
     }
 
     fn relax_durability(&mut self) -> BoxFuture<'_, DriverResult<()>> {

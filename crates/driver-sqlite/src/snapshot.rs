@@ -239,34 +239,6 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
 }
 
 /// Every object of the main database but SQLite's own.
-/// A SHA-256 of every row of `sqlite_schema` but `rootpage` (which moves when a table is
-/// dropped and created again), each field length-prefixed so that no two schemas hash the
-/// same text. Read without copying the fields.
-pub(crate) fn fingerprint(conn: &Connection) -> DriverResult<String> {
-    use rusqlite::types::ValueRef;
-    use sha2::{Digest, Sha256};
-
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY type, name",
-        )
-        .map_err(db_error)?;
-    let mut rows = statement.query([]).map_err(db_error)?;
-    let mut hash = Sha256::new();
-    while let Some(row) = rows.next().map_err(db_error)? {
-        for i in 0..4 {
-            match row.get_ref(i).map_err(db_error)? {
-                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
-                    hash.update((bytes.len() as u64).to_le_bytes());
-                    hash.update(bytes);
-                }
-                _ => hash.update(u64::MAX.to_le_bytes()),
-            }
-        }
-    }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 const OBJECTS: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
      WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
 

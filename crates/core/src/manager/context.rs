@@ -19,7 +19,7 @@ use crate::tracking::AppliedMigration;
 pub struct Migrator {
     pub(crate) registry: AppRegistry,
     pub(crate) driver: Box<dyn Driver>,
-    lock_timeout: Duration,
+    pub(crate) lock_timeout: Duration,
     pub(crate) confirm: Box<dyn Confirm>,
     reporter: Box<dyn Reporter>,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,

@@ -9,9 +9,8 @@ use super::context::Migrator;
 use crate::config::AppConfig;
 use crate::error::{Error, Result};
 use crate::migration::{Migration, Section};
-use std::sync::Arc;
-
-use crate::schema::{Difference, Schema};
+use crate::schema::Difference;
+use crate::snapshot::{Snapshot, Tracker};
 
 /// What verify found for one migration, the first that applies (SPEC §9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +94,29 @@ impl VerifyManager {
     }
 
     /// Run it on the migrator's database, which must be a scratch database: it is written.
+    /// The run holds the scratch database's migration lock (on SQLite, its transaction spans
+    /// the run, and each step is a savepoint of it).
     pub async fn run(&self, m: &mut Migrator) -> Result<Vec<VerifiedMigration>> {
         let judged = m.select_apps(&self.app_name)?;
         m.driver
             .relax_durability()
             .await
             .map_err(Error::db("preparing the scratch database"))?;
-        let prerequisites = prerequisites(m, &judged);
-        let judged_files = m.load_all(&judged)?;
+        m.driver
+            .lock(m.lock_timeout)
+            .await
+            .map_err(Error::db("taking the scratch database's migration lock"))?;
+        let result = self.run_locked(m, &judged).await;
+        m.unlock(result).await
+    }
+
+    async fn run_locked(
+        &self,
+        m: &mut Migrator,
+        judged: &[AppConfig],
+    ) -> Result<Vec<VerifiedMigration>> {
+        let prerequisites = prerequisites(m, judged);
+        let judged_files = m.load_all(judged)?;
         let prerequisite_files = m.load_all(&prerequisites)?;
         for (app, migrations) in prerequisites.iter().zip(&prerequisite_files) {
             for migration in migrations {
@@ -119,8 +133,12 @@ impl VerifyManager {
         let mut failed_apps: BTreeSet<String> = BTreeSet::new();
         let mut results = Vec::new();
         // The schema as the last step left it, when known: the next migration's S0.
-        let mut current: Option<Arc<Schema>> = None;
-        let mut snapshots = Snapshots::default();
+        let mut current: Option<Snapshot> = None;
+        let mut snapshots = Snapshots {
+            tracker: Tracker::start(m.driver.as_mut())
+                .await
+                .map_err(Error::db("reading the scratch database's schema"))?,
+        };
         for (app, migrations) in judged.iter().zip(&judged_files) {
             let blocked = app.depends_on.iter().any(|d| failed_apps.contains(d));
             let mut failed = blocked;
@@ -176,21 +194,22 @@ async fn judge(
     snapshots: &mut Snapshots,
     app: &AppConfig,
     migration: &Migration,
-    s0: Option<Arc<Schema>>,
-) -> Result<(VerifiedMigration, Option<Arc<Schema>>)> {
+    s0: Option<Snapshot>,
+) -> Result<(VerifiedMigration, Option<Snapshot>)> {
     let started = Instant::now();
     let mut in_snapshots = std::time::Duration::ZERO;
     let s0 = match s0 {
         Some(s0) => s0,
         None => snapshots.take(m, &mut in_snapshots).await?,
     };
-    let done = |verdict, differences, in_snapshots: std::time::Duration| {
+    let done = |verdict: Verdict, differences, in_snapshots: std::time::Duration| {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let mut result = verified(app, migration, verdict, differences, ms(started.elapsed()));
         result.snapshot_ms = ms(in_snapshots);
         Ok((result, None))
     };
     if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
+        snapshots.tracker.forget();
         return done(Verdict::Failed, vec![error], in_snapshots);
     }
     let s1 = snapshots.take(m, &mut in_snapshots).await?;
@@ -199,29 +218,23 @@ async fn judge(
             .map(|(result, _)| (result, Some(s1)));
     };
     if let Err(error) = run_section(m, app, migration, down, "down").await {
+        snapshots.tracker.forget();
         return done(Verdict::NotReversible, vec![error], in_snapshots);
     }
     let s2 = snapshots.take(m, &mut in_snapshots).await?;
-    // The same remembered snapshot: nothing to compare.
-    let left_behind = if Arc::ptr_eq(&s0, &s2) {
-        Vec::new()
-    } else {
-        s0.differences(&s2)
-    };
+    let left_behind = s0.differences(&s2);
     if !left_behind.is_empty() {
         // Bring the schema forward again as far as it goes, for the migrations after it.
         let _ = run_section(m, app, migration, &migration.up, "up again").await;
+        snapshots.tracker.forget();
         return done(Verdict::NotReversible, left_behind, in_snapshots);
     }
     if let Err(error) = run_section(m, app, migration, &migration.up, "up again").await {
+        snapshots.tracker.forget();
         return done(Verdict::NotReappliable, vec![error], in_snapshots);
     }
     let s3 = snapshots.take(m, &mut in_snapshots).await?;
-    let changed = if Arc::ptr_eq(&s1, &s3) {
-        Vec::new()
-    } else {
-        s1.differences(&s3)
-    };
+    let changed = s1.differences(&s3);
     if !changed.is_empty() {
         return done(Verdict::NotReappliable, changed, in_snapshots);
     }
@@ -246,18 +259,10 @@ fn verified(
     }
 }
 
-/// How many recent snapshots are remembered by their fingerprint: S0 and S1 are the ones
-/// a migration's S2 and S3 are expected to equal.
-const REMEMBERED: usize = 4;
-
-/// The scratch database's snapshots, the recent ones remembered by their fingerprint
-/// ([`crate::Driver::schema_fingerprint`]): a state whose fingerprint was seen before has
-/// that state's snapshot, and is not read again. This is what keeps verify near the cost of
-/// its steps: a reversible migration's S2 is its S0 again, and on backends whose fingerprint
-/// does not depend on object identities (SQLite) its S3 is its S1.
-#[derive(Default)]
+/// The scratch database's snapshots, read again only where a step changed the schema
+/// ([`Tracker`]): what keeps verify near the cost of its steps.
 struct Snapshots {
-    recent: std::collections::VecDeque<(String, Arc<Schema>)>,
+    tracker: Tracker,
 }
 
 impl Snapshots {
@@ -266,29 +271,15 @@ impl Snapshots {
         &mut self,
         m: &mut Migrator,
         spent: &mut std::time::Duration,
-    ) -> Result<Arc<Schema>> {
+    ) -> Result<Snapshot> {
         let taken = Instant::now();
-        let schema = self.read(m).await;
+        let snapshot = self
+            .tracker
+            .take(m.driver.as_mut())
+            .await
+            .map_err(Error::db("reading the scratch database's schema"));
         *spent += taken.elapsed();
-        schema
-    }
-
-    async fn read(&mut self, m: &mut Migrator) -> Result<Arc<Schema>> {
-        let failed = || Error::db("reading the scratch database's schema");
-        let fingerprint = m.driver.schema_fingerprint().await.map_err(failed())?;
-        if let Some(fingerprint) = &fingerprint {
-            if let Some((_, known)) = self.recent.iter().find(|(seen, _)| seen == fingerprint) {
-                return Ok(Arc::clone(known));
-            }
-        }
-        let schema = Arc::new(m.driver.snapshot().await.map_err(failed())?);
-        if let Some(fingerprint) = fingerprint {
-            if self.recent.len() == REMEMBERED {
-                self.recent.pop_front();
-            }
-            self.recent.push_back((fingerprint, Arc::clone(&schema)));
-        }
-        Ok(schema)
+        snapshot
     }
 }
 
@@ -306,7 +297,7 @@ async fn run_section(
         return Ok(());
     }
     m.driver
-        .execute(&section.sql, section.no_transaction)
+        .execute_step(&section.sql, section.no_transaction)
         .await
         .map_err(|source| {
             let error = Error::Execute {

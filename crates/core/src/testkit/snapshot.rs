@@ -1,5 +1,6 @@
 //! Helpers for the drivers' snapshot tests ([`crate::Driver::snapshot`]): run a change and
-//! check that the snapshot sees exactly it, and that ferry's own tables are left out.
+//! check that the snapshot sees exactly it, that the snapshot read in part by a
+//! [`Tracker`] after it is the whole one, and that ferry's own tables are left out.
 //!
 //! ```
 //! use ferry_core::testkit::{block_on, snapshot, MemoryDriver};
@@ -15,51 +16,106 @@
 //! assert!(s.get("table", "t").is_some());
 //! ```
 
+use std::ops::Deref;
+
 use crate::schema::Schema;
+use crate::snapshot::{Snapshot, Tracker};
 use crate::Driver;
+
+/// A driver's schema as a test follows it from change to change: the whole snapshot, and,
+/// from the first [`assert_change`] on, a [`Tracker`] that reads the snapshot in part.
+/// Dereferences to the whole snapshot.
+pub struct Followed {
+    schema: Schema,
+    tracked: Option<(Tracker, Snapshot)>,
+}
+
+impl From<Schema> for Followed {
+    fn from(schema: Schema) -> Self {
+        Followed {
+            schema,
+            tracked: None,
+        }
+    }
+}
+
+impl Deref for Followed {
+    type Target = Schema;
+
+    fn deref(&self) -> &Schema {
+        &self.schema
+    }
+}
 
 /// Run `sql` (outside a transaction) on `driver`, take a snapshot and assert that it differs
 /// from `before` in exactly the `expected` (object kind, name, property) triples, in the
-/// order of [`Schema::differences`]. Where the driver has a
-/// [`Driver::schema_fingerprint`], a change the snapshot sees must change it too. Returns the
-/// new snapshot, for the next change.
+/// order of [`Schema::differences`]. The snapshot a [`Tracker`] reads in part (where the
+/// driver tracks changes) must be the whole one, and must differ from the one before in
+/// the same way. Returns the new snapshot, for the next change.
 pub async fn assert_change<D: Driver + ?Sized>(
     driver: &mut D,
-    before: Schema,
+    before: impl Into<Followed>,
     sql: &str,
     expected: &[(&str, &str, &str)],
-) -> Schema {
-    let fingerprint_before = fingerprint(driver).await;
+) -> Followed {
+    let mut before = before.into();
+    let (mut tracker, tracked) = match before.tracked.take() {
+        Some(tracked) => tracked,
+        None => {
+            let mut tracker = Tracker::start(driver)
+                .await
+                .unwrap_or_else(|e| panic!("tracking changes: {e}"));
+            let first = tracker
+                .take(driver)
+                .await
+                .unwrap_or_else(|e| panic!("first tracked snapshot: {e}"));
+            assert_same(&first.schema(), &before.schema, "before the first change");
+            (tracker, first)
+        }
+    };
     driver
         .execute(sql, false)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    if let (Some(old), Some(new)) = (fingerprint_before, fingerprint(driver).await) {
-        assert!(
-            expected.is_empty() || old != new,
-            "after {sql}: the snapshot changed but the schema fingerprint did not"
-        );
-    }
     let after = driver
         .snapshot()
         .await
         .unwrap_or_else(|e| panic!("snapshot after {sql}: {e}"));
-    let differences = before.differences(&after);
+    let differences = before.schema.differences(&after);
     let found: Vec<(&str, &str, &str)> = differences
         .iter()
         .map(|d| (d.object.as_str(), d.name.as_str(), d.property.as_str()))
         .collect();
     let shown: Vec<String> = differences.iter().map(ToString::to_string).collect();
     assert_eq!(found, expected, "after {sql}:\n{}", shown.join("\n"));
-    after
+    let next = tracker
+        .take(driver)
+        .await
+        .unwrap_or_else(|e| panic!("tracked snapshot after {sql}: {e}"));
+    assert_same(&next.schema(), &after, &format!("after {sql}"));
+    assert_eq!(
+        tracked.differences(&next),
+        differences,
+        "after {sql}: the tracked snapshots differ otherwise than the whole ones"
+    );
+    Followed {
+        schema: after,
+        tracked: Some((tracker, next)),
+    }
 }
 
-/// The driver's schema fingerprint, panicking on an error.
-pub async fn fingerprint<D: Driver + ?Sized>(driver: &mut D) -> Option<String> {
-    driver
-        .schema_fingerprint()
-        .await
-        .unwrap_or_else(|e| panic!("schema fingerprint: {e}"))
+/// Assert that the snapshot a [`Tracker`] read (`tracked`) is the `whole` one.
+fn assert_same(tracked: &Schema, whole: &Schema, when: &str) {
+    let differences: Vec<String> = whole
+        .differences(tracked)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{when}: the snapshot read in part is not the whole one (whole → in part):\n{}",
+        differences.join("\n")
+    );
 }
 
 /// Assert that no object of `schema` is the table `table`, one of its columns, or belongs to

@@ -590,38 +590,3 @@ async fn snapshot_sees_what_verify_must_compare() {
     )
     .await;
 }
-
-/// The fingerprint `verify` remembers snapshots by: back to the same text when a change is
-/// undone (so S2 = S0 costs no snapshot), different after any change.
-#[tokio::test]
-async fn schema_fingerprint_comes_back_when_a_change_is_undone() {
-    use ferry_core::testkit::snapshot::fingerprint;
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = open(&database_url(dir.path(), "fingerprint")).await;
-    d.relax_durability().await.unwrap();
-    d.execute(
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
-        false,
-    )
-    .await
-    .unwrap();
-    let start = fingerprint(&mut d).await.expect("SQLite has a fingerprint");
-    let up = "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT); \
-              CREATE INDEX posts_title ON posts (title);";
-    d.execute(up, false).await.unwrap();
-    let applied = fingerprint(&mut d).await.unwrap();
-    assert_ne!(applied, start);
-    d.execute("DROP TABLE posts", false).await.unwrap();
-    assert_eq!(fingerprint(&mut d).await.unwrap(), start);
-    d.execute(up, false).await.unwrap();
-    assert_eq!(fingerprint(&mut d).await.unwrap(), applied);
-    // A change that leaves the same objects with other definitions is seen too.
-    d.execute(
-        "DROP INDEX posts_title; CREATE INDEX posts_title ON posts (id)",
-        false,
-    )
-    .await
-    .unwrap();
-    assert_ne!(fingerprint(&mut d).await.unwrap(), applied);
-}

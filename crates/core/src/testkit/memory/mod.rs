@@ -37,7 +37,7 @@ mod state;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::schema::Schema;
+use crate::schema::{Part, Schema};
 use crate::sql::{split_statements, Dialect};
 use crate::testkit::DriverFactory;
 use crate::{
@@ -86,6 +86,7 @@ impl MemoryDatabase {
             db: self.clone(),
             table,
             id,
+            changed: None,
         }
     }
 
@@ -180,6 +181,9 @@ pub struct MemoryDriver {
     db: MemoryDatabase,
     table: TableName,
     id: u64,
+    /// The tables created or dropped since the last [`Driver::changed_owners`], once
+    /// [`Driver::track_changes`] was called.
+    changed: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Default for MemoryDriver {
@@ -340,9 +344,17 @@ impl Driver for MemoryDriver {
         _no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
         let mut state = self.db.state();
+        let before = self.changed.as_ref().map(|_| state.data.tables.clone());
         let result = split_statements(sql, Dialect::Sqlite)
             .iter()
             .try_for_each(|stmt| state.run(sql, stmt).map(|_| ()));
+        if let (Some(changed), Some(before)) = (&mut self.changed, before) {
+            changed.extend(
+                before
+                    .symmetric_difference(&state.data.tables)
+                    .cloned(),
+            );
+        }
         Box::pin(std::future::ready(result))
     }
 
@@ -351,16 +363,41 @@ impl Driver for MemoryDriver {
         Box::pin(std::future::ready(result))
     }
 
-    /// One `table` object per user table (the toy model knows no columns), without this
-    /// connection's tracking table and its lock table.
-    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<Schema>> {
-        let mut schema = Schema::default();
-        for table in &self.db.state().data.tables {
-            schema.add("table", table.as_str());
-        }
+    /// Tracks the tables each [`Driver::execute`] creates or drops.
+    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        self.changed = Some(std::collections::BTreeSet::new());
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    fn changed_owners(
+        &mut self,
+    ) -> BoxFuture<'_, DriverResult<Option<std::collections::BTreeSet<String>>>> {
+        let changed = self.changed.as_mut().map(std::mem::take);
+        Box::pin(std::future::ready(Ok(changed)))
+    }
+
+    /// One part per user table, owned by the table, holding one `table` object (the toy model
+    /// knows no columns); not this connection's tracking table and its lock table.
+    fn snapshot_parts<'a>(
+        &'a mut self,
+        owners: Option<&'a std::collections::BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, Part>>> {
         let tracking = self.table.name().to_ascii_lowercase();
         let lease = self.table.lease_table().name().to_ascii_lowercase();
-        let schema = schema.without_table(&tracking).without_table(&lease);
-        Box::pin(std::future::ready(Ok(schema)))
+        let parts = self
+            .db
+            .state()
+            .data
+            .tables
+            .iter()
+            .filter(|t| **t != tracking && **t != lease)
+            .filter(|t| owners.is_none_or(|o| o.contains(*t)))
+            .map(|t| {
+                let mut schema = Schema::default();
+                schema.add("table", t.as_str());
+                (t.clone(), Part::new(schema))
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(parts)))
     }
 }
