@@ -53,6 +53,7 @@
 //! [tokio-postgres]: https://docs.rs/tokio-postgres
 //! [rustls]: https://docs.rs/rustls
 
+mod changes;
 mod conn;
 mod error;
 mod lease;
@@ -115,6 +116,9 @@ pub struct PostgresDriver {
     /// Schema per tenant ([`Driver::use_schema`]): `SET LOCAL search_path TO` this (quoted)
     /// at the start of every transaction.
     search_path: Option<String>,
+    /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
+    /// ([`crate::changes`]).
+    changes: Option<changes::Changes>,
 }
 
 /// What the server said about itself at connect.
@@ -223,6 +227,7 @@ impl PostgresDriver {
             atomic: false,
             sequence: None,
             search_path: None,
+            changes: None,
         })
     }
 
@@ -865,6 +870,16 @@ impl Driver for PostgresDriver {
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
         watch!(self, true, self.end_atomic(commit))
+    }
+
+    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        watch!(self, true, self.track_changes())
+    }
+
+    fn changed_owners(
+        &mut self,
+    ) -> BoxFuture<'_, DriverResult<Option<std::collections::BTreeSet<String>>>> {
+        watch!(self, true, self.changed_owners())
     }
 
     fn snapshot_parts<'a>(

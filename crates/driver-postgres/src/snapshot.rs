@@ -1,11 +1,22 @@
-//! The schema snapshot ([`ferry_core::schema`], SPEC §9.3) read from `pg_catalog`.
+//! The schema snapshot ([`ferry_core::schema`], SPEC §9.3) read from `pg_catalog`, in parts
+//! by owner ([`ferry_core::Driver::snapshot_parts`]).
 //!
 //! One query per family of objects, whatever the schema's size (nine in all): schemas,
 //! extensions, relations (tables, views, materialised views, sequences), columns,
 //! constraints, indexes, triggers, functions and procedures, types (enum, domain, composite,
-//! range). Each returns rows of `(kind, name, properties)`, the properties as a `text[]` of
-//! alternating names and values (a NULL value leaves the property unset), so that one loop
-//! fills the [`Schema`].
+//! range). Each returns rows of `(kind, name, properties, owner)`, the properties as a
+//! `text[]` of alternating names and values (a NULL value leaves the property unset), so that
+//! one loop fills the parts.
+//!
+//! Owners are named by catalog and object id: `r<oid>` a relation (a table with its columns,
+//! constraints, indexes and triggers; a view; a materialised view; a sequence), `t<oid>` a
+//! type, `p<oid>` a function or procedure, `n<oid>` a schema, `e<oid>` an extension. A read
+//! of some owners runs the families of relations, types and functions restricted to them
+//! (`= ANY($2)` on the catalogs' own indexes); schemas and extensions are read whole only
+//! (a change to them makes [`crate::changes`] say it cannot tell what changed). Beside the
+//! families, one query lists each owner's *members*: the indexes, constraints, triggers,
+//! defaults, rules and row types that belong to it, so that a dropped one, which the catalog
+//! no longer knows, can still be traced to its owner.
 //!
 //! Every non-system schema is read. Objects in the connection's current schema (as it was
 //! when the driver connected, so that a migration changing `search_path` does not rename
@@ -14,65 +25,241 @@
 //! objects PostgreSQL derives from others: identity sequences (the column's `identity`
 //! says it), indexes that implement a constraint, constraints cloned onto partitions.
 //!
-//! Only unnamed statements (`query_typed`), as everywhere in this driver.
+//! A whole read uses unnamed statements (`query_typed`), as everywhere in this driver. A read
+//! of some owners, which only happens on a direct connection ([`crate::changes`]), uses
+//! statements prepared once per connection: their generic plans look the owners up by index,
+//! and planning them again each time would cost more than running them.
 
-use ferry_core::schema::Schema;
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::schema::Part;
 use ferry_core::DriverResult;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
 
 use crate::error::db_error;
 use crate::PostgresDriver;
 
-impl PostgresDriver {
-    /// See [`ferry_core::Driver::snapshot_parts`]: for now one part, the whole schema.
-    pub(crate) async fn snapshot_parts(
-        &mut self,
-        owners: Option<&std::collections::BTreeSet<String>>,
-    ) -> DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>> {
-        let _ = owners;
-        let schema = self.snapshot().await?;
-        Ok(std::collections::BTreeMap::from([(
-            String::new(),
-            ferry_core::schema::Part::new(schema),
-        )]))
+/// A part's owner: which catalog, and how a read of some owners finds the family's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    /// `r<oid>`, a relation.
+    Relation,
+    /// `t<oid>`, a type.
+    Type,
+    /// `p<oid>`, a function or procedure.
+    Function,
+}
+
+impl OwnerKind {
+    /// The kind and object id of an owner's name, if it is one of a relation, type or function.
+    pub(crate) fn parse(owner: &str) -> Option<(OwnerKind, u32)> {
+        let kind = match owner.as_bytes().first()? {
+            b'r' => OwnerKind::Relation,
+            b't' => OwnerKind::Type,
+            b'p' => OwnerKind::Function,
+            _ => return None,
+        };
+        Some((kind, owner[1..].parse().ok()?))
+    }
+}
+
+/// The owners of a partial read, by kind.
+#[derive(Debug, Default)]
+pub(crate) struct Owners {
+    pub(crate) relations: Vec<u32>,
+    pub(crate) types: Vec<u32>,
+    pub(crate) functions: Vec<u32>,
+}
+
+impl Owners {
+    fn of(&self, kind: OwnerKind) -> &Vec<u32> {
+        match kind {
+            OwnerKind::Relation => &self.relations,
+            OwnerKind::Type => &self.types,
+            OwnerKind::Function => &self.functions,
+        }
     }
 
-    /// See [`ferry_core::Driver::snapshot`].
-    pub(crate) async fn snapshot(&mut self) -> DriverResult<Schema> {
-        let mut schema = Schema::default();
-        for sql in queries() {
-            let rows = self
-                .client
-                .query_typed(&sql, &[(&self.home_schema, Type::TEXT)])
-                .await
-                .map_err(|e| db_error(&e))?;
-            for row in rows {
-                let read = || -> Result<_, tokio_postgres::Error> {
-                    Ok((
-                        row.try_get::<_, String>(0)?,
-                        row.try_get::<_, String>(1)?,
-                        row.try_get::<_, Vec<Option<String>>>(2)?,
-                    ))
-                };
-                let (kind, name, properties) = read().map_err(|e| db_error(&e))?;
-                let object = schema.add(kind, name);
-                for pair in properties.chunks(2) {
-                    if let [Some(property), Some(value)] = pair {
-                        let value = if property == "definition" {
-                            collapse_whitespace(value)
-                        } else {
-                            value.clone()
-                        };
-                        object.set(property.as_str(), value);
+    fn is_empty(&self) -> bool {
+        self.relations.is_empty() && self.types.is_empty() && self.functions.is_empty()
+    }
+}
+
+/// The statements of a partial read, prepared once per connection: one per family of
+/// relations, types and functions, then the members query.
+pub(crate) type Prepared = Vec<tokio_postgres::Statement>;
+
+/// What a read found: the parts, and each member's owner (`(classid, objid)` → owner).
+pub(crate) struct Read {
+    pub(crate) parts: BTreeMap<String, Part>,
+    pub(crate) members: Vec<((u32, u32), String)>,
+}
+
+impl PostgresDriver {
+    /// See [`ferry_core::Driver::snapshot_parts`].
+    pub(crate) async fn snapshot_parts(
+        &mut self,
+        owners: Option<&BTreeSet<String>>,
+    ) -> DriverResult<BTreeMap<String, Part>> {
+        let read = match owners {
+            None => self.read_whole().await?,
+            Some(owners) => {
+                let mut asked = Owners::default();
+                for owner in owners {
+                    if self.changes.as_ref().is_some_and(|c| c.is_gone(owner)) {
+                        continue; // Dropped by the last step: nothing left to read.
                     }
+                    match OwnerKind::parse(owner) {
+                        Some((OwnerKind::Relation, oid)) => asked.relations.push(oid),
+                        Some((OwnerKind::Type, oid)) => asked.types.push(oid),
+                        Some((OwnerKind::Function, oid)) => asked.functions.push(oid),
+                        // Schemas and extensions are read whole only.
+                        None => {}
+                    }
+                }
+                self.read_owners(&asked).await?
+            }
+        };
+        if let Some(changes) = &mut self.changes {
+            changes.remember(owners, &read);
+        }
+        Ok(read.parts)
+    }
+
+    /// Every family and every member, with unnamed statements.
+    async fn read_whole(&mut self) -> DriverResult<Read> {
+        let home: &(dyn ToSql + Sync) = &self.home_schema;
+        let mut results = Vec::new();
+        for family in families() {
+            results.push(
+                self.client
+                    .query_typed(&family.sql, &[(home, Type::TEXT)])
+                    .await
+                    .map_err(|e| db_error(&e))?,
+            );
+        }
+        let members = self
+            .client
+            .query_typed(&members(false), &[])
+            .await
+            .map_err(|e| db_error(&e))?;
+        self.collect(results, members)
+    }
+
+    /// The families of relations, types and functions and the members of `owners` only,
+    /// sent at once: one round trip.
+    async fn read_owners(&mut self, owners: &Owners) -> DriverResult<Read> {
+        if owners.is_empty() {
+            return Ok(Read {
+                parts: BTreeMap::new(),
+                members: Vec::new(),
+            });
+        }
+        let prepared = self.prepared().await?;
+        let scoped: Vec<Family> = families()
+            .into_iter()
+            .filter(|f| f.scope.is_some())
+            .collect();
+        let home: &(dyn ToSql + Sync) = &self.home_schema;
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = scoped
+            .iter()
+            .map(|family| {
+                let (kind, _) = family.scope.expect("filtered above");
+                [home, owners.of(kind) as &(dyn ToSql + Sync)]
+            })
+            .collect();
+        let member_params: [&(dyn ToSql + Sync); 2] = [&owners.relations, &owners.types];
+        let client = &self.client;
+        let reads = prepared
+            .iter()
+            .zip(&params)
+            .map(|(statement, params)| client.query(statement, params));
+        let members = client.query(
+            prepared.last().expect("the members statement"),
+            &member_params,
+        );
+        let (results, members) = tokio::join!(futures_util::future::try_join_all(reads), members);
+        let results = results.map_err(|e| db_error(&e))?;
+        let members = members.map_err(|e| db_error(&e))?;
+        self.collect(results, members)
+    }
+
+    /// The statements of a partial read, prepared on first use.
+    async fn prepared(&mut self) -> DriverResult<Prepared> {
+        if let Some(prepared) = self.changes.as_ref().and_then(|c| c.prepared.clone()) {
+            return Ok(prepared);
+        }
+        let mut prepared = Vec::new();
+        for family in families().into_iter().filter(|f| f.scope.is_some()) {
+            prepared.push(
+                self.client
+                    .prepare_typed(&family.scoped_sql(), &[Type::TEXT, Type::OID_ARRAY])
+                    .await
+                    .map_err(|e| db_error(&e))?,
+            );
+        }
+        prepared.push(
+            self.client
+                .prepare_typed(&members(true), &[Type::OID_ARRAY, Type::OID_ARRAY])
+                .await
+                .map_err(|e| db_error(&e))?,
+        );
+        if let Some(changes) = &mut self.changes {
+            changes.prepared = Some(prepared.clone());
+        }
+        Ok(prepared)
+    }
+
+    /// The parts of the families' rows, without ferry's own tables, and the members.
+    fn collect(&self, results: Vec<Vec<Row>>, members: Vec<Row>) -> DriverResult<Read> {
+        let mut parts: BTreeMap<String, Part> = BTreeMap::new();
+        for row in results.into_iter().flatten() {
+            let read = || -> Result<_, tokio_postgres::Error> {
+                Ok((
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, Vec<Option<String>>>(2)?,
+                    row.try_get::<_, String>(3)?,
+                ))
+            };
+            let (kind, name, properties, owner) = read().map_err(|e| db_error(&e))?;
+            let object = parts.entry(owner).or_default().objects.add(kind, name);
+            for pair in properties.chunks(2) {
+                if let [Some(property), Some(value)] = pair {
+                    let value = if property == "definition" {
+                        collapse_whitespace(value)
+                    } else {
+                        value.clone()
+                    };
+                    object.set(property.as_str(), value);
                 }
             }
         }
-        let tracking = self.table.name().to_owned();
-        let lease = self.table.lease_table().name().to_owned();
-        Ok(schema
-            .without_table(&self.snapshot_name(&tracking))
-            .without_table(&self.snapshot_name(&lease)))
+        let tracking = self.snapshot_name(self.table.name());
+        let lease = self.snapshot_name(self.table.lease_table().name());
+        let parts = parts
+            .into_iter()
+            .map(|(owner, part)| {
+                let objects = part.objects.without_table(&tracking).without_table(&lease);
+                (owner, Part::new(objects))
+            })
+            .filter(|(_, part)| !part.objects.is_empty())
+            .collect();
+        let mut found = Vec::with_capacity(members.len());
+        for row in members {
+            let read = || -> Result<_, tokio_postgres::Error> {
+                Ok((
+                    (row.try_get::<_, u32>(0)?, row.try_get::<_, u32>(1)?),
+                    row.try_get::<_, String>(2)?,
+                ))
+            };
+            found.push(read().map_err(|e| db_error(&e))?);
+        }
+        Ok(Read {
+            parts,
+            members: found,
+        })
     }
 
     /// The name a snapshot gives to the relation `name` in the tracking table's schema.
@@ -82,6 +269,126 @@ impl PostgresDriver {
             _ => name.to_owned(),
         }
     }
+}
+
+/// One family's query, and how a read of some owners filters it.
+struct Family {
+    sql: String,
+    /// The owners' kind and the column that names the owner, for a read of some owners;
+    /// `None` for the families read whole only (schemas, extensions).
+    scope: Option<(OwnerKind, &'static str)>,
+}
+
+impl Family {
+    /// The query restricted to the owners in `$2` (an `oid[]`).
+    fn scoped_sql(&self) -> String {
+        let (_, column) = self.scope.expect("a family read in part");
+        format!("{} AND {column} = ANY($2)", self.sql)
+    }
+}
+
+/// The families, in order: schemas and extensions first (read whole only).
+fn families() -> Vec<Family> {
+    let scopes = [
+        None,
+        None,
+        Some((OwnerKind::Relation, "c.oid")),
+        Some((OwnerKind::Relation, "a.attrelid")),
+        Some((OwnerKind::Relation, "co.conrelid")),
+        Some((OwnerKind::Relation, "i.indrelid")),
+        Some((OwnerKind::Relation, "t.tgrelid")),
+        Some((OwnerKind::Function, "p.oid")),
+        Some((OwnerKind::Type, "t.oid")),
+    ];
+    queries()
+        .into_iter()
+        .zip(scopes)
+        .map(|(sql, scope)| Family { sql, scope })
+        .collect()
+}
+
+/// The members query: `(classid, objid, owner)` of each index, constraint, trigger, default,
+/// rule, row type and array type of a user relation or type; `scoped`: only those of the
+/// relations in `$1` and the types in `$2` (both `oid[]`).
+fn members(scoped: bool) -> String {
+    let user = user_schema("n");
+    let only = |column: &str, param: &str| {
+        if scoped {
+            format!(" AND {column} = ANY({param})")
+        } else {
+            String::new()
+        }
+    };
+    let relation = "JOIN pg_catalog.pg_class c ON c.oid = {rel} \
+                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+    let of_relation = |rel: &str| relation.replace("{rel}", rel);
+    [
+        format!(
+            "SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 'r' || i.indrelid \
+             FROM pg_catalog.pg_index i {} WHERE {user}{}",
+            of_relation("i.indrelid"),
+            only("i.indrelid", "$1")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid, 'r' || co.conrelid \
+             FROM pg_catalog.pg_constraint co {} WHERE {user}{}",
+            of_relation("co.conrelid"),
+            only("co.conrelid", "$1")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_trigger'::regclass::oid, tg.oid, 'r' || tg.tgrelid \
+             FROM pg_catalog.pg_trigger tg {} WHERE {user}{}",
+            of_relation("tg.tgrelid"),
+            only("tg.tgrelid", "$1")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_attrdef'::regclass::oid, ad.oid, 'r' || ad.adrelid \
+             FROM pg_catalog.pg_attrdef ad {} WHERE {user}{}",
+            of_relation("ad.adrelid"),
+            only("ad.adrelid", "$1")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_rewrite'::regclass::oid, rw.oid, 'r' || rw.ev_class \
+             FROM pg_catalog.pg_rewrite rw {} WHERE {user}{}",
+            of_relation("rw.ev_class"),
+            only("rw.ev_class", "$1")
+        ),
+        // Row types of relations, and their array types (a composite type's owner is the
+        // type, below).
+        format!(
+            "SELECT 'pg_catalog.pg_type'::regclass::oid, x.oid, 'r' || c.oid \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype \
+             CROSS JOIN LATERAL (VALUES (rt.oid), (rt.typarray)) AS x(oid) \
+             WHERE c.relkind <> 'c' AND x.oid <> 0 AND {user}{}",
+            only("c.oid", "$1")
+        ),
+        // Constraints of domains, array types of types, the relation behind a composite type.
+        format!(
+            "SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid, 't' || co.contypid \
+             FROM pg_catalog.pg_constraint co \
+             JOIN pg_catalog.pg_type t ON t.oid = co.contypid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE {user}{}",
+            only("co.contypid", "$2")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_type'::regclass::oid, t.typarray, 't' || t.oid \
+             FROM pg_catalog.pg_type t \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+             WHERE t.typarray <> 0 AND t.typrelid = 0 AND {user}{}",
+            only("t.oid", "$2")
+        ),
+        format!(
+            "SELECT 'pg_catalog.pg_class'::regclass::oid, t.typrelid, 't' || t.oid \
+             FROM pg_catalog.pg_type t \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+             WHERE t.typtype = 'c' AND {user} \
+             AND EXISTS (SELECT FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c'){}",
+            only("t.oid", "$2")
+        ),
+    ]
+    .join(" UNION ALL ")
 }
 
 /// Runs of whitespace as one space, without leading or trailing whitespace: definitions are
@@ -133,12 +440,12 @@ fn queries() -> Vec<String> {
     vec![
         // Schemas.
         format!(
-            "SELECT 'schema'::text, n.nspname::text, ARRAY[]::text[] \
+            "SELECT 'schema'::text, n.nspname::text, ARRAY[]::text[], 'n' || n.oid \
              FROM pg_catalog.pg_namespace n WHERE {user} AND {}",
             not_in_extension("pg_namespace", "n.oid")
         ),
         // Extensions.
-        "SELECT 'extension'::text, e.extname::text, ARRAY['version', e.extversion]::text[] \
+        "SELECT 'extension'::text, e.extname::text, ARRAY['version', e.extversion]::text[], 'e' || e.oid \
          FROM pg_catalog.pg_extension e"
             .to_owned(),
         // Relations: tables, views, materialised views, sequences (not those of identity
@@ -168,7 +475,7 @@ fn queries() -> Vec<String> {
                  JOIN pg_catalog.pg_class p ON p.oid = i.inhparent \
                  JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
                  WHERE c.relispartition AND i.inhrelid = c.oid)] \
-             END::text[] \
+             END::text[], 'r' || c.oid \
              FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
@@ -189,7 +496,7 @@ fn queries() -> Vec<String> {
              'generated', CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END, \
              'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END, \
              'collation', CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END\
-             ]::text[] \
+             ]::text[], 'r' || c.oid \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -217,7 +524,7 @@ fn queries() -> Vec<String> {
                'expression', pg_catalog.pg_get_expr(co.conbin, co.conrelid)] \
              ELSE ARRAY['table', {table_name}, \
                'definition', pg_catalog.pg_get_constraintdef(co.oid, true)] \
-             END::text[] \
+             END::text[], 'r' || c.oid \
              FROM pg_catalog.pg_constraint co \
              JOIN pg_catalog.pg_class c ON c.oid = co.conrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -247,7 +554,7 @@ fn queries() -> Vec<String> {
              'unique', CASE WHEN i.indisunique THEN 'yes' ELSE 'no' END, \
              'predicate', pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), \
              'method', am.amname::text\
-             ]::text[] \
+             ]::text[], 'r' || c.oid \
              FROM pg_catalog.pg_index i \
              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
@@ -273,7 +580,7 @@ fn queries() -> Vec<String> {
              'definition', pg_catalog.pg_get_triggerdef(t.oid, true), \
              'enabled', CASE t.tgenabled WHEN 'D' THEN 'no' WHEN 'R' THEN 'replica' \
                WHEN 'A' THEN 'always' END\
-             ]::text[] \
+             ]::text[], 'r' || c.oid \
              FROM pg_catalog.pg_trigger t \
              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -284,7 +591,7 @@ fn queries() -> Vec<String> {
         format!(
             "SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END::text, \
              ({name} || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')')::text, \
-             ARRAY['definition', pg_catalog.pg_get_functiondef(p.oid)]::text[] \
+             ARRAY['definition', pg_catalog.pg_get_functiondef(p.oid)]::text[], 'p' || p.oid \
              FROM pg_catalog.pg_proc p \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.prokind IN ('f', 'p', 'w') AND {user} AND {ext}",
@@ -310,7 +617,7 @@ fn queries() -> Vec<String> {
                WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)] \
              ELSE ARRAY['subtype', (SELECT pg_catalog.format_type(r.rngsubtype, NULL) \
                FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid)] \
-             END::text[] \
+             END::text[], 't' || t.oid \
              FROM pg_catalog.pg_type t \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \

@@ -1094,3 +1094,76 @@ async fn snapshot_sees_what_verify_must_compare() {
     })
     .await;
 }
+
+/// The snapshot `verify` reads in part after each step (event triggers say what changed) is
+/// the whole one, also after changes that reach objects the step does not name: renames seen
+/// through views, foreign keys, defaults, owned sequences, partitions and SQL function bodies,
+/// cascades, and the changes after which the driver cannot tell and reads everything.
+#[tokio::test(flavor = "multi_thread")]
+async fn tracked_snapshots_follow_every_change() {
+    use ferry_core::testkit::snapshot::follow;
+
+    with_database("tracked", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.execute(SNAPSHOT_SCHEMA, false).await.unwrap();
+        d.execute(
+            "CREATE TABLE parent (k int, v text) PARTITION BY RANGE (k); \
+             CREATE TABLE child PARTITION OF parent FOR VALUES FROM (0) TO (10); \
+             CREATE FUNCTION post_count() RETURNS bigint LANGUAGE sql \
+             BEGIN ATOMIC SELECT count(*) FROM posts; END;",
+            false,
+        )
+        .await
+        .unwrap();
+        let s = d.snapshot().await.unwrap();
+        let steps = [
+            // Seen through a view, a materialised view, a trigger, an owned sequence and a
+            // SQL function body.
+            "ALTER TABLE posts RENAME TO articles;",
+            // Seen through the foreign keys of two other tables.
+            "ALTER TABLE users RENAME COLUMN id TO uid;",
+            // Seen through a column's type and default.
+            "ALTER TYPE mood RENAME TO feeling_kind;",
+            "ALTER TYPE feeling_kind ADD VALUE 'happy';",
+            "ALTER DOMAIN posint RENAME TO positive;",
+            // Seen through a column default.
+            "ALTER SEQUENCE posts_id_seq RENAME TO article_ids;",
+            // Seen through a partition.
+            "ALTER TABLE parent RENAME TO whole;",
+            "ALTER TABLE articles SET SCHEMA extra;",
+            "CREATE INDEX tmp_idx ON users (email); DROP INDEX tmp_idx;",
+            "CREATE TABLE t1 (id int PRIMARY KEY, u bigint REFERENCES users (uid)); \
+             CREATE INDEX t1_u ON t1 (u);",
+            "DROP INDEX t1_u;",
+            "ALTER TABLE t1 ADD COLUMN note text DEFAULT 'x' CHECK (note <> '');",
+            "ALTER TABLE t1 DROP COLUMN note;",
+            // Cascades drop constraints of other tables.
+            "DROP TABLE users CASCADE;",
+            "CREATE VIEW v1 AS SELECT id FROM t1; CREATE VIEW v2 AS SELECT id FROM v1;",
+            "ALTER TABLE t1 RENAME COLUMN id TO ident;",
+            "CREATE OR REPLACE VIEW v1 AS SELECT ident AS id, ident + 1 AS next FROM t1;",
+            "DROP VIEW v1 CASCADE;",
+            // The driver cannot tell: a function, a schema, the search path, a lost log.
+            "CREATE FUNCTION f(int) RETURNS int LANGUAGE sql AS 'SELECT $1';",
+            "ALTER SCHEMA extra RENAME TO more;",
+            "SET search_path TO more, public; CREATE TABLE t2 (id int);",
+            "RESET search_path; CREATE TABLE t3 (id int);",
+            "DISCARD TEMP; CREATE TABLE t4 (id int);",
+            "CREATE TABLE t5 (id int REFERENCES t1 (ident));",
+            "CREATE TEMP TABLE scratch (id int); COMMENT ON TABLE t5 IS 'five';",
+            "GRANT SELECT ON t5 TO PUBLIC;",
+        ];
+        let mut s = follow(&mut d, s, "SELECT 1;").await;
+        for sql in steps {
+            s = follow(&mut d, s, sql).await;
+        }
+        let reads = s.reads().expect("tracked");
+        // Read whole: the first snapshot, and after the index created and dropped in one
+        // step, the function, the schema, the two search_path changes and the lost log.
+        assert_eq!(reads.whole, 7, "{reads:?}");
+        // Every other step was read in part, a few owners each.
+        assert_eq!(reads.partial, 21, "{reads:?}");
+        assert!(reads.owners < 100, "{reads:?}");
+    })
+    .await;
+}

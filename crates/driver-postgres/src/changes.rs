@@ -1,0 +1,547 @@
+//! Which snapshot owners a step changed ([`ferry_core::Driver::track_changes`],
+//! [`ferry_core::Driver::changed_owners`]), from PostgreSQL's own record of DDL: event
+//! triggers.
+//!
+//! [`PostgresDriver::track_changes`] installs, for this session only, a temporary log table
+//! and two temporary functions that two event triggers call: `ddl_command_end` logs every
+//! object a DDL command created or altered (`pg_event_trigger_ddl_commands()`), `sql_drop`
+//! every object a command dropped, `CASCADE` included (`pg_event_trigger_dropped_objects()`).
+//! They fire for DDL run anywhere, in functions and `DO` blocks too, and roll back with the
+//! transaction that ran it. Everything lives in `pg_temp`, which the snapshot does not read,
+//! and goes with the session; the event triggers are enabled `ALWAYS`, so a
+//! `session_replication_role` does not silence them.
+//!
+//! [`PostgresDriver::changed_owners`] empties the log in one statement and maps each entry
+//! to its owner ([`crate::snapshot`]): a relation for a column, index, constraint, trigger,
+//! default, rule or row type; a type for a domain constraint or array type. A dropped object
+//! is traced through the members the last read listed. Owners that existed before the step
+//! bring their dependents along: whatever `pg_depend` records as depending on the owner, its
+//! indexes, constraints, row type or array type (a view on a renamed table, a foreign key to
+//! it, a sequence owned by its column), followed to the end.
+//!
+//! Where that could be wrong, the answer is "cannot tell" and the snapshot is read whole:
+//! - a change to a schema, an extension, a function, an operator, a collation or any other
+//!   object outside the families above (a new function can change how a call elsewhere is
+//!   printed; a schema rename renames everything in it);
+//! - a change of the settings that decide how definitions are printed (`search_path`,
+//!   `DateStyle`, `IntervalStyle`, `TimeZone`, `extra_float_digits`, `bytea_output`,
+//!   `standard_conforming_strings`, `quote_all_identifiers`), or a `search_path` with more
+//!   than one schema, where a new object could hide another of the same name;
+//! - a log that went missing (`DISCARD TEMP`) or could not be written; it is installed again;
+//! - an object the step created and dropped again, or a dropped one no read listed.
+//!
+//! Needs a superuser (event triggers do) and a direct connection (temporary objects do not
+//! survive a transaction-mode pooler); otherwise the driver does not track and every
+//! snapshot is read whole. Changes to the catalog that bypass DDL (`UPDATE pg_class ...`) are
+//! not seen.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use ferry_core::DriverResult;
+use tokio_postgres::types::Type;
+
+use crate::error::db_error;
+use crate::snapshot::{OwnerKind, Prepared, Read};
+use crate::PostgresDriver;
+
+/// What the driver keeps while it tracks changes.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    /// Each member's owner, from the reads: `(classid, objid)` → owner.
+    members: HashMap<(u32, u32), String>,
+    /// Each owner's members, to forget them when the owner is read again.
+    by_owner: HashMap<String, HashSet<(u32, u32)>>,
+    /// Owners the last step dropped: nothing to read for them.
+    gone: BTreeSet<String>,
+    /// The printing settings at the last answer.
+    settings: Option<String>,
+    /// The statements of a partial read ([`crate::snapshot`]).
+    pub(crate) prepared: Option<Prepared>,
+    /// The dependents statement.
+    dependents: Option<tokio_postgres::Statement>,
+    /// The statement that empties the log.
+    log: Option<tokio_postgres::Statement>,
+}
+
+impl Changes {
+    /// Whether the last step dropped `owner`.
+    pub(crate) fn is_gone(&self, owner: &str) -> bool {
+        self.gone.contains(owner)
+    }
+
+    /// Keep the members a read found: in place of those of the owners read, or, after a
+    /// whole read (`owners` is `None`), beside those known. A whole read may come after a
+    /// step, before this step's changes were asked for (not from verify, but a caller may read
+    /// the whole snapshot at any time): the members it no longer finds must still trace what
+    /// the step dropped. A member kept after its object is gone does no harm; object ids are
+    /// not reused for a long time.
+    pub(crate) fn remember(&mut self, owners: Option<&BTreeSet<String>>, read: &Read) {
+        if let Some(owners) = owners {
+            for owner in owners {
+                for member in self.by_owner.remove(owner).unwrap_or_default() {
+                    self.members.remove(&member);
+                }
+            }
+            self.gone.clear();
+        }
+        for (member, owner) in &read.members {
+            if let Some(old) = self.members.insert(*member, owner.clone()) {
+                if let Some(set) = self.by_owner.get_mut(&old) {
+                    set.remove(member);
+                }
+            }
+            self.by_owner
+                .entry(owner.clone())
+                .or_default()
+                .insert(*member);
+        }
+    }
+}
+
+/// Catalogs whose objects are not in a snapshot and do not change how one is printed: a
+/// change to them changes no owner.
+const UNSEEN: &[&str] = &[
+    "pg_event_trigger",
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_default_acl",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_subscription",
+    "pg_user_mapping",
+    "pg_foreign_server",
+    "pg_foreign_data_wrapper",
+];
+
+/// Catalogs whose objects map to an owner.
+const OWNED: &[&str] = &[
+    "pg_class",
+    "pg_type",
+    "pg_constraint",
+    "pg_trigger",
+    "pg_attrdef",
+    "pg_rewrite",
+];
+
+/// Commands whose object (the entry's own) did not exist before: nothing depended on it.
+const CREATING: &[&str] = &[
+    "CREATE TABLE",
+    "CREATE TABLE AS",
+    "SELECT INTO",
+    "CREATE VIEW",
+    "CREATE MATERIALIZED VIEW",
+    "CREATE SEQUENCE",
+    "CREATE FOREIGN TABLE",
+    "CREATE TYPE",
+    "CREATE DOMAIN",
+];
+
+/// How many rounds of dependents to follow before giving up and reading everything.
+const MAX_ROUNDS: usize = 32;
+
+impl PostgresDriver {
+    /// See [`ferry_core::Driver::track_changes`]: only for a superuser on a direct connection.
+    pub(crate) async fn track_changes(&mut self) -> DriverResult<bool> {
+        if self.server.pooled().is_some() {
+            return Ok(false);
+        }
+        let superuser: String = self
+            .client
+            .query_typed_one("SELECT pg_catalog.current_setting('is_superuser')", &[])
+            .await
+            .map_err(|e| db_error(&e))?
+            .get(0);
+        if superuser != "on" {
+            return Ok(false);
+        }
+        self.install_log().await?;
+        self.changes = Some(Changes::default());
+        Ok(true)
+    }
+
+    /// Create the log, its functions and the event triggers (again, after a `DISCARD`).
+    async fn install_log(&mut self) -> DriverResult<()> {
+        let pid = self.server.backend_pid;
+        let log = |kind: &str, source: &str, tag: &str, dropped: &str| {
+            format!(
+                "CREATE OR REPLACE FUNCTION pg_temp.ferry_{kind}() RETURNS event_trigger \
+                 LANGUAGE plpgsql AS $ferry$ BEGIN \
+                 INSERT INTO pg_temp.ferry_changes \
+                 (classid, objid, objsubid, object_type, schema_name, command_tag, dropped) \
+                 SELECT classid, objid, objsubid, object_type, schema_name, {tag}, {dropped} \
+                 FROM pg_catalog.{source}(); \
+                 EXCEPTION WHEN OTHERS THEN \
+                 PERFORM pg_catalog.set_config('ferry.changes_lost', 'yes', false); \
+                 END $ferry$; \
+                 DROP EVENT TRIGGER IF EXISTS ferry_{kind}_{pid}; \
+                 CREATE EVENT TRIGGER ferry_{kind}_{pid} ON {kind} \
+                 EXECUTE FUNCTION pg_temp.ferry_{kind}(); \
+                 ALTER EVENT TRIGGER ferry_{kind}_{pid} ENABLE ALWAYS;"
+            )
+        };
+        let sql = format!(
+            "SET client_min_messages = warning; \
+             CREATE TEMP TABLE IF NOT EXISTS ferry_changes (seq bigserial, classid oid, \
+             objid oid, objsubid int, object_type text, schema_name text, command_tag text, \
+             dropped bool); \
+             {} {} RESET client_min_messages; \
+             SELECT pg_catalog.set_config('ferry.changes_lost', '', false);",
+            log(
+                "ddl_command_end",
+                "pg_event_trigger_ddl_commands",
+                "command_tag",
+                "false"
+            ),
+            log(
+                "sql_drop",
+                "pg_event_trigger_dropped_objects",
+                "NULL",
+                "true"
+            ),
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
+    /// See [`ferry_core::Driver::changed_owners`].
+    pub(crate) async fn changed_owners(&mut self) -> DriverResult<Option<BTreeSet<String>>> {
+        if self.changes.is_none() {
+            return Ok(None);
+        }
+        let statement = match self.changes.as_ref().and_then(|c| c.log.clone()) {
+            Some(statement) => Ok(statement),
+            None => self.client.prepare(&log_query()).await,
+        };
+        let row = match statement {
+            Ok(statement) => {
+                if let Some(changes) = &mut self.changes {
+                    changes.log = Some(statement.clone());
+                }
+                self.client.query_one(&statement, &[]).await
+            }
+            Err(e) => Err(e),
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                // The log is gone (`DISCARD TEMP`) or unreadable: read everything, and log
+                // again from here (its statement prepared again), or stop tracking.
+                if let Some(changes) = &mut self.changes {
+                    changes.log = None;
+                }
+                if self.install_log().await.is_err() {
+                    self.changes = None;
+                }
+                if self.client.is_closed() {
+                    return Err(db_error(&e));
+                }
+                return Ok(None);
+            }
+        };
+        let settings: String = row.get(0);
+        let one_schema: bool = row.get(1);
+        let lost: Option<String> = row.get(2);
+        let entries = Entries {
+            classids: row
+                .get::<_, Option<Vec<Option<u32>>>>(3)
+                .unwrap_or_default(),
+            classes: row
+                .get::<_, Option<Vec<Option<String>>>>(4)
+                .unwrap_or_default(),
+            objids: row
+                .get::<_, Option<Vec<Option<u32>>>>(5)
+                .unwrap_or_default(),
+            object_types: row
+                .get::<_, Option<Vec<Option<String>>>>(6)
+                .unwrap_or_default(),
+            schemas: row
+                .get::<_, Option<Vec<Option<String>>>>(7)
+                .unwrap_or_default(),
+            tags: row
+                .get::<_, Option<Vec<Option<String>>>>(8)
+                .unwrap_or_default(),
+            dropped: row
+                .get::<_, Option<Vec<Option<bool>>>>(9)
+                .unwrap_or_default(),
+            owners: row
+                .get::<_, Option<Vec<Option<String>>>>(10)
+                .unwrap_or_default(),
+            subids: row
+                .get::<_, Option<Vec<Option<i32>>>>(11)
+                .unwrap_or_default(),
+        };
+        if lost.as_deref().is_some_and(|l| !l.is_empty()) {
+            let _ = self.install_log().await;
+            return Ok(None);
+        }
+        let changes = self.changes.as_mut().expect("checked above");
+        let same_settings = changes.settings.as_deref() == Some(settings.as_str());
+        changes.settings = Some(settings);
+        if !same_settings || !one_schema {
+            return Ok(None);
+        }
+        let Some(found) = entries.owners(changes) else {
+            return Ok(None);
+        };
+        changes.gone = found.gone;
+        let mut owners = found.owners;
+        let mut frontier: BTreeSet<String> = found.existing;
+        for _ in 0..MAX_ROUNDS {
+            if frontier.is_empty() {
+                return Ok(Some(owners));
+            }
+            let dependents = self.dependents(&frontier).await?;
+            frontier = dependents
+                .into_iter()
+                .filter(|owner| owners.insert(owner.clone()))
+                .collect();
+        }
+        Ok(None)
+    }
+
+    /// The owners of whatever depends on `owners` or their parts.
+    async fn dependents(&mut self, owners: &BTreeSet<String>) -> DriverResult<Vec<String>> {
+        let (mut relations, mut types, mut functions) = (Vec::new(), Vec::new(), Vec::new());
+        for owner in owners {
+            match OwnerKind::parse(owner) {
+                Some((OwnerKind::Relation, oid)) => relations.push(oid),
+                Some((OwnerKind::Type, oid)) => types.push(oid),
+                Some((OwnerKind::Function, oid)) => functions.push(oid),
+                None => {}
+            }
+        }
+        let statement = match self.changes.as_ref().and_then(|c| c.dependents.clone()) {
+            Some(statement) => statement,
+            None => {
+                let statement = self
+                    .client
+                    .prepare_typed(
+                        &dependents_query(),
+                        &[Type::OID_ARRAY, Type::OID_ARRAY, Type::OID_ARRAY],
+                    )
+                    .await
+                    .map_err(|e| db_error(&e))?;
+                if let Some(changes) = &mut self.changes {
+                    changes.dependents = Some(statement.clone());
+                }
+                statement
+            }
+        };
+        let rows = self
+            .client
+            .query(&statement, &[&relations, &types, &functions])
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(0))
+            .collect())
+    }
+}
+
+/// The log's entries, as parallel arrays.
+struct Entries {
+    classids: Vec<Option<u32>>,
+    classes: Vec<Option<String>>,
+    objids: Vec<Option<u32>>,
+    object_types: Vec<Option<String>>,
+    schemas: Vec<Option<String>>,
+    tags: Vec<Option<String>>,
+    dropped: Vec<Option<bool>>,
+    owners: Vec<Option<String>>,
+    /// A column's number, 0 for a whole object.
+    subids: Vec<Option<i32>>,
+}
+
+/// The owners the log names.
+struct Found {
+    /// Every owner changed.
+    owners: BTreeSet<String>,
+    /// Those that existed before the step and still exist: their dependents change with them.
+    existing: BTreeSet<String>,
+    /// Those the step dropped.
+    gone: BTreeSet<String>,
+}
+
+impl Entries {
+    /// The owners the entries name, or `None` where one cannot be traced (see the module
+    /// documentation).
+    fn owners(&self, changes: &Changes) -> Option<Found> {
+        let mut found = Found {
+            owners: BTreeSet::new(),
+            existing: BTreeSet::new(),
+            gone: BTreeSet::new(),
+        };
+        let mut created = BTreeSet::new();
+        for i in 0..self.classids.len() {
+            let at = |v: &Vec<Option<String>>| v.get(i).cloned().flatten();
+            let schema = at(&self.schemas).unwrap_or_default();
+            if schema.starts_with("pg_temp") || schema.starts_with("pg_toast") {
+                continue; // Not in a snapshot.
+            }
+            let tag = at(&self.tags);
+            let (Some(classid), Some(class), Some(objid)) = (
+                self.classids.get(i).copied().flatten(),
+                at(&self.classes),
+                self.objids.get(i).copied().flatten(),
+            ) else {
+                // GRANT and REVOKE name no object; privileges are not in a snapshot.
+                if matches!(tag.as_deref(), Some("GRANT" | "REVOKE")) {
+                    continue;
+                }
+                return None;
+            };
+            if UNSEEN.contains(&class.as_str()) {
+                continue;
+            }
+            if !OWNED.contains(&class.as_str()) {
+                return None;
+            }
+            let dropped = self.dropped.get(i).copied().flatten().unwrap_or(false);
+            let object_type = at(&self.object_types).unwrap_or_default();
+            // The object's own owner name, were it an owner itself.
+            let own = match class.as_str() {
+                "pg_class" => Some(format!("r{objid}")),
+                "pg_type" => Some(format!("t{objid}")),
+                _ => None,
+            };
+            let owner = match at(&self.owners) {
+                Some(owner) => owner,
+                None if !dropped => return None, // Created and gone again within the step.
+                None => match changes.members.get(&(classid, objid)) {
+                    Some(owner) => owner.clone(),
+                    None => match object_type.as_str() {
+                        "table" | "view" | "materialized view" | "sequence" | "foreign table"
+                        | "type" | "domain" => own.clone()?,
+                        _ => return None,
+                    },
+                },
+            };
+            // The owner's own object, not one of its columns.
+            let whole = self.subids.get(i).copied().flatten().unwrap_or(0) == 0;
+            let is_own = whole && own.as_deref() == Some(owner.as_str());
+            if dropped && is_own {
+                found.gone.insert(owner.clone());
+            }
+            if !dropped && is_own && tag.as_deref().is_some_and(|t| CREATING.contains(&t)) {
+                created.insert(owner.clone());
+            }
+            found.owners.insert(owner);
+        }
+        found.existing = found
+            .owners
+            .iter()
+            .filter(|o| !created.contains(*o) && !found.gone.contains(*o))
+            .cloned()
+            .collect();
+        Some(found)
+    }
+}
+
+/// `CASE` over the catalog `classid` of object `objid`: the name of its owner, NULL when it
+/// no longer exists or has none.
+pub(crate) fn owner_of(classid: &str, objid: &str) -> String {
+    let relation = |oid: &str| {
+        format!(
+            "(SELECT CASE WHEN r.relkind = 'c' THEN 't' || r.reltype ELSE 'r' || r.oid END \
+             FROM pg_catalog.pg_class r WHERE r.oid = {oid})"
+        )
+    };
+    let of_type = |alias: &str| {
+        format!(
+            "CASE WHEN {alias}.typrelid <> 0 THEN {} ELSE 't' || {alias}.oid END",
+            relation(&format!("{alias}.typrelid"))
+        )
+    };
+    format!(
+        "CASE {classid} \
+         WHEN 'pg_catalog.pg_class'::regclass THEN (SELECT CASE \
+           WHEN x.relkind = 't' OR x.relnamespace = 'pg_toast'::regnamespace THEN NULL \
+           WHEN x.relkind IN ('i', 'I') THEN (SELECT 'r' || i.indrelid \
+             FROM pg_catalog.pg_index i WHERE i.indexrelid = x.oid) \
+           WHEN x.relkind = 'c' THEN 't' || x.reltype ELSE 'r' || x.oid END \
+           FROM pg_catalog.pg_class x WHERE x.oid = {objid}) \
+         WHEN 'pg_catalog.pg_type'::regclass THEN (SELECT CASE \
+           WHEN x.typcategory = 'A' AND x.typelem <> 0 AND x.typrelid = 0 THEN \
+             (SELECT {element} FROM pg_catalog.pg_type e WHERE e.oid = x.typelem) \
+           ELSE {own} END FROM pg_catalog.pg_type x WHERE x.oid = {objid}) \
+         WHEN 'pg_catalog.pg_proc'::regclass THEN 'p' || {objid} \
+         WHEN 'pg_catalog.pg_constraint'::regclass THEN (SELECT CASE \
+           WHEN x.conrelid <> 0 THEN 'r' || x.conrelid \
+           WHEN x.contypid <> 0 THEN 't' || x.contypid END \
+           FROM pg_catalog.pg_constraint x WHERE x.oid = {objid}) \
+         WHEN 'pg_catalog.pg_trigger'::regclass THEN (SELECT 'r' || x.tgrelid \
+           FROM pg_catalog.pg_trigger x WHERE x.oid = {objid}) \
+         WHEN 'pg_catalog.pg_attrdef'::regclass THEN (SELECT 'r' || x.adrelid \
+           FROM pg_catalog.pg_attrdef x WHERE x.oid = {objid}) \
+         WHEN 'pg_catalog.pg_rewrite'::regclass THEN (SELECT 'r' || x.ev_class \
+           FROM pg_catalog.pg_rewrite x WHERE x.oid = {objid}) \
+         END",
+        element = of_type("e"),
+        own = of_type("x"),
+    )
+}
+
+/// Empty the log and map its entries to owners, with the printing settings: one row.
+fn log_query() -> String {
+    let settings = [
+        "search_path",
+        "DateStyle",
+        "IntervalStyle",
+        "TimeZone",
+        "extra_float_digits",
+        "bytea_output",
+        "standard_conforming_strings",
+        "quote_all_identifiers",
+    ]
+    .map(|s| format!("pg_catalog.current_setting('{s}')"))
+    .join(", ");
+    format!(
+        "WITH log AS (DELETE FROM pg_temp.ferry_changes RETURNING *), \
+         entries AS (SELECT l.*, \
+           CASE WHEN l.classid IS NULL OR l.classid = 0 THEN NULL \
+             ELSE l.classid::regclass::text END AS class, \
+           {owner} AS owner FROM log l) \
+         SELECT pg_catalog.concat_ws('|', {settings}), \
+         coalesce(pg_catalog.array_length(pg_catalog.current_schemas(false), 1), 0) <= 1, \
+         pg_catalog.current_setting('ferry.changes_lost', true), \
+         array_agg(e.classid ORDER BY e.seq), array_agg(e.class ORDER BY e.seq), \
+         array_agg(e.objid ORDER BY e.seq), array_agg(e.object_type ORDER BY e.seq), \
+         array_agg(e.schema_name ORDER BY e.seq), array_agg(e.command_tag ORDER BY e.seq), \
+         array_agg(e.dropped ORDER BY e.seq), array_agg(e.owner ORDER BY e.seq), \
+         array_agg(e.objsubid ORDER BY e.seq) \
+         FROM entries e",
+        owner = owner_of("l.classid", "l.objid"),
+    )
+}
+
+/// The owners of what depends (`pg_depend`) on the relations `$1`, types `$2` and functions
+/// `$3`, or on their indexes, constraints, row types and array types.
+fn dependents_query() -> String {
+    format!(
+        "WITH parts(classid, objid) AS ( \
+           SELECT 'pg_catalog.pg_class'::regclass::oid, r FROM unnest($1::oid[]) r \
+           UNION ALL SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid \
+             FROM pg_catalog.pg_index i WHERE i.indrelid = ANY($1) \
+           UNION ALL SELECT 'pg_catalog.pg_type'::regclass::oid, x.oid \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_type t ON t.oid = c.reltype \
+             CROSS JOIN LATERAL (VALUES (t.oid), (t.typarray)) AS x(oid) \
+             WHERE c.oid = ANY($1) \
+           UNION ALL SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid \
+             FROM pg_catalog.pg_constraint co WHERE co.conrelid = ANY($1) \
+           UNION ALL SELECT 'pg_catalog.pg_type'::regclass::oid, x.oid \
+             FROM pg_catalog.pg_type t \
+             CROSS JOIN LATERAL (VALUES (t.oid), (t.typarray)) AS x(oid) \
+             WHERE t.oid = ANY($2) \
+           UNION ALL SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid \
+             FROM pg_catalog.pg_constraint co WHERE co.contypid = ANY($2) \
+           UNION ALL SELECT 'pg_catalog.pg_proc'::regclass::oid, p FROM unnest($3::oid[]) p) \
+         SELECT DISTINCT {owner} FROM parts s \
+         JOIN pg_catalog.pg_depend d ON d.refclassid = s.classid AND d.refobjid = s.objid \
+         WHERE d.deptype <> 'i'",
+        owner = owner_of("d.classid", "d.objid"),
+    )
+}
