@@ -171,17 +171,40 @@ impl PostgresDriver {
             .collect();
         let member_params: [&(dyn ToSql + Sync); 2] = [&owners.relations, &owners.types];
         let client = &self.client;
+        // A family whose owners are none has nothing to say.
         let reads = prepared
             .iter()
             .zip(&params)
-            .map(|(statement, params)| client.query(statement, params));
+            .zip(&scoped)
+            .filter(|(_, family)| {
+                family
+                    .scope
+                    .is_some_and(|(kind, _)| !owners.of(kind).is_empty())
+            })
+            .map(|((statement, params), _)| client.query(statement, params));
         let members = client.query(
             prepared.last().expect("the members statement"),
             &member_params,
         );
-        let (results, members) = tokio::join!(futures_util::future::try_join_all(reads), members);
-        let results = results.map_err(|e| db_error(&e))?;
-        let members = members.map_err(|e| db_error(&e))?;
+        // Generic plans, always: they look the owners up by index, and the custom plans
+        // PostgreSQL would otherwise make each time cost more to plan than to run. Set for
+        // this transaction only, sent with the queries (`biased`: in this order).
+        let (begun, results, members, committed) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"),
+            futures_util::future::try_join_all(reads),
+            members,
+            client.batch_execute("COMMIT"),
+        );
+        let read = begun
+            .and(results)
+            .and_then(|results| Ok((results, members?)));
+        if read.is_err() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        let (results, members) = read
+            .and_then(|r| committed.map(|()| r))
+            .map_err(|e| db_error(&e))?;
         self.collect(results, members)
     }
 
@@ -282,8 +305,15 @@ struct Family {
 impl Family {
     /// The query restricted to the owners in `$2` (an `oid[]`).
     fn scoped_sql(&self) -> String {
-        let (_, column) = self.scope.expect("a family read in part");
-        format!("{} AND {column} = ANY($2)", self.sql)
+        let (kind, column) = self.scope.expect("a family read in part");
+        // A relation's family filters the relation too, so that the plan looks it up by its
+        // index instead of scanning `pg_class`.
+        match kind {
+            OwnerKind::Relation if column != "c.oid" => {
+                format!("{} AND c.oid = ANY($2) AND {column} = ANY($2)", self.sql)
+            }
+            _ => format!("{} AND {column} = ANY($2)", self.sql),
+        }
     }
 }
 
@@ -319,6 +349,14 @@ fn members(scoped: bool) -> String {
             String::new()
         }
     };
+    // A relation's member filters the relation too, for the plan to use its index.
+    let only_relation = |column: &str| {
+        if scoped {
+            format!(" AND c.oid = ANY($1) AND {column} = ANY($1)")
+        } else {
+            String::new()
+        }
+    };
     let relation = "JOIN pg_catalog.pg_class c ON c.oid = {rel} \
                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
     let of_relation = |rel: &str| relation.replace("{rel}", rel);
@@ -327,31 +365,31 @@ fn members(scoped: bool) -> String {
             "SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 'r' || i.indrelid \
              FROM pg_catalog.pg_index i {} WHERE {user}{}",
             of_relation("i.indrelid"),
-            only("i.indrelid", "$1")
+            only_relation("i.indrelid")
         ),
         format!(
             "SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid, 'r' || co.conrelid \
              FROM pg_catalog.pg_constraint co {} WHERE {user}{}",
             of_relation("co.conrelid"),
-            only("co.conrelid", "$1")
+            only_relation("co.conrelid")
         ),
         format!(
             "SELECT 'pg_catalog.pg_trigger'::regclass::oid, tg.oid, 'r' || tg.tgrelid \
              FROM pg_catalog.pg_trigger tg {} WHERE {user}{}",
             of_relation("tg.tgrelid"),
-            only("tg.tgrelid", "$1")
+            only_relation("tg.tgrelid")
         ),
         format!(
             "SELECT 'pg_catalog.pg_attrdef'::regclass::oid, ad.oid, 'r' || ad.adrelid \
              FROM pg_catalog.pg_attrdef ad {} WHERE {user}{}",
             of_relation("ad.adrelid"),
-            only("ad.adrelid", "$1")
+            only_relation("ad.adrelid")
         ),
         format!(
             "SELECT 'pg_catalog.pg_rewrite'::regclass::oid, rw.oid, 'r' || rw.ev_class \
              FROM pg_catalog.pg_rewrite rw {} WHERE {user}{}",
             of_relation("rw.ev_class"),
-            only("rw.ev_class", "$1")
+            only_relation("rw.ev_class")
         ),
         // Row types of relations, and their array types (a composite type's owner is the
         // type, below).
