@@ -125,7 +125,11 @@ pub fn run(b: &FleetBench) -> Result<()> {
     print!("{table}");
     write_json(&samples)?;
     if b.write_docs {
-        write_docs(&table)?;
+        super::report::write_marked(
+            "fleet-bench",
+            "cargo xtask bench --fleet --write-docs",
+            &table,
+        )?;
     }
     Ok(())
 }
@@ -354,25 +358,5 @@ fn write_json(samples: &[Sample]) -> Result<()> {
     let path = dir.join("fleet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&list)?)?;
     eprintln!("wrote {}", path.display());
-    Ok(())
-}
-
-/// Replace the text between the fleet markers of docs/benchmarks.md.
-fn write_docs(table: &str) -> Result<()> {
-    const BEGIN: &str = "<!-- fleet-bench:begin -->";
-    const END: &str = "<!-- fleet-bench:end -->";
-    let path = crate::workspace_root().join("docs/benchmarks.md");
-    let text = std::fs::read_to_string(&path)?;
-    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
-        bail!("{} has no {BEGIN} … {END} markers", path.display());
-    };
-    let date = Command::new("date").arg("+%Y-%m-%d").output()?;
-    let new = format!(
-        "{}{BEGIN}\nLast run: {} (`cargo xtask bench --fleet --write-docs`).\n\n{table}{}",
-        &text[..begin],
-        String::from_utf8_lossy(&date.stdout).trim(),
-        &text[end..]
-    );
-    std::fs::write(&path, new)?;
     Ok(())
 }

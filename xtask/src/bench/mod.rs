@@ -235,6 +235,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ferry: binary,
             migrations: args.verify_migrations.max(1),
             backends: backends.iter().map(|&b| (b.name(), server(b))).collect(),
+            runs: args.runs,
+            write_docs: args.write_docs,
         });
     }
     if args.fleet {

@@ -240,3 +240,31 @@ pub(super) fn write_docs(table: &str) -> Result<()> {
     };
     std::fs::write(&path, new).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// Replace the text between `<!-- {name}:begin -->` and `<!-- {name}:end -->` in
+/// docs/benchmarks.md with the date, the command that made it, and `table`.
+pub(super) fn write_marked(name: &str, command: &str, table: &str) -> Result<()> {
+    let (begin_mark, end_mark) = (
+        format!("<!-- {name}:begin -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let path = workspace_root().join(DOCS);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let (Some(begin), Some(end)) = (text.find(&begin_mark), text.find(&end_mark)) else {
+        anyhow::bail!(
+            "{} has no {begin_mark} … {end_mark} markers",
+            path.display()
+        );
+    };
+    let date = std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()?;
+    let new = format!(
+        "{}{begin_mark}\nLast run: {} (`{command}`).\n\n{table}{}",
+        &text[..begin],
+        String::from_utf8_lossy(&date.stdout).trim(),
+        &text[end..]
+    );
+    std::fs::write(&path, new).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -3,7 +3,8 @@
 //!
 //! One app of N migrations (300 by default), each `CREATE TABLE` + `CREATE INDEX`, down
 //! `DROP TABLE`. Verify runs with `-v`, whose last line says how much of its time went to
-//! schema snapshots. A benchmark: it asserts nothing about time.
+//! schema snapshots. Each backend runs `--runs` times on fresh databases and the medians are
+//! reported. A benchmark: it asserts nothing about time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,6 +22,10 @@ pub struct VerifyBench {
     pub migrations: usize,
     /// `(backend, server URL)`: SQLite needs none.
     pub backends: Vec<(&'static str, Option<String>)>,
+    /// Runs per backend, each on fresh databases; medians are reported.
+    pub runs: usize,
+    /// Rewrite the verify section of docs/benchmarks.md with the table.
+    pub write_docs: bool,
 }
 
 /// Run the benchmark and print a Markdown table.
@@ -46,19 +51,52 @@ pub fn run(b: &VerifyBench) -> Result<()> {
         "| backend | up + down + up | verify | ratio | of which snapshots |\n|---|---|---|---|---|\n",
     );
     for (backend, server) in &b.backends {
-        let (plain, verify, snapshots) = measure(b, dir.path(), backend, server.as_deref())?;
-        let ratio = verify.as_secs_f64() / plain.as_secs_f64().max(1e-9);
-        let share = snapshots.as_secs_f64() / verify.as_secs_f64().max(1e-9) * 100.0;
+        let mut runs = Vec::new();
+        for run in 1..=b.runs.max(1) {
+            let (plain, verify, snapshots) = measure(b, dir.path(), backend, server.as_deref())?;
+            eprintln!(
+                "{backend} run {run}: up + down + up {:.2} s, verify {:.2} s ({:.1}×), snapshots {:.2} s",
+                plain.as_secs_f64(),
+                verify.as_secs_f64(),
+                verify.as_secs_f64() / plain.as_secs_f64().max(1e-9),
+                snapshots.as_secs_f64()
+            );
+            runs.push((plain, verify, snapshots));
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let plain = median(runs.iter().map(|r| r.0.as_secs_f64()).collect());
+        let verify = median(runs.iter().map(|r| r.1.as_secs_f64()).collect());
+        let snapshots = median(runs.iter().map(|r| r.2.as_secs_f64()).collect());
+        // The ratio of each run's own pair: the machine's drift between runs cancels out.
+        let ratio = median(
+            runs.iter()
+                .map(|r| r.1.as_secs_f64() / r.0.as_secs_f64().max(1e-9))
+                .collect(),
+        );
+        let share = snapshots / verify.max(1e-9) * 100.0;
         let line = format!(
-            "| {backend} | {:.2} s | {:.1} s | {ratio:.1}× | {:.1} s ({share:.0} %) |\n",
-            plain.as_secs_f64(),
-            verify.as_secs_f64(),
-            snapshots.as_secs_f64()
+            "| {backend} | {plain:.2} s | {verify:.2} s | {ratio:.1}× | {snapshots:.2} s ({share:.0} %) |\n"
         );
         eprint!("{line}");
         text.push_str(&line);
     }
+    if b.runs > 1 {
+        text.push_str(&format!(
+            "\nMedians of {} runs on fresh databases; the ratio is the median of each run's own.\n",
+            b.runs
+        ));
+    }
     print!("{text}");
+    if b.write_docs {
+        super::report::write_marked(
+            "verify-bench",
+            &format!("cargo xtask bench --verify --runs {} --write-docs", b.runs),
+            &text,
+        )?;
+    }
     Ok(())
 }
 
@@ -74,7 +112,11 @@ fn measure(
         .build()?;
     let name = ferry_core::scratch::unique_name("vbench");
     let url = match backend {
-        "sqlite" => format!("sqlite:{}", project.join("plain.db").display()),
+        "sqlite" => {
+            // A fresh file for each run.
+            let _ = std::fs::remove_file(project.join("plain.db"));
+            format!("sqlite:{}", project.join("plain.db").display())
+        }
         "postgres" => rt
             .block_on(ferry_driver_postgres::testing::create_database(&name))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
