@@ -146,16 +146,19 @@ impl PostgresDriver {
         if self.server.pooled().is_some() {
             return Ok(false);
         }
-        let superuser: String = self
+        // The current role (after any SET ROLE), which is who creates the event triggers.
+        let superuser: bool = self
             .client
-            .query_typed_one("SELECT pg_catalog.current_setting('is_superuser')", &[])
+            .query_typed_one(
+                "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                &[],
+            )
             .await
             .map_err(|e| db_error(&e))?
             .get(0);
-        if superuser != "on" {
+        if !superuser || self.install_log().await.is_err() {
             return Ok(false);
         }
-        self.install_log().await?;
         self.changes = Some(Changes::default());
         Ok(true)
     }

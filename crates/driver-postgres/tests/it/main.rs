@@ -1167,3 +1167,37 @@ async fn tracked_snapshots_follow_every_change() {
     })
     .await;
 }
+
+/// Without a superuser, no event triggers: the driver does not track changes, and every
+/// snapshot is read whole (and is still right).
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_superuser_every_snapshot_is_read_whole() {
+    use ferry_core::testkit::snapshot::follow;
+
+    with_database("plainrole", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        let role = testing::unique_name("ferry_plain");
+        d.execute(
+            &format!(
+                "CREATE ROLE {role} NOSUPERUSER; GRANT ALL ON SCHEMA public TO {role}; \
+                 SET ROLE {role};"
+            ),
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(!d.track_changes().await.unwrap());
+        let s = d.snapshot().await.unwrap();
+        let s = follow(&mut d, s, "CREATE TABLE t (id int PRIMARY KEY);").await;
+        let s = follow(&mut d, s, "ALTER TABLE t RENAME TO u;").await;
+        let reads = s.reads().expect("followed");
+        assert_eq!((reads.whole, reads.partial), (3, 0), "{reads:?}");
+        d.execute(
+            &format!("RESET ROLE; DROP OWNED BY {role}; DROP ROLE {role};"),
+            false,
+        )
+        .await
+        .unwrap();
+    })
+    .await;
+}
