@@ -26,8 +26,20 @@
 //!   the failing statement within the SQL text; connection failures name the host (or
 //!   socket) and database, never the password.
 //! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the connected database, one
-//!   query per `information_schema` view (and one for MariaDB's sequences); indexes are
-//!   named `table.index`, their names being unique per table only.
+//!   query per `information_schema` view, all in one round trip (and one more for MariaDB's
+//!   sequences); indexes are named `table.index`, their names being unique per table only.
+//!   It is read in parts by owner ([`Driver::snapshot_parts`]): `table:NAME` for a table,
+//!   view or sequence with its columns, indexes, constraints and triggers (depending on the
+//!   tables its foreign keys reference), `function:NAME` and `procedure:NAME` for routines.
+//! - **Changed owners** ([`Driver::track_changes`], [`Driver::changed_owners`]): MySQL keeps
+//!   no log of catalog changes, so while tracking the driver collects the identifier tokens
+//!   of every SQL batch it runs (quoted names whole, comments included) and names the owners
+//!   whose names, or whose triggers' names, a token matches, ignoring ASCII case. Dynamic
+//!   SQL and routine calls (`CALL`, `PREPARE`, `EXECUTE`), `EVENT`, `DATABASE`/`SCHEMA`/
+//!   `USE`, `sql_mode`, `BINLOG`, privilege statements and SQL text outside ASCII make the
+//!   answer unknown, and the next snapshot is read whole; an event in the database, or a
+//!   name outside printable ASCII, ends tracking (the list and the reasons are in
+//!   `changes.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -45,6 +57,7 @@
 //! [mysql_async]: https://docs.rs/mysql_async
 //! [rustls]: https://docs.rs/rustls
 
+mod changes;
 mod conn;
 mod error;
 mod lease;
@@ -53,6 +66,7 @@ mod snapshot;
 pub mod testing;
 mod url;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -96,6 +110,10 @@ pub struct MysqlDriver {
     held: Held,
     /// Why the connection is no longer used, once the liveness watch gave up on it.
     lost: Option<DriverError>,
+    /// The server's kind and version, for the snapshot's queries (asked once).
+    server: Option<snapshot::Server>,
+    /// What the SQL run since the last snapshot may have changed (`verify`).
+    changes: changes::Changes,
 }
 
 /// The lock a connection holds.
@@ -162,6 +180,8 @@ impl MysqlDriver {
             lock_options: LockOptions::default(),
             held: Held::None,
             lost: None,
+            server: None,
+            changes: changes::Changes::default(),
         })
     }
 
@@ -423,6 +443,7 @@ impl MysqlDriver {
             self.write_all(changes).await?;
             return Ok(self.execute(sql, no_transaction).await);
         };
+        self.changes.observe(sql);
         let tracking = statements.len() + 2;
         let batch = format!(
             "START TRANSACTION;\n{};\nCOMMIT;\n{sql}",
@@ -469,6 +490,7 @@ impl MysqlDriver {
     /// Run a section's SQL as one multi-statement batch (MySQL wraps it in no implicit
     /// transaction, so `no-transaction` changes nothing).
     async fn run_sql(&mut self, sql: &str) -> DriverResult<()> {
+        self.changes.observe(sql);
         if is_blank(sql, Dialect::MySql) {
             return Ok(());
         }
@@ -713,12 +735,23 @@ impl Driver for MysqlDriver {
         )
     }
 
+    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        watch!(self, true, self.track_changes())
+    }
+
+    fn changed_owners(&mut self) -> BoxFuture<'_, DriverResult<Option<BTreeSet<String>>>> {
+        watch!(self, true, self.changed_owners())
+    }
+
     fn snapshot_parts<'a>(
         &'a mut self,
-        owners: Option<&'a std::collections::BTreeSet<String>>,
-    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
-    {
+        owners: Option<&'a BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<BTreeMap<String, ferry_core::schema::Part>>> {
         watch!(self, true, self.snapshot_parts(owners))
+    }
+
+    fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<ferry_core::schema::Schema>> {
+        watch!(self, true, self.snapshot())
     }
 }
 
