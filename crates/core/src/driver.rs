@@ -245,8 +245,7 @@ pub trait Driver: Send {
     fn snapshot_parts<'a>(
         &'a mut self,
         owners: Option<&'a std::collections::BTreeSet<String>>,
-    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, crate::schema::Part>>>
-    {
+    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, crate::schema::Part>>> {
         let _ = owners;
         let backend = self.backend();
         Box::pin(std::future::ready(Err(DriverError::new(

@@ -251,13 +251,13 @@ mod tests {
             Arc::new(part(&[("table", "a", "1"), ("index", "i", "on a")], &[])),
         );
         let with_index = after.clone();
-        after.parts.insert(
-            Arc::from("a"),
-            Arc::new(part(&[("table", "a", "1")], &[])),
-        );
         after
             .parts
-            .insert(Arc::from("c"), Arc::new(part(&[("index", "i", "on c")], &[])));
+            .insert(Arc::from("a"), Arc::new(part(&[("table", "a", "1")], &[])));
+        after.parts.insert(
+            Arc::from("c"),
+            Arc::new(part(&[("index", "i", "on c")], &[])),
+        );
         let found = with_index.differences(&after);
         assert_eq!(found, with_index.schema().differences(&after.schema()));
         assert_eq!(found[0].to_string(), "index i: value on a → on c");

@@ -349,11 +349,7 @@ impl Driver for MemoryDriver {
             .iter()
             .try_for_each(|stmt| state.run(sql, stmt).map(|_| ()));
         if let (Some(changed), Some(before)) = (&mut self.changed, before) {
-            changed.extend(
-                before
-                    .symmetric_difference(&state.data.tables)
-                    .cloned(),
-            );
+            changed.extend(before.symmetric_difference(&state.data.tables).cloned());
         }
         Box::pin(std::future::ready(result))
     }
