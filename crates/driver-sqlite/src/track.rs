@@ -16,29 +16,32 @@
 //!   that ran has no rows left: [`Tracking::empty`] says so, and it is not read.
 //! - **Not seen through**: `ALTER TABLE` (`RENAME` rewrites other tables', views' and
 //!   triggers' text; any `ALTER` makes SQLite parse the whole schema again), a virtual table
-//!   (its module creates tables of its own), `ROLLBACK` and `ROLLBACK TO`, an action this
-//!   module does not know. Before such a statement of a batch runs, [`Tracking::before_step`]
-//!   remembers the `sqlite_schema` rows by owner (type, name, `tbl_name`, sql; not `rootpage`,
-//!   which moves without the schema changing), and the answer adds every owner whose rows
-//!   differ from them, appeared or vanished. What the snapshot reads of an owner derives from
-//!   its rows (the pragmas parse them), or from the owners it depends on.
+//!   (its module creates tables of its own), `CREATE` / `DROP` in an attached database (it
+//!   may be the main database's file under another name), `ROLLBACK` and `ROLLBACK TO`, an
+//!   action this module does not know. Before such a statement of a batch runs,
+//!   [`Tracking::before_step`] remembers the `sqlite_schema` rows by owner (type, name,
+//!   `tbl_name`, sql; not `rootpage`, which moves without the schema changing), and the
+//!   answer adds every owner whose rows differ from them, appeared or vanished. What the
+//!   snapshot reads of an owner derives from its rows (the pragmas parse them), or from the
+//!   owners it depends on.
 //! - **Lost track** (that answer is `None`): such a statement outside a batch of
-//!   [`crate::conn`] (ferry's own `ROLLBACK TO` after a failed step), a transaction rolled
-//!   back (the rollback hook: also the implicit rollbacks of `OR ROLLBACK` and
+//!   [`crate::conn`] (ferry's own `ROLLBACK TO` after a failed step) or reported only while a
+//!   statement runs (`VACUUM` builds its copy in a database it attaches), a transaction
+//!   rolled back (the rollback hook: also the implicit rollbacks of `OR ROLLBACK` and
 //!   `RAISE(ROLLBACK)`, which no statement names), the rows not readable.
-//! - **Off for good** (every answer `None`): `PRAGMA writable_schema` (rows can then be written
-//!   as data, and differ from what SQLite parsed from them), or a table or view whose name
-//!   has a dot (the snapshot names objects `table.column`, `table.trigger`, ..., so the parts
-//!   of `a` and `a.b` could hold objects of the same name, and parts must not). Also when
-//!   SQLite refused a statement because the authorizer failed (rusqlite fails it on a name
-//!   that is not UTF-8): the hooks are taken off and the statement runs without them.
+//! - **Off for good** (every answer `None`): `PRAGMA writable_schema` (rows can then be
+//!   written as data, and differ from what SQLite parsed from them), or a table or view whose
+//!   name has a dot (the snapshot names objects `table.column`, `table.trigger`, ..., so the
+//!   parts of `a` and `a.b` could hold objects of the same name, and parts must not). Also
+//!   when SQLite refused a statement because the authorizer failed (rusqlite fails it on a
+//!   name that is not UTF-8): the hooks are taken off and the statement runs without them.
 //!
 //! [`Tracking::attach`] makes SQLite parse the schema again, so that what the pragmas say is
 //! the rows as they are even where they were written by hand before (else the first `ALTER
 //! TABLE` would change parts no action named); with `writable_schema` on, tracking is off.
-//! Objects in `temp` and attached databases are not in the snapshot; their actions are
-//! ignored. The hooks keep their state behind a mutex shared with the [`Tracking`], never
-//! held while SQLite runs (the hooks are called from inside SQLite).
+//! Objects in `temp` are not in the snapshot, and their actions are ignored. The hooks keep
+//! their state behind a mutex shared with the [`Tracking`], never held while SQLite runs
+//! (the hooks are called from inside SQLite).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -262,9 +265,24 @@ impl Tracking {
     }
 }
 
-/// Whether an action's database is `main` (an action that names none is taken to be).
-fn in_main(database: Option<&str>) -> bool {
-    database.is_none_or(|d| d.eq_ignore_ascii_case("main"))
+/// The database an action acts on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Database {
+    /// `main` (also an action that names none).
+    Main,
+    /// `temp`: never the main database's file.
+    Temp,
+    /// An attached database, which may be the main database's file under another name.
+    Attached,
+}
+
+fn database(name: Option<&str>) -> Database {
+    match name {
+        None => Database::Main,
+        Some(name) if name.eq_ignore_ascii_case("main") => Database::Main,
+        Some(name) if name.eq_ignore_ascii_case("temp") => Database::Temp,
+        Some(_) => Database::Attached,
+    }
 }
 
 /// What an action tells about the schema of `main`.
@@ -285,34 +303,37 @@ enum Effect<'a> {
 }
 
 fn effect<'a>(ctx: &AuthContext<'a>) -> Effect<'a> {
-    // Objects of `temp` and attached databases are not in the snapshot.
-    let main = in_main(ctx.database_name);
-    let of_main = |effect: Effect<'a>| if main { effect } else { Effect::None };
+    // `temp` is not in the snapshot; an attached database may be the main database's file
+    // under another name, and what changes there is not seen through.
+    let in_database = |effect: Effect<'a>| match database(ctx.database_name) {
+        Database::Main => effect,
+        Database::Temp => Effect::None,
+        Database::Attached => Effect::Unknown,
+    };
     match ctx.action {
         AuthAction::CreateTable { table_name: name }
-        | AuthAction::CreateView { view_name: name } => of_main(if name.contains('.') {
+        | AuthAction::CreateView { view_name: name } => in_database(if name.contains('.') {
             Effect::Off
         } else {
             Effect::Creates(name)
         }),
         AuthAction::CreateIndex { table_name, .. }
-        | AuthAction::CreateTrigger { table_name, .. } => of_main(Effect::Creates(table_name)),
+        | AuthAction::CreateTrigger { table_name, .. } => in_database(Effect::Creates(table_name)),
         AuthAction::DropTable { table_name: name } | AuthAction::DropView { view_name: name } => {
-            of_main(Effect::Drops(name))
+            in_database(Effect::Drops(name))
         }
         AuthAction::DropIndex { table_name, .. } | AuthAction::DropTrigger { table_name, .. } => {
-            of_main(Effect::Changes(table_name))
+            in_database(Effect::Changes(table_name))
         }
-        AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => of_main(Effect::Unknown),
+        AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => {
+            in_database(Effect::Unknown)
+        }
         // The database is the action's first argument (the context's is not always given,
         // or is another name).
-        AuthAction::AlterTable { database_name, .. } => {
-            if database_name.eq_ignore_ascii_case("temp") {
-                Effect::None
-            } else {
-                Effect::Unknown
-            }
-        }
+        AuthAction::AlterTable { database_name, .. } => match database(Some(database_name)) {
+            Database::Temp => Effect::None,
+            Database::Main | Database::Attached => Effect::Unknown,
+        },
         AuthAction::Transaction {
             operation: TransactionOperation::Rollback,
         }

@@ -772,6 +772,25 @@ CREATE INDEX temp.scratch_a ON scratch (a);",
         &[],
     )
     .await;
+    // The main database attached again under another name: its changes are main's.
+    let again = dir.path().join("tracked.db");
+    let s = assert_change(
+        &mut d,
+        s,
+        &format!(
+            "ATTACH '{}' AS again;\nCREATE TABLE again.twin (x INT);",
+            again.display()
+        ),
+        &[("column", "twin.x", "exists"), ("table", "twin", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TABLE again.twin; DETACH again;",
+        &[("column", "twin.x", "exists"), ("table", "twin", "exists")],
+    )
+    .await;
     // A virtual table, whose module creates tables of its own (five, here).
     let shadow = [
         ("notes_config", &["k", "v"][..]),
@@ -845,6 +864,8 @@ RELEASE sp;",
         &[("column", "q2.a", "exists"), ("table", "q2", "exists")],
     )
     .await;
+    // VACUUM copies the schema through a database of its own: nothing changes.
+    let s = assert_change(&mut d, s, "VACUUM;", &[]).await;
     // Names in any case are one owner; an implicit foreign key names its target as written.
     let s = assert_change(
         &mut d,
