@@ -32,15 +32,15 @@
 //!   wait up to 60 s for another connection's commit before failing as busy.
 //! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): the main database in
 //!   parts by owner, the lower-cased `tbl_name` of `sqlite_schema` (a table with its columns,
-//!   indexes, constraints and triggers; a view with its triggers). A whole read is four
-//!   queries joining `sqlite_schema` with the table-valued pragmas; a read of some owners
-//!   scans `sqlite_schema` for their rows only and runs their tables' pragmas. Unnamed
+//!   indexes, constraints and triggers; a view with its triggers). A whole read is at most
+//!   four queries joining `sqlite_schema` with the table-valued pragmas; a read of some
+//!   owners scans `sqlite_schema` for their rows only and runs their tables' pragmas. Unnamed
 //!   constraints are named by their content (`posts.fk(user_id)->users(id)`).
 //! - **Change tracking** ([`Driver::track_changes`], [`Driver::changed_owners`]): an
 //!   authorizer that always allows notes the owners each statement creates or drops in
-//!   `main`. Statements it cannot see through (`ALTER TABLE`, virtual tables, rollbacks)
-//!   are answered by comparing the `sqlite_schema` rows of each owner with those before the
-//!   statement; where even that cannot be sure (a rollback outside a batch, hand-written
+//!   `main`. Statements it cannot see through (`ALTER TABLE`, virtual tables, rollbacks, DDL
+//!   in attached databases) are answered by comparing the `sqlite_schema` rows of each owner
+//!   with those before the statement; where even that cannot be sure (a rollback outside a batch, hand-written
 //!   `sqlite_schema`, a dot in a table's name), the answer is "read everything".
 //! - **Steps** ([`Driver::execute_step`], for `verify`): under the lock, a savepoint of the
 //!   lock's transaction, rolled back whole when a statement fails.
@@ -187,7 +187,7 @@ impl SqliteDriver {
         self.worker.call(move |c| c.write(&change)).await
     }
 
-    /// See [`Driver::snapshot`]: the main database, four queries. Empty, without creating
+    /// See [`Driver::snapshot`]: the main database, whole. Empty, without creating
     /// it, while the file is missing.
     pub async fn snapshot(&mut self) -> DriverResult<Schema> {
         self.worker.call(Conn::snapshot).await

@@ -11,14 +11,15 @@
 //! so the child's part changes with the parent's. The parent is named as written, lower-cased,
 //! whether it exists or not.
 //!
-//! **Reads.** A read of every owner is four queries whatever the schema's size: the rows of
-//! `sqlite_schema`, then the columns, the indexes with their key parts and the foreign keys of
-//! its ordinary tables, each joining the table-valued pragmas over their names. A read of some
-//! owners scans `sqlite_schema` for their rows only (in SQLite: it has no index, but only the
-//! rows asked for come out), then runs the pragmas of their tables: as the same joins for many
-//! tables, as `PRAGMA` statements of their own for a few ([`FEW_TABLES`]; what the joins run for
-//! each table anyway, without a query to prepare again after each schema change). Owners known
-//! to have no rows (dropped since, see [`crate::track`]) are not read at all.
+//! **Reads.** A read scans `sqlite_schema` once: every row for a whole read, else the rows of
+//! the owners asked for (the table has no index, but the scan stays in SQLite and only those
+//! rows come out). Then the columns, the indexes with their key parts and the foreign keys of
+//! the ordinary tables read: for more than [`FEW_TABLES`] tables, one query per pragma joining
+//! the table-valued pragmas over their names (four queries in all, whatever the schema's
+//! size); for fewer, `PRAGMA` statements of their own per table (and per index), which is
+//! what the joins run for each table anyway, without a query that SQLite prepares again after
+//! every schema change. Owners known to have no rows (dropped since, see [`crate::track`]) are
+//! not read at all.
 //!
 //! What the pragmas do not say is read from the `CREATE` text SQLite keeps: a column's
 //! generation expression, collation and `AUTOINCREMENT`, check constraints, a table's
