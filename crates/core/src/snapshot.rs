@@ -27,6 +27,7 @@
 //! assert_eq!(differences[0].to_string(), "table t: exists no → yes");
 //! ```
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -71,21 +72,30 @@ impl Snapshot {
     pub fn differences(&self, after: &Snapshot) -> Vec<Difference> {
         let mut before_objects = Schema::default();
         let mut after_objects = Schema::default();
-        let owners: BTreeSet<&Arc<str>> = self.parts.keys().chain(after.parts.keys()).collect();
-        for owner in owners {
-            let (a, b) = (self.parts.get(owner), after.parts.get(owner));
-            if let (Some(a), Some(b)) = (a, b) {
-                if Arc::ptr_eq(a, b) {
+        // Both maps in step, by owner: a shared part costs a comparison of pointers.
+        let (mut a, mut b) = (self.parts.iter().peekable(), after.parts.iter().peekable());
+        loop {
+            let order = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((x, _)), Some((y, _))) if Arc::ptr_eq(x, y) => Ordering::Equal,
+                (Some((x, _)), Some((y, _))) => x.cmp(y),
+            };
+            let before_part = if order.is_le() { a.next() } else { None }.map(|(_, p)| p);
+            let after_part = if order.is_ge() { b.next() } else { None }.map(|(_, p)| p);
+            if let (Some(x), Some(y)) = (before_part, after_part) {
+                if Arc::ptr_eq(x, y) {
                     continue;
                 }
             }
             // An object is in one part of a snapshot only, so the objects of the parts not
             // shared differ exactly as the whole schemas do.
-            if let Some(a) = a {
-                before_objects.extend(a.objects.clone());
+            if let Some(part) = before_part {
+                before_objects.extend(part.objects.clone());
             }
-            if let Some(b) = b {
-                after_objects.extend(b.objects.clone());
+            if let Some(part) = after_part {
+                after_objects.extend(part.objects.clone());
             }
         }
         before_objects.differences(&after_objects)
@@ -262,5 +272,21 @@ mod tests {
         assert_eq!(found, with_index.schema().differences(&after.schema()));
         assert_eq!(found[0].to_string(), "index i: value on a → on c");
         assert!(before.differences(&before.clone()).is_empty());
+        // Owners on one side only, interleaved with shared and changed ones.
+        let mut interleaved = before.clone();
+        interleaved.parts.remove("a");
+        for (owner, table) in [("0", "z0"), ("aa", "z1"), ("c", "z2")] {
+            interleaved.parts.insert(
+                Arc::from(owner),
+                Arc::new(part(&[("table", table, "1")], &[])),
+            );
+        }
+        interleaved
+            .parts
+            .insert(Arc::from("b"), Arc::new(part(&[("table", "b", "2")], &[])));
+        for (x, y) in [(&before, &interleaved), (&interleaved, &before)] {
+            assert_eq!(x.differences(y), x.schema().differences(&y.schema()));
+        }
+        assert_eq!(before.differences(&interleaved).len(), 5);
     }
 }

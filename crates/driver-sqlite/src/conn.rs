@@ -4,10 +4,11 @@
 //!
 //! [`Driver`]: ferry_core::Driver
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ferry_core::schema::Schema;
+use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::quote_ident;
 use ferry_core::{
@@ -16,9 +17,10 @@ use ferry_core::{
 };
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ToSqlOutput;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, ToSql};
 
 use crate::error::{db_error, is_busy, statement_error};
+use crate::track::Tracking;
 use crate::url;
 
 /// The `busy_timeout` outside the lock: how long a statement waits for another connection's
@@ -41,6 +43,8 @@ pub(crate) struct Conn {
     locked: bool,
     /// The lock timeout of the current lock, for taking it again after [`Conn::execute`].
     lock_timeout: Duration,
+    /// Which snapshot owners the SQL changes, once [`Conn::track_changes`] was called.
+    tracking: Option<Tracking>,
 }
 
 impl Conn {
@@ -64,15 +68,35 @@ impl Conn {
             table,
             locked: false,
             lock_timeout: DEFAULT_BUSY,
+            tracking: None,
         })
     }
 
     /// The connection, creating the database file when it does not exist yet.
     fn connection(&mut self) -> DriverResult<&Connection> {
-        if self.conn.is_none() {
-            self.conn = Some(url::open(&self.target, DEFAULT_BUSY)?);
-        }
-        Ok(self.conn.as_ref().expect("connection just opened"))
+        Ok(self.open_tracked()?.0)
+    }
+
+    /// The connection (creating the database file when it does not exist yet), and the
+    /// change tracking, when on.
+    fn open_tracked(&mut self) -> DriverResult<(&Connection, Option<&Tracking>)> {
+        let conn = match self.conn {
+            Some(ref conn) => conn,
+            None => {
+                let conn = url::open(&self.target, DEFAULT_BUSY)?;
+                if let Some(tracking) = &self.tracking {
+                    tracking.attach(&conn);
+                }
+                self.conn.insert(conn)
+            }
+        };
+        Ok((conn, self.tracking.as_ref()))
+    }
+
+    /// Run a batch of migration SQL (see [`run_batch`]).
+    fn run(&mut self, sql: &str) -> DriverResult<()> {
+        let (conn, tracking) = self.open_tracked()?;
+        run_batch(conn, sql, tracking)
     }
 
     pub(crate) fn table_exists(&mut self) -> DriverResult<bool> {
@@ -205,7 +229,7 @@ impl Conn {
     ) -> DriverResult<()> {
         self.in_transaction("ferry_migration", |this| {
             let started = Instant::now();
-            run_batch(this.connection()?, sql)?;
+            this.run(sql)?;
             this.write(&change.clone().with_duration(started.elapsed()))
         })
     }
@@ -216,7 +240,7 @@ impl Conn {
         if no_transaction {
             return self.execute(sql);
         }
-        self.in_transaction("ferry_step", |this| run_batch(this.connection()?, sql))
+        self.in_transaction("ferry_step", |this| this.run(sql))
     }
 
     /// Run `body` in the savepoint `name` of the lock's transaction (or, without the lock, in
@@ -262,7 +286,7 @@ impl Conn {
                 conn.execute_batch("COMMIT").map_err(db_error)?;
             }
         }
-        let result = run_batch(self.connection()?, sql);
+        let result = self.run(sql);
         if relock {
             if let Err(e) = self.begin_immediate(self.lock_timeout) {
                 self.locked = false;
@@ -272,22 +296,71 @@ impl Conn {
         result
     }
 
-    /// The schema of the main database, without the tracking table (see
-    /// [`crate::snapshot`]). Empty, without creating it, while the file is missing.
-    pub(crate) fn snapshot(&mut self) -> DriverResult<Schema> {
+    /// See [`ferry_core::Driver::snapshot_parts`]: the main database's schema in parts by
+    /// owner, without the tracking table (see [`crate::snapshot`]). Empty, without creating
+    /// it, while the file is missing.
+    pub(crate) fn snapshot_parts(
+        &mut self,
+        owners: Option<&BTreeSet<String>>,
+    ) -> DriverResult<BTreeMap<String, Part>> {
         let Some(conn) = &self.conn else {
-            return Ok(Schema::default());
+            return Ok(BTreeMap::new());
         };
-        let schema = crate::snapshot::read(conn)?;
+        // Owners known to have no rows now (dropped since the last change) are not read.
+        let empty = match (owners, &self.tracking) {
+            (Some(_), Some(tracking)) => tracking.empty(),
+            _ => BTreeSet::new(),
+        };
+        let mut parts = if empty.is_empty() {
+            crate::snapshot::read(conn, owners, &empty)?
+        } else {
+            let rest: BTreeSet<String> = owners
+                .into_iter()
+                .flatten()
+                .filter(|o| !empty.contains(*o))
+                .cloned()
+                .collect();
+            crate::snapshot::read(conn, Some(&rest), &empty)?
+        };
         let in_main = self
             .table
             .schema()
             .is_none_or(|s| s.eq_ignore_ascii_case("main"));
-        Ok(if in_main {
-            schema.without_table(self.table.name())
-        } else {
-            schema
-        })
+        if in_main {
+            let table = self.table.name();
+            for part in parts.values_mut() {
+                part.objects = std::mem::take(&mut part.objects).without_table(table);
+            }
+            parts.retain(|_, part| !part.objects.is_empty());
+        }
+        Ok(parts)
+    }
+
+    /// The whole schema: every part of [`Conn::snapshot_parts`].
+    pub(crate) fn snapshot(&mut self) -> DriverResult<Schema> {
+        let mut schema = Schema::default();
+        for part in self.snapshot_parts(None)?.into_values() {
+            schema.extend(part.objects);
+        }
+        Ok(schema)
+    }
+
+    /// See [`ferry_core::Driver::track_changes`]: from now on, the authorizer notes what the
+    /// SQL changes (see [`crate::track`]).
+    pub(crate) fn track_changes(&mut self) -> DriverResult<bool> {
+        if let (Some(conn), Some(old)) = (&self.conn, &self.tracking) {
+            old.stop(conn);
+        }
+        self.tracking = Some(Tracking::start(self.conn.as_ref()));
+        Ok(true)
+    }
+
+    /// See [`ferry_core::Driver::changed_owners`]; `None` before [`Conn::track_changes`].
+    pub(crate) fn changed_owners(&mut self) -> DriverResult<Option<BTreeSet<String>>> {
+        match &self.tracking {
+            Some(tracking) => tracking.changed_owners(self.conn.as_ref()),
+            None => Ok(None),
+        }
     }
 
     /// See [`ferry_core::Driver::relax_durability`]: no syncing, the rollback journal in
@@ -315,17 +388,27 @@ impl Conn {
 /// Run a batch statement by statement, keeping track of where each statement starts so that
 /// an error can name its line. The batch is split by ferry's lexer first and each statement is
 /// prepared on its own: SQLite copies the whole rest of the text it is handed on every prepare,
-/// which over a long batch of small statements is quadratic.
-fn run_batch(conn: &Connection, sql: &str) -> DriverResult<()> {
+/// which over a long batch of small statements is quadratic. With `tracking`, each statement
+/// is shown to it between its preparation and its run (see [`crate::track`]).
+fn run_batch(conn: &Connection, sql: &str, tracking: Option<&Tracking>) -> DriverResult<()> {
+    if let Some(tracking) = tracking {
+        tracking.before_batch();
+    }
     for statement in split_statements(sql, Dialect::Sqlite) {
-        run_statements(conn, sql, statement.text, statement.offset)?;
+        run_statements(conn, sql, statement.text, statement.offset, tracking)?;
     }
     Ok(())
 }
 
 /// Run `part` (found at byte `offset` of `sql`) with rusqlite's batch: normally one statement,
 /// more if the lexer found no boundary SQLite would.
-fn run_statements(conn: &Connection, sql: &str, part: &str, offset: usize) -> DriverResult<()> {
+fn run_statements(
+    conn: &Connection,
+    sql: &str,
+    part: &str,
+    offset: usize,
+    tracking: Option<&Tracking>,
+) -> DriverResult<()> {
     let mut batch = rusqlite::Batch::new(conn, part);
     // The end of the last statement run: a syntax error's offset counts from here.
     let mut pos = 0usize;
@@ -333,8 +416,20 @@ fn run_statements(conn: &Connection, sql: &str, part: &str, offset: usize) -> Dr
         let mut stmt = match batch.next() {
             Ok(Some(stmt)) => stmt,
             Ok(None) => return Ok(()),
+            // Only the tracking's authorizer refuses statements, and only when it failed
+            // (rusqlite fails it on names that are not UTF-8): run without it. The batch
+            // prepares the same statement again.
+            Err(e) if is_refused(&e) && tracking.is_some_and(Tracking::is_hooked) => {
+                if let Some(tracking) = tracking {
+                    tracking.stop(conn);
+                }
+                continue;
+            }
             Err(e) => return Err(statement_error(e, sql, offset + pos)),
         };
+        if let Some(tracking) = tracking {
+            tracking.before_step(conn);
+        }
         let text = stmt.expanded_sql().unwrap_or_default();
         let start = if text.is_empty() {
             pos
@@ -343,7 +438,11 @@ fn run_statements(conn: &Connection, sql: &str, part: &str, offset: usize) -> Dr
         };
         // Step once, as `execute_batch` does: a statement that returns rows (a PRAGMA, a
         // SELECT) is run, not read.
-        if let Err(e) = stmt.raw_query().next() {
+        let stepped = stmt.raw_query().next().map(|_| ());
+        if let Some(tracking) = tracking {
+            tracking.after_step(stepped.is_ok());
+        }
+        if let Err(e) = stepped {
             return Err(statement_error(e, sql, offset + start));
         }
         pos = if text.is_empty() {
@@ -352,6 +451,16 @@ fn run_statements(conn: &Connection, sql: &str, part: &str, offset: usize) -> Dr
             start + text.len()
         };
     }
+}
+
+/// Whether SQLite refused to prepare a statement because the authorizer said no.
+fn is_refused(e: &rusqlite::Error) -> bool {
+    let code = match e {
+        rusqlite::Error::SqliteFailure(f, _) => f.code,
+        rusqlite::Error::SqlInputError { error, .. } => error.code,
+        _ => return false,
+    };
+    code == ErrorCode::AuthorizationForStatementDenied
 }
 
 /// A tracking-table parameter as an SQLite value: booleans as 0/1, times as RFC 3339 text.
@@ -395,14 +504,16 @@ mod tests {
         let err = run_batch(
             &conn,
             "CREATE TABLE a (x INT);\n\nINSERT INTO nope VALUES (1);",
+            None,
         )
         .unwrap_err();
         assert_eq!(err.line, Some(3), "{err:?}");
-        let err = run_batch(&conn, "SELECT 1;\n-- c\nSELEC 2;").unwrap_err();
+        let err = run_batch(&conn, "SELECT 1;\n-- c\nSELEC 2;", None).unwrap_err();
         assert_eq!(err.line, Some(3), "{err:?}");
         run_batch(
             &conn,
             "CREATE TABLE t (x INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = x + 1;\n  SELECT 1;\nEND;\nINSERT INTO t VALUES (1);",
+            None,
         )
         .unwrap();
     }

@@ -30,9 +30,20 @@
 //! - **Errors**: statement failures keep SQLite's message and result code (`SQLITE_ERROR`,
 //!   `SQLITE_BUSY`, ...) and name the line within the section. Outside the lock, statements
 //!   wait up to 60 s for another connection's commit before failing as busy.
-//! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the main database, in four
-//!   queries joining `sqlite_schema` with the table-valued pragmas; unnamed constraints are
-//!   named by their content (`posts.fk(user_id)->users(id)`).
+//! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): the main database in
+//!   parts by owner, the lower-cased `tbl_name` of `sqlite_schema` (a table with its columns,
+//!   indexes, constraints and triggers; a view with its triggers). A whole read is at most
+//!   four queries joining `sqlite_schema` with the table-valued pragmas; a read of some
+//!   owners scans `sqlite_schema` for their rows only and runs their tables' pragmas. Unnamed
+//!   constraints are named by their content (`posts.fk(user_id)->users(id)`).
+//! - **Change tracking** ([`Driver::track_changes`], [`Driver::changed_owners`]): an
+//!   authorizer that always allows notes the owners each statement creates or drops in
+//!   `main`. Statements it cannot see through (`ALTER TABLE`, virtual tables, rollbacks, DDL
+//!   in attached databases) are answered by comparing the `sqlite_schema` rows of each owner
+//!   with those before the statement; where even that cannot be sure (a rollback outside a batch, hand-written
+//!   `sqlite_schema`, a dot in a table's name), the answer is "read everything".
+//! - **Steps** ([`Driver::execute_step`], for `verify`): under the lock, a savepoint of the
+//!   lock's transaction, rolled back whole when a statement fails.
 //!
 //! ```
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -50,12 +61,14 @@ mod conn;
 mod error;
 mod snapshot;
 pub mod testing;
+mod track;
 mod url;
 mod worker;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use ferry_core::schema::Schema;
+use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::Dialect;
 use ferry_core::{
     AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, LockChoice,
@@ -174,7 +187,7 @@ impl SqliteDriver {
         self.worker.call(move |c| c.write(&change)).await
     }
 
-    /// See [`Driver::snapshot`]: the main database, four queries. Empty, without creating
+    /// See [`Driver::snapshot`]: the main database, whole. Empty, without creating
     /// it, while the file is missing.
     pub async fn snapshot(&mut self) -> DriverResult<Schema> {
         self.worker.call(Conn::snapshot).await
@@ -272,17 +285,18 @@ impl Driver for SqliteDriver {
 
     fn snapshot_parts<'a>(
         &'a mut self,
-        owners: Option<&'a std::collections::BTreeSet<String>>,
-    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
-    {
-        let _ = owners;
-        Box::pin(async {
-            let schema = SqliteDriver::snapshot(self).await?;
-            Ok(std::collections::BTreeMap::from([(
-                String::new(),
-                ferry_core::schema::Part::new(schema),
-            )]))
-        })
+        owners: Option<&'a BTreeSet<String>>,
+    ) -> BoxFuture<'a, DriverResult<BTreeMap<String, Part>>> {
+        let owners = owners.cloned();
+        Box::pin(self.worker.call(move |c| c.snapshot_parts(owners.as_ref())))
+    }
+
+    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
+        Box::pin(self.worker.call(Conn::track_changes))
+    }
+
+    fn changed_owners(&mut self) -> BoxFuture<'_, DriverResult<Option<BTreeSet<String>>>> {
+        Box::pin(self.worker.call(Conn::changed_owners))
     }
 
     fn execute_step<'a>(

@@ -1,6 +1,25 @@
 //! The schema snapshot ([`ferry_core::schema`], SPEC §9.3) of the main database, read from
-//! `sqlite_schema` joined with the table-valued pragmas: four queries whatever the schema's
-//! size (objects, columns, indexes with their key parts, foreign keys).
+//! `sqlite_schema` and the pragmas, in parts by owner ([`ferry_core::schema::Part`]).
+//!
+//! **Owners.** An owner is the lower-cased `tbl_name` of `sqlite_schema` rows ([`owner_of`]:
+//! ASCII only, as SQLite compares names). A table's part holds the table, its columns,
+//! primary key, indexes, unique, foreign-key and check constraints and its triggers; a view's
+//! part the view and its `INSTEAD OF` triggers; a virtual table's part the table (its module's
+//! tables are owners of their own). A part depends on ([`ferry_core::schema::Part::depends_on`])
+//! the tables its foreign keys without columns reference (`REFERENCES parent`): their target
+//! is the parent's primary key, read from the parent (found in any case, as SQLite finds it),
+//! so the child's part changes with the parent's. The parent is named as written, lower-cased,
+//! whether it exists or not.
+//!
+//! **Reads.** A read scans `sqlite_schema` once: every row for a whole read, else the rows of
+//! the owners asked for (the table has no index, but the scan stays in SQLite and only those
+//! rows come out). Then the columns, the indexes with their key parts and the foreign keys of
+//! the ordinary tables read: for more than [`FEW_TABLES`] tables, one query per pragma joining
+//! the table-valued pragmas over their names (four queries in all, whatever the schema's
+//! size); for fewer, `PRAGMA` statements of their own per table (and per index), which is
+//! what the joins run for each table anyway, without a query that SQLite prepares again after
+//! every schema change. Owners known to have no rows (dropped since, see [`crate::track`]) are
+//! not read at all.
 //!
 //! What the pragmas do not say is read from the `CREATE` text SQLite keeps: a column's
 //! generation expression, collation and `AUTOINCREMENT`, check constraints, a table's
@@ -16,31 +35,45 @@
 //! when it has one). Internal objects (`sqlite_%`), automatic indexes and primary-key
 //! indexes are left out: the constraints cover them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_core::schema::{Properties, Schema};
+use ferry_core::schema::{Part, Properties};
 use ferry_core::DriverResult;
 use rusqlite::Connection;
 
 use crate::error::db_error;
 
-/// The snapshot of the main database on `conn`, with every table (the caller leaves out the
-/// tracking table).
-pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
-    let mut schema = Schema::default();
+/// The owner of the `sqlite_schema` rows whose `tbl_name` is `table`, and of the snapshot's
+/// objects read from them: the name in lower case, as SQLite compares names (ASCII only).
+pub(crate) fn owner_of(table: &str) -> String {
+    table.to_ascii_lowercase()
+}
+
+/// The snapshot of the main database on `conn` in parts by owner: of every owner (`None`), or
+/// of `owners` only (lower case; an owner without objects has no part). `empty`: owners known
+/// to have no objects, not read (for a foreign key's implicit target). With every table (the
+/// caller leaves out the tracking table).
+pub(crate) fn read(
+    conn: &Connection,
+    owners: Option<&BTreeSet<String>>,
+    empty: &BTreeSet<String>,
+) -> DriverResult<BTreeMap<String, Part>> {
+    let mut parts: BTreeMap<String, Part> = BTreeMap::new();
     // Parsed from the CREATE text: per table, per column.
     let mut parsed: BTreeMap<String, Table> = BTreeMap::new();
     let mut index_sql: BTreeMap<String, String> = BTreeMap::new();
+    // The ordinary tables read (not virtual), and their owners.
+    let mut tables: BTreeMap<String, String> = BTreeMap::new();
 
-    let objects = query(conn, OBJECTS, |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
-    for (kind, name, table, sql) in objects {
+    for object in objects(conn, owners)? {
+        let Object {
+            kind,
+            name,
+            table,
+            sql,
+        } = object;
+        let owner = owner_of(&table);
+        let schema = &mut parts.entry(owner.clone()).or_default().objects;
         let sql = sql.unwrap_or_default();
         match kind.as_str() {
             "table" if is_virtual(&sql) => {
@@ -64,7 +97,8 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
                         .set("table", name.as_str())
                         .set("expression", check.expression.as_str());
                 }
-                parsed.insert(name, table_sql);
+                parsed.insert(name.clone(), table_sql);
+                tables.insert(name, owner);
             }
             "view" => {
                 schema
@@ -86,25 +120,29 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
             _ => {}
         }
     }
+    if parts.is_empty() {
+        return Ok(parts);
+    }
+    let names = Pragmas::of(tables.keys());
+    // The owner of a table read: the owner of its row.
+    let owner = |table: &str| {
+        tables
+            .get(table)
+            .cloned()
+            .unwrap_or_else(|| owner_of(table))
+    };
 
+    // By table name, for the primary key objects; by owner, for foreign keys' implicit
+    // targets.
     let mut primary_keys: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
-    let columns = query(conn, COLUMNS, |r| {
-        Ok(Column {
-            table: r.get(0)?,
-            name: r.get(1)?,
-            declared: r.get(2)?,
-            not_null: r.get(3)?,
-            default: r.get(4)?,
-            pk: r.get(5)?,
-        })
-    })?;
-    for column in columns {
+    for column in columns(conn, &names)? {
         if column.pk > 0 {
             primary_keys
                 .entry(column.table.clone())
                 .or_default()
                 .push((column.pk, column.name.clone()));
         }
+        let schema = &mut parts.entry(owner(&column.table)).or_default().objects;
         let object = schema.add("column", format!("{}.{}", column.table, column.name));
         if !column.declared.is_empty() {
             object.set("type", column.declared.to_lowercase());
@@ -122,43 +160,27 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
             }
         }
     }
-    for (table, mut columns) in primary_keys.clone() {
+    let mut primary_keys_by_owner: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for (table, mut columns) in primary_keys {
         columns.sort();
-        let columns = join(columns.into_iter().map(|(_, c)| c));
+        let owner = owner(&table);
+        let schema = &mut parts.entry(owner.clone()).or_default().objects;
         schema
             .add("primary key", table.as_str())
-            .set("table", table)
-            .set("columns", columns);
+            .set("table", table.as_str())
+            .set("columns", join(columns.iter().map(|(_, c)| c.clone())));
+        primary_keys_by_owner.insert(owner, columns);
     }
 
     let mut indexes: BTreeMap<(String, String), Index> = BTreeMap::new();
-    let parts = query(conn, INDEXES, |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, bool>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, i64>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, bool>(7)?,
-            r.get::<_, Option<String>>(8)?,
-        ))
-    })?;
-    for (table, name, unique, origin, seq, cid, column, desc, collation) in parts {
+    for (table, name, unique, origin, part) in index_parts(conn, &names)? {
         if origin == "pk" {
             continue; // The primary key says it.
         }
         let index = indexes.entry((table, name)).or_default();
         index.unique = unique;
         index.origin = origin;
-        index.parts.push(Part {
-            seq,
-            cid,
-            column,
-            desc,
-            collation,
-        });
+        index.parts.push(part);
     }
     for ((table, name), mut index) in indexes {
         index.parts.sort_by_key(|p| p.seq);
@@ -180,6 +202,7 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
             }
             text
         }));
+        let schema = &mut parts.entry(owner(&table)).or_default().objects;
         if index.origin == "u" {
             schema
                 .add("unique constraint", format!("{table}.unique({columns})"))
@@ -196,38 +219,44 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
     }
 
     let mut foreign_keys: BTreeMap<(String, i64), ForeignKey> = BTreeMap::new();
-    let references = query(conn, FOREIGN_KEYS, |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-        ))
-    })?;
-    for (table, id, seq, target, from, to, on_update, on_delete) in references {
+    for (table, id, seq, target, from, to, on_update, on_delete) in references(conn, &names)? {
         let key = foreign_keys.entry((table, id)).or_default();
         key.target = target;
         key.on_update = on_update.to_lowercase();
         key.on_delete = on_delete.to_lowercase();
         key.columns.push((seq, from, to));
     }
+    // `REFERENCES parent` without columns means the parent's primary key: the parent's part,
+    // read here too when it is not among the owners read.
+    let implicit = |key: &ForeignKey| key.columns.iter().any(|(_, _, to)| to.is_none());
+    if let Some(owners) = owners {
+        let missing: BTreeSet<String> = foreign_keys
+            .values()
+            .filter(|key| implicit(key))
+            .map(|key| owner_of(&key.target))
+            .filter(|parent| !owners.contains(parent) && !empty.contains(parent))
+            .collect();
+        if !missing.is_empty() {
+            primary_keys_by_owner.extend(primary_keys_of(conn, &missing)?);
+        }
+    }
     for ((table, _), mut key) in foreign_keys {
         key.columns.sort_by_key(|(seq, _, _)| *seq);
         let columns = join(key.columns.iter().map(|(_, from, _)| from.clone()));
-        // `REFERENCES parent` without columns means the parent's primary key.
-        let targets = if key.columns.iter().all(|(_, _, to)| to.is_some()) {
-            join(key.columns.iter().filter_map(|(_, _, to)| to.clone()))
-        } else {
-            let mut pk = primary_keys.get(&key.target).cloned().unwrap_or_default();
-            pk.sort();
+        let part = parts.entry(owner(&table)).or_default();
+        let targets = if implicit(&key) {
+            let parent = owner_of(&key.target);
+            let pk = primary_keys_by_owner
+                .get(&parent)
+                .cloned()
+                .unwrap_or_default();
+            part.depends_on.insert(parent);
             join(pk.into_iter().map(|(_, c)| c))
+        } else {
+            join(key.columns.iter().filter_map(|(_, _, to)| to.clone()))
         };
         let target = format!("{}({targets})", key.target);
-        schema
+        part.objects
             .add("foreign key", format!("{table}.fk({columns})->{target}"))
             .set("table", table)
             .set("columns", columns)
@@ -235,52 +264,303 @@ pub(crate) fn read(conn: &Connection) -> DriverResult<Schema> {
             .set("on delete", key.on_delete)
             .set("on update", key.on_update);
     }
-    Ok(schema)
+    Ok(parts)
 }
 
-/// Every object of the main database but SQLite's own.
-const OBJECTS: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
-     WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+/// The primary keys of the ordinary tables of `owners`, by owner, as [`read`] reads them.
+fn primary_keys_of(
+    conn: &Connection,
+    owners: &BTreeSet<String>,
+) -> DriverResult<BTreeMap<String, Vec<(i64, String)>>> {
+    let tables: BTreeMap<String, String> = objects(conn, Some(owners))?
+        .into_iter()
+        .filter(|o| o.kind == "table" && !is_virtual(o.sql.as_deref().unwrap_or_default()))
+        .map(|o| (o.name, owner_of(&o.table)))
+        .collect();
+    let mut keys: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for column in columns(conn, &Pragmas::of(tables.keys()))? {
+        if column.pk > 0 {
+            if let Some(owner) = tables.get(&column.table) {
+                keys.entry(owner.clone())
+                    .or_default()
+                    .push((column.pk, column.name));
+            }
+        }
+    }
+    for columns in keys.values_mut() {
+        columns.sort();
+    }
+    Ok(keys)
+}
 
-/// The condition that `m`, a row of `sqlite_schema`, is an ordinary table (a macro, for
-/// `concat!`).
-macro_rules! ordinary_table {
-    () => {
-        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-         AND m.sql NOT LIKE 'CREATE VIRTUAL%'"
+/// The rows of `sqlite_schema` but SQLite's own: every owner's, or those of `owners`.
+fn objects(conn: &Connection, owners: Option<&BTreeSet<String>>) -> DriverResult<Vec<Object>> {
+    let map = |r: &rusqlite::Row<'_>| {
+        Ok(Object {
+            kind: r.get(0)?,
+            name: r.get(1)?,
+            table: r.get(2)?,
+            sql: r.get(3)?,
+        })
     };
+    let mut objects = match owners.map(|o| (o.len(), o.first())) {
+        None => query(conn, OBJECTS, [], map)?,
+        Some((0, _)) => Vec::new(),
+        Some((1, Some(owner))) => query(conn, OBJECTS_OF_ONE, [owner], map)?,
+        Some(_) => query(
+            conn,
+            OBJECTS_OF,
+            [json_array(owners.into_iter().flatten().map(String::as_str))],
+            map,
+        )?,
+    };
+    objects.retain(|o| !is_internal(&o.name));
+    Ok(objects)
 }
 
-const COLUMNS: &str = concat!(
-    "SELECT m.name, c.name, c.type, c.\"notnull\", c.dflt_value, c.pk \
-     FROM main.sqlite_schema m, pragma_table_xinfo(m.name, 'main') c",
-    ordinary_table!()
+/// Whether `name` is SQLite's own (`sqlite_%`, as `LIKE` compares: ASCII case ignored).
+fn is_internal(name: &str) -> bool {
+    name.as_bytes()
+        .get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"sqlite_"))
+}
+
+/// Up to this many tables, a read runs each table's pragmas as statements of their own; more,
+/// it joins them in one query per pragma. A `PRAGMA` statement is cheap to prepare, a query
+/// joining table-valued pragmas is not (and is prepared again after every schema change), and
+/// such a join runs the same `PRAGMA` for each table anyway.
+const FEW_TABLES: usize = 8;
+
+/// How a read runs the pragmas of the ordinary tables it reads.
+enum Pragmas<'a> {
+    /// One `PRAGMA` statement per table (and per index).
+    Each(Vec<&'a str>),
+    /// One query per pragma over these names, a JSON array.
+    Joined(String),
+}
+
+impl<'a> Pragmas<'a> {
+    fn of(tables: impl ExactSizeIterator<Item = &'a String>) -> Pragmas<'a> {
+        if tables.len() <= FEW_TABLES {
+            Pragmas::Each(tables.map(String::as_str).collect())
+        } else {
+            Pragmas::Joined(json_array(tables.map(String::as_str)))
+        }
+    }
+}
+
+/// Run `PRAGMA main.<pragma>('<arg>')` and map each row.
+fn pragma<T>(
+    conn: &Connection,
+    pragma: &str,
+    arg: &str,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> DriverResult<Vec<T>> {
+    let sql = format!("PRAGMA main.{pragma}('{}')", arg.replace('\'', "''"));
+    let mut statement = conn.prepare(&sql).map_err(db_error)?;
+    let rows = statement.query_map([], map).map_err(db_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+}
+
+/// The columns of `tables`.
+fn columns(conn: &Connection, tables: &Pragmas<'_>) -> DriverResult<Vec<Column>> {
+    let column = |table: Option<&str>, r: &rusqlite::Row<'_>| {
+        Ok(Column {
+            table: match table {
+                Some(table) => table.to_owned(),
+                None => r.get("table")?,
+            },
+            name: r.get("name")?,
+            declared: r.get("type")?,
+            not_null: r.get("notnull")?,
+            default: r.get("dflt_value")?,
+            pk: r.get("pk")?,
+        })
+    };
+    match tables {
+        Pragmas::Joined(names) => query(conn, COLUMNS, [names], |r| column(None, r)),
+        Pragmas::Each(tables) => {
+            let mut all = Vec::new();
+            for table in tables {
+                all.extend(pragma(conn, "table_xinfo", table, |r| {
+                    column(Some(table), r)
+                })?);
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// One key part of an index of a table: table, index, unique, origin and the part.
+type IndexPart = (String, String, bool, String, KeyPart);
+
+/// The key parts of the indexes of `tables` (not the rowid each one ends with).
+fn index_parts(conn: &Connection, tables: &Pragmas<'_>) -> DriverResult<Vec<IndexPart>> {
+    let part = |r: &rusqlite::Row<'_>| -> rusqlite::Result<KeyPart> {
+        Ok(KeyPart {
+            seq: r.get("seqno")?,
+            cid: r.get("cid")?,
+            column: r.get("name")?,
+            desc: r.get("desc")?,
+            collation: r.get("coll")?,
+        })
+    };
+    match tables {
+        Pragmas::Joined(names) => query(conn, INDEXES, [names], |r| {
+            Ok((
+                r.get("table")?,
+                r.get("index")?,
+                r.get("unique")?,
+                r.get("origin")?,
+                part(r)?,
+            ))
+        }),
+        Pragmas::Each(tables) => {
+            let mut all = Vec::new();
+            for table in tables {
+                let indexes = pragma(conn, "index_list", table, |r| {
+                    Ok((
+                        r.get::<_, String>("name")?,
+                        r.get::<_, bool>("unique")?,
+                        r.get::<_, String>("origin")?,
+                    ))
+                })?;
+                for (index, unique, origin) in indexes {
+                    for key in pragma(conn, "index_xinfo", &index, |r| {
+                        r.get::<_, bool>("key")?.then(|| part(r)).transpose()
+                    })?
+                    .into_iter()
+                    .flatten()
+                    {
+                        all.push((
+                            (*table).to_owned(),
+                            index.clone(),
+                            unique,
+                            origin.clone(),
+                            key,
+                        ));
+                    }
+                }
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// One column of a foreign key: table, key id, position, target table, column, target
+/// column, on update, on delete.
+type Reference = (
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
 );
 
-/// The key parts of every index (not the rowid each one ends with).
-const INDEXES: &str = concat!(
-    "SELECT m.name, il.name, il.\"unique\", il.origin, ix.seqno, ix.cid, ix.name, ix.\"desc\", \
-     ix.coll FROM main.sqlite_schema m, pragma_index_list(m.name, 'main') il, \
-     pragma_index_xinfo(il.name, 'main') ix",
-    ordinary_table!(),
-    " AND ix.\"key\" = 1"
-);
+/// The foreign keys of `tables`, a row per column.
+fn references(conn: &Connection, tables: &Pragmas<'_>) -> DriverResult<Vec<Reference>> {
+    let reference = |table: Option<&str>, r: &rusqlite::Row<'_>| {
+        Ok((
+            match table {
+                Some(table) => table.to_owned(),
+                None => r.get("child")?,
+            },
+            r.get("id")?,
+            r.get("seq")?,
+            r.get("table")?,
+            r.get("from")?,
+            r.get("to")?,
+            r.get("on_update")?,
+            r.get("on_delete")?,
+        ))
+    };
+    match tables {
+        Pragmas::Joined(names) => query(conn, FOREIGN_KEYS, [names], |r| reference(None, r)),
+        Pragmas::Each(tables) => {
+            let mut all = Vec::new();
+            for table in tables {
+                all.extend(pragma(conn, "foreign_key_list", table, |r| {
+                    reference(Some(table), r)
+                })?);
+            }
+            Ok(all)
+        }
+    }
+}
 
-const FOREIGN_KEYS: &str = concat!(
-    "SELECT m.name, fk.id, fk.seq, fk.\"table\", fk.\"from\", fk.\"to\", fk.on_update, \
-     fk.on_delete FROM main.sqlite_schema m, pragma_foreign_key_list(m.name, 'main') fk",
-    ordinary_table!()
-);
+/// Every row of `sqlite_schema` (SQLite's own objects are left out by [`objects`]).
+const OBJECTS: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema";
 
-/// Run `sql` and map each row.
-fn query<T>(
+/// The rows of the owners in `?1`, a JSON array of lower-case names. `sqlite_schema` has no
+/// index: this is a scan, but in SQLite, and only the rows asked for come out. `NOCASE`
+/// ignores ASCII case, as [`owner_of`] does.
+const OBJECTS_OF: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+     WHERE tbl_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))";
+
+/// The rows of the one owner `?1`: [`OBJECTS_OF`], faster.
+const OBJECTS_OF_ONE: &str =
+    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE tbl_name = ?1 COLLATE NOCASE";
+
+/// The columns of the tables named in `?1` (a JSON array). Each pragma finds its table by
+/// name, so the tables named are all that is read.
+const COLUMNS: &str = "SELECT t.value AS \"table\", c.name, c.type, c.\"notnull\", c.dflt_value, \
+     c.pk FROM json_each(?1) t, pragma_table_xinfo(t.value, 'main') c";
+
+/// The key parts of the indexes of the tables named in `?1` (not the rowid each one ends
+/// with).
+const INDEXES: &str = "SELECT t.value AS \"table\", il.name AS \"index\", il.\"unique\", \
+     il.origin, ix.seqno, ix.cid, ix.name, ix.\"desc\", ix.coll FROM json_each(?1) t, \
+     pragma_index_list(t.value, 'main') il, pragma_index_xinfo(il.name, 'main') ix \
+     WHERE ix.\"key\" = 1";
+
+/// The foreign keys of the tables named in `?1`.
+const FOREIGN_KEYS: &str = "SELECT t.value AS child, fk.id, fk.seq, fk.\"table\", fk.\"from\", \
+     fk.\"to\", fk.on_update, fk.on_delete \
+     FROM json_each(?1) t, pragma_foreign_key_list(t.value, 'main') fk";
+
+/// Run `sql` with `params` and map each row.
+fn query<T, P: rusqlite::Params>(
     conn: &Connection,
     sql: &str,
+    params: P,
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> DriverResult<Vec<T>> {
     let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
-    let rows = statement.query_map([], map).map_err(db_error)?;
+    let rows = statement.query_map(params, map).map_err(db_error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+}
+
+/// `names` as a JSON array of strings, for `json_each`.
+fn json_array<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut json = String::from("[");
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        for c in name.chars() {
+            match c {
+                '"' => json.push_str("\\\""),
+                '\\' => json.push_str("\\\\"),
+                c if u32::from(c) < 0x20 => json.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => json.push(c),
+            }
+        }
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
+
+/// A row of `sqlite_schema`.
+struct Object {
+    kind: String,
+    name: String,
+    table: String,
+    sql: Option<String>,
 }
 
 struct Column {
@@ -296,10 +576,10 @@ struct Column {
 struct Index {
     unique: bool,
     origin: String,
-    parts: Vec<Part>,
+    parts: Vec<KeyPart>,
 }
 
-struct Part {
+struct KeyPart {
     seq: i64,
     cid: i64,
     column: Option<String>,
@@ -688,6 +968,101 @@ fn tokenize(sql: &str) -> Vec<Token<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// More tables than [`FEW_TABLES`], odd names, foreign keys with implicit targets (one
+    /// in another case, one to itself), a virtual table with its shadow tables, a view with a
+    /// trigger.
+    const SCHEMA: &str = "
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT COLLATE NOCASE,
+    lower_email TEXT GENERATED ALWAYS AS (lower(email)) VIRTUAL,
+    CONSTRAINT users_name_check CHECK (length(name) > 1)
+);
+CREATE TABLE tags (post_id INTEGER, tag TEXT, PRIMARY KEY (post_id, tag)) WITHOUT ROWID;
+CREATE INDEX users_lower_idx ON users (lower(email) DESC);
+CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id),
+    title TEXT NOT NULL DEFAULT 'x', published INTEGER, CHECK (length(title) > 0),
+    UNIQUE (title, published));
+CREATE INDEX posts_published_idx ON posts (user_id) WHERE published;
+CREATE TRIGGER posts_touch AFTER UPDATE OF title ON posts BEGIN SELECT 1; END;
+CREATE VIEW recent AS SELECT id, title FROM posts WHERE published;
+CREATE TRIGGER recent_add INSTEAD OF INSERT ON recent BEGIN SELECT 1; END;
+CREATE TABLE child (a INT, b INT, c INT REFERENCES USERS, FOREIGN KEY (a, b) REFERENCES tags);
+CREATE TABLE \"Odd \"\"Name'\\\" ([a b] TEXT, \"c.d\" INT PRIMARY KEY, e INT REFERENCES \"odd \"\"name'\\\");
+CREATE INDEX \"idx \"\"q'\" ON \"Odd \"\"Name'\\\" ([a b] COLLATE nocase, e);
+CREATE VIRTUAL TABLE notes USING fts5(body);
+";
+
+    #[test]
+    fn a_part_read_alone_is_the_part_read_whole() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let none = BTreeSet::new();
+        let whole = read(&conn, None, &none).unwrap();
+        assert!(whole.len() > FEW_TABLES, "the whole read joins the pragmas");
+        assert_eq!(
+            whole["child"].depends_on,
+            BTreeSet::from(["tags".to_owned(), "users".to_owned()])
+        );
+        let odd = "odd \"name'\\";
+        assert_eq!(whole[odd].depends_on, BTreeSet::from([odd.to_owned()]));
+        assert_eq!(
+            whole["child"]
+                .objects
+                .get("foreign key", "child.fk(c)->USERS(id)")
+                .and_then(|k| k.get("target")),
+            Some("USERS(id)")
+        );
+        assert!(whole["recent"]
+            .objects
+            .get("trigger", "recent.recent_add")
+            .is_some());
+        for owner in whole.keys() {
+            let one = BTreeSet::from([owner.clone()]);
+            let part = read(&conn, Some(&one), &none).unwrap();
+            assert_eq!(part.get(owner), whole.get(owner), "{owner}");
+            assert_eq!(part.len(), 1, "{owner}");
+        }
+        let all: BTreeSet<String> = whole.keys().cloned().chain(["none".to_owned()]).collect();
+        assert_eq!(read(&conn, Some(&all), &none).unwrap(), whole);
+        // The parents of implicit foreign keys are read for their keys, not returned.
+        let two = BTreeSet::from(["child".to_owned(), "posts".to_owned()]);
+        let parts = read(&conn, Some(&two), &none).unwrap();
+        assert_eq!(parts.keys().collect::<Vec<_>>(), ["child", "posts"]);
+        assert_eq!(parts["child"], whole["child"]);
+        // An owner known to be gone is not read, and has no key.
+        let gone = BTreeSet::from(["users".to_owned()]);
+        let child = read(&conn, Some(&BTreeSet::from(["child".to_owned()])), &gone).unwrap();
+        assert_eq!(
+            child["child"]
+                .objects
+                .get("foreign key", "child.fk(c)->USERS()")
+                .and_then(|k| k.get("target")),
+            Some("USERS()")
+        );
+    }
+
+    #[test]
+    fn names_go_to_json_each_as_they_are() {
+        let conn = Connection::open_in_memory().unwrap();
+        let names = [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnew\nline",
+            "ünï",
+            "it's",
+        ];
+        let json = json_array(names.iter().copied());
+        let back: Vec<String> = query(&conn, "SELECT value FROM json_each(?1)", [json], |r| {
+            r.get(0)
+        })
+        .unwrap();
+        assert_eq!(back, names);
+        assert_eq!(json_array(std::iter::empty()), "[]");
+    }
 
     #[test]
     fn table_text_gives_generated_columns_collations_checks_and_options() {

@@ -590,3 +590,610 @@ async fn snapshot_sees_what_verify_must_compare() {
     )
     .await;
 }
+
+/// The snapshot read in part after each change is the whole one (`assert_change` checks it),
+/// also where a change reaches beyond the owner a statement names: `ALTER TABLE` (a rename
+/// rewrites other tables', views' and triggers' text), foreign keys whose target is another
+/// table's primary key (the parent changed, created after the child, named in another case),
+/// virtual tables, savepoints and transactions rolled back across changes, several owners in
+/// one batch; and where it does not reach the main database at all (`temp`).
+#[tokio::test]
+async fn tracked_snapshots_survive_changes_that_reach_other_owners() {
+    use ferry_core::testkit::snapshot::{assert_change, property};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(dir.path(), "tracked")).await;
+    d.execute(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));
+CREATE TABLE pet (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES parent);
+CREATE TABLE log (msg TEXT);
+CREATE VIEW parent_names AS SELECT name FROM parent;
+CREATE TRIGGER log_parent AFTER INSERT ON log BEGIN DELETE FROM parent WHERE id = 0; END;
+CREATE INDEX parent_name ON parent (name);",
+        false,
+    )
+    .await
+    .unwrap();
+    let s = d.snapshot().await.unwrap();
+    assert_eq!(
+        property(&s, "foreign key", "pet.fk(owner)->parent(id)", "target"),
+        Some("parent(id)")
+    );
+
+    // RENAME rewrites the child's foreign key, the view and the trigger of another table.
+    let s = assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE parent RENAME TO folk;",
+        &[
+            ("column", "folk.id", "exists"),
+            ("column", "folk.name", "exists"),
+            ("column", "parent.id", "exists"),
+            ("column", "parent.name", "exists"),
+            ("foreign key", "child.fk(parent_id)->folk(id)", "exists"),
+            ("foreign key", "child.fk(parent_id)->parent(id)", "exists"),
+            ("foreign key", "pet.fk(owner)->folk(id)", "exists"),
+            ("foreign key", "pet.fk(owner)->parent(id)", "exists"),
+            ("index", "parent_name", "table"),
+            ("primary key", "folk", "exists"),
+            ("primary key", "parent", "exists"),
+            ("table", "folk", "exists"),
+            ("table", "parent", "exists"),
+            ("trigger", "log.log_parent", "definition"),
+            ("view", "parent_names", "definition"),
+        ],
+    )
+    .await;
+    // RENAME COLUMN of the key an implicit foreign key targets: the child's text does not
+    // change, its target does.
+    let s = assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE folk RENAME COLUMN id TO folk_id;",
+        &[
+            ("column", "folk.folk_id", "exists"),
+            ("column", "folk.id", "exists"),
+            (
+                "foreign key",
+                "child.fk(parent_id)->folk(folk_id)",
+                "exists",
+            ),
+            ("foreign key", "child.fk(parent_id)->folk(id)", "exists"),
+            ("foreign key", "pet.fk(owner)->folk(folk_id)", "exists"),
+            ("foreign key", "pet.fk(owner)->folk(id)", "exists"),
+            ("primary key", "folk", "columns"),
+            ("trigger", "log.log_parent", "definition"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE folk ADD COLUMN born TEXT;",
+        &[("column", "folk.born", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "ALTER TABLE folk DROP COLUMN born;",
+        &[("column", "folk.born", "exists")],
+    )
+    .await;
+    // The target of an implicit foreign key is dropped and created again with another key.
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP VIEW parent_names;
+DROP TRIGGER log_parent;
+DROP TABLE folk;
+CREATE TABLE folk (code TEXT PRIMARY KEY);",
+        &[
+            ("column", "folk.code", "exists"),
+            ("column", "folk.folk_id", "exists"),
+            ("column", "folk.name", "exists"),
+            ("foreign key", "pet.fk(owner)->folk(code)", "exists"),
+            ("foreign key", "pet.fk(owner)->folk(folk_id)", "exists"),
+            ("index", "parent_name", "exists"),
+            ("primary key", "folk", "columns"),
+            ("trigger", "log.log_parent", "exists"),
+            ("view", "parent_names", "exists"),
+        ],
+    )
+    .await;
+    // A parent created after its child.
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE kid (x INTEGER REFERENCES later);",
+        &[
+            ("column", "kid.x", "exists"),
+            ("foreign key", "kid.fk(x)->later()", "exists"),
+            ("table", "kid", "exists"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE later (k INTEGER PRIMARY KEY, v TEXT);",
+        &[
+            ("column", "later.k", "exists"),
+            ("column", "later.v", "exists"),
+            ("foreign key", "kid.fk(x)->later()", "exists"),
+            ("foreign key", "kid.fk(x)->later(k)", "exists"),
+            ("primary key", "later", "exists"),
+            ("table", "later", "exists"),
+        ],
+    )
+    .await;
+    // An index, a trigger dropped alone.
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE INDEX kid_x ON kid (x);
+CREATE TRIGGER kid_log AFTER INSERT ON kid BEGIN INSERT INTO log VALUES ('kid'); END;",
+        &[
+            ("index", "kid_x", "exists"),
+            ("trigger", "kid.kid_log", "exists"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP INDEX kid_x;",
+        &[("index", "kid_x", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TRIGGER kid_log;",
+        &[("trigger", "kid.kid_log", "exists")],
+    )
+    .await;
+    // `temp` is not the main database, even where its names shadow the main ones.
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TEMP TABLE scratch (a);
+CREATE TEMP TABLE log (x);
+CREATE TEMP TRIGGER kid_temp AFTER INSERT ON main.kid BEGIN SELECT 1; END;
+CREATE INDEX temp.scratch_a ON scratch (a);",
+        &[],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TABLE log; ALTER TABLE scratch RENAME TO scratch2; DROP TABLE scratch2;",
+        &[],
+    )
+    .await;
+    // The main database attached again under another name: its changes are main's.
+    let again = dir.path().join("tracked.db");
+    let s = assert_change(
+        &mut d,
+        s,
+        &format!(
+            "ATTACH '{}' AS again;\nCREATE TABLE again.twin (x INT);",
+            again.display()
+        ),
+        &[("column", "twin.x", "exists"), ("table", "twin", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TABLE again.twin; DETACH again;",
+        &[("column", "twin.x", "exists"), ("table", "twin", "exists")],
+    )
+    .await;
+    // A virtual table, whose module creates tables of its own (five, here).
+    let shadow = [
+        ("notes_config", &["k", "v"][..]),
+        ("notes_content", &["c0", "id"][..]),
+        ("notes_data", &["block", "id"][..]),
+        ("notes_docsize", &["id", "sz"][..]),
+        ("notes_idx", &["pgno", "segid", "term"][..]),
+    ];
+    let columns: Vec<String> = shadow
+        .iter()
+        .flat_map(|(table, columns)| columns.iter().map(move |c| format!("{table}.{c}")))
+        .collect();
+    let mut notes: Vec<(&str, &str, &str)> = columns
+        .iter()
+        .map(|c| ("column", c.as_str(), "exists"))
+        .collect();
+    for (table, _) in shadow {
+        notes.push(("primary key", table, "exists"));
+        notes.push(("table", table, "exists"));
+    }
+    notes.push(("table", "notes", "exists"));
+    notes.sort();
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE VIRTUAL TABLE notes USING fts5(body);",
+        &notes,
+    )
+    .await;
+    let s = assert_change(&mut d, s, "DROP TABLE notes;", &notes).await;
+    // What a savepoint rolled back did not happen.
+    let s = assert_change(
+        &mut d,
+        s,
+        "SAVEPOINT sp;
+CREATE TABLE gone (a);
+DROP TABLE kid;
+ALTER TABLE later RENAME TO sooner;
+ROLLBACK TO sp;
+RELEASE sp;",
+        &[],
+    )
+    .await;
+    // A savepoint opened by one change and rolled back by the next undoes what the first
+    // did; so does a transaction.
+    let s = assert_change(
+        &mut d,
+        s,
+        "SAVEPOINT outer_sp; CREATE TABLE q1 (a);",
+        &[("column", "q1.a", "exists"), ("table", "q1", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "ROLLBACK TO outer_sp; RELEASE outer_sp;",
+        &[("column", "q1.a", "exists"), ("table", "q1", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "BEGIN; CREATE TABLE q2 (a);",
+        &[("column", "q2.a", "exists"), ("table", "q2", "exists")],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "ROLLBACK;",
+        &[("column", "q2.a", "exists"), ("table", "q2", "exists")],
+    )
+    .await;
+    // VACUUM copies the schema through a database of its own: nothing changes.
+    let s = assert_change(&mut d, s, "VACUUM;", &[]).await;
+    // Names in any case are one owner; an implicit foreign key names its target as written.
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE shouty (x INTEGER REFERENCES Quiet);
+CREATE TABLE quiet (q INTEGER PRIMARY KEY);",
+        &[
+            ("column", "quiet.q", "exists"),
+            ("column", "shouty.x", "exists"),
+            ("foreign key", "shouty.fk(x)->Quiet(q)", "exists"),
+            ("primary key", "quiet", "exists"),
+            ("table", "quiet", "exists"),
+            ("table", "shouty", "exists"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP TABLE QUIET; CREATE TABLE quiet (r TEXT PRIMARY KEY);",
+        &[
+            ("column", "quiet.q", "exists"),
+            ("column", "quiet.r", "exists"),
+            ("foreign key", "shouty.fk(x)->Quiet(q)", "exists"),
+            ("foreign key", "shouty.fk(x)->Quiet(r)", "exists"),
+            ("primary key", "quiet", "columns"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE MiXed (Id INTEGER PRIMARY KEY, n TEXT); CREATE INDEX mixed_n ON MIXED (n);",
+        &[
+            ("column", "MiXed.Id", "exists"),
+            ("column", "MiXed.n", "exists"),
+            ("index", "mixed_n", "exists"),
+            ("primary key", "MiXed", "exists"),
+            ("table", "MiXed", "exists"),
+        ],
+    )
+    .await;
+    let s = assert_change(
+        &mut d,
+        s,
+        "DROP INDEX MIXED_N; DROP TABLE mixed;",
+        &[
+            ("column", "MiXed.Id", "exists"),
+            ("column", "MiXed.n", "exists"),
+            ("index", "mixed_n", "exists"),
+            ("primary key", "MiXed", "exists"),
+            ("table", "MiXed", "exists"),
+        ],
+    )
+    .await;
+    // Several owners in one batch, seen through or not.
+    let s = assert_change(
+        &mut d,
+        s,
+        "CREATE TABLE a1 (id INTEGER PRIMARY KEY REFERENCES later);
+CREATE INDEX a1_id ON a1 (id);
+ALTER TABLE later RENAME TO later2;
+DROP TABLE child;
+CREATE VIEW v2 AS SELECT 1 AS one;",
+        &[
+            ("column", "a1.id", "exists"),
+            ("column", "child.id", "exists"),
+            ("column", "child.parent_id", "exists"),
+            ("column", "later.k", "exists"),
+            ("column", "later.v", "exists"),
+            ("column", "later2.k", "exists"),
+            ("column", "later2.v", "exists"),
+            ("foreign key", "a1.fk(id)->later2(k)", "exists"),
+            (
+                "foreign key",
+                "child.fk(parent_id)->folk(folk_id)",
+                "exists",
+            ),
+            ("foreign key", "kid.fk(x)->later(k)", "exists"),
+            ("foreign key", "kid.fk(x)->later2(k)", "exists"),
+            ("index", "a1_id", "exists"),
+            ("primary key", "a1", "exists"),
+            ("primary key", "child", "exists"),
+            ("primary key", "later", "exists"),
+            ("primary key", "later2", "exists"),
+            ("table", "a1", "exists"),
+            ("table", "child", "exists"),
+            ("table", "later", "exists"),
+            ("table", "later2", "exists"),
+            ("view", "v2", "exists"),
+        ],
+    )
+    .await;
+    let _ = s;
+}
+
+/// Where parts could be unsound, tracking is off and every snapshot is read whole: once
+/// `sqlite_schema` may be written by hand (`writable_schema`, also when it was on before
+/// tracking started), and once a table's name has a dot (`a` and `a.b` would both hold a
+/// `column a.b.c`).
+#[tokio::test]
+async fn tracking_is_off_where_parts_could_be_unsound() {
+    use ferry_core::snapshot::Tracker;
+
+    let edit =
+        "UPDATE sqlite_schema SET sql = 'CREATE VIEW v AS SELECT 2 AS one' WHERE name = 'v';";
+    for (setup, change, expected) in [
+        (
+            "CREATE VIEW v AS SELECT 1 AS one;".to_owned(),
+            format!("PRAGMA writable_schema = ON;\n{edit}\nPRAGMA writable_schema = OFF;"),
+            &[("view", "v", "definition")][..],
+        ),
+        (
+            "CREATE VIEW v AS SELECT 1 AS one; PRAGMA writable_schema = ON;".to_owned(),
+            edit.to_owned(),
+            &[("view", "v", "definition")][..],
+        ),
+        (
+            "CREATE TABLE v (a INT);".to_owned(),
+            "CREATE TABLE \"v.a\" (b INT);".to_owned(),
+            &[("column", "v.a.b", "exists"), ("table", "v.a", "exists")][..],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = open(&database_url(dir.path(), "off")).await;
+        d.execute(&setup, false).await.unwrap();
+        let mut tracker = Tracker::start(&mut d).await.unwrap();
+        let before = tracker.take(&mut d).await.unwrap();
+        d.execute(&change, false).await.unwrap();
+        let after = tracker.take(&mut d).await.unwrap();
+        assert_eq!(after.schema(), d.snapshot().await.unwrap(), "{change}");
+        let found: Vec<(String, String, String)> = before
+            .differences(&after)
+            .into_iter()
+            .map(|d| (d.object, d.name, d.property))
+            .collect();
+        let expected: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+            .collect();
+        assert_eq!(found, expected, "{change}");
+        d.execute("CREATE TABLE later (x INT)", false)
+            .await
+            .unwrap();
+        let later = tracker.take(&mut d).await.unwrap();
+        assert_eq!(later.schema(), d.snapshot().await.unwrap(), "{change}");
+        assert_eq!(
+            tracker.reads().whole,
+            3,
+            "{change}: every snapshot read whole"
+        );
+    }
+}
+
+/// A table's text written by hand shows in the pragmas only once SQLite parses the schema
+/// again (an `ALTER TABLE` of any table does): tracking makes it parse the schema when it
+/// starts, so that the first snapshot already sees what a later one would.
+#[tokio::test]
+async fn tracking_starts_from_the_schema_as_written() {
+    use ferry_core::snapshot::Tracker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(dir.path(), "written")).await;
+    d.execute(
+        "CREATE TABLE t (a INT); CREATE TABLE u (x INT);
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = 'CREATE TABLE t (a INT, b INT)' WHERE name = 't';
+PRAGMA writable_schema = OFF;",
+        false,
+    )
+    .await
+    .unwrap();
+    let stale = d.snapshot().await.unwrap();
+    assert!(stale.get("column", "t.b").is_none(), "not parsed yet");
+    let mut tracker = Tracker::start(&mut d).await.unwrap();
+    let first = tracker.take(&mut d).await.unwrap();
+    assert!(first.schema().get("column", "t.b").is_some());
+    d.execute("ALTER TABLE u ADD COLUMN y INT", false)
+        .await
+        .unwrap();
+    let next = tracker.take(&mut d).await.unwrap();
+    assert_eq!(next.schema(), d.snapshot().await.unwrap());
+    assert_eq!(tracker.reads().whole, 1, "read in part");
+}
+
+/// After creating one table in a schema of 50, the tracker reads that one owner, not the
+/// schema again; dropping it or adding a column (a statement the authorizer does not see
+/// through) reads one owner too.
+#[tokio::test]
+async fn the_tracker_reads_only_what_changed() {
+    use ferry_core::snapshot::Tracker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(dir.path(), "reads")).await;
+    let schema: String = (0..50)
+        .map(|i| {
+            format!(
+                "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);\nCREATE INDEX t{i}_v ON t{i} (v);\n"
+            )
+        })
+        .collect();
+    d.execute(&schema, false).await.unwrap();
+    let mut tracker = Tracker::start(&mut d).await.unwrap();
+    assert!(tracker.is_incremental());
+    let first = tracker.take(&mut d).await.unwrap();
+    assert_eq!(tracker.reads().whole, 1);
+    assert_eq!(first.parts().count(), 50);
+
+    let mut owners = tracker.reads().owners;
+    for (sql, changed) in [
+        (
+            "CREATE TABLE extra (id INTEGER PRIMARY KEY); CREATE INDEX extra_id ON extra (id);",
+            1,
+        ),
+        ("ALTER TABLE extra ADD COLUMN note TEXT;", 1),
+        ("DROP TABLE extra;", 1),
+        ("SELECT * FROM t1; INSERT INTO t2 (v) VALUES ('x');", 0),
+    ] {
+        d.execute_step(sql, false).await.unwrap();
+        let now = tracker.take(&mut d).await.unwrap();
+        assert_eq!(now.schema(), d.snapshot().await.unwrap(), "{sql}");
+        let reads = tracker.reads();
+        assert_eq!(reads.whole, 1, "{sql}: nothing read whole");
+        assert_eq!(reads.owners, owners + changed, "{sql}: owners read");
+        owners = reads.owners;
+    }
+    assert_eq!(first.differences(&tracker.take(&mut d).await.unwrap()), []);
+}
+
+/// A step is all or nothing: a failing statement rolls back the statements of its section
+/// before it (the savepoint), and only them; the lock stays. The snapshot after it is read
+/// whole, and is right.
+#[tokio::test]
+async fn a_failing_step_rolls_back_its_savepoint() {
+    use ferry_core::snapshot::Tracker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "step");
+    let mut d = open(&url).await;
+    d.relax_durability().await.unwrap();
+    d.lock(Duration::from_secs(5)).await.unwrap();
+    let mut tracker = Tracker::start(&mut d).await.unwrap();
+    tracker.take(&mut d).await.unwrap();
+    d.execute_step("CREATE TABLE kept (x INT);", false)
+        .await
+        .unwrap();
+    let before = tracker.take(&mut d).await.unwrap();
+    let err = d
+        .execute_step(
+            "CREATE TABLE a (x INT);\nDROP TABLE kept;\nINSERT INTO missing VALUES (1);",
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+    let after = tracker.take(&mut d).await.unwrap();
+    assert_eq!(after.schema(), d.snapshot().await.unwrap());
+    assert_eq!(before.differences(&after), [], "the step left nothing");
+    assert_eq!(tracker.reads().whole, 2, "read whole after the rollback");
+    let mut other = open(&url).await;
+    assert_locked_out(&mut other, "the lock survives a failed step").await;
+    d.execute_step("CREATE TABLE a (x INT);", false)
+        .await
+        .unwrap();
+    d.unlock().await.unwrap();
+    let s = other.snapshot().await.unwrap();
+    assert!(s.get("table", "a").is_some() && s.get("table", "kept").is_some());
+}
+
+/// A transaction rolled back by a statement that names no rollback (`OR ROLLBACK`, or a
+/// trigger's `RAISE(ROLLBACK)`) undoes changes the tracker saw earlier: the next snapshot is
+/// read whole.
+#[tokio::test]
+async fn an_implicit_rollback_is_seen() {
+    use ferry_core::snapshot::Tracker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(dir.path(), "implicit")).await;
+    let mut tracker = Tracker::start(&mut d).await.unwrap();
+    tracker.take(&mut d).await.unwrap();
+    for undo in [
+        "INSERT OR ROLLBACK INTO q VALUES (1);",
+        "INSERT INTO q VALUES (2);",
+    ] {
+        d.execute(
+            "BEGIN; CREATE TABLE q (a UNIQUE); INSERT INTO q VALUES (1);
+CREATE TRIGGER q_no BEFORE INSERT ON q WHEN NEW.a = 2 BEGIN SELECT RAISE(ROLLBACK, 'no'); END;",
+            false,
+        )
+        .await
+        .unwrap();
+        let with_q = tracker.take(&mut d).await.unwrap();
+        assert!(with_q.schema().get("table", "q").is_some());
+        d.execute(undo, false).await.expect_err(undo);
+        let after = tracker.take(&mut d).await.unwrap();
+        assert!(after.schema().get("table", "q").is_none(), "{undo}");
+        assert_eq!(after.schema(), d.snapshot().await.unwrap(), "{undo}");
+    }
+}
+
+/// rusqlite fails the authorizer on a name that is not UTF-8 (it panics inside the callback,
+/// prints that, and SQLite refuses the statement). While tracking, such a statement runs
+/// anyway: the hooks are taken off and tracking is off from then on.
+#[tokio::test]
+async fn a_name_the_authorizer_cannot_read_does_not_fail_the_step() {
+    use ferry_core::snapshot::Tracker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = open(&database_url(dir.path(), "utf8")).await;
+    d.execute(
+        "CREATE TABLE t (a INT);
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = 'CREATE TABLE t (a INT, ' || CAST(x'ff' AS TEXT) || ' INT)'
+    WHERE name = 't';
+PRAGMA writable_schema = RESET;",
+        false,
+    )
+    .await
+    .unwrap();
+    let mut tracker = Tracker::start(&mut d).await.unwrap();
+    d.execute("SELECT * FROM t; CREATE TABLE u (x INT);", false)
+        .await
+        .expect("runs without the authorizer");
+    d.execute("CREATE TABLE w (x INT);", false).await.unwrap();
+    // The snapshot cannot read the name either: an error, not a wrong answer.
+    let err = tracker.take(&mut d).await.unwrap_err();
+    assert!(
+        err.message.contains("UTF-8") || err.message.contains("utf-8"),
+        "{err}"
+    );
+}
