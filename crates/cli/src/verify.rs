@@ -170,11 +170,13 @@ pub(crate) async fn run(
         Format::Table => out(&table(&results)),
     }
     if style.verbose {
-        let total: u64 = results.iter().map(|r| r.duration_ms).sum();
-        let snapshots: u64 = results.iter().map(|r| r.snapshot_ms).sum();
+        let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
+        let snapshots: std::time::Duration = results.iter().map(|r| r.snapshot_time).sum();
         eprintln!(
-            "time: {total} ms over {} migrations, {snapshots} ms of it in schema snapshots",
-            results.len()
+            "time: {} ms over {} migrations, {} ms of it in schema snapshots",
+            total.as_millis(),
+            results.len(),
+            snapshots.as_millis()
         );
     }
     let failures = results.iter().filter(|r| r.verdict.is_failure()).count();

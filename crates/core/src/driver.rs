@@ -239,8 +239,10 @@ pub trait Driver: Send {
 
     /// The schema as the catalog describes it now ([`crate::schema`], SPEC §9.3) in parts by
     /// owner, leaving out the tracking table and its lock table: every owner (`None`), or only
-    /// `owners` (an owner asked for and not returned has no objects now). Read-only; a few
-    /// catalog queries whatever the schema's size, no query per object. The default says the
+    /// `owners` (an owner asked for and not returned has no objects now). Read-only. A whole
+    /// read is a few catalog queries whatever the schema's size, never one per object; a read
+    /// of some owners costs what they hold (SQLite reads a handful of tables with a pragma
+    /// each, cheaper than preparing its joins again). The default says the
     /// backend cannot.
     fn snapshot_parts<'a>(
         &'a mut self,

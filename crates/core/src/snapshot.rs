@@ -161,7 +161,7 @@ impl Tracker {
         } else {
             None
         };
-        let (Some(current), Some(changed)) = (&self.current, changed) else {
+        let (true, Some(changed)) = (self.current.is_some(), changed) else {
             return self.read_whole(driver).await;
         };
         let mut owners = changed.clone();
@@ -175,11 +175,12 @@ impl Tracker {
         }
         self.reads.partial += 1;
         if owners.is_empty() {
-            return Ok(current.clone());
+            return Ok(self.current.clone().unwrap_or_default());
         }
         self.reads.owners += owners.len() as u64;
         let parts = driver.snapshot_parts(Some(&owners)).await?;
-        let mut next = current.clone();
+        // Taken, not copied: one copy of the map per snapshot, the one returned.
+        let mut next = self.current.take().unwrap_or_default();
         for owner in &owners {
             if let Some(old) = next.parts.remove(owner.as_str()) {
                 self.unlink(owner, &old);

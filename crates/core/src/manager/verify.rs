@@ -65,10 +65,12 @@ pub struct VerifiedMigration {
     /// S2 against S0 (`not-reversible`), S3 against S1 (`not-reappliable`), else none; a
     /// failing step is one difference whose property is `error`.
     pub differences: Vec<Difference>,
-    /// The time its steps and snapshots took.
+    /// The time its steps and snapshots took, in whole milliseconds.
     pub duration_ms: u64,
+    /// The same, exactly (a sum of many is not a sum of rounded milliseconds).
+    pub duration: std::time::Duration,
     /// Of that, the time its schema snapshots took.
-    pub snapshot_ms: u64,
+    pub snapshot_time: std::time::Duration,
 }
 
 /// Runs verify over an app (its dependencies applied first, up only) or `all`.
@@ -204,8 +206,10 @@ async fn judge(
     };
     let done = |verdict: Verdict, differences, in_snapshots: std::time::Duration| {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let mut result = verified(app, migration, verdict, differences, ms(started.elapsed()));
-        result.snapshot_ms = ms(in_snapshots);
+        let elapsed = started.elapsed();
+        let mut result = verified(app, migration, verdict, differences, ms(elapsed));
+        result.duration = elapsed;
+        result.snapshot_time = in_snapshots;
         Ok((result, None))
     };
     if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
@@ -255,7 +259,8 @@ fn verified(
         verdict,
         differences,
         duration_ms,
-        snapshot_ms: 0,
+        duration: std::time::Duration::ZERO,
+        snapshot_time: std::time::Duration::ZERO,
     }
 }
 
