@@ -20,7 +20,9 @@
 //! - **Poolers**: every parameterised statement goes through the unnamed statement
 //!   (`query_typed`: parse, bind and execute in one round trip), never a named prepared
 //!   statement, and no later statement relies on session state; so everything works through
-//!   a transaction-mode pooler such as PgBouncer. A pooler or proxy is recognised at connect:
+//!   a transaction-mode pooler such as PgBouncer. (The one exception, `verify`'s change
+//!   tracking, with its temporary log and prepared statements, runs on a direct connection
+//!   only.) A pooler or proxy is recognised at connect:
 //!   the backend pid the server announced differs from `pg_backend_pid()` (see `pooler.rs`).
 //! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level advisory lock keyed by
 //!   [`TableName::lock_key`], polled with `pg_try_advisory_lock` (never the blocking
@@ -33,9 +35,12 @@
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password.
-//! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): every non-system schema read
-//!   from `pg_catalog` in nine queries; objects in the current schema (as at connect) are
-//!   unqualified, others `schema.name`; extension members are left out.
+//! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): every non-system schema
+//!   read from `pg_catalog` in nine queries, in parts by owner (`snapshot.rs`); objects in the
+//!   current schema (as at connect) are unqualified, others `schema.name`; extension members
+//!   are left out. [`Driver::changed_owners`] says which owners the DDL since the last
+//!   snapshot changed, from event triggers (`changes.rs`; a superuser on a direct connection,
+//!   otherwise every snapshot is read whole).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
