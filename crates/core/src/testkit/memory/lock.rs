@@ -133,7 +133,7 @@ impl Drop for LockFuture {
 }
 
 /// Run a future to completion on the current thread, parking between polls. Enough for
-/// ferry's futures, which need no runtime (the [`MemoryDriver`]'s lock wakes itself).
+/// ferry's futures, which need no runtime (the [`MemoryDriver`](super::MemoryDriver)'s lock wakes itself).
 ///
 /// ```
 /// assert_eq!(ferry_core::testkit::block_on(async { 1 + 1 }), 2);
