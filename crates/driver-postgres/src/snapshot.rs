@@ -357,40 +357,30 @@ fn members(scoped: bool) -> String {
             String::new()
         }
     };
-    let relation = "JOIN pg_catalog.pg_class c ON c.oid = {rel} \
-                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
-    let of_relation = |rel: &str| relation.replace("{rel}", rel);
-    [
+    // The members a relation owns: (catalog, alias, the relation's column), each joined to
+    // its relation for the user-schema filter.
+    let of_relations = [
+        ("pg_class", "i", "indexrelid", "indrelid"),
+        ("pg_constraint", "co", "oid", "conrelid"),
+        ("pg_trigger", "tg", "oid", "tgrelid"),
+        ("pg_attrdef", "ad", "oid", "adrelid"),
+        ("pg_rewrite", "rw", "oid", "ev_class"),
+    ]
+    .map(|(catalog, alias, member, relation)| {
+        let table = if catalog == "pg_class" {
+            "pg_index"
+        } else {
+            catalog
+        };
         format!(
-            "SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 'r' || i.indrelid \
-             FROM pg_catalog.pg_index i {} WHERE {user}{}",
-            of_relation("i.indrelid"),
-            only_relation("i.indrelid")
-        ),
-        format!(
-            "SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid, 'r' || co.conrelid \
-             FROM pg_catalog.pg_constraint co {} WHERE {user}{}",
-            of_relation("co.conrelid"),
-            only_relation("co.conrelid")
-        ),
-        format!(
-            "SELECT 'pg_catalog.pg_trigger'::regclass::oid, tg.oid, 'r' || tg.tgrelid \
-             FROM pg_catalog.pg_trigger tg {} WHERE {user}{}",
-            of_relation("tg.tgrelid"),
-            only_relation("tg.tgrelid")
-        ),
-        format!(
-            "SELECT 'pg_catalog.pg_attrdef'::regclass::oid, ad.oid, 'r' || ad.adrelid \
-             FROM pg_catalog.pg_attrdef ad {} WHERE {user}{}",
-            of_relation("ad.adrelid"),
-            only_relation("ad.adrelid")
-        ),
-        format!(
-            "SELECT 'pg_catalog.pg_rewrite'::regclass::oid, rw.oid, 'r' || rw.ev_class \
-             FROM pg_catalog.pg_rewrite rw {} WHERE {user}{}",
-            of_relation("rw.ev_class"),
-            only_relation("rw.ev_class")
-        ),
+            "SELECT 'pg_catalog.{catalog}'::regclass::oid, {alias}.{member}, \
+             'r' || {alias}.{relation} FROM pg_catalog.{table} {alias} \
+             JOIN pg_catalog.pg_class c ON c.oid = {alias}.{relation} \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {user}{}",
+            only_relation(&format!("{alias}.{relation}"))
+        )
+    });
+    let others = [
         // Row types of relations, and their array types (a composite type's owner is the
         // type, below).
         format!(
@@ -421,12 +411,16 @@ fn members(scoped: bool) -> String {
             "SELECT 'pg_catalog.pg_class'::regclass::oid, t.typrelid, 't' || t.oid \
              FROM pg_catalog.pg_type t \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-             WHERE t.typtype = 'c' AND {user} \
-             AND EXISTS (SELECT FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c'){}",
+             WHERE t.typtype = 'c' AND {user} AND EXISTS (SELECT FROM pg_catalog.pg_class r \
+             WHERE r.oid = t.typrelid AND r.relkind = 'c'){}",
             only("t.oid", "$2")
         ),
-    ]
-    .join(" UNION ALL ")
+    ];
+    of_relations
+        .into_iter()
+        .chain(others)
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
 }
 
 /// Runs of whitespace as one space, without leading or trailing whitespace: definitions are
