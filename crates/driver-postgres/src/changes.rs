@@ -30,10 +30,10 @@
 //! - a log that went missing (`DISCARD TEMP`) or could not be written; it is installed again;
 //! - an object the step created and dropped again, or a dropped one no read listed.
 //!
-//! Needs a superuser (event triggers do) and a direct connection (temporary objects do not
-//! survive a transaction-mode pooler); otherwise the driver does not track and every
-//! snapshot is read whole. Changes to the catalog that bypass DDL (`UPDATE pg_class ...`) are
-//! not seen.
+//! Needs a superuser (event triggers do), a direct connection (temporary objects do not
+//! survive a transaction-mode pooler) and PostgreSQL 12 or later; otherwise the driver does
+//! not track and every snapshot is read whole. Changes to the catalog that bypass DDL
+//! (`UPDATE pg_class ...`) are not seen.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -146,17 +146,19 @@ impl PostgresDriver {
         if self.server.pooled().is_some() {
             return Ok(false);
         }
-        // The current role (after any SET ROLE), which is who creates the event triggers.
-        let superuser: bool = self
+        // The current role (after any SET ROLE), which is who creates the event triggers;
+        // PostgreSQL 12 or later, for `plan_cache_mode` (and `EXECUTE FUNCTION`).
+        let row = self
             .client
             .query_typed_one(
-                "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                "SELECT rolsuper, pg_catalog.current_setting('server_version_num')::int >= 120000 \
+                 FROM pg_catalog.pg_roles WHERE rolname = current_user",
                 &[],
             )
             .await
-            .map_err(|e| db_error(&e))?
-            .get(0);
-        if !superuser || self.install_log().await.is_err() {
+            .map_err(|e| db_error(&e))?;
+        let (superuser, recent): (bool, bool) = (row.get(0), row.get(1));
+        if !superuser || !recent || self.install_log().await.is_err() {
             return Ok(false);
         }
         self.changes = Some(Changes::default());
