@@ -48,7 +48,7 @@ pub fn run(b: &VerifyBench) -> Result<()> {
         format!("[[app]]\nname = \"{APP}\"\nmigrations = \"migrations/{APP}\"\n"),
     )?;
     let mut text = String::from(
-        "| backend | up + down + up | verify | ratio | of which snapshots |\n|---|---|---|---|---|\n",
+        "| backend | up + down + up | verify | ratio | per migration | of which snapshots |\n|---|---|---|---|---|---|\n",
     );
     for (backend, server) in &b.backends {
         let mut runs = Vec::new();
@@ -77,8 +77,9 @@ pub fn run(b: &VerifyBench) -> Result<()> {
                 .collect(),
         );
         let share = snapshots / verify.max(1e-9) * 100.0;
+        let per_migration = verify * 1000.0 / b.migrations as f64;
         let line = format!(
-            "| {backend} | {plain:.2} s | {verify:.2} s | {ratio:.1}× | {snapshots:.2} s ({share:.0} %) |\n"
+            "| {backend} | {plain:.2} s | {verify:.2} s | {ratio:.1}× | {per_migration:.1} ms | {snapshots:.2} s ({share:.0} %) |\n"
         );
         eprint!("{line}");
         text.push_str(&line);
