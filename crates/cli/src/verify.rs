@@ -172,8 +172,9 @@ pub(crate) async fn run(
     if style.verbose {
         let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
         let snapshots: std::time::Duration = results.iter().map(|r| r.snapshot_time).sum();
+        let whole: u64 = results.iter().map(|r| r.whole_snapshots).sum();
         eprintln!(
-            "time: {} ms over {} migrations, {} ms of it in schema snapshots",
+            "time: {} ms over {} migrations, {} ms of it in schema snapshots ({whole} read whole, the others only where the schema changed)",
             total.as_millis(),
             results.len(),
             snapshots.as_millis()

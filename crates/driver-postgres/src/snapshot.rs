@@ -40,6 +40,10 @@ use tokio_postgres::Row;
 use crate::error::db_error;
 use crate::PostgresDriver;
 
+/// `pg_catalog.pg_inherits`'s object id (fixed in every PostgreSQL): the members query's rows
+/// of it are a child's parents.
+const PG_INHERITS: u32 = 2611;
+
 /// A part's owner: which catalog, and how a read of some owners finds the family's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OwnerKind {
@@ -261,7 +265,7 @@ impl PostgresDriver {
         }
         let tracking = self.snapshot_name(self.table.name());
         let lease = self.snapshot_name(self.table.lease_table().name());
-        let parts = parts
+        let mut parts: BTreeMap<String, Part> = parts
             .into_iter()
             .map(|(owner, part)| {
                 let objects = part.objects.without_table(&tracking).without_table(&lease);
@@ -277,7 +281,14 @@ impl PostgresDriver {
                     row.try_get::<_, String>(2)?,
                 ))
             };
-            found.push(read().map_err(|e| db_error(&e))?);
+            let ((classid, objid), owner) = read().map_err(|e| db_error(&e))?;
+            if classid == PG_INHERITS {
+                if let Some(part) = parts.get_mut(&owner) {
+                    part.depends_on.insert(format!("r{objid}"));
+                }
+            } else {
+                found.push(((classid, objid), owner));
+            }
         }
         Ok(Read {
             parts,
@@ -357,27 +368,46 @@ fn members(scoped: bool) -> String {
             String::new()
         }
     };
-    // The members a relation owns: (catalog, alias, the relation's column), each joined to
-    // its relation for the user-schema filter.
+    // The members a relation owns: (catalog, alias, member column, the relation's column,
+    // condition), each joined to its relation for the user-schema filter. A relation's
+    // internal triggers are the foreign keys' (also those on the table a key references):
+    // they belong to the key's table, and go with the key. The parents of a partition or an
+    // inheritance child (`pg_inherits`) are not members: they become its part's
+    // `depends_on` ([`PostgresDriver::collect`]), since detaching a partition is logged for
+    // the parent only.
     let of_relations = [
-        ("pg_class", "i", "indexrelid", "indrelid"),
-        ("pg_constraint", "co", "oid", "conrelid"),
-        ("pg_trigger", "tg", "oid", "tgrelid"),
-        ("pg_attrdef", "ad", "oid", "adrelid"),
-        ("pg_rewrite", "rw", "oid", "ev_class"),
+        ("pg_class", "i", "indexrelid", "i.indrelid", "true"),
+        ("pg_constraint", "co", "oid", "co.conrelid", "true"),
+        (
+            "pg_trigger",
+            "tg",
+            "oid",
+            "tg.tgrelid",
+            "NOT tg.tgisinternal",
+        ),
+        ("pg_trigger", "tg", "oid", "fk.conrelid", "tg.tgisinternal"),
+        ("pg_attrdef", "ad", "oid", "ad.adrelid", "true"),
+        ("pg_rewrite", "rw", "oid", "rw.ev_class", "true"),
+        ("pg_inherits", "ih", "inhparent", "ih.inhrelid", "true"),
     ]
-    .map(|(catalog, alias, member, relation)| {
+    .map(|(catalog, alias, member, relation, condition)| {
         let table = if catalog == "pg_class" {
             "pg_index"
         } else {
             catalog
         };
+        let key = if relation.starts_with("fk.") {
+            " JOIN pg_catalog.pg_constraint fk ON fk.oid = tg.tgconstraint"
+        } else {
+            ""
+        };
         format!(
             "SELECT 'pg_catalog.{catalog}'::regclass::oid, {alias}.{member}, \
-             'r' || {alias}.{relation} FROM pg_catalog.{table} {alias} \
-             JOIN pg_catalog.pg_class c ON c.oid = {alias}.{relation} \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {user}{}",
-            only_relation(&format!("{alias}.{relation}"))
+             'r' || {relation} FROM pg_catalog.{table} {alias}{key} \
+             JOIN pg_catalog.pg_class c ON c.oid = {relation} \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE {condition} AND {user}{}",
+            only_relation(relation)
         )
     });
     let others = [

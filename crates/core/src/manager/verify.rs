@@ -71,6 +71,9 @@ pub struct VerifiedMigration {
     pub duration: std::time::Duration,
     /// Of that, the time its schema snapshots took.
     pub snapshot_time: std::time::Duration,
+    /// How many of its snapshots were read whole; the others were read again only where
+    /// the schema changed ([`crate::snapshot`]).
+    pub whole_snapshots: u64,
 }
 
 /// Runs verify over an app (its dependencies applied first, up only) or `all`.
@@ -199,17 +202,18 @@ async fn judge(
     s0: Option<Snapshot>,
 ) -> Result<(VerifiedMigration, Option<Snapshot>)> {
     let started = Instant::now();
-    let mut in_snapshots = std::time::Duration::ZERO;
+    let mut in_snapshots = Spent::default();
     let s0 = match s0 {
         Some(s0) => s0,
         None => snapshots.take(m, &mut in_snapshots).await?,
     };
-    let done = |verdict: Verdict, differences, in_snapshots: std::time::Duration| {
+    let done = |verdict: Verdict, differences, in_snapshots: Spent| {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let elapsed = started.elapsed();
         let mut result = verified(app, migration, verdict, differences, ms(elapsed));
         result.duration = elapsed;
-        result.snapshot_time = in_snapshots;
+        result.snapshot_time = in_snapshots.time;
+        result.whole_snapshots = in_snapshots.whole;
         Ok((result, None))
     };
     if let Err(error) = run_section(m, app, migration, &migration.up, "up").await {
@@ -261,6 +265,7 @@ fn verified(
         duration_ms,
         duration: std::time::Duration::ZERO,
         snapshot_time: std::time::Duration::ZERO,
+        whole_snapshots: 0,
     }
 }
 
@@ -270,20 +275,26 @@ struct Snapshots {
     tracker: Tracker,
 }
 
+/// What a migration's snapshots cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    time: std::time::Duration,
+    /// Snapshots read whole.
+    whole: u64,
+}
+
 impl Snapshots {
-    /// The schema now, its time added to `spent`.
-    async fn take(
-        &mut self,
-        m: &mut Migrator,
-        spent: &mut std::time::Duration,
-    ) -> Result<Snapshot> {
+    /// The schema now, what it cost added to `spent`.
+    async fn take(&mut self, m: &mut Migrator, spent: &mut Spent) -> Result<Snapshot> {
         let taken = Instant::now();
+        let whole = self.tracker.reads().whole;
         let snapshot = self
             .tracker
             .take(m.driver.as_mut())
             .await
             .map_err(Error::db("reading the scratch database's schema"));
-        *spent += taken.elapsed();
+        spent.time += taken.elapsed();
+        spent.whole += self.tracker.reads().whole - whole;
         snapshot
     }
 }
