@@ -87,37 +87,48 @@ pub async fn follow<D: Driver + ?Sized>(
     sql: &str,
 ) -> Followed {
     let mut before = before.into();
-    let (mut tracker, tracked) = match before.tracked.take() {
-        Some(tracked) => tracked,
-        None => {
-            let mut tracker = Tracker::start(driver)
-                .await
-                .unwrap_or_else(|e| panic!("tracking changes: {e}"));
-            let first = tracker
-                .take(driver)
-                .await
-                .unwrap_or_else(|e| panic!("first tracked snapshot: {e}"));
-            assert_same(&first.schema(), &before.schema, "before the first change");
-            (tracker, first)
-        }
-    };
+    before.start(driver).await;
     driver
         .execute(sql, false)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    compare(driver, before, sql).await
+}
+
+impl Followed {
+    /// Start the tracker, once, on the schema as it is.
+    async fn start<D: Driver + ?Sized>(&mut self, driver: &mut D) {
+        if self.tracked.is_some() {
+            return;
+        }
+        let mut tracker = Tracker::start(driver)
+            .await
+            .unwrap_or_else(|e| panic!("tracking changes: {e}"));
+        let first = tracker
+            .take(driver)
+            .await
+            .unwrap_or_else(|e| panic!("first tracked snapshot: {e}"));
+        assert_same(&first.schema(), &self.schema, "before the first change");
+        self.tracked = Some((tracker, first));
+    }
+}
+
+/// Take the whole snapshot and the tracked one after `what` ran, and compare them.
+async fn compare<D: Driver + ?Sized>(driver: &mut D, mut before: Followed, what: &str) -> Followed {
+    let (mut tracker, tracked) = before.tracked.take().expect("started");
     let after = driver
         .snapshot()
         .await
-        .unwrap_or_else(|e| panic!("snapshot after {sql}: {e}"));
+        .unwrap_or_else(|e| panic!("snapshot after {what}: {e}"));
     let next = tracker
         .take(driver)
         .await
-        .unwrap_or_else(|e| panic!("tracked snapshot after {sql}: {e}"));
-    assert_same(&next.schema(), &after, &format!("after {sql}"));
+        .unwrap_or_else(|e| panic!("tracked snapshot after {what}: {e}"));
+    assert_same(&next.schema(), &after, &format!("after {what}"));
     assert_eq!(
         tracked.differences(&next),
         before.schema.differences(&after),
-        "after {sql}: the tracked snapshots differ otherwise than the whole ones"
+        "after {what}: the tracked snapshots differ otherwise than the whole ones"
     );
     Followed {
         schema: after,
@@ -167,4 +178,217 @@ pub fn listing(schema: &Schema) -> String {
         .map(|(kind, name, properties)| format!("{kind} {name}: {properties:?}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Walk `driver`'s schema through `steps` random changes (seeded: the same seed, the same
+/// walk) and [`follow`] each: tables with foreign keys to each other, indexes, views, added,
+/// renamed and dropped columns, renamed and dropped tables. Statements the database refuses
+/// (a view or a key in the way) change nothing, and are followed too. Returns how many ran.
+pub async fn wander<D: Driver + ?Sized>(
+    driver: &mut D,
+    before: impl Into<Followed>,
+    dialect: crate::sql::Dialect,
+    seed: u64,
+    steps: usize,
+) -> (Followed, usize) {
+    let mut model = Model {
+        rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        ..Model::default()
+    };
+    let mut followed = before.into();
+    followed.start(driver).await;
+    let mut ran = 0;
+    for _ in 0..steps {
+        let (sql, apply) = model.next_change(dialect);
+        // A refused statement changes nothing, and is followed all the same.
+        let what = match driver.execute(&sql, false).await {
+            Ok(()) => {
+                ran += 1;
+                apply(&mut model);
+                sql
+            }
+            Err(e) => format!("{sql} (refused: {e})"),
+        };
+        followed = compare(driver, followed, &what).await;
+    }
+    (followed, ran)
+}
+
+/// What [`wander`] believes the schema holds.
+#[derive(Default)]
+struct Model {
+    rng: u64,
+    next: usize,
+    /// Tables and their columns (the first is `id`, the primary key).
+    tables: Vec<(String, Vec<String>)>,
+    /// Indexes and their tables.
+    indexes: Vec<(String, String)>,
+    /// Views.
+    views: Vec<String>,
+}
+
+type Apply = Box<dyn FnOnce(&mut Model) + Send>;
+
+impl Model {
+    fn random(&mut self, n: usize) -> usize {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
+    }
+
+    fn name(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{}", self.next)
+    }
+
+    /// The next change and what it does to the model when it runs.
+    fn next_change(&mut self, dialect: crate::sql::Dialect) -> (String, Apply) {
+        use crate::sql::Dialect;
+        let choice = if self.tables.is_empty() {
+            0
+        } else {
+            self.random(10)
+        };
+        let t = if self.tables.is_empty() {
+            0
+        } else {
+            self.random(self.tables.len())
+        };
+        // A column to rename or drop needs one besides `id`.
+        let choice = if choice == 7 && self.tables[t].1.len() < 2 {
+            6
+        } else {
+            choice
+        };
+        match choice {
+            // A table, maybe with a foreign key to another.
+            0 | 1 => {
+                let name = self.name("t");
+                let column = self.name("c");
+                let key = if self.tables.is_empty() || self.random(2) == 0 {
+                    String::new()
+                } else {
+                    let parent = self.tables[t].0.clone();
+                    format!(", {column}_ref INTEGER REFERENCES {parent} (id)")
+                };
+                let sql =
+                    format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, {column} INTEGER{key})");
+                let mut columns = vec!["id".to_owned(), column.clone()];
+                if !key.is_empty() {
+                    columns.push(format!("{column}_ref"));
+                }
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| m.tables.push((name, columns))),
+                )
+            }
+            2 => {
+                let (table, columns) = self.tables[t].clone();
+                let name = self.name("i");
+                let column = columns[self.random(columns.len())].clone();
+                let sql = format!("CREATE INDEX {name} ON {table} ({column})");
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| m.indexes.push((name, table))),
+                )
+            }
+            3 if !self.indexes.is_empty() => {
+                let i = self.random(self.indexes.len());
+                let (name, table) = self.indexes[i].clone();
+                let sql = match dialect {
+                    Dialect::MySql => format!("DROP INDEX {name} ON {table}"),
+                    _ => format!("DROP INDEX {name}"),
+                };
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| {
+                        m.indexes.retain(|(n, _)| *n != name);
+                    }),
+                )
+            }
+            4 => {
+                let table = self.tables[t].0.clone();
+                let name = self.name("v");
+                let sql = format!("CREATE VIEW {name} AS SELECT id FROM {table}");
+                (sql, Box::new(move |m: &mut Model| m.views.push(name)))
+            }
+            5 if !self.views.is_empty() => {
+                let v = self.random(self.views.len());
+                let name = self.views[v].clone();
+                (
+                    format!("DROP VIEW {name}"),
+                    Box::new(move |m: &mut Model| {
+                        m.views.retain(|v| *v != name);
+                    }),
+                )
+            }
+            6 => {
+                let table = self.tables[t].0.clone();
+                let column = self.name("c");
+                let sql = format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER");
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| {
+                        if let Some((_, columns)) = m.tables.iter_mut().find(|(n, _)| *n == table) {
+                            columns.push(column);
+                        }
+                    }),
+                )
+            }
+            7 => {
+                let (table, columns) = self.tables[t].clone();
+                let old = columns[1 + self.random(columns.len() - 1)].clone();
+                let new = self.name("c");
+                let sql = if self.random(2) == 0 {
+                    format!("ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
+                } else {
+                    format!("ALTER TABLE {table} DROP COLUMN {old}")
+                };
+                let drop = sql.contains(" DROP ");
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| {
+                        if let Some((_, columns)) = m.tables.iter_mut().find(|(n, _)| *n == table) {
+                            columns.retain(|c| *c != old);
+                            if !drop {
+                                columns.push(new);
+                            }
+                        }
+                    }),
+                )
+            }
+            8 => {
+                let old = self.tables[t].0.clone();
+                let new = self.name("t");
+                let sql = format!("ALTER TABLE {old} RENAME TO {new}");
+                (
+                    sql,
+                    Box::new(move |m: &mut Model| {
+                        for (name, _) in &mut m.tables {
+                            if *name == old {
+                                *name = new.clone();
+                            }
+                        }
+                        for (_, table) in &mut m.indexes {
+                            if *table == old {
+                                *table = new.clone();
+                            }
+                        }
+                    }),
+                )
+            }
+            _ => {
+                let table = self.tables[t].0.clone();
+                (
+                    format!("DROP TABLE {table}"),
+                    Box::new(move |m: &mut Model| {
+                        m.tables.retain(|(n, _)| *n != table);
+                        m.indexes.retain(|(_, n)| *n != table);
+                    }),
+                )
+            }
+        }
+    }
 }

@@ -1207,3 +1207,22 @@ async fn without_a_superuser_every_snapshot_is_read_whole() {
     })
     .await;
 }
+
+/// Random walks through tables, foreign keys, indexes, views, column and table renames and
+/// drops: after every step the snapshot read in part is the whole one.
+#[tokio::test(flavor = "multi_thread")]
+async fn tracked_snapshots_follow_random_changes() {
+    use ferry_core::testkit::snapshot::wander;
+
+    for seed in 1..=2 {
+        with_database("wander", |url| async move {
+            let mut d = open(&url, "ferry_migrations").await;
+            let s = d.snapshot().await.unwrap();
+            let (s, ran) = wander(&mut d, s, ferry_core::sql::Dialect::Postgres, seed, 120).await;
+            let reads = s.reads().expect("tracked");
+            assert!(ran > 60, "seed {seed}: only {ran} of 120 changes ran");
+            assert_eq!(reads.whole, 1, "seed {seed}: {reads:?}");
+        })
+        .await;
+    }
+}
