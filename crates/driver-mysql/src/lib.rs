@@ -345,15 +345,27 @@ impl MysqlDriver {
     }
 
     async fn execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
+        self.transaction(async |this: &mut Self| {
+            let started = Instant::now();
+            this.run_sql(sql).await?;
+            this.write_row(&change.clone().with_duration(started.elapsed()))
+                .await
+        })
+        .await
+    }
+
+    /// Run `body` in a transaction: committed (after the lease fence, where a lease is held)
+    /// when it succeeds, rolled back when anything fails.
+    async fn transaction(
+        &mut self,
+        body: impl AsyncFnOnce(&mut Self) -> DriverResult<()>,
+    ) -> DriverResult<()> {
         self.conn
             .query_drop("START TRANSACTION")
             .await
             .map_err(|e| db_error(&e))?;
         let result = async {
-            let started = Instant::now();
-            self.run_sql(sql).await?;
-            self.write_row(&change.clone().with_duration(started.elapsed()))
-                .await?;
+            body(self).await?;
             self.commit().await
         }
         .await;
@@ -375,19 +387,8 @@ impl MysqlDriver {
         if !matches!(self.held, Held::Lease(_)) {
             return self.write_row(change).await;
         }
-        self.conn
-            .query_drop("START TRANSACTION")
+        self.transaction(async |this: &mut Self| this.write_row(change).await)
             .await
-            .map_err(|e| db_error(&e))?;
-        let result = async {
-            self.write_row(change).await?;
-            self.commit().await
-        }
-        .await;
-        if result.is_err() {
-            let _ = self.conn.query_drop("ROLLBACK").await;
-        }
-        result
     }
 
     /// Several row changes in one transaction: one commit where the dirty protocol would
@@ -409,21 +410,13 @@ impl MysqlDriver {
             }
             return result;
         }
-        self.conn
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(|e| db_error(&e))?;
-        let result = async {
+        self.transaction(async |this: &mut Self| {
             for change in changes {
-                self.write_row(change).await?;
+                this.write_row(change).await?;
             }
-            self.commit().await
-        }
-        .await;
-        if result.is_err() {
-            let _ = self.conn.query_drop("ROLLBACK").await;
-        }
-        result
+            Ok(())
+        })
+        .await
     }
 
     /// [`Driver::write_then_execute`] in one round trip where [`Self::write_all`] would be

@@ -214,6 +214,26 @@ pub async fn wander<D: Driver + ?Sized>(
     (followed, ran)
 }
 
+/// [`wander`] from the schema as it is now, asserting that at least half the steps ran (the
+/// others were refused); returns what the tracker read.
+pub async fn wander_here<D: Driver + ?Sized>(
+    driver: &mut D,
+    dialect: crate::sql::Dialect,
+    seed: u64,
+    steps: usize,
+) -> crate::snapshot::Reads {
+    let start = driver
+        .snapshot()
+        .await
+        .unwrap_or_else(|e| panic!("snapshot: {e}"));
+    let (followed, ran) = wander(driver, start, dialect, seed, steps).await;
+    assert!(
+        ran * 2 > steps,
+        "seed {seed}: only {ran} of {steps} changes ran"
+    );
+    followed.reads().expect("tracked")
+}
+
 /// What [`wander`] believes the schema holds.
 #[derive(Default)]
 struct Model {
