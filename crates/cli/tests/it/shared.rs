@@ -54,6 +54,7 @@ backends!(
     verify_sees_every_kind_of_object_left_behind,
     verify_keep_and_scratch_url,
     verify_reads_the_schema_whole_once,
+    verify_runs_no_transaction_sections_outside_a_transaction,
 );
 
 fn three(p: &Project) {
@@ -1045,6 +1046,45 @@ fn verify_reads_the_schema_whole_once(b: Backend) {
     r.stderr_has(&format!(
         "({whole} read whole, the others only where the schema changed)"
     ));
+}
+
+/// SPEC §9.5: a `no-transaction` section runs in verify as in forwards, outside any
+/// transaction (verify's own included: on SQLite its lock is one), with statements that a
+/// transaction refuses; the migrations after it are judged as usual.
+fn verify_runs_no_transaction_sections_outside_a_transaction(b: Backend) {
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_table.sql",
+        "-- ferry:up\nCREATE TABLE nt (id INTEGER PRIMARY KEY, x INTEGER);\n-- ferry:down\nDROP TABLE nt;\n",
+    );
+    let (up, down) = match b {
+        Backend::Sqlite => (
+            "CREATE INDEX nt_x ON nt (x);\nVACUUM;",
+            "DROP INDEX nt_x;\nVACUUM;",
+        ),
+        Backend::Mysql => ("CREATE INDEX nt_x ON nt (x);", "DROP INDEX nt_x ON nt;"),
+        Backend::Postgres | Backend::PgBouncer => (
+            "CREATE INDEX CONCURRENTLY nt_x ON nt (x);",
+            "DROP INDEX CONCURRENTLY nt_x;",
+        ),
+    };
+    p.write(
+        "users",
+        "2_outside.sql",
+        &format!("-- ferry:up no-transaction\n{up}\n-- ferry:down no-transaction\n{down}\n"),
+    );
+    p.table_migration("users", "3", "after_nt");
+    let r = p.run(&["verify", "--format", "json"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let verdicts: Vec<&str> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["reversible"; 3], "{v}");
 }
 
 fn verify_gives_each_migration_its_verdict(b: Backend) {
