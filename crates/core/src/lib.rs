@@ -23,29 +23,21 @@
 //! # Ok(()) }
 //! ```
 
-mod config;
 mod driver;
-mod driver_error;
 mod error;
-pub mod fleet;
-mod loader;
-pub mod lock;
 mod manager;
-mod migration;
-mod redact;
-mod registry;
-mod scaffold;
+mod project;
 pub mod schema;
-pub mod scratch;
-pub mod snapshot;
 pub mod sql;
-mod sqlite_url;
-mod table_name;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-mod tracking;
-pub mod url;
-pub mod watch;
+mod verify;
+
+pub use driver::{lock, url, watch};
+use driver::{redact, sqlite_url, table_name, tracking};
+pub use project::fleet;
+use project::{config, loader, migration, registry, scaffold};
+pub use verify::{scratch, snapshot};
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
@@ -64,7 +56,6 @@ pub use manager::{
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
     ForwardsMigrationManager, ForwardsTarget, MigrationResult, MigrationStatus, Migrator,
     NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter, ResolveManager, Status,
-    Verdict, VerifiedMigration, VerifyManager,
 };
 pub use migration::{
     check_limits, checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration,
@@ -75,3 +66,4 @@ pub use sqlite_url::{SqliteMode, SqliteUrl};
 pub use tracking::{
     AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
 };
+pub use verify::{Verdict, VerifiedMigration, VerifyManager};

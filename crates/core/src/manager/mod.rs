@@ -33,7 +33,6 @@ mod plan;
 mod report;
 mod resolve;
 mod target;
-mod verify;
 
 pub use backwards::{backwards, run_backwards, BackwardsMigrationManager};
 pub use check::CheckMigrationManager;
@@ -46,7 +45,6 @@ pub use report::{
 };
 pub use resolve::ResolveManager;
 pub use target::{BackwardsTarget, ForwardsTarget};
-pub use verify::{Verdict, VerifiedMigration, VerifyManager};
 
 use crate::error::{Error, Result};
 use plan::Note;

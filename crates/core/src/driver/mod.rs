@@ -5,11 +5,20 @@
 //! change in the same transaction. Which migrations run, in what order, and which plans are
 //! refused is decided in core (see [`crate::Migrator`]).
 
+pub(crate) mod error;
+pub mod lock;
+pub(crate) mod redact;
+pub(crate) mod sqlite_url;
+pub(crate) mod table_name;
+pub(crate) mod tracking;
+pub mod url;
+pub mod watch;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use crate::driver_error::{DriverError, DriverErrorKind};
+pub use self::error::{DriverError, DriverErrorKind};
 use crate::lock::{LockChoice, LockHolder, LockOptions};
 pub use crate::redact::redact_url;
 pub use crate::table_name::TableName;

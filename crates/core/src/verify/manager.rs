@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::context::Migrator;
 use crate::config::AppConfig;
 use crate::error::{Error, Result};
+use crate::manager::Migrator;
 use crate::migration::{Migration, Section};
 use crate::schema::Difference;
 use crate::snapshot::{Snapshot, Tracker};

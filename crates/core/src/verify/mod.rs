@@ -1,0 +1,8 @@
+//! `verify` (SPEC §9): the schema snapshots it judges by, the scratch databases it runs on, and
+//! the manager that runs the steps.
+
+mod manager;
+pub mod scratch;
+pub mod snapshot;
+
+pub use manager::{Verdict, VerifiedMigration, VerifyManager};
