@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::driver::DriverError;
+use crate::driver::error::DriverError;
+use crate::driver::lock::LockHolder;
+use crate::text::seconds_text;
 
 /// Everything that can go wrong in core. Variants carry the app, migration ID and file they
 /// are about, so that a message can say exactly where to look.
@@ -31,14 +33,15 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The app is not in the registry.
-    #[error("unknown app `{app}`; known apps: {}{}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }, unknown_app_hint(app, known.is_empty(), *no_config))]
+    #[error("unknown app `{app}`; known apps: {}{}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }, hint)]
     UnknownApp {
         /// The name asked for.
         app: String,
         /// The apps the registry has.
         known: Vec<String>,
-        /// No `ferry.toml` was found, so the apps are the sub-folders of `./migrations`.
-        no_config: bool,
+        /// What to do about it, starting with `; ` (empty when nothing helps): built where the
+        /// registry is known ([`crate::AppRegistry::get`]).
+        hint: String,
     },
     /// Another run held the migration lock for longer than the lock timeout.
     #[error("another ferry run holds the lock{} (waited {}); try again when it has finished, or raise --lock-timeout", holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default(), waited_text(*waited))]
@@ -46,7 +49,7 @@ pub enum Error {
         /// How long this run waited.
         waited: std::time::Duration,
         /// Who holds the lock, where the backend can tell.
-        holder: Option<crate::LockHolder>,
+        holder: Option<LockHolder>,
     },
     /// The lease lock expired and another run took it over: this run stopped before it
     /// committed anything more. Nothing of migration `id` was committed.
@@ -154,36 +157,8 @@ pub enum Error {
     },
 }
 
-fn unknown_app_hint(app: &str, no_apps: bool, no_config: bool) -> String {
-    if no_config {
-        return "; no ferry.toml was found (run `ferry init --app NAME`), so apps are the sub-folders of ./migrations".to_owned();
-    }
-    if !no_apps || crate::config::validate_app_name(app).is_err() {
-        return String::new();
-    }
-    format!(
-        "; to add it, append the lines `[[app]]` and `name = \"{app}\"` to ferry.toml (its migrations then go in migrations/{app})"
-    )
-}
-
 fn waited_text(waited: std::time::Duration) -> String {
     seconds_text(waited)
-}
-
-/// A duration as a person reads it in a message: whole seconds, or tenths when it has any.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(ferry_core::seconds_text(Duration::from_millis(30_040)), "30 s");
-/// assert_eq!(ferry_core::seconds_text(Duration::from_millis(1_260)), "1.3 s");
-/// ```
-pub fn seconds_text(duration: std::time::Duration) -> String {
-    let tenths = (duration.as_secs_f64() * 10.0).round() / 10.0;
-    if tenths.fract() == 0.0 {
-        format!("{tenths:.0} s")
-    } else {
-        format!("{tenths:.1} s")
-    }
 }
 
 fn dirty_note(app: &str, id: &str, dirty: bool) -> String {

@@ -31,39 +31,38 @@ pub mod schema;
 pub mod sql;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod text;
 mod verify;
 
 pub use driver::{lock, url, watch};
-use driver::{redact, sqlite_url, table_name, tracking};
 pub use project::fleet;
-use project::{config, loader, migration, registry, scaffold};
 pub use verify::{scratch, snapshot};
 
-pub use config::{
-    resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,
-    MAX_APP_NAME_LEN,
-};
-pub use driver::{
-    redact_url, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind, DriverResult,
-    TableName, PROBE_AFTER, PROBE_EVERY,
-};
-pub use error::{seconds_text, Error, ErrorClass, Result};
-pub use lock::{
+pub use driver::error::{DriverError, DriverErrorKind};
+pub use driver::lock::{
     lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
 };
+pub use driver::redact::redact_url;
+pub use driver::sqlite_url::{resolve_sqlite_path, SqliteMode, SqliteUrl};
+pub use driver::table_name::TableName;
+pub use driver::tracking::{
+    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
+};
+pub use driver::{BoxFuture, Capabilities, Driver, DriverResult, PROBE_AFTER, PROBE_EVERY};
+pub use error::{Error, ErrorClass, Result};
 pub use manager::{
     backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
     CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
     ForwardsMigrationManager, ForwardsTarget, MigrationResult, MigrationStatus, Migrator,
     NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter, ResolveManager, Status,
 };
-pub use migration::{
-    check_limits, checksum, compare_ids, is_valid_id, load_migrations, parse_migration, Migration,
-    Section, MAX_DESCRIPTION_LEN, MAX_ID_LEN,
+pub use project::config::{Config, CONFIG_FILE};
+pub use project::loader::load_migrations;
+pub use project::migration::{
+    check_limits, compare_ids, is_valid_id, parse_migration, Migration, Section,
+    MAX_DESCRIPTION_LEN, MAX_ID_LEN,
 };
-pub use scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
-pub use sqlite_url::{SqliteMode, SqliteUrl};
-pub use tracking::{
-    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
-};
+pub use project::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_NAME_LEN};
+pub use project::scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
+pub use text::{checksum, seconds_text};
 pub use verify::{Verdict, VerifiedMigration, VerifyManager};

@@ -96,7 +96,7 @@ impl DriverError {
             DriverErrorKind::ConnectionLost,
             format!(
                 "the connection stopped answering: no reply for {} and {why}; whether the statement in flight took effect is unknown (its transaction commits whole or not at all): run `ferry check`",
-                crate::seconds_text(waited)
+                crate::text::seconds_text(waited)
             ),
         )
     }

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::driver::tracking::Value;
 use crate::sql::Dialect;
-use crate::tracking::Value;
 
 /// The migration lock a run asks for: `lock = "auto" | "advisory" | "table"` in `ferry.toml`,
 /// `--lock` on the command line.

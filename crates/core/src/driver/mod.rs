@@ -18,11 +18,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use self::error::{DriverError, DriverErrorKind};
-use crate::lock::{LockChoice, LockHolder, LockOptions};
-pub use crate::redact::redact_url;
-pub use crate::table_name::TableName;
-use crate::tracking::{AppliedMigration, RowChange};
+use self::error::{DriverError, DriverErrorKind};
+use self::lock::{LockChoice, LockHolder, LockOptions};
+use self::table_name::TableName;
+use self::tracking::{AppliedMigration, RowChange};
 
 /// A boxed, sendable future: the return type of every async [`Driver`] method.
 ///

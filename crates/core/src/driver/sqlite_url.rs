@@ -7,7 +7,7 @@
 //! sqlite::memory:
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How a database file may be opened, from the URL's `mode` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,7 +72,12 @@ impl SqliteUrl {
         let rest = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| format!("not an SQLite URL: {}", crate::redact_url(url)))?;
+            .ok_or_else(|| {
+                format!(
+                    "not an SQLite URL: {}",
+                    crate::driver::redact::redact_url(url)
+                )
+            })?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut mode = SqliteMode::default();
         let mut memory = path == ":memory:";
@@ -99,6 +104,28 @@ impl SqliteUrl {
             path: PathBuf::from(path),
             mode,
         })
+    }
+}
+
+/// Make the path of an `sqlite:` URL absolute against `base` when it is relative. Other URLs,
+/// in-memory databases and URLs that do not parse (see [`SqliteUrl::parse`]; the driver
+/// reports those) are returned unchanged.
+///
+/// ```
+/// use std::path::Path;
+/// use ferry_core::resolve_sqlite_path;
+/// assert_eq!(resolve_sqlite_path("sqlite:app.db", Path::new("/p")), "sqlite:/p/app.db");
+/// assert_eq!(resolve_sqlite_path("sqlite://data/app.db?mode=rwc", Path::new("/p")), "sqlite:/p/data/app.db?mode=rwc");
+/// assert_eq!(resolve_sqlite_path("sqlite:///abs.db", Path::new("/p")), "sqlite:///abs.db");
+/// assert_eq!(resolve_sqlite_path("sqlite::memory:", Path::new("/p")), "sqlite::memory:");
+/// ```
+pub fn resolve_sqlite_path(url: &str, base: &Path) -> String {
+    match SqliteUrl::parse(url) {
+        Ok(SqliteUrl::File { path, .. }) if path.is_relative() => {
+            let query = url.find('?').map_or("", |i| &url[i..]);
+            format!("sqlite:{}{query}", base.join(path).display())
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -139,5 +166,23 @@ mod tests {
             SqliteUrl::parse("mysql://root:pw@h/db").unwrap_err(),
             "not an SQLite URL: mysql://root:***@h/db"
         );
+    }
+
+    #[test]
+    fn sqlite_paths_resolve_only_for_relative_files() {
+        let base = Path::new("/p");
+        assert_eq!(
+            resolve_sqlite_path("sqlite:a.db?mode=ro", base),
+            "sqlite:/p/a.db?mode=ro"
+        );
+        for unchanged in [
+            "sqlite:?mode=memory",
+            "sqlite:a.db?mode=memory",
+            "sqlite:a.db?bogus=1",
+            "sqlite:",
+            "postgres://h/db",
+        ] {
+            assert_eq!(resolve_sqlite_path(unchanged, base), unchanged);
+        }
     }
 }

@@ -100,7 +100,7 @@ impl TableName {
         if full.len() <= Self::MAX_LOCK_NAME {
             return full;
         }
-        let mut hashed = crate::checksum(&full);
+        let mut hashed = crate::text::checksum(&full);
         hashed.truncate(Self::MAX_LOCK_NAME - PREFIX.len());
         format!("{PREFIX}{hashed}")
     }
@@ -123,7 +123,7 @@ impl TableName {
         let name = if self.name.len() + SUFFIX.len() <= 63 {
             format!("{}{SUFFIX}", self.name)
         } else {
-            let hash = &crate::checksum(&self.name)[..8];
+            let hash = &crate::text::checksum(&self.name)[..8];
             format!("{}_{hash}{SUFFIX}", &self.name[..63 - SUFFIX.len() - 9])
         };
         TableName {

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub use crate::text::one_line;
+
 /// The database backends ferry knows, as named by a URL's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -57,16 +59,6 @@ impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Collapse whitespace runs (newlines included) into single spaces, so that a message from
-/// a library or a server fits on one line.
-///
-/// ```
-/// assert_eq!(ferry_core::url::one_line("  connection\n  refused \t(os error 111)"), "connection refused (os error 111)");
-/// ```
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Quote an identifier with `quote` (`"` for PostgreSQL, `` ` `` for MySQL), doubling the
@@ -225,12 +217,6 @@ mod tests {
         assert_eq!(Backend::Postgres.as_str(), "postgres");
         assert_eq!(Backend::Mysql.to_string(), "mysql");
         assert_eq!(Backend::Sqlite.as_str(), "sqlite");
-    }
-
-    #[test]
-    fn one_line_flattens_whitespace() {
-        assert_eq!(one_line("a\n\n  b\r\n\tc "), "a b c");
-        assert_eq!(one_line(""), "");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::driver::{DriverError, DriverResult, PROBE_AFTER, PROBE_EVERY};
+use crate::driver::error::DriverError;
+use crate::driver::{DriverResult, PROBE_AFTER, PROBE_EVERY};
 
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,7 @@ impl Liveness {
     pub fn no_answer_within(limit: std::time::Duration) -> Liveness {
         Liveness::Gone(format!(
             "a new connection got no answer within {} either",
-            crate::seconds_text(limit)
+            crate::text::seconds_text(limit)
         ))
     }
 

@@ -6,11 +6,12 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::report::PlannedMigration;
-use crate::driver::{Driver, DriverError, DriverErrorKind};
+use crate::driver::error::{DriverError, DriverErrorKind};
+use crate::driver::tracking::{RowChange, TrackingRow};
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::migration::{Migration, Section};
+use crate::project::migration::{Migration, Section};
 use crate::sql;
-use crate::tracking::{RowChange, TrackingRow};
 
 /// What a step does to the tracking table.
 #[derive(Debug, Clone)]

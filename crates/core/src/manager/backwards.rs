@@ -10,8 +10,8 @@ use super::plan::{self, BackwardsStep};
 use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
 use super::target::BackwardsTarget;
 use super::{into_error, plural, report_notes};
-use crate::config::AppConfig;
 use crate::error::{Error, Result};
+use crate::project::registry::AppConfig;
 
 /// Reverses migrations. Piccolo's `BackwardsMigrationManager`.
 ///

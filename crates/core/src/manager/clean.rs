@@ -6,8 +6,8 @@ use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan;
 use super::plural;
 use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
+use crate::driver::tracking::RowChange;
 use crate::error::Result;
-use crate::tracking::RowChange;
 
 /// Forgets `missing` rows (applied, file gone) of an app or of every app.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::report::{Confirm, Event, NoConfirm, NullReporter, Reporter};
 use super::ALL;
-use crate::config::{AppConfig, AppRegistry};
-use crate::driver::{Driver, DriverError, DriverErrorKind};
+use crate::driver::error::{DriverError, DriverErrorKind};
+use crate::driver::lock::LockOptions;
+use crate::driver::tracking::AppliedMigration;
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::lock::LockOptions;
-use crate::migration::Migration;
-use crate::tracking::AppliedMigration;
+use crate::project::migration::Migration;
+use crate::project::registry::{AppConfig, AppRegistry};
 
 /// The context every manager runs in: the apps, a database connection, and how to ask and
 /// report.

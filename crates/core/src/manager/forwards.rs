@@ -9,8 +9,8 @@ use super::plan::{self, ForwardsStep};
 use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
 use super::target::ForwardsTarget;
 use super::{into_error, plural, report_notes};
+use crate::driver::tracking::RowChange;
 use crate::error::{Error, Result};
-use crate::tracking::RowChange;
 
 /// Runs migrations forwards. Piccolo's `ForwardsMigrationManager`.
 ///

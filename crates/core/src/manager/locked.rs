@@ -4,8 +4,8 @@
 use super::context::{Migrator, Rows};
 use super::plan::Plan;
 use super::report::{ConfirmRequest, MigrationResult, PlannedMigration};
-use crate::config::{AppConfig, AppRegistry};
 use crate::error::{Error, Result};
+use crate::project::registry::{AppConfig, AppRegistry};
 
 /// What the sequence came to.
 pub(crate) enum Locked<S> {

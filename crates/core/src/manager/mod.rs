@@ -47,6 +47,7 @@ pub use resolve::ResolveManager;
 pub use target::{BackwardsTarget, ForwardsTarget};
 
 use crate::error::{Error, Result};
+use crate::text::plural;
 use plan::Note;
 
 /// The keyword that names every app, or every migration.
@@ -58,14 +59,6 @@ fn report_notes(m: &Migrator, notes: &[Note]) {
             Note::Warning(text) => Event::Warning(text.clone()),
             Note::Notice(text) => Event::Notice(text.clone()),
         });
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 

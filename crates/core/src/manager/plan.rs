@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use super::context::Rows;
 use super::report::{MigrationResult, MigrationStatus, Outcome, PlannedMigration, Status};
 use super::target::{BackwardsTarget, ForwardsTarget};
-use crate::config::{AppConfig, AppRegistry};
+use crate::driver::tracking::AppliedMigration;
 use crate::error::{Error, Result};
-use crate::migration::{compare_ids, Migration, Section};
-use crate::tracking::AppliedMigration;
+use crate::project::migration::{compare_ids, Migration, Section};
+use crate::project::registry::{AppConfig, AppRegistry};
 
 /// Something to tell the user that does not stop the run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use super::apply::write_row;
 use super::context::Migrator;
 use super::plan::planned;
 use super::report::{MigrationResult, Outcome};
+use crate::driver::tracking::RowChange;
 use crate::error::{Error, Result};
-use crate::migration::compare_ids;
-use crate::tracking::RowChange;
+use crate::project::migration::compare_ids;
 
 /// Clears a dirty row after a human has inspected the database.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! Configuration: `ferry.toml` (discovery, parsing, the `./migrations` fallback); the apps it
-//! declares are in [`crate::registry`].
+//! declares are in [`super::registry`].
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::driver::sqlite_url::resolve_sqlite_path;
 use crate::error::{Error, Result};
-pub use crate::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_NAME_LEN};
-use crate::sqlite_url::SqliteUrl;
+use crate::project::registry::{AppConfig, AppRegistry};
 
 /// The file name ferry looks for.
 pub const CONFIG_FILE: &str = "ferry.toml";
@@ -24,14 +24,14 @@ pub struct Config {
     /// `table` from the config.
     pub table: Option<String>,
     /// `lock` from the config (SPEC §7).
-    pub lock: Option<crate::LockKind>,
+    pub lock: Option<crate::driver::lock::LockKind>,
     /// `lock_lease` from the config, checked against [`crate::LockOptions::MIN_LEASE`] and
     /// [`crate::LockOptions::MAX_LEASE`].
     pub lock_lease: Option<std::time::Duration>,
     /// The apps.
     pub registry: AppRegistry,
     /// The fleet's targets as configured (SPEC §11); used only with `--fleet`.
-    pub fleet: crate::fleet::FleetConfig,
+    pub fleet: crate::project::fleet::FleetConfig,
 }
 
 #[derive(Deserialize)]
@@ -138,17 +138,18 @@ impl Config {
             other => other,
         })?;
         if let Some(table) = &raw.table {
-            crate::TableName::parse(table).map_err(|m| Error::config(path.clone(), m))?;
+            crate::driver::table_name::TableName::parse(table)
+                .map_err(|m| Error::config(path.clone(), m))?;
         }
         let lock = raw
             .lock
             .as_deref()
-            .map(str::parse::<crate::LockKind>)
+            .map(str::parse::<crate::driver::lock::LockKind>)
             .transpose()
             .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock`)")))?;
         let lock_lease = raw
             .lock_lease
-            .map(crate::LockOptions::lease_secs)
+            .map(crate::driver::lock::LockOptions::lease_secs)
             .transpose()
             .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock_lease`)")))?;
         if raw.schemas.is_some() && raw.schemas_query.is_some() {
@@ -167,7 +168,7 @@ impl Config {
                 format!("[[target]] name `{}` must be one word, not empty", bad.name),
             ));
         }
-        let fleet = crate::fleet::FleetConfig {
+        let fleet = crate::project::fleet::FleetConfig {
             targets: raw
                 .target
                 .into_iter()
@@ -215,7 +216,7 @@ impl Config {
             table: None,
             lock: None,
             lock_lease: None,
-            fleet: crate::fleet::FleetConfig::default(),
+            fleet: crate::project::fleet::FleetConfig::default(),
             registry: AppRegistry {
                 from_folders: true,
                 ..AppRegistry::new(apps)?
@@ -224,94 +225,9 @@ impl Config {
     }
 }
 
-/// Make the path of an `sqlite:` URL absolute against `base` when it is relative. Other URLs,
-/// in-memory databases and URLs that do not parse (see [`SqliteUrl::parse`]; the driver
-/// reports those) are returned unchanged.
-///
-/// ```
-/// use std::path::Path;
-/// use ferry_core::resolve_sqlite_path;
-/// assert_eq!(resolve_sqlite_path("sqlite:app.db", Path::new("/p")), "sqlite:/p/app.db");
-/// assert_eq!(resolve_sqlite_path("sqlite://data/app.db?mode=rwc", Path::new("/p")), "sqlite:/p/data/app.db?mode=rwc");
-/// assert_eq!(resolve_sqlite_path("sqlite:///abs.db", Path::new("/p")), "sqlite:///abs.db");
-/// assert_eq!(resolve_sqlite_path("sqlite::memory:", Path::new("/p")), "sqlite::memory:");
-/// ```
-pub fn resolve_sqlite_path(url: &str, base: &Path) -> String {
-    match SqliteUrl::parse(url) {
-        Ok(SqliteUrl::File { path, .. }) if path.is_relative() => {
-            let query = url.find('?').map_or("", |i| &url[i..]);
-            format!("sqlite:{}{query}", base.join(path).display())
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reg(apps: &[(&str, &[&str])]) -> Result<AppRegistry> {
-        AppRegistry::new(
-            apps.iter()
-                .map(|(n, d)| AppConfig::new(*n, "x").depends_on(d.iter().copied()))
-                .collect(),
-        )
-    }
-
-    fn order(r: &AppRegistry) -> Vec<&str> {
-        r.dependency_order()
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect()
-    }
-
-    #[test]
-    fn waves_keep_registry_order() {
-        let r = reg(&[("c", &["a"]), ("b", &[]), ("a", &[]), ("d", &["c", "b"])]).unwrap();
-        assert_eq!(order(&r), ["b", "a", "c", "d"]);
-    }
-
-    #[test]
-    fn cycles_are_named() {
-        let err = reg(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("a -> b -> c -> a"), "{text}");
-        let err = reg(&[("a", &["a"])]).unwrap_err().to_string();
-        assert!(err.contains("a -> a"), "{err}");
-    }
-
-    #[test]
-    fn bad_names_duplicates_and_unknown_deps() {
-        assert!(reg(&[("all", &[])])
-            .unwrap_err()
-            .to_string()
-            .contains("reserved"));
-        assert!(reg(&[("a b", &[])]).is_err());
-        assert!(reg(&[("a", &[]), ("a", &[])])
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
-        let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
-        assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
-    }
-
-    #[test]
-    fn sqlite_paths_resolve_only_for_relative_files() {
-        let base = Path::new("/p");
-        assert_eq!(
-            resolve_sqlite_path("sqlite:a.db?mode=ro", base),
-            "sqlite:/p/a.db?mode=ro"
-        );
-        for unchanged in [
-            "sqlite:?mode=memory",
-            "sqlite:a.db?mode=memory",
-            "sqlite:a.db?bogus=1",
-            "sqlite:",
-            "postgres://h/db",
-        ] {
-            assert_eq!(resolve_sqlite_path(unchanged, base), unchanged);
-        }
-    }
 
     #[test]
     fn unknown_keys_are_errors() {

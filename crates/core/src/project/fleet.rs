@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::driver::sqlite_url::{resolve_sqlite_path, SqliteUrl};
 use crate::error::{Error, Result};
-use crate::sqlite_url::SqliteUrl;
 
 /// One database (or one PostgreSQL schema) a fleet command runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,7 @@ pub fn targets(
         .collect();
     if let Some(file) = &fleet.targets_file {
         for (name, url) in read_targets_file(file)? {
-            listed.push((name, crate::resolve_sqlite_path(&url, root), "targets_file"));
+            listed.push((name, resolve_sqlite_path(&url, root), "targets_file"));
         }
     }
     let mut found: BTreeMap<String, (Target, &'static str)> = BTreeMap::new();
@@ -393,7 +393,7 @@ mod tests {
         };
         let err = targets(&twice, None, dir.path(), Some("postgres://h/db"), &[]).unwrap_err();
         assert!(err.to_string().contains("named twice"), "{err}");
-        assert_eq!(err.class(), crate::ErrorClass::Input);
+        assert_eq!(err.class(), crate::error::ErrorClass::Input);
     }
 
     #[test]

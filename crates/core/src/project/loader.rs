@@ -6,10 +6,11 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::migration::{
-    check_limits, checksum, compare_ids, is_valid_id, normalize_newlines, parse_migration,
-    parse_pair_part, slug_description, Migration,
+use crate::project::migration::{
+    check_limits, compare_ids, is_valid_id, normalize_newlines, parse_migration, parse_pair_part,
+    slug_description, Migration,
 };
+use crate::text::checksum;
 
 /// Read a file as UTF-8 text: BOM dropped, CRLF read as LF. The bytes read become the
 /// `String` without a copy unless there is a BOM or a CR to remove.

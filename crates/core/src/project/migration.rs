@@ -4,10 +4,8 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
-pub use crate::loader::load_migrations;
+use crate::text::checksum;
 
 /// One direction (up or down) of a migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,18 +184,6 @@ pub fn compare_ids(a: &str, b: &str) -> Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-/// SHA-256 (lower-case hex) of a section's text.
-pub fn checksum(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(2 * digest.len());
-    for b in digest {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    hex
 }
 
 /// `text` with CRLF read as LF; borrowed when it holds no CR (the usual case: no copy).

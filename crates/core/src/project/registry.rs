@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::migration::{load_migrations, Migration};
+use crate::project::loader::load_migrations;
+use crate::project::migration::Migration;
 
 /// One app: a name, where its migrations come from, and the apps it depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl AppConfig {
         if let Some(list) = &self.embedded {
             let mut list = list.clone();
             for migration in &list {
-                crate::migration::check_limits(migration).map_err(|why| {
+                crate::project::migration::check_limits(migration).map_err(|why| {
                     Error::Usage(format!(
                         "app `{}`, embedded migration {}: {why}",
                         self.name,
@@ -77,9 +78,9 @@ impl AppConfig {
                     ))
                 })?;
             }
-            list.sort_by(|a, b| crate::compare_ids(&a.id, &b.id));
+            list.sort_by(|a, b| crate::project::migration::compare_ids(&a.id, &b.id));
             for pair in list.windows(2) {
-                if crate::compare_ids(&pair[0].id, &pair[1].id).is_eq() {
+                if crate::project::migration::compare_ids(&pair[0].id, &pair[1].id).is_eq() {
                     return Err(Error::Usage(format!(
                         "app `{}` has two embedded migrations with ID {}",
                         self.name, pair[1].id
@@ -181,7 +182,7 @@ impl AppRegistry {
             .ok_or_else(|| Error::UnknownApp {
                 app: name.to_owned(),
                 known: self.names(),
-                no_config: self.from_folders,
+                hint: unknown_app_hint(name, self.apps.is_empty(), self.from_folders),
             })
     }
 
@@ -301,4 +302,67 @@ pub fn validate_app_name(name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The hint of [`Error::UnknownApp`]: how to make `app` known, where that is clear.
+fn unknown_app_hint(app: &str, no_apps: bool, no_config: bool) -> String {
+    if no_config {
+        return "; no ferry.toml was found (run `ferry init --app NAME`), so apps are the sub-folders of ./migrations".to_owned();
+    }
+    if !no_apps || validate_app_name(app).is_err() {
+        return String::new();
+    }
+    format!(
+        "; to add it, append the lines `[[app]]` and `name = \"{app}\"` to ferry.toml (its migrations then go in migrations/{app})"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(apps: &[(&str, &[&str])]) -> Result<AppRegistry> {
+        AppRegistry::new(
+            apps.iter()
+                .map(|(n, d)| AppConfig::new(*n, "x").depends_on(d.iter().copied()))
+                .collect(),
+        )
+    }
+
+    fn order(r: &AppRegistry) -> Vec<&str> {
+        r.dependency_order()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn waves_keep_registry_order() {
+        let r = reg(&[("c", &["a"]), ("b", &[]), ("a", &[]), ("d", &["c", "b"])]).unwrap();
+        assert_eq!(order(&r), ["b", "a", "c", "d"]);
+    }
+
+    #[test]
+    fn cycles_are_named() {
+        let err = reg(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("a -> b -> c -> a"), "{text}");
+        let err = reg(&[("a", &["a"])]).unwrap_err().to_string();
+        assert!(err.contains("a -> a"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_duplicates_and_unknown_deps() {
+        assert!(reg(&[("all", &[])])
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
+        assert!(reg(&[("a b", &[])]).is_err());
+        assert!(reg(&[("a", &[]), ("a", &[])])
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
+        assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
+    }
 }

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{AppConfig, AppRegistry, CONFIG_FILE};
 use crate::error::{Error, Result};
-use crate::migration::compare_ids;
+use crate::project::config::CONFIG_FILE;
+use crate::project::migration::compare_ids;
+use crate::project::registry::{AppConfig, AppRegistry};
 
 /// The commented `ferry.toml` that `ferry init` writes.
 pub const INIT_CONFIG: &str = r#"# ferry configuration. Paths are relative to this file's folder.
@@ -77,9 +78,9 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
             "a migration needs a description: `ferry new <app> <description...>`".into(),
         ));
     }
-    let mut probe = crate::Migration::new("1", description.clone(), "", None);
+    let mut probe = crate::project::migration::Migration::new("1", description.clone(), "", None);
     probe.id = "1".into();
-    crate::migration::check_limits(&probe).map_err(Error::Usage)?;
+    crate::project::migration::check_limits(&probe).map_err(Error::Usage)?;
     let dir = app.migrations_dir.as_deref().ok_or_else(|| {
         Error::Usage(format!(
             "app `{}` has embedded migrations; it has no folder to write to",

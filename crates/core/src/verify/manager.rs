@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use crate::config::AppConfig;
 use crate::error::{Error, Result};
 use crate::manager::Migrator;
-use crate::migration::{Migration, Section};
+use crate::project::migration::{Migration, Section};
+use crate::project::registry::AppConfig;
 use crate::schema::Difference;
-use crate::snapshot::{Snapshot, Tracker};
+use crate::verify::snapshot::{Snapshot, Tracker};
 
 /// What verify found for one migration, the first that applies (SPEC §9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

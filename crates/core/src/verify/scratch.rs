@@ -72,8 +72,11 @@ pub fn server_url(var: &str, default: &str) -> String {
 #[cfg(feature = "testkit")]
 pub async fn with_scratch_database<Fut>(
     prefix: &str,
-    create_database: impl std::ops::AsyncFnOnce(&str) -> Result<String, crate::DriverError>,
-    drop_database: impl std::ops::AsyncFnOnce(&str) -> Result<(), crate::DriverError>,
+    create_database: impl std::ops::AsyncFnOnce(
+        &str,
+    )
+        -> Result<String, crate::driver::error::DriverError>,
+    drop_database: impl std::ops::AsyncFnOnce(&str) -> Result<(), crate::driver::error::DriverError>,
     body: impl FnOnce(String) -> Fut,
 ) where
     Fut: std::future::Future<Output = ()>,
