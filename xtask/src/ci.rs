@@ -32,6 +32,8 @@ enum Step {
     Docs,
     /// ferry-core's dependency tree holds no driver, database client, runtime or clap
     CoreTree,
+    /// ARCHITECTURE.md's paths exist, and ferry-core's modules import only downward (xtask/src/tidy.rs)
+    Tidy,
     /// each one-backend ferry builds, and its tree holds no other backend's client
     BackendTrees,
     /// no dependency needs a newer Rust than the workspace's rust-version
@@ -78,6 +80,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
                 "--no-deps",
             ])),
             Step::CoreTree => core_tree(),
+            Step::Tidy => crate::tidy::run(),
             Step::BackendTrees => backend_trees(),
             Step::Msrv => msrv(),
             Step::Quickstart => quickstart(),

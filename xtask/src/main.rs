@@ -10,6 +10,7 @@ mod bench;
 mod ci;
 mod dist;
 mod stress;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
