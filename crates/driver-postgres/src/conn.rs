@@ -21,8 +21,19 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::error::connect_error;
+use crate::error::error_text;
 use crate::url::{SslMode, Target};
+
+/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
+/// refusal.
+fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
+    let mut e = target.connect_error(&error_text(error));
+    if let Some(db) = error.as_db_error() {
+        e.sqlstate = Some(db.code().code().to_owned());
+        e.hint = db.hint().map(str::to_owned);
+    }
+    e
+}
 
 /// Open a connection to `target`, spawning its connection task on the current tokio runtime.
 /// The whole of it (TCP, TLS, startup, authentication, the `prefer` fallback) is bounded by
