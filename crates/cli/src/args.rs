@@ -56,7 +56,7 @@ pub struct GlobalOpts {
 
 /// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards` and `check` only.
 /// Given before the subcommand, they are moved after it before parsing
-/// ([`crate::argv::hoist_fleet_options`]), so that both places work.
+/// (`argv::hoist_fleet_options`), so that both places work.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Fleet options")]
 pub struct FleetOpts {

@@ -206,7 +206,7 @@ impl Session {
     }
 
     /// For a command on one database: its URL, after printing the database line (unless
-    /// `-q`) and the override warning (see [`Session::warn_override`]). An SQLite glob is
+    /// `-q`) and the override warning (see [`Session::override_warning`]). An SQLite glob is
     /// refused (exit 2, SPEC §16.2): it names a fleet, and opening it would create a file
     /// named with the glob's characters.
     pub fn announce(&self, g: &GlobalOpts, style: Style) -> Result<DatabaseUrl, Failure> {

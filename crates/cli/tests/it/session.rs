@@ -425,7 +425,10 @@ fn help_lists_each_commands_own_options() {
         }
     }
     // The aliases are shown in the command list.
-    let top = help(&["--help"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    let top = help(&["--help"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for alias in ["[alias: migrate]", "[alias: rollback]", "[alias: status]"] {
         assert!(top.contains(alias), "{alias}\n{top}");
     }
