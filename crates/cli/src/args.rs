@@ -112,6 +112,21 @@ impl Command {
             _ => None,
         }
     }
+
+    /// Whether the command works on the project's apps, so that finding none (no ferry.toml,
+    /// no `./migrations`) is a usage error (SPEC §16.3).
+    pub fn needs_apps(&self) -> bool {
+        matches!(
+            self,
+            Command::Forwards(_)
+                | Command::Backwards(_)
+                | Command::Check(_)
+                | Command::Clean(_)
+                | Command::Resolve(_)
+                | Command::Verify(_)
+                | Command::New(_)
+        )
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

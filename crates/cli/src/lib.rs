@@ -149,6 +149,9 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     }
 
     let session = session::Session::open(&g)?;
+    if cli.command.needs_apps() {
+        session.require_apps()?;
+    }
     let config = &session.config;
 
     // Commands that name one app check it before anything touches the database.

@@ -82,8 +82,7 @@ impl Session {
     /// Load the configuration (`-c`, else the nearest ferry.toml, else the `./migrations`
     /// folders) and then, unless `--no-dotenv`, the `.env` file of the working directory, or
     /// else the one beside the ferry.toml found. Variables already in the environment win
-    /// over the file's. No ferry.toml and no `./migrations` folder is a usage error saying
-    /// where ferry looked (SPEC §16.3).
+    /// over the file's.
     pub fn open(g: &GlobalOpts) -> Result<Session, Failure> {
         let cwd = std::env::current_dir()
             .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
@@ -99,15 +98,6 @@ impl Session {
             }
             None => Config::discover(&cwd)?,
         };
-        let migrations = cwd.join("migrations");
-        if config.path.is_none() && !migrations.is_dir() {
-            return Err(Failure::Usage(format!(
-                "no apps: no {} in {} or any folder above it, and no folder {}; run `ferry init` to create them, or pass -c PATH",
-                ferry_core::CONFIG_FILE,
-                cwd.display(),
-                migrations.display()
-            )));
-        }
         let mut session = Session {
             cwd,
             config,
@@ -118,6 +108,21 @@ impl Session {
             session.read_dotenv()?;
         }
         Ok(session)
+    }
+
+    /// For a command that works on apps: no ferry.toml found and no `./migrations` folder is a
+    /// usage error saying where ferry looked (SPEC §16.3).
+    pub fn require_apps(&self) -> Result<(), Failure> {
+        let migrations = self.cwd.join("migrations");
+        if self.config.path.is_none() && !migrations.is_dir() {
+            return Err(Failure::Usage(format!(
+                "no apps: no {} in {} or any folder above it, and no folder {}; run `ferry init` to create them, or pass -c PATH",
+                ferry_core::CONFIG_FILE,
+                self.cwd.display(),
+                migrations.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Read the `.env` of the working directory, or else the one beside ferry.toml.

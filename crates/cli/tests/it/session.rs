@@ -490,3 +490,70 @@ fn aliases_and_fleet_options_anywhere() {
         r.expect(2).stderr_has(message);
     }
 }
+
+/// SPEC §16.1 with `--fleet`: the configured database when the fleet uses it (the database of
+/// `schemas`, password hidden), then the sources of targets.
+#[cfg(feature = "postgres")]
+#[test]
+fn fleet_names_its_database_and_sources() {
+    let p = Project::new(Backend::Postgres);
+    p.table_migration("users", "1", "fleet_line");
+    let secret_url = with_password(&p.db.url);
+    let config = std::fs::read_to_string(p.path("ferry.toml")).unwrap();
+    std::fs::write(
+        p.path("ferry.toml"),
+        format!(
+            "schemas = [\"tenant_a\", \"tenant_b\"]\n[[target]]\nname = \"whole\"\ndatabase_url = \"{secret_url}\"\n{config}"
+        ),
+    )
+    .unwrap();
+    let r = p.run(&["--fleet", "forwards", "all"]);
+    r.expect(0);
+    let mut lines = r.stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "database: {} (from FERRY_DATABASE_URL in the environment)",
+                p.db.url
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "fleet: targets from 1 [[target]] entry in {}, schemas (2) on the database above",
+                p.path("ferry.toml").display()
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(SECRET) && !r.stdout.contains(SECRET));
+    // Without schemas the URL is no target: no database line, only the sources.
+    std::fs::write(
+        p.path("ferry.toml"),
+        format!("[[target]]\nname = \"whole\"\ndatabase_url = \"{secret_url}\"\n{config}"),
+    )
+    .unwrap();
+    let r = p.run(&["--fleet", "check", "--strict"]);
+    r.expect(0);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            format!(
+                "fleet: targets from 1 [[target]] entry in {}",
+                p.path("ferry.toml").display()
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(SECRET) && !r.stdout.contains(SECRET));
+}
