@@ -6,9 +6,9 @@
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::Args as _;
+use clap::{Args as _, CommandFactory as _};
 
-use crate::args::FleetOpts;
+use crate::args::{Cli, FleetOpts};
 
 /// Move the fleet options given before the subcommand (with their values) to just after the
 /// subcommand's name: `ferry --fleet --parallel 2 forwards all` is parsed as
@@ -16,7 +16,7 @@ use crate::args::FleetOpts;
 /// values (`-c PATH`, `--table=NAME`, `-vc PATH`); a command line without a subcommand, or
 /// with `--` before it, is returned unchanged.
 pub fn hoist_fleet_options(args: Vec<OsString>) -> Vec<OsString> {
-    let top = crate::command();
+    let top = Cli::command();
     let fleet = FleetOpts::augment_args(clap::Command::new("fleet"));
     let long_takes_value = |cmd: &clap::Command, name: &str| {
         cmd.get_arguments()
