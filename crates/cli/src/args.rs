@@ -17,8 +17,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Global options.
+/// Global options: every subcommand takes them, listed under their own heading.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOpts {
     /// Path to ferry.toml (default: the nearest one in this folder or its ancestors)
     #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
@@ -44,47 +45,41 @@ pub struct GlobalOpts {
     /// When to use colours (honours NO_COLOR)
     #[arg(long = "color", global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
-    /// Do not read a .env file from the working directory
+    /// Do not read a .env file (from the working directory, else beside ferry.toml)
     #[arg(long = "no-dotenv", global = true)]
     pub no_dotenv: bool,
-    /// Fleet options (`--fleet` and the options beside it).
-    #[command(flatten)]
+    /// The fleet options of the subcommand (`forwards`, `backwards`, `check`), copied here
+    /// after parsing; not parsed as global options (see [`Command::fleet`]).
+    #[arg(skip)]
     pub fleet: FleetOpts,
 }
 
-/// `--fleet` and its options (SPEC §11), accepted before or after the subcommand.
+/// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards` and `check` only.
+/// Given before the subcommand, they are moved after it before parsing
+/// (`argv::hoist_fleet_options`), so that both places work.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Fleet options")]
 pub struct FleetOpts {
     /// Run forwards, backwards or check on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
-    #[arg(long, global = true, help_heading = "Fleet")]
+    #[arg(long)]
     pub fleet: bool,
     /// With --fleet: only this target (repeatable)
-    #[arg(
-        long = "target",
-        global = true,
-        value_name = "NAME",
-        help_heading = "Fleet"
-    )]
+    #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
     /// With --fleet: the K-th of N slices of the name-sorted targets (index mod N = K-1)
-    #[arg(long, global = true, value_name = "K/N", help_heading = "Fleet")]
+    #[arg(long, value_name = "K/N")]
     pub partition: Option<ferry_core::fleet::Partition>,
     /// With --fleet: how many targets run at once, 1 to 512 [default: 4]
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Fleet")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub parallel: Option<u16>,
     /// With --fleet: run the first N targets first; any failure among them stops the fleet
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Fleet")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub canary: Option<u32>,
     /// With --fleet: keep starting targets after one fails
-    #[arg(long = "keep-going", global = true, help_heading = "Fleet")]
+    #[arg(long = "keep-going")]
     pub keep_going: bool,
     /// With --fleet: only the targets that failed in this JSON report (--format json output)
-    #[arg(
-        long = "rerun-failed",
-        global = true,
-        value_name = "REPORT",
-        help_heading = "Fleet"
-    )]
+    #[arg(long = "rerun-failed", value_name = "REPORT")]
     pub rerun_failed: Option<PathBuf>,
 }
 
@@ -104,6 +99,33 @@ impl FleetOpts {
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
+    }
+}
+
+impl Command {
+    /// The fleet options of a command that takes them (`forwards`, `backwards`, `check`).
+    pub fn fleet(&self) -> Option<&FleetOpts> {
+        match self {
+            Command::Forwards(a) => Some(&a.fleet),
+            Command::Backwards(a) => Some(&a.fleet),
+            Command::Check(a) => Some(&a.fleet),
+            _ => None,
+        }
+    }
+
+    /// Whether the command works on the project's apps, so that finding none (no ferry.toml,
+    /// no `./migrations`) is a usage error (SPEC §16.3).
+    pub fn needs_apps(&self) -> bool {
+        matches!(
+            self,
+            Command::Forwards(_)
+                | Command::Backwards(_)
+                | Command::Check(_)
+                | Command::Clean(_)
+                | Command::Resolve(_)
+                | Command::Verify(_)
+                | Command::New(_)
+        )
     }
 }
 
@@ -144,10 +166,13 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations of an app (or of every app, in dependency order)
+    #[command(visible_alias = "migrate")]
     Forwards(ForwardsArgs),
     /// Reverse applied migrations of an app (or of every app, in reverse dependency order)
+    #[command(visible_alias = "rollback")]
     Backwards(BackwardsArgs),
     /// Show the status of every migration
+    #[command(visible_alias = "status")]
     Check(CheckArgs),
     /// Forget tracking rows whose migration file is gone (status `missing`)
     Clean(CleanArgs),
@@ -188,6 +213,9 @@ pub struct ForwardsArgs {
     /// With --fleet: the report as a table or as JSON lines
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// `--fleet` and its options.
+    #[command(flatten)]
+    pub fleet: FleetOpts,
 }
 
 /// `ferry backwards`.
@@ -209,6 +237,9 @@ pub struct BackwardsArgs {
     /// With --fleet: the report as a table or as JSON lines
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// `--fleet` and its options.
+    #[command(flatten)]
+    pub fleet: FleetOpts,
 }
 
 /// `ferry check`.
@@ -222,6 +253,9 @@ pub struct CheckArgs {
     /// Exit with code 3 when any migration is not `applied`
     #[arg(long)]
     pub strict: bool,
+    /// `--fleet` and its options.
+    #[command(flatten)]
+    pub fleet: FleetOpts,
 }
 
 /// `ferry verify`.

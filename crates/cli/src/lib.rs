@@ -4,10 +4,12 @@
 //! Exit codes (SPEC §5.7) are decided in one place, [`exit::exit_code`].
 
 pub mod args;
+mod argv;
 pub mod drivers;
 pub mod exit;
 mod fleet;
 pub mod render;
+pub mod session;
 mod verify;
 
 use std::time::Duration;
@@ -46,12 +48,16 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
 }
 
 fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
-    let cli = match command()
-        .try_get_matches_from(args)
+    let mut cli = match command()
+        .try_get_matches_from(argv::hoist_fleet_options(args))
         .and_then(|m| Cli::from_arg_matches(&m))
     {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(option) = argv::fleet_option_misplaced(&e) {
+                eprintln!("error: {option} is a fleet option of forwards, backwards and check");
+                return Err(Failure::CommandLine);
+            }
             let _ = e.print();
             return if e.use_stderr() {
                 Err(Failure::CommandLine)
@@ -60,6 +66,9 @@ fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
             };
         }
     };
+    if let Some(fleet) = cli.command.fleet() {
+        cli.global.fleet = fleet.clone();
+    }
     let style = style_for(&cli.global);
     let ended = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -113,8 +122,6 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     if g.fleet.fleet && !fleet_command {
         return Err(fleet::not_a_fleet_command());
     }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
     match &cli.command {
         Command::Completions(a) => {
             let mut buf = Vec::new();
@@ -123,6 +130,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             return Ok(Ending::Printed);
         }
         Command::Init(a) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
             let path = ferry_core::init_project(&cwd, &a.apps)?;
             out(&format!("{}\n", path.display()));
             let next = match a.apps.first() {
@@ -139,45 +148,11 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         _ => {}
     }
 
-    if !g.no_dotenv {
-        let env_file = cwd.join(".env");
-        if env_file.is_file() {
-            dotenvy::from_path(&env_file).map_err(|e| {
-                // A parse error carries the offending text, which may hold a password.
-                let why = match e {
-                    dotenvy::Error::LineParse(_, index) => {
-                        format!("a line cannot be parsed (at character {index})")
-                    }
-                    other => ferry_core::redact_url(&other.to_string()),
-                };
-                Failure::Usage(format!(
-                    "{}: cannot read the .env file: {why}; fix it or pass --no-dotenv",
-                    env_file.display()
-                ))
-            })?;
-        }
+    let session = session::Session::open(&g)?;
+    if cli.command.needs_apps() {
+        session.require_apps()?;
     }
-    let config = match &g.config {
-        Some(path) => {
-            if !path.is_file() {
-                return Err(Failure::Usage(format!(
-                    "config file {} not found",
-                    path.display()
-                )));
-            }
-            Config::load(path)?
-        }
-        None => Config::discover(&cwd)?,
-    };
-    if style.verbose {
-        match &config.path {
-            Some(p) => eprintln!("config: {}", p.display()),
-            None => eprintln!(
-                "config: no ferry.toml found; apps are the folders of {}",
-                cwd.join("migrations").display()
-            ),
-        }
-    }
+    let config = &session.config;
 
     // Commands that name one app check it before anything touches the database.
     let named_app = match &cli.command {
@@ -194,6 +169,9 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         config.registry.get(app)?;
     }
     if let Command::New(a) = &cli.command {
+        if style.verbose {
+            session.describe_config();
+        }
         if a.app == "all" {
             return Err(Failure::Usage(
                 "`ferry new` needs one app, not `all`".into(),
@@ -218,7 +196,11 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         _ => None,
     };
     if g.fleet.fleet {
-        return fleet::run(&cli.command, &g, &config, style).await;
+        session.announce_fleet(&g, style);
+        if style.verbose {
+            session.describe_config();
+        }
+        return fleet::run(&cli.command, &g, config, style).await;
     }
     if report_format == Some(Format::Json) {
         return Err(Failure::Usage(
@@ -226,13 +208,17 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         ));
     }
     if let Command::Verify(a) = &cli.command {
-        return verify::run(a, &g, &config, style).await;
+        session.announce_scratch(&g, a.scratch_url.as_deref(), style)?;
+        if style.verbose {
+            session.describe_config();
+        }
+        return verify::run(a, &g, config, style).await;
     }
 
-    let table = table_name(&g, &config)?;
-    let url = database_url(&g, &config)?;
+    let table = session.table(&g)?;
+    let url = session.announce(&g, style)?.url;
     if style.verbose {
-        eprintln!("database: {}", ferry_core::redact_url(&url));
+        session.describe_config();
         eprintln!("tracking table: {table}");
     }
     // The files of the commands that read them are read while we connect.

@@ -437,7 +437,14 @@ fn check_output_goes_to_stdout_in_table_order() {
     assert!(lines[1].starts_with("users") && lines[1].contains(" 9 "));
     assert!(lines[2].starts_with("users") && lines[2].contains(" 10 "));
     assert!(lines[3].starts_with("blog"));
-    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // stderr holds only the database line.
+    assert_eq!(
+        r.stderr,
+        format!(
+            "database: {} (from FERRY_DATABASE_URL in the environment)\n",
+            p.db.url
+        )
+    );
     p.run(&["check", "users", "--format", "json"])
         .expect(0)
         .stdout_has("{\"migrations\":[{\"app_name\":\"users\",\"migration_id\":\"9\"");
