@@ -365,4 +365,35 @@ mod tests {
         let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
         assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
     }
+
+    #[test]
+    fn unknown_apps_get_the_hint_that_fits() {
+        let unknown = |r: &AppRegistry, name: &str| r.get(name).unwrap_err().to_string();
+        let empty = AppRegistry::new(vec![]).unwrap();
+        assert_eq!(
+            unknown(&empty, "posts"),
+            "unknown app `posts`; known apps: (none); to add it, append the lines `[[app]]` and `name = \"posts\"` to ferry.toml (its migrations then go in migrations/posts)"
+        );
+        assert_eq!(
+            unknown(&empty, "no good"),
+            "unknown app `no good`; known apps: (none)"
+        );
+        let some = reg(&[("a", &[]), ("b", &[])]).unwrap();
+        assert_eq!(
+            unknown(&some, "posts"),
+            "unknown app `posts`; known apps: a, b"
+        );
+        let folders = AppRegistry {
+            from_folders: true,
+            ..reg(&[("a", &[])]).unwrap()
+        };
+        assert_eq!(
+            unknown(&folders, "posts"),
+            "unknown app `posts`; known apps: a; no ferry.toml was found (run `ferry init --app NAME`), so apps are the sub-folders of ./migrations"
+        );
+        assert!(matches!(
+            folders.get("posts"),
+            Err(Error::UnknownApp { app, known, hint }) if app == "posts" && known == ["a"] && hint.starts_with("; no ferry.toml")
+        ));
+    }
 }
