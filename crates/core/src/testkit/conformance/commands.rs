@@ -204,9 +204,8 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         "no_transaction: backwards refuses while dirty"
     );
     ResolveManager {
-        app_name: "ck_nt".into(),
-        migration_id: "2".into(),
         applied: false,
+        ..ResolveManager::new("ck_nt", "2")
     }
     .run(&mut m)
     .await
@@ -216,14 +215,7 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         st(&[("1", Status::Applied), ("2", Status::Pending)])
     );
     assert!(
-        ResolveManager {
-            app_name: "ck_nt".into(),
-            migration_id: "1".into(),
-            applied: true
-        }
-        .run(&mut m)
-        .await
-        .is_err(),
+        ResolveManager::new("ck_nt", "1").run(&mut m).await.is_err(),
         "no_transaction: resolving a clean row is an error"
     );
     // resolve --applied keeps the row.
@@ -236,14 +228,10 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         .await
         .unwrap();
     m.driver_mut().unlock().await.unwrap();
-    ResolveManager {
-        app_name: "ck_nt".into(),
-        migration_id: "1".into(),
-        applied: true,
-    }
-    .run(&mut m)
-    .await
-    .expect("no_transaction: resolve --applied");
+    ResolveManager::new("ck_nt", "1")
+        .run(&mut m)
+        .await
+        .expect("no_transaction: resolve --applied");
     assert_eq!(statuses(&mut m, "ck_nt").await[0].1, Status::Applied);
     let r = BackwardsMigrationManager {
         auto_agree: true,
