@@ -274,7 +274,12 @@ pub struct ResolveArgs {
     #[arg(long = "accept-changed")]
     pub accept_changed: bool,
     /// Do not ask for confirmation (--accept-changed)
-    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree", requires = "accept_changed")]
+    #[arg(
+        short = 'y',
+        long = "auto-agree",
+        alias = "auto_agree",
+        requires = "accept_changed"
+    )]
     pub auto_agree: bool,
 }
 

@@ -21,8 +21,8 @@ use ferry_core::{
 };
 
 use crate::args::{Cli, ColorChoice, Command, Format, GlobalOpts};
-use crate::output::json::{Collector, Transaction};
 pub use crate::exit::{exit_code, Ending, Failure, EXIT_FAILED, EXIT_OK, EXIT_STRICT, EXIT_USAGE};
+use crate::output::json::{Collector, Transaction};
 use crate::render::{out, CliReporter, Style, TerminalConfirm};
 
 /// The version line: the crate version and the backends compiled in.
@@ -230,7 +230,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     let json = report_format == Some(Format::Json);
     if json && preview {
         return Err(Failure::Usage(
-            "--format json cannot be combined with --preview, which prints SQL; drop one of them".into(),
+            "--format json cannot be combined with --preview, which prints SQL; drop one of them"
+                .into(),
         ));
     }
     if let Command::Verify(a) = &cli.command {

@@ -165,12 +165,18 @@ pub fn changed_text(
     );
     match (recorded_down, file_down) {
         (old, new) if old == new => text.push_str("  down section: unchanged\n"),
-        (None, Some(_)) => text.push_str("  down section: none recorded (irreversible); the file now has one:\n"),
-        (Some(_), None) => text.push_str("  down section: the file now has none (irreversible); recorded:\n"),
+        (None, Some(_)) => {
+            text.push_str("  down section: none recorded (irreversible); the file now has one:\n")
+        }
+        (Some(_), None) => {
+            text.push_str("  down section: the file now has none (irreversible); recorded:\n")
+        }
         _ => text.push_str("  down section (- recorded, + file):\n"),
     }
     if recorded_down != file_down {
-        let old: Vec<&str> = recorded_down.map(|d| d.lines().collect()).unwrap_or_default();
+        let old: Vec<&str> = recorded_down
+            .map(|d| d.lines().collect())
+            .unwrap_or_default();
         let new: Vec<&str> = file_down.map(|d| d.lines().collect()).unwrap_or_default();
         for (sign, line) in line_diff(&old, &new) {
             text.push_str(&format!("    {sign} {line}\n"));
@@ -393,7 +399,11 @@ mod tests {
         let new = ["DROP TABLE t;", "DROP TABLE u;"];
         assert_eq!(
             line_diff(&old, &new),
-            [('-', "DROP INDEX a;"), (' ', "DROP TABLE t;"), ('+', "DROP TABLE u;")]
+            [
+                ('-', "DROP INDEX a;"),
+                (' ', "DROP TABLE t;"),
+                ('+', "DROP TABLE u;")
+            ]
         );
         assert_eq!(line_diff(&[], &["x"]), [('+', "x")]);
         assert_eq!(line_diff(&["x"], &[]), [('-', "x")]);

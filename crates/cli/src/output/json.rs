@@ -155,7 +155,12 @@ impl<R: Reporter> Collector<R> {
             Ok(r) => (outcome_text(r.outcome), r.message.clone()),
             Err(e) => {
                 if let Some((p, started)) = current {
-                    lines.push(line(&p, RunResult::Failed, Some(started.elapsed()), Some(e)));
+                    lines.push(line(
+                        &p,
+                        RunResult::Failed,
+                        Some(started.elapsed()),
+                        Some(e),
+                    ));
                 }
                 ("failed", Some(e.to_string()))
             }
