@@ -336,3 +336,75 @@ pub(super) async fn empty_down_is_a_no_op(factory: &dyn DriverFactory) {
         .await
         .expect("empty down: nothing ran");
 }
+
+/// `resolve --accept-changed` writes the file's checksum and down section into the row
+/// (`RowChange::AcceptChanged` through the driver's bound parameters), and `backwards --fake`
+/// deletes the row without running the down SQL.
+pub(super) async fn accept_changed_and_fake_backwards(factory: &dyn DriverFactory) {
+    let first = vec![mig(
+        "1",
+        "CREATE TABLE ck_acc (id INTEGER);",
+        Some("DROP TABLE ck_acc;"),
+    )];
+    let mut m = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc", first)],
+    )
+    .await;
+    forwards(&mut m, "ck_acc").await.unwrap();
+    let up = "CREATE TABLE ck_acc (id INTEGER); -- it's edited";
+    let down = "DROP TABLE ck_acc; -- \"edited\" too";
+    let edited = vec![mig("1", up, Some(down))];
+    let mut m = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc", edited)],
+    )
+    .await;
+    assert_eq!(
+        statuses(&mut m, "ck_acc").await,
+        st(&[("1", Status::Changed)])
+    );
+    crate::ResolveManager {
+        accept_changed: true,
+        auto_agree: true,
+        ..crate::ResolveManager::new("ck_acc", "1")
+    }
+    .run(&mut m)
+    .await
+    .expect("accept_changed: resolve --accept-changed");
+    assert_eq!(
+        statuses(&mut m, "ck_acc").await,
+        st(&[("1", Status::Applied)])
+    );
+    let rows = m.driver_mut().applied(Some("ck_acc")).await.unwrap();
+    assert_eq!(rows[0].checksum, crate::checksum(up), "accept_changed");
+    assert_eq!(rows[0].down_sql.as_deref(), Some(down), "accept_changed");
+    let r = BackwardsMigrationManager {
+        fake: true,
+        auto_agree: true,
+        ..BackwardsMigrationManager::new("ck_acc")
+    }
+    .run(&mut m)
+    .await
+    .expect("fake backwards");
+    assert_eq!(r.migrations.len(), 1);
+    assert!(m
+        .driver_mut()
+        .applied(Some("ck_acc"))
+        .await
+        .unwrap()
+        .is_empty());
+    // The down SQL did not run: the table is still there to drop.
+    let drop = vec![mig("1", "DROP TABLE ck_acc;", None)];
+    let mut m2 = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc_drop", drop)],
+    )
+    .await;
+    forwards(&mut m2, "ck_acc_drop")
+        .await
+        .expect("fake backwards: the table is still there");
+}
