@@ -85,7 +85,7 @@ pub enum Error {
     },
     /// `forwards` of one app whose dependencies (directly or through other apps) have pending
     /// migrations (SPEC §5.1.11).
-    #[error("refusing to run migrations of `{app}`: it depends on {} with pending migrations; nothing was run; run `ferry forwards all` (dependencies first)", pending_text(pending))]
+    #[error("refusing to run migrations of `{app}`: it depends on apps with pending migrations: {}; nothing was run; run `ferry forwards all` (dependencies first)", pending_text(pending))]
     DependenciesPending {
         /// The app asked for.
         app: String,

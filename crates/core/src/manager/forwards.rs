@@ -89,7 +89,7 @@ impl ForwardsMigrationManager {
         if self.preview {
             if !pending.is_empty() {
                 m.report(Event::Warning(format!(
-                    "`{}` depends on {} with pending migrations: without --preview this run would be refused; run `ferry forwards all`",
+                    "`{}` depends on apps with pending migrations: {}; without --preview this run would be refused; run `ferry forwards all`",
                     self.app_name,
                     crate::error::pending_text(&pending)
                 )));

@@ -2991,7 +2991,7 @@ fn forwards_5_1_11_pending_dependencies_refuse_one_app() {
         CHAIN_PENDING,
         "forwards c",
         r"
-        error DependenciesPending: refusing to run migrations of `c`: it depends on `a` (1 pending migration), `b` (2 pending migrations) with pending migrations; nothing was run; run `ferry forwards all` (dependencies first)
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
         rows: a 1
         tables: a_1
         ",
@@ -3004,7 +3004,7 @@ fn forwards_5_1_11_pending_dependencies_refuse_an_id_too() {
         CHAIN_PENDING,
         "forwards c 1",
         r"
-        error DependenciesPending: refusing to run migrations of `c`: it depends on `a` (1 pending migration), `b` (2 pending migrations) with pending migrations; nothing was run; run `ferry forwards all` (dependencies first)
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
         rows: a 1
         tables: a_1
         ",
@@ -3017,7 +3017,7 @@ fn forwards_5_1_11_pending_dependencies_refuse_fake() {
         CHAIN_PENDING,
         "forwards c --fake -y",
         r"
-        error DependenciesPending: refusing to run migrations of `c`: it depends on `a` (1 pending migration), `b` (2 pending migrations) with pending migrations; nothing was run; run `ferry forwards all` (dependencies first)
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
         rows: a 1
         tables: a_1
         ",
@@ -3030,7 +3030,7 @@ fn forwards_5_1_11_preview_warns_and_shows_the_sql() {
         CHAIN_PENDING,
         "forwards c --preview",
         r"
-        warning: `c` depends on `a` (1 pending migration), `b` (2 pending migrations) with pending migrations: without --preview this run would be refused; run `ferry forwards all`
+        warning: `c` depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); without --preview this run would be refused; run `ferry forwards all`
         preview forwards c 1: CREATE TABLE c_1 (id INT);
         ok: preview only: nothing was run [c 1]
         rows: a 1
