@@ -210,7 +210,7 @@ pub struct ForwardsArgs {
     /// Run what would be applied in one transaction and roll it back: change nothing (PostgreSQL, SQLite)
     #[arg(long, conflicts_with_all = ["fake", "preview"])]
     pub rehearse: bool,
-    /// With --fleet: the report as a table or as JSON lines
+    /// json: one object with each migration's result on stdout (with --fleet: the fleet report as JSON lines)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// `--fleet` and its options.
@@ -234,7 +234,10 @@ pub struct BackwardsArgs {
     /// Print the down SQL that would run; change nothing
     #[arg(long)]
     pub preview: bool,
-    /// With --fleet: the report as a table or as JSON lines
+    /// Delete the tracking rows without running the down SQL (undoes a mistaken forwards --fake)
+    #[arg(long)]
+    pub fake: bool,
+    /// json: one object with each migration's result on stdout (with --fleet: the fleet report as JSON lines)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// `--fleet` and its options.
@@ -289,11 +292,11 @@ pub struct CleanArgs {
 
 /// `ferry resolve`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("outcome").required(true).args(["applied", "reverted"])))]
+#[command(group(clap::ArgGroup::new("outcome").required(true).args(["applied", "reverted", "accept_changed"])))]
 pub struct ResolveArgs {
     /// The app
     pub app: String,
-    /// The dirty migration's ID
+    /// The dirty (or, with --accept-changed, changed) migration's ID
     pub migration_id: String,
     /// Its changes are in place: keep it as applied
     #[arg(long)]
@@ -301,6 +304,17 @@ pub struct ResolveArgs {
     /// Its changes are not in place: delete its tracking row
     #[arg(long)]
     pub reverted: bool,
+    /// A changed migration (file edited after it was applied): record the file's checksum and down section
+    #[arg(long = "accept-changed")]
+    pub accept_changed: bool,
+    /// Do not ask for confirmation (--accept-changed)
+    #[arg(
+        short = 'y',
+        long = "auto-agree",
+        alias = "auto_agree",
+        requires = "accept_changed"
+    )]
+    pub auto_agree: bool,
 }
 
 /// `ferry new`.

@@ -8,6 +8,7 @@ mod argv;
 pub mod drivers;
 pub mod exit;
 mod fleet;
+mod output;
 pub mod render;
 pub mod session;
 mod verify;
@@ -23,6 +24,7 @@ use ferry_core::{
 
 use crate::args::{Cli, ColorChoice, Command, Format, GlobalOpts};
 pub use crate::exit::{exit_code, Ending, Failure, EXIT_FAILED, EXIT_OK, EXIT_STRICT, EXIT_USAGE};
+use crate::output::json::{Collector, Transaction};
 use crate::render::{out, CliReporter, Style, TerminalConfirm};
 
 /// The version line: the crate version and the backends compiled in.
@@ -202,9 +204,16 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         }
         return fleet::run(&cli.command, &g, config, style).await;
     }
-    if report_format == Some(Format::Json) {
+    let preview = match &cli.command {
+        Command::Forwards(a) => a.preview,
+        Command::Backwards(a) => a.preview,
+        _ => false,
+    };
+    let json = report_format == Some(Format::Json);
+    if json && preview {
         return Err(Failure::Usage(
-            "--format json on forwards and backwards is the fleet report: add --fleet".into(),
+            "--format json cannot be combined with --preview, which prints SQL; drop one of them"
+                .into(),
         ));
     }
     if let Command::Verify(a) = &cli.command {
@@ -243,10 +252,16 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     if style.verbose {
         describe_lock(driver.as_mut(), matches!(cli.command, Command::Check(_))).await;
     }
+    let transaction = match &cli.command {
+        Command::Forwards(a) if a.atomic => Transaction::Atomic,
+        Command::Forwards(a) if a.rehearse => Transaction::Rehearsal,
+        _ => Transaction::PerMigration,
+    };
+    let reporter = Collector::new(CliReporter { style }, json, transaction);
     let mut migrator = Migrator::new(config.registry.clone(), driver)
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
-        .with_reporter(CliReporter { style });
+        .with_reporter(reporter.clone());
     if let Some(preload) = preload {
         migrator = migrator.with_preload(preload);
     }
@@ -272,6 +287,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
                 auto_agree: a.auto_agree,
                 clean: a.clean,
                 preview: a.preview,
+                fake: a.fake,
             }
             .run(&mut migrator)
             .await
@@ -290,6 +306,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
                 app_name: a.app,
                 migration_id: a.migration_id,
                 applied: a.applied,
+                accept_changed: a.accept_changed,
+                auto_agree: a.auto_agree,
             }
             .run(&mut migrator)
             .await
@@ -307,8 +325,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::New(_) | Command::Init(_) | Command::Completions(_) | Command::Verify(_) => {
             unreachable!("handled above")
         }
-    }?;
-    Ok(finish(result, style))
+    };
+    Ok(finish(reporter.finish(result)?, style))
 }
 
 /// `--verbose`: the lock this run takes and why; for `check`, who holds it now.

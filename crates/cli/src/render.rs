@@ -92,10 +92,31 @@ impl Reporter for CliReporter {
                 let verb = Style::paint(s.color_err, "32", verb);
                 progress(&verb, migration, &format_elapsed(elapsed));
             }
-            Event::Rehearsed { migration, elapsed } if !s.quiet => progress(
-                &Style::paint(s.color_err, "32", "rehearsed"),
+            // §16.6: work in a transaction that may yet roll back is `ran`, never `applied`.
+            Event::Ran { migration, elapsed } | Event::Rehearsed { migration, elapsed }
+                if !s.quiet =>
+            {
+                progress(
+                    &Style::paint(s.color_err, "32", "ran      "),
+                    migration,
+                    &format_elapsed(elapsed),
+                )
+            }
+            Event::Changed {
                 migration,
-                &format_elapsed(elapsed),
+                recorded_checksum,
+                file_checksum,
+                recorded_down,
+                file_down,
+            } => eprint!(
+                "{}",
+                changed_text(
+                    migration,
+                    recorded_checksum,
+                    file_checksum,
+                    recorded_down,
+                    file_down
+                )
             ),
             Event::Skipped { migration, reason } if !s.quiet => progress(
                 &Style::paint(s.color_err, "33", "skipped  "),
@@ -127,6 +148,78 @@ impl Reporter for CliReporter {
             _ => {}
         }
     }
+}
+
+/// What `resolve --accept-changed` shows before it asks: the two checksums (the old up
+/// section is not stored, only its checksum) and a line diff of the down sections.
+pub fn changed_text(
+    migration: &ferry_core::PlannedMigration,
+    recorded_checksum: &str,
+    file_checksum: &str,
+    recorded_down: Option<&str>,
+    file_down: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "changed {} {} {}\n  up section: edited since it was applied (only its checksum was recorded)\n    checksum recorded: {recorded_checksum}\n    checksum of file:  {file_checksum}\n",
+        migration.app_name, migration.migration_id, migration.description
+    );
+    match (recorded_down, file_down) {
+        (old, new) if old == new => text.push_str("  down section: unchanged\n"),
+        (None, Some(_)) => {
+            text.push_str("  down section: none recorded (irreversible); the file now has one:\n")
+        }
+        (Some(_), None) => {
+            text.push_str("  down section: the file now has none (irreversible); recorded:\n")
+        }
+        _ => text.push_str("  down section (- recorded, + file):\n"),
+    }
+    if recorded_down != file_down {
+        let old: Vec<&str> = recorded_down
+            .map(|d| d.lines().collect())
+            .unwrap_or_default();
+        let new: Vec<&str> = file_down.map(|d| d.lines().collect()).unwrap_or_default();
+        for (sign, line) in line_diff(&old, &new) {
+            text.push_str(&format!("    {sign} {line}\n"));
+        }
+    }
+    text
+}
+
+/// A line diff of `old` and `new` (longest common subsequence): each line with `-` (only in
+/// `old`), `+` (only in `new`) or ` ` (in both).
+fn line_diff<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<(char, &'a str)> {
+    // Down sections are short; past this size, the whole old and new are shown.
+    if old.len().saturating_mul(new.len()) > 1_000_000 {
+        let gone = old.iter().map(|l| ('-', *l));
+        return gone.chain(new.iter().map(|l| ('+', *l))).collect();
+    }
+    let (n, m) = (old.len(), new.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(n + m);
+    while i < n || j < m {
+        if i < n && j < m && old[i] == new[j] {
+            out.push((' ', old[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(('+', new[j]));
+            j += 1;
+        } else {
+            out.push(('-', old[i]));
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A progress line on stderr: `<verb> <app> <id> <description> (<detail>)`.
@@ -293,5 +386,26 @@ fn status_color(status: Status) -> &'static str {
         Status::Pending => "33",
         Status::Changed | Status::Missing => "35",
         Status::Dirty => "31;1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_keeps_common_lines() {
+        let old = ["DROP INDEX a;", "DROP TABLE t;"];
+        let new = ["DROP TABLE t;", "DROP TABLE u;"];
+        assert_eq!(
+            line_diff(&old, &new),
+            [
+                ('-', "DROP INDEX a;"),
+                (' ', "DROP TABLE t;"),
+                ('+', "DROP TABLE u;")
+            ]
+        );
+        assert_eq!(line_diff(&[], &["x"]), [('+', "x")]);
+        assert_eq!(line_diff(&["x"], &[]), [('-', "x")]);
     }
 }

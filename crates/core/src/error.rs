@@ -86,6 +86,15 @@ pub enum Error {
         /// The apps that depend on it and still have applied migrations.
         dependants: Vec<String>,
     },
+    /// `forwards` of one app whose dependencies (directly or through other apps) have pending
+    /// migrations (SPEC §5.1.11).
+    #[error("refusing to run migrations of `{app}`: it depends on apps with pending migrations: {}; nothing was run; run `ferry forwards all` (dependencies first)", pending_text(pending))]
+    DependenciesPending {
+        /// The app asked for.
+        app: String,
+        /// Each dependency with pending migrations and how many, in dependency order.
+        pending: Vec<(String, usize)>,
+    },
     /// `--clean` would delete something that is not a regular file inside the app's folder.
     #[error("refusing to delete {}: {reason}; nothing was changed", path.display())]
     UnsafeDelete {
@@ -123,6 +132,18 @@ pub enum Error {
         /// Whether a clean row exists.
         applied: bool,
     },
+    /// `resolve --accept-changed` was asked for a migration whose status is not `changed`
+    /// (SPEC §5.5).
+    #[error("migration {app} {id} is not changed ({}): --accept-changed is for a `changed` migration only (applied, its file edited since; see `ferry check {app}`); nothing was changed", status_text(status))]
+    NotChanged {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+        /// Its status (`applied`, `pending`, `missing`, `dirty`), or `unknown` when the app has
+        /// neither a file nor a tracking row with that ID.
+        status: String,
+    },
     /// The tracking table's name is taken by a table that is not a ferry tracking table.
     #[error("table `{table}` exists but is not a ferry tracking table (reading it failed: {source}); nothing was changed: choose another name for ferry's table with --table NAME or `table = \"NAME\"` in ferry.toml")]
     NotTrackingTable {
@@ -155,6 +176,28 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+fn status_text(status: &str) -> String {
+    if status == "unknown" {
+        "the app has no file and no tracking row with that ID".to_owned()
+    } else {
+        format!("its status is {status}")
+    }
+}
+
+/// `` `users` (2 pending migrations), `auth` (1 pending migration) ``.
+pub(crate) fn pending_text(pending: &[(String, usize)]) -> String {
+    pending
+        .iter()
+        .map(|(app, n)| {
+            format!(
+                "`{app}` ({n} pending migration{})",
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn waited_text(waited: std::time::Duration) -> String {

@@ -169,7 +169,11 @@ fn forwards_work(a: &ForwardsArgs) -> Result<Work, Failure> {
 }
 
 fn backwards_work(a: &BackwardsArgs) -> Result<Work, Failure> {
-    for (given, option) in [(a.preview, "--preview"), (a.clean, "--clean")] {
+    for (given, option) in [
+        (a.preview, "--preview"),
+        (a.clean, "--clean"),
+        (a.fake, "--fake"),
+    ] {
         if given {
             return Err(Failure::Usage(format!(
                 "{option} is not a fleet option: run it on one target (drop --fleet, pass -d URL)"
@@ -289,6 +293,7 @@ async fn backwards_count(job: &Job, target: &Target) -> ferry_core::Result<usize
         auto_agree: true,
         clean: false,
         preview: true,
+        fake: false,
     }
     .run(&mut m)
     .await?;

@@ -246,6 +246,7 @@ async fn run_target(job: &Job, target: Target, stop: Arc<AtomicBool>) -> TargetR
                     auto_agree: true,
                     clean: false,
                     preview: false,
+                    fake: false,
                 }
                 .run(&mut m)
                 .await

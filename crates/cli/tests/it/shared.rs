@@ -24,6 +24,8 @@ macro_rules! backends {
     };
 }
 
+mod rules;
+
 backends!(
     forwards_all_in_dependency_order,
     forwards_migration_id_forms,
@@ -941,7 +943,7 @@ fn rehearse_changes_nothing_and_finds_failures(b: Backend) {
         return;
     }
     r.expect(0)
-        .stderr_has("rehearsed users 1")
+        .stderr_has("ran       users 1")
         .stderr_has("Rehearsal: 2 migrations would apply; nothing was changed");
     p.db.assert_unchanged(&before, "a rehearsal changes nothing");
     assert!(!p.db.table_exists());
@@ -971,10 +973,10 @@ fn rehearse_changes_nothing_and_finds_failures(b: Backend) {
     let before = p.db.dump();
     p.run(&["forwards", "all", "--rehearse"])
         .expect(0)
-        .stderr_has("rehearsed users 2")
+        .stderr_has("ran       users 2")
         .stderr_has("skipped   users 3 outside (no-transaction)")
         .stderr_has("skipped   users 4 create rh four (follows a no-transaction migration)")
-        .stderr_has("rehearsed blog 5")
+        .stderr_has("ran       blog 5")
         .stderr_has("Rehearsal: 2 migrations would apply; nothing was changed");
     p.db.assert_unchanged(
         &before,

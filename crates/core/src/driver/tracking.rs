@@ -3,7 +3,7 @@
 //!
 //! A driver keeps only what differs per backend: the column types of its `CREATE TABLE`, how
 //! it quotes the table name, its placeholder style and how it binds a [`Value`]. The SQL of
-//! select, insert, delete, mark-dirty and mark-clean comes from [`TrackingSql`], and the
+//! select, insert, delete, mark-dirty, mark-clean and accept-changed comes from [`TrackingSql`], and the
 //! parameters of a [`RowChange`] from [`TrackingSql::change`], so adding a column means
 //! editing this file and each driver's `CREATE TABLE` and row decoding, nothing else.
 
@@ -97,6 +97,18 @@ pub enum RowChange {
         migration_id: String,
         /// The measured duration, if the row is being cleared after a successful run.
         duration_ms: Option<i64>,
+    },
+    /// Record the file's current checksum and down section on the row of
+    /// `(app_name, migration_id)` (`ferry resolve --accept-changed`, SPEC §5.5).
+    AcceptChanged {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+        /// The checksum of the file's up section now.
+        checksum: String,
+        /// The file's down section now: `Some("")` for an empty one, `None` when irreversible.
+        down_sql: Option<String>,
     },
 }
 
@@ -202,6 +214,7 @@ pub struct TrackingSql {
     delete: String,
     mark_dirty: String,
     mark_clean: String,
+    accept_changed: String,
 }
 
 impl TrackingSql {
@@ -233,6 +246,12 @@ impl TrackingSql {
                 "UPDATE {t} SET dirty = FALSE, duration_ms = COALESCE({}, duration_ms) {}",
                 p[0],
                 key(1)
+            ),
+            accept_changed: format!(
+                "UPDATE {t} SET checksum = {}, down_sql = {} {}",
+                p[0],
+                p[1],
+                key(2)
             ),
         }
     }
@@ -287,6 +306,20 @@ impl TrackingSql {
                     Value::Text(migration_id),
                 ],
             ),
+            RowChange::AcceptChanged {
+                app_name,
+                migration_id,
+                checksum,
+                down_sql,
+            } => (
+                &self.accept_changed,
+                vec![
+                    Value::Text(checksum),
+                    Value::NullableText(down_sql.as_deref()),
+                    Value::Text(app_name),
+                    Value::Text(migration_id),
+                ],
+            ),
         }
     }
 }
@@ -310,6 +343,10 @@ mod tests {
         assert_eq!(
             pg.mark_clean,
             "UPDATE \"t\" SET dirty = FALSE, duration_ms = COALESCE($1, duration_ms) WHERE app_name = $2 AND migration_id = $3"
+        );
+        assert_eq!(
+            pg.accept_changed,
+            "UPDATE \"t\" SET checksum = $1, down_sql = $2 WHERE app_name = $3 AND migration_id = $4"
         );
         assert_eq!(
             pg.mark_dirty,
@@ -345,6 +382,12 @@ mod tests {
                 app_name: key().0,
                 migration_id: key().1,
                 duration_ms: None,
+            },
+            RowChange::AcceptChanged {
+                app_name: key().0,
+                migration_id: key().1,
+                checksum: "c".into(),
+                down_sql: Some(String::new()),
             },
         ];
         for change in &changes {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::apply::{Bookkeeping, Stepper};
+use super::apply::{write_row, Bookkeeping, Stepper};
 use super::context::Migrator;
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, BackwardsStep};
@@ -12,6 +12,7 @@ use super::target::BackwardsTarget;
 use super::{into_error, plural, report_notes};
 use crate::error::{Error, Result};
 use crate::project::registry::AppConfig;
+use crate::driver::tracking::RowChange;
 
 /// Reverses migrations. Piccolo's `BackwardsMigrationManager`.
 ///
@@ -39,6 +40,9 @@ pub struct BackwardsMigrationManager {
     pub clean: bool,
     /// Only report the SQL that would run.
     pub preview: bool,
+    /// Delete the tracking rows without running the down SQL (SPEC §5.2.11): undoes a
+    /// mistaken `forwards --fake`. Asks as a reversal does, unless `auto_agree`.
+    pub fake: bool,
 }
 
 impl BackwardsMigrationManager {
@@ -51,6 +55,7 @@ impl BackwardsMigrationManager {
             auto_agree: false,
             clean: false,
             preview: false,
+            fake: false,
         }
     }
 
@@ -87,7 +92,7 @@ impl BackwardsMigrationManager {
         } else {
             m.read_settled_rows(&every_app).await?
         };
-        let plan = plan::backwards(&m.registry, &apps, &files, &rows, target)?;
+        let plan = plan::backwards(&m.registry, &apps, &files, &rows, target, self.fake)?;
         report_notes(m, &plan.notes);
         if let Some(stop) = plan.stop() {
             return Ok(stop);
@@ -96,15 +101,23 @@ impl BackwardsMigrationManager {
             check_deletable(&plan.steps)?;
         }
         if self.preview {
-            return Ok(preview(m, &plan.steps));
+            return Ok(preview(m, &plan.steps, self.fake));
         }
         let planned: Vec<PlannedMigration> = plan.steps.iter().map(|s| s.planned.clone()).collect();
         let request = (!self.auto_agree).then(|| ConfirmRequest {
-            question: format!("Reverse {} migration(s)?", planned.len()),
+            question: if self.fake {
+                format!(
+                    "Reverse {} migration(s) with --fake? Their tracking rows will be deleted; no down SQL runs.",
+                    planned.len()
+                )
+            } else {
+                format!("Reverse {} migration(s)?", planned.len())
+            },
             items: planned,
         });
-        let replan =
-            |registry: &_, rows: &_| plan::backwards(registry, &apps, &files, rows, target);
+        let replan = |registry: &_, rows: &_| {
+            plan::backwards(registry, &apps, &files, rows, target, self.fake)
+        };
         let locked = confirm_and_lock(
             m,
             request,
@@ -155,14 +168,26 @@ impl BackwardsMigrationManager {
                 direction: Direction::Backwards,
             });
             let started = Instant::now();
-            stepper
-                .step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget)
-                .await?;
+            if self.fake {
+                let change = RowChange::Delete {
+                    app_name: p.app_name.clone(),
+                    migration_id: p.migration_id.clone(),
+                };
+                let context = format!(
+                    "deleting the row of migration {} {}",
+                    p.app_name, p.migration_id
+                );
+                write_row(m.driver.as_mut(), &change, context).await?;
+            } else {
+                stepper
+                    .step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget)
+                    .await?;
+            }
             m.report(Event::Finished {
                 migration: p,
                 direction: Direction::Backwards,
                 elapsed: started.elapsed(),
-                faked: false,
+                faked: self.fake,
             });
             if self.clean {
                 // The row goes before its files do.
@@ -178,20 +203,34 @@ impl BackwardsMigrationManager {
             result.migrations.push(step.planned);
         }
         let n = result.migrations.len();
-        result.message = Some(format!("Reversed {n} migration{}", plural(n)));
+        result.message = Some(if self.fake {
+            format!(
+                "Faked the reversal of {n} migration{}: tracking rows deleted, no down SQL ran",
+                plural(n)
+            )
+        } else {
+            format!("Reversed {n} migration{}", plural(n))
+        });
         Ok(result)
     }
 }
 
-/// SPEC §5.2.8: report the down SQL that would run, newest first; nothing is changed.
-fn preview(m: &Migrator, steps: &[BackwardsStep]) -> MigrationResult {
+/// SPEC §5.2.8: report the down SQL that would run, newest first (with `fake`, the rows
+/// that would be deleted); nothing is changed.
+fn preview(m: &Migrator, steps: &[BackwardsStep], fake: bool) -> MigrationResult {
     let mut result = MigrationResult::new(Outcome::Preview, "preview only: nothing was changed");
     for step in steps {
-        m.report(Event::Preview {
-            migration: &step.planned,
-            direction: Direction::Backwards,
-            sql: &step.down.sql,
-        });
+        if fake {
+            m.report(Event::PreviewForget {
+                migration: &step.planned,
+            });
+        } else {
+            m.report(Event::Preview {
+                migration: &step.planned,
+                direction: Direction::Backwards,
+                sql: &step.down.sql,
+            });
+        }
         result.migrations.push(step.planned.clone());
     }
     result
@@ -254,6 +293,7 @@ pub async fn run_backwards(
         auto_agree,
         clean,
         preview,
+        fake: false,
     }
     .run(m)
     .await

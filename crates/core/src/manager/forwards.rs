@@ -8,8 +8,9 @@ use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, ForwardsStep};
 use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
 use super::target::ForwardsTarget;
-use super::{into_error, plural, report_notes};
+use super::{into_error, plural, report_notes, ALL};
 use crate::driver::tracking::RowChange;
+use crate::project::registry::AppConfig;
 use crate::error::{Error, Result};
 
 /// Runs migrations forwards. Piccolo's `ForwardsMigrationManager`.
@@ -66,18 +67,37 @@ impl ForwardsMigrationManager {
         }
         let apps = m.select_apps(&self.app_name)?;
         let files = m.load_all(&apps)?;
-        let rows = if self.preview {
-            m.read_rows(&apps).await?
+        // §5.1.11: one app's dependencies, whose pending migrations refuse the run.
+        let deps = if self.app_name == ALL {
+            Vec::new()
         } else {
-            m.read_settled_rows(&apps).await?
+            plan::dependencies(&m.registry, &self.app_name)
+        };
+        let dep_files = m.load_all(&deps)?;
+        let read: Vec<AppConfig> = apps.iter().chain(&deps).cloned().collect();
+        let rows = if self.preview {
+            m.read_rows(&read).await?
+        } else {
+            m.read_settled_rows(&read).await?
         };
         let plan = plan::forwards(&apps, &files, &rows, &target)?;
         report_notes(m, &plan.notes);
         if let Some(stop) = plan.stop() {
             return Ok(stop);
         }
+        let pending = plan::pending_dependencies(&deps, &dep_files, &rows);
         if self.preview {
+            if !pending.is_empty() {
+                m.report(Event::Warning(format!(
+                    "`{}` depends on apps with pending migrations: {}; without --preview this run would be refused; run `ferry forwards all`",
+                    self.app_name,
+                    crate::error::pending_text(&pending)
+                )));
+            }
             return Ok(preview(m, &plan.steps));
+        }
+        if !pending.is_empty() {
+            return Err(dependencies_pending(&self.app_name, pending));
         }
         if self.atomic {
             refuse_no_transaction(&plan.steps)?;
@@ -88,12 +108,19 @@ impl ForwardsMigrationManager {
                 question: format!("Fake {} migration(s)?", planned.len()),
                 items: planned,
             });
-        let replan = |_: &_, rows: &_| plan::forwards(&apps, &files, rows, &target);
+        let replan = |_: &_, rows: &_| {
+            let plan = plan::forwards(&apps, &files, rows, &target)?;
+            let pending = plan::pending_dependencies(&deps, &dep_files, rows);
+            if !pending.is_empty() && !plan.steps.is_empty() {
+                return Err(dependencies_pending(&self.app_name, pending));
+            }
+            Ok(plan)
+        };
         let locked = confirm_and_lock(
             m,
             request,
             Replan {
-                rows_of: &apps,
+                rows_of: &read,
                 plan: &replan,
                 describe: ForwardsStep::planned,
                 changed: "the migration state changed while waiting for confirmation; nothing was recorded; run the command again",
@@ -110,6 +137,11 @@ impl ForwardsMigrationManager {
                     (Ok(_), Err(e)) => Err(Error::db("rolling the rehearsal back")(e)),
                     (result, _) => result,
                 };
+                if result.is_err() {
+                    m.report(Event::Notice(
+                        "--rehearse: rolled back: nothing was changed".into(),
+                    ));
+                }
                 m.unlock(result).await
             }
             Locked::Run(steps) if self.atomic => {
@@ -119,16 +151,27 @@ impl ForwardsMigrationManager {
                 }
                 .await;
                 let result = match result {
-                    Ok(done) => m
-                        .driver
-                        .end_atomic(true)
-                        .await
-                        .map(|()| done)
-                        .map_err(Error::db("committing the run's transaction")),
+                    Ok(mut done) => match m.driver.end_atomic(true).await {
+                        Ok(()) => {
+                            let n = done.migrations.len();
+                            let verb = if self.fake { "Faked" } else { "Applied" };
+                            done.message = Some(format!(
+                                "{verb} {n} migration{} in one transaction: committed",
+                                plural(n)
+                            ));
+                            Ok(done)
+                        }
+                        Err(e) => {
+                            m.report(Event::Notice(
+                                "--atomic: rolled back: nothing was applied".into(),
+                            ));
+                            Err(Error::db("committing the run's transaction")(e))
+                        }
+                    },
                     Err(e) => {
                         let _ = m.driver.end_atomic(false).await;
                         m.report(Event::Notice(
-                            "--atomic: the whole run was rolled back; nothing was applied".into(),
+                            "--atomic: rolled back: nothing was applied".into(),
                         ));
                         Err(e)
                     }
@@ -214,7 +257,7 @@ impl ForwardsMigrationManager {
         }
         let n = result.migrations.len();
         result.message = Some(format!(
-            "Rehearsal: {n} migration{} would apply; nothing was changed",
+            "Rehearsal: {n} migration{} would apply; nothing was changed (the transaction was rolled back)",
             plural(n)
         ));
         Ok(result)
@@ -252,18 +295,34 @@ impl ForwardsMigrationManager {
                     .step(m.driver.as_mut(), &p, up, Bookkeeping::Record(row))
                     .await?;
             }
-            m.report(Event::Finished {
-                migration: &p,
-                direction: Direction::Forwards,
-                elapsed: started.elapsed(),
-                faked: self.fake,
-            });
+            if self.atomic && !self.fake {
+                // §16.6: applied only once the run's transaction commits.
+                m.report(Event::Ran {
+                    migration: &p,
+                    elapsed: started.elapsed(),
+                });
+            } else {
+                m.report(Event::Finished {
+                    migration: &p,
+                    direction: Direction::Forwards,
+                    elapsed: started.elapsed(),
+                    faked: self.fake,
+                });
+            }
             result.migrations.push(p);
         }
         let n = result.migrations.len();
         let verb = if self.fake { "Faked" } else { "Applied" };
         result.message = Some(format!("{verb} {n} migration{}", plural(n)));
         Ok(result)
+    }
+}
+
+/// SPEC §5.1.11: the refusal for one app whose dependencies have pending migrations.
+fn dependencies_pending(app: &str, pending: Vec<(String, usize)>) -> Error {
+    Error::DependenciesPending {
+        app: app.to_owned(),
+        pending,
     }
 }
 

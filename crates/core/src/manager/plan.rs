@@ -2,7 +2,7 @@
 //! run and the warnings to show, or a refusal, out. Every rule of SPEC §5.1–§5.4 about *what*
 //! runs is decided here; nothing here does I/O or reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::context::Rows;
@@ -222,12 +222,15 @@ pub(crate) fn forwards(
 
 /// SPEC §5.2: the applied migrations of each app that `target` selects, newest first, apps in
 /// the order given (reverse dependency order). `rows` holds every app's rows, for rule 10.
+///
+/// With `fake` (SPEC §5.2.11) no down SQL runs, so a migration without one is no refusal.
 pub(crate) fn backwards(
     registry: &AppRegistry,
     apps: &[AppConfig],
     files: &[Vec<Migration>],
     rows: &Rows,
     target: &BackwardsTarget,
+    fake: bool,
 ) -> Result<Plan<BackwardsStep>> {
     let mut steps = Vec::new();
     let mut notes = Vec::new();
@@ -271,7 +274,7 @@ pub(crate) fn backwards(
             let down = match file {
                 Some(f) => f.down.clone(),
                 None => {
-                    if row.down_sql.is_some() {
+                    if row.down_sql.is_some() && !fake {
                         notes.push(Note::Notice(format!(
                             "the file of migration {} {} is gone; using the down SQL stored when it was applied",
                             app.name, row.migration_id
@@ -279,6 +282,11 @@ pub(crate) fn backwards(
                     }
                     row.down_sql.clone().map(Section::new)
                 }
+            };
+            let down = match down {
+                Some(down) => Some(down),
+                None if fake => Some(Section::new(String::new())),
+                None => None,
             };
             let Some(down) = down else {
                 return Err(Error::Irreversible {
@@ -313,8 +321,68 @@ pub(crate) fn backwards(
     })
 }
 
-/// SPEC §5.2.10: refuse to empty an app while an app that depends on it keeps applied
-/// migrations (and is not emptied by the same command).
+/// SPEC §5.1.11: the apps `app` depends on, directly or through other apps, in dependency
+/// order.
+pub(crate) fn dependencies(registry: &AppRegistry, app: &str) -> Vec<AppConfig> {
+    let mut wanted: HashSet<&str> = HashSet::new();
+    let mut stack = vec![app];
+    while let Some(name) = stack.pop() {
+        let Ok(config) = registry.get(name) else {
+            continue;
+        };
+        for dep in &config.depends_on {
+            if wanted.insert(dep.as_str()) {
+                stack.push(dep.as_str());
+            }
+        }
+    }
+    registry
+        .dependency_order()
+        .into_iter()
+        .filter(|a| wanted.contains(a.name.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// SPEC §5.1.11: the apps of `deps` that have pending migrations, with how many, in the
+/// order given.
+pub(crate) fn pending_dependencies(
+    deps: &[AppConfig],
+    files: &[Vec<Migration>],
+    rows: &Rows,
+) -> Vec<(String, usize)> {
+    deps.iter()
+        .zip(files)
+        .filter_map(|(app, files)| {
+            let row_of = rows_by_id(rows.of(&app.name));
+            let n = files.iter().filter(|f| row_of.get(&f.id).is_none()).count();
+            (n > 0).then(|| (app.name.clone(), n))
+        })
+        .collect()
+}
+
+/// SPEC §5.2.10: the apps that depend on `app`, directly or through other apps, in registry
+/// order.
+fn dependants(registry: &AppRegistry, app: &str) -> Vec<String> {
+    let mut found: HashSet<String> = HashSet::new();
+    let mut stack = vec![app.to_owned()];
+    while let Some(name) = stack.pop() {
+        for d in registry.dependants_of(&name) {
+            if found.insert(d.name.clone()) {
+                stack.push(d.name.clone());
+            }
+        }
+    }
+    registry
+        .apps()
+        .iter()
+        .filter(|a| found.contains(&a.name))
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+/// SPEC §5.2.10: refuse to empty an app while an app that depends on it, directly or through
+/// other apps, keeps applied migrations (and is not emptied by the same command).
 fn refuse_orphaning(
     registry: &AppRegistry,
     apps: &[AppConfig],
@@ -328,11 +396,9 @@ fn refuse_orphaning(
         if n == 0 || n < applied(&app.name) {
             continue;
         }
-        let dependants: Vec<String> = registry
-            .dependants_of(&app.name)
+        let dependants: Vec<String> = dependants(registry, &app.name)
             .into_iter()
-            .filter(|d| applied(&d.name) > reversed(&d.name))
-            .map(|d| d.name.clone())
+            .filter(|d| applied(d) > reversed(d))
             .collect();
         if !dependants.is_empty() {
             return Err(Error::DependantsApplied {

@@ -93,6 +93,28 @@ pub enum Event<'a> {
         /// Recorded without running its SQL (`--fake`).
         faked: bool,
     },
+    /// A migration ran in the run's one transaction, which is committed or rolled back at
+    /// the end of the run (`--atomic`): nothing is applied yet.
+    Ran {
+        /// The migration.
+        migration: &'a PlannedMigration,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// What changed in a `changed` migration since it was applied, shown before
+    /// `resolve --accept-changed` records the file's checksum and down section.
+    Changed {
+        /// The migration.
+        migration: &'a PlannedMigration,
+        /// The checksum in the tracking row.
+        recorded_checksum: &'a str,
+        /// The checksum of the file's up section now.
+        file_checksum: &'a str,
+        /// The down SQL in the tracking row (`None`: irreversible).
+        recorded_down: Option<&'a str>,
+        /// The file's down section now (`None`: irreversible).
+        file_down: Option<&'a str>,
+    },
     /// A migration ran in the rehearsal's transaction, to be rolled back (`--rehearse`).
     Rehearsed {
         /// The migration.

@@ -1,28 +1,66 @@
-//! `resolve` (SPEC §5.5): clear a dirty row after a human has inspected the database.
+//! `resolve` (SPEC §5.5): clear a dirty row after a human has inspected the database, or
+//! accept the edited file of a `changed` migration (`--accept-changed`).
 
 use super::apply::write_row;
-use super::context::Migrator;
-use super::plan::planned;
-use super::report::{MigrationResult, Outcome};
+use super::context::{Migrator, Rows};
+use super::locked::{confirm_and_lock, Locked, Replan};
+use super::plan::{self, planned, Empty, Plan};
+use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
 use crate::driver::tracking::RowChange;
 use crate::error::{Error, Result};
-use crate::project::migration::compare_ids;
+use crate::project::migration::{compare_ids, Migration};
+use crate::project::registry::AppConfig;
 
-/// Clears a dirty row after a human has inspected the database.
+/// Clears a dirty row after a human has inspected the database, or records the current
+/// checksum and down section of a `changed` migration (`accept_changed`).
+///
+/// ```no_run
+/// # async fn demo(migrator: &mut ferry_core::Migrator) -> ferry_core::Result<()> {
+/// use ferry_core::ResolveManager;
+/// let manager = ResolveManager {
+///     accept_changed: true,
+///     auto_agree: true,
+///     ..ResolveManager::new("blog", "3")
+/// };
+/// manager.run(migrator).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveManager {
     /// The app.
     pub app_name: String,
-    /// The dirty migration's ID.
+    /// The migration's ID.
     pub migration_id: String,
-    /// `true`: keep the row as applied (`--applied`); `false`: delete it (`--reverted`).
+    /// For a dirty migration: `true` keeps the row as applied (`--applied`), `false`
+    /// deletes it (`--reverted`). Ignored with `accept_changed`.
     pub applied: bool,
+    /// For a `changed` migration (applied, its up section edited since): record the file's
+    /// current checksum and down section (`--accept-changed`), after reporting what changed
+    /// ([`Event::Changed`]) and asking, unless `auto_agree`. Any other status is refused.
+    pub accept_changed: bool,
+    /// Do not ask before `accept_changed` writes.
+    pub auto_agree: bool,
 }
 
 impl ResolveManager {
+    /// A manager for `migration_id` of `app_name` that keeps a dirty row as applied
+    /// (`--applied`); set the fields for the other resolutions.
+    pub fn new(app_name: impl Into<String>, migration_id: impl Into<String>) -> Self {
+        ResolveManager {
+            app_name: app_name.into(),
+            migration_id: migration_id.into(),
+            applied: true,
+            accept_changed: false,
+            auto_agree: false,
+        }
+    }
+
     /// Run the manager.
     pub async fn run(&self, m: &mut Migrator) -> Result<MigrationResult> {
         let app = m.registry.get(&self.app_name)?.clone();
+        if self.accept_changed {
+            return self.accept_changed(m, app).await;
+        }
         m.lock().await?;
         let result = self.resolve(m, &app.name).await;
         m.unlock(result).await
@@ -72,4 +110,125 @@ impl ResolveManager {
             )
         })
     }
+}
+
+/// What `--accept-changed` writes, and what it replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Accept {
+    planned: PlannedMigration,
+    recorded_checksum: String,
+    recorded_down: Option<String>,
+    file_checksum: String,
+    file_down: Option<String>,
+}
+
+impl ResolveManager {
+    /// SPEC §5.5 `--accept-changed`: show what changed, ask, then record the file's checksum
+    /// and down section under the lock, refusing if the row changed meanwhile.
+    async fn accept_changed(&self, m: &mut Migrator, app: AppConfig) -> Result<MigrationResult> {
+        let apps = vec![app];
+        let files = m.load_all(&apps)?;
+        let rows = m.read_rows(&apps).await?;
+        let shown = accept_plan(&apps[0], &files[0], &rows, &self.migration_id)?;
+        let step = &shown.steps[0];
+        m.report(Event::Changed {
+            migration: &step.planned,
+            recorded_checksum: &step.recorded_checksum,
+            file_checksum: &step.file_checksum,
+            recorded_down: step.recorded_down.as_deref(),
+            file_down: step.file_down.as_deref(),
+        });
+        let request = (!self.auto_agree).then(|| ConfirmRequest {
+            question: format!(
+                "Accept the edited file of {} {}? Its tracking row will record the file's checksum and down section; no SQL runs.",
+                step.planned.app_name, step.planned.migration_id
+            ),
+            items: vec![step.planned.clone()],
+        });
+        let id = self.migration_id.clone();
+        let replan = |_: &_, rows: &Rows| accept_plan(&apps[0], &files[0], rows, &id);
+        let locked = confirm_and_lock(
+            m,
+            request,
+            Replan {
+                rows_of: &apps,
+                plan: &replan,
+                describe: |a: &Accept| a.planned.clone(),
+                changed: "the migration's tracking row changed while waiting for confirmation; nothing was changed; run the command again",
+                atomic: false,
+            },
+        )
+        .await?;
+        let now = match locked {
+            Locked::Stop(result) => return Ok(result),
+            Locked::Run(mut steps) => steps.remove(0),
+        };
+        let result = async {
+            if now != *step {
+                return Err(Error::Unsuccessful(
+                    "the migration's tracking row changed while waiting for confirmation; nothing was changed; run the command again".into(),
+                ));
+            }
+            let change = RowChange::AcceptChanged {
+                app_name: now.planned.app_name.clone(),
+                migration_id: now.planned.migration_id.clone(),
+                checksum: now.file_checksum.clone(),
+                down_sql: now.file_down.clone(),
+            };
+            write_row(m.driver.as_mut(), &change, "updating the tracking row").await?;
+            Ok(MigrationResult {
+                migrations: vec![now.planned.clone()],
+                ..MigrationResult::new(
+                    Outcome::Done,
+                    format!(
+                        "Accepted the changed migration {} {}: its tracking row now records the file's checksum and down section",
+                        now.planned.app_name, now.planned.migration_id
+                    ),
+                )
+            })
+        }
+        .await;
+        m.unlock(result).await
+    }
+}
+
+/// The one-step plan of `--accept-changed`, or the refusal naming the migration's status.
+fn accept_plan(
+    app: &AppConfig,
+    files: &[Migration],
+    rows: &Rows,
+    id: &str,
+) -> Result<Plan<Accept>> {
+    let row = rows
+        .of(&app.name)
+        .iter()
+        .find(|r| compare_ids(&r.migration_id, id).is_eq());
+    let file = files.iter().find(|f| compare_ids(&f.id, id).is_eq());
+    let refuse = |status: &str, id: &str| Error::NotChanged {
+        app: app.name.clone(),
+        id: id.to_owned(),
+        status: status.to_owned(),
+    };
+    let (row, file) = match (row, file) {
+        (None, None) => return Err(refuse("unknown", id)),
+        (None, Some(f)) => return Err(refuse("pending", &f.id)),
+        (Some(r), None) if r.dirty => return Err(refuse("dirty", &r.migration_id)),
+        (Some(r), None) => return Err(refuse("missing", &r.migration_id)),
+        (Some(r), Some(_)) if r.dirty => return Err(refuse("dirty", &r.migration_id)),
+        (Some(r), Some(f)) if r.checksum == f.checksum => {
+            return Err(refuse("applied", &r.migration_id))
+        }
+        (Some(r), Some(f)) => (r, f),
+    };
+    Ok(Plan {
+        steps: vec![Accept {
+            planned: plan::planned(&app.name, &row.migration_id, &file.description),
+            recorded_checksum: row.checksum.clone(),
+            recorded_down: row.down_sql.clone(),
+            file_checksum: file.checksum.clone(),
+            file_down: file.down.as_ref().map(|d| d.sql.clone()),
+        }],
+        notes: Vec::new(),
+        empty: Empty::NothingToDo("nothing to accept"),
+    })
 }

@@ -16,14 +16,15 @@
 //!                    dml (up `INSERT INTO a_1 VALUES (3);`, down `DELETE FROM a_1 ...`)
 //! //- rows           tracking rows, in apply order (and the tables their ups created)
 //! a 3 [flags]        dirty, changed (checksum differs), no-down (down_sql NULL),
-//!                    empty-down (down_sql ''); a row without a file is `missing`, its
+//!                    empty-down (down_sql ''), old-down (down_sql `DROP TABLE old_down;`
+//!                    where the file says otherwise); a row without a file is `missing`, its
 //!                    description is `recorded a_3`
 //! //- non-transactional-ddl   DDL commits implicitly, as on MySQL
 //! //- answer yes|no  how the prompt answers (default: it cannot ask, as without a terminal)
 //! ```
 //!
 //! Command: `VERB APP [ID] [--fake] [--preview] [-y] [--clean] [--applied|--reverted]
-//! [--json]`, VERB one of `forwards`, `backwards`, `check`, `clean`, `resolve` (the managers) or
+//! [--accept-changed] [--json]`, VERB one of `forwards`, `backwards`, `check`, `clean`, `resolve` (the managers) or
 //! `run_forwards`, `run_backwards`, `forwards()`, `backwards()`, `run_migrations_backwards` (the
 //! free functions and Piccolo's per-app entry point).
 //!
@@ -32,7 +33,8 @@
 //! `warning: ..`, `notice: ..`, `deleted: ..`) in the order they happened; the result
 //! (`ok: MESSAGE [MIGRATIONS]`, `failed: MESSAGE`, `error KIND: MESSAGE`, or for `check` one
 //! line per status and `queries: N`, or one JSON object per status with `--json`); the
-//! tracking rows after (`rows: a 1, a 2*`, apply order, `*` = dirty); the tables that exist
+//! tracking rows after (`rows: a 1, a 2*`, apply order, `*` = dirty, `~` = the checksum of a
+//! `changed` row, `^` = the down SQL of an `old-down` row); the tables that exist
 //! (`tables: a_1 a_2`); with `--clean`, the files left (`files: a/1_make_a_1.sql`).
 //! Paths start with `$DIR`.
 
@@ -148,6 +150,7 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
         auto_agree: c.yes,
         clean: c.clean,
         preview: c.preview,
+        fake: c.fake,
     };
     Output::Result(match c.verb.as_str() {
         "forwards" => block_on(
@@ -196,6 +199,8 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
                 app_name: app,
                 migration_id: id.clone().unwrap_or_default(),
                 applied: c.applied,
+                accept_changed: c.accept_changed,
+                auto_agree: c.yes,
             }
             .run(m),
         ),
@@ -228,6 +233,7 @@ fn seed_rows(db: &MemoryDatabase, registry: &AppRegistry, rows: &[FixtureRow]) {
             None => checksum(&up),
         };
         let down_sql = match &file {
+            _ if has("old-down") => Some(OLD_DOWN.to_owned()),
             _ if has("no-down") => None,
             _ if has("empty-down") => Some(String::new()),
             Some(m) => m.down.as_ref().map(|d| d.sql.clone()),
@@ -250,7 +256,11 @@ fn seed_rows(db: &MemoryDatabase, registry: &AppRegistry, rows: &[FixtureRow]) {
     db.clear_log();
 }
 
-/// `rows: a 1, a 2*` in apply order, `*` = dirty.
+/// The down SQL a row seeded with the flag `old-down` records.
+const OLD_DOWN: &str = "DROP TABLE old_down;\n";
+
+/// `rows: a 1, a 2*` in apply order, `*` = dirty, `~` = the checksum seeded by `changed`,
+/// `^` = the down SQL seeded by `old-down`.
 fn render_rows(db: &MemoryDatabase) -> String {
     let table = TableName::default();
     if !block_on(db.open(table.clone()).table_exists()).expect("table_exists") {
@@ -261,7 +271,20 @@ fn render_rows(db: &MemoryDatabase) -> String {
         .iter()
         .map(|r| {
             let dirty = if r.dirty { "*" } else { "" };
-            format!("{} {}{dirty}", r.app_name, r.migration_id)
+            let changed = if r.checksum == "0".repeat(64) {
+                "~"
+            } else {
+                ""
+            };
+            let old_down = if r.down_sql.as_deref() == Some(OLD_DOWN) {
+                "^"
+            } else {
+                ""
+            };
+            format!(
+                "{} {}{dirty}{changed}{old_down}",
+                r.app_name, r.migration_id
+            )
         })
         .collect();
     if rows.is_empty() {
@@ -312,6 +335,8 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Dirty { .. } => "Dirty",
         Error::Irreversible { .. } => "Irreversible",
         Error::DependantsApplied { .. } => "DependantsApplied",
+        Error::DependenciesPending { .. } => "DependenciesPending",
+        Error::NotChanged { .. } => "NotChanged",
         Error::UnsafeDelete { .. } => "UnsafeDelete",
         Error::ConfirmationUnavailable(_) => "ConfirmationUnavailable",
         Error::Execute { dirty: true, .. } => "Execute(dirty)",
@@ -366,6 +391,21 @@ impl Reporter for Transcript {
                 sql.trim().replace('\n', " ")
             ),
             Event::PreviewForget { migration } => format!("preview forget {}", one(migration)),
+            Event::Changed {
+                migration,
+                recorded_checksum,
+                file_checksum,
+                recorded_down,
+                file_down,
+            } => format!(
+                "changed {}: checksum {}.. -> {}.., down {:?} -> {:?}",
+                one(migration),
+                &recorded_checksum[..8],
+                &file_checksum[..8],
+                recorded_down.map(str::trim),
+                file_down.map(str::trim)
+            ),
+            Event::Ran { migration, .. } => format!("ran {}", one(migration)),
             Event::Warning(w) => format!("warning: {w}"),
             Event::Notice(n) => format!("notice: {n}"),
             Event::Deleted(path) => format!("deleted: {}", path.display()),
@@ -562,6 +602,7 @@ struct Command {
     yes: bool,
     clean: bool,
     applied: bool,
+    accept_changed: bool,
     json: bool,
 }
 
@@ -576,6 +617,7 @@ fn parse_command(line: &str) -> Command {
             "--clean" => c.clean = true,
             "--applied" => c.applied = true,
             "--reverted" => c.applied = false,
+            "--accept-changed" => c.accept_changed = true,
             "--json" => c.json = true,
             flag if flag.starts_with('-') => panic!("unknown flag {flag}"),
             word => positional.push(word.to_owned()),
@@ -923,7 +965,7 @@ fn forwards_5_1_5_changed_checksum_warns() {
         warning: migration a 1 was changed after it was applied (checksum differs); the change will not be run: $DIR/a/1_make_a_1.sql
         forwards a 2
         ok: Applied 1 migration [a 2]
-        rows: a 1, a 2
+        rows: a 1~, a 2
         tables: a_1 a_2
         ",
     );
@@ -2281,7 +2323,7 @@ fn check_5_3_1_one_row_per_file_and_per_row_without_file() {
         a 8 dirty ran 00:05 (recorded a_8)
         a 9 missing ran 00:04 (recorded a_9)
         queries: 1
-        rows: a 1, a 2, a 3*, a 9, a 8*
+        rows: a 1, a 2~, a 3*, a 9, a 8*
         tables: a_1 a_2 a_3 a_8 a_9
         ",
     );
@@ -2325,7 +2367,7 @@ fn check_5_3_1_dirty_wins_over_changed() {
         r"
         a 1 dirty ran 00:01 (make a 1)
         queries: 1
-        rows: a 1*
+        rows: a 1*~
         tables: a_1
         ",
     );
@@ -2382,7 +2424,7 @@ fn check_5_3_3_json_fields() {
         {"app_name":"a","migration_id":"2","description":"make a 2","has_ran":true,"status":"changed","applied_at":"2026-01-01T00:02:00Z"}
         {"app_name":"a","migration_id":"3","description":"make a 3","has_ran":false,"status":"pending","applied_at":null}
         {"app_name":"a","migration_id":"9","description":"recorded a_9","has_ran":true,"status":"missing","applied_at":"2026-01-01T00:03:00Z"}
-        rows: a 1, a 2, a 9
+        rows: a 1, a 2~, a 9
         tables: a_1 a_2 a_9
         "#,
     );
@@ -2902,7 +2944,6 @@ fn order_6_reversing_a_dependency_of_a_dependency_is_refused() {
     );
 }
 
-#[ignore = "SPEC 5.2.10/6: emptying `a` while `c` (depends on `b`, which depends on `a`) has applied migrations is allowed; only direct dependants are checked. Arguable: the SPEC does not say whether dependants are transitive"]
 #[test]
 fn order_6_reversing_a_transitive_dependency_is_refused() {
     check(
@@ -2919,9 +2960,530 @@ fn order_6_reversing_a_transitive_dependency_is_refused() {
         ",
         "backwards a -y",
         r"
-        error DependantsApplied: ...
+        error DependantsApplied: refusing to reverse every migration of `a`: c depend(s) on it and still have applied migrations; reverse them first (or use `ferry backwards all`)
         rows: a 1, c 1
         tables: a_1 c_1
         ",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §5.1.11: one app whose dependencies, directly or through other apps, have pending
+// migrations.
+
+/// `c` depends on `b`, which depends on `a`; `a` has one pending, `b` two, `c` one.
+const CHAIN_PENDING: &str = r"
+    //- app a
+    1
+    2
+    //- app b: a
+    1
+    2
+    //- app c: b
+    1
+    //- rows
+    a 1
+";
+
+#[test]
+fn forwards_5_1_11_pending_dependencies_refuse_one_app() {
+    check(
+        CHAIN_PENDING,
+        "forwards c",
+        r"
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_pending_dependencies_refuse_an_id_too() {
+    check(
+        CHAIN_PENDING,
+        "forwards c 1",
+        r"
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_pending_dependencies_refuse_fake() {
+    check(
+        CHAIN_PENDING,
+        "forwards c --fake -y",
+        r"
+        error DependenciesPending: refusing to run migrations of `c`: it depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); nothing was run; run `ferry forwards all` (dependencies first)
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_preview_warns_and_shows_the_sql() {
+    check(
+        CHAIN_PENDING,
+        "forwards c --preview",
+        r"
+        warning: `c` depends on apps with pending migrations: `a` (1 pending migration), `b` (2 pending migrations); without --preview this run would be refused; run `ferry forwards all`
+        preview forwards c 1: CREATE TABLE c_1 (id INT);
+        ok: preview only: nothing was run [c 1]
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_nothing_pending_in_the_app_is_no_refusal() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- rows
+        b 1
+        ",
+        "forwards b",
+        r"
+        ok: No migrations need to be run
+        rows: b 1
+        tables: b_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_applied_dependencies_let_the_app_run() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- app c: b
+        1
+        //- rows
+        a 1
+        b 1
+        ",
+        "forwards c",
+        r"
+        forwards c 1
+        ok: Applied 1 migration [c 1]
+        rows: a 1, b 1, c 1
+        tables: a_1 b_1 c_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_an_app_that_is_not_a_dependency_does_not_count() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b
+        1
+        //- app c: b
+        1
+        //- rows
+        b 1
+        ",
+        "forwards c",
+        r"
+        forwards c 1
+        ok: Applied 1 migration [c 1]
+        rows: b 1, c 1
+        tables: b_1 c_1
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_11_all_runs_dependencies_first() {
+    check(
+        CHAIN_PENDING,
+        "forwards all",
+        r"
+        forwards a 2
+        forwards b 1
+        forwards b 2
+        forwards c 1
+        ok: Applied 4 migrations [a 2, b 1, b 2, c 1]
+        rows: a 1, a 2, b 1, b 2, c 1
+        tables: a_1 a_2 b_1 b_2 c_1
+        ",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §5.2.10: dependants through other apps.
+
+#[test]
+fn backwards_5_2_10_transitive_dependants_are_named() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- app c: b
+        1
+        //- app d: c
+        1
+        //- rows
+        a 1
+        b 1
+        d 1
+        ",
+        "backwards a all -y",
+        r"
+        error DependantsApplied: refusing to reverse every migration of `a`: b, d depend(s) on it and still have applied migrations; reverse them first (or use `ferry backwards all`)
+        rows: a 1, b 1, d 1
+        tables: a_1 b_1 d_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_10_transitive_dependants_reversed_in_the_same_command_are_fine() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- app c: b
+        1
+        //- rows
+        a 1
+        c 1
+        ",
+        "backwards all -y",
+        r"
+        backwards c 1
+        backwards a 1
+        ok: Reversed 2 migrations [c 1, a 1]
+        rows: (none)
+        tables: (none)
+        ",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §5.2.11: backwards --fake.
+
+#[test]
+fn backwards_5_2_11_fake_deletes_rows_and_runs_no_sql() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        3
+        //- rows
+        a 1
+        a 2
+        a 3
+        ",
+        "backwards a 2 --fake -y",
+        r"
+        fake a 3
+        fake a 2
+        ok: Faked the reversal of 2 migrations: tracking rows deleted, no down SQL ran [a 3, a 2]
+        rows: a 1
+        tables: a_1 a_2 a_3
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_asks_first() {
+    check(
+        r"
+        //- answer yes
+        //- app a
+        1
+        //- rows
+        a 1
+        ",
+        "backwards a --fake",
+        r"
+        confirm: Reverse 1 migration(s) with --fake? Their tracking rows will be deleted; no down SQL runs. [a 1 (make a 1)]
+        fake a 1
+        ok: Faked the reversal of 1 migration: tracking rows deleted, no down SQL ran [a 1]
+        rows: (none)
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_declined_changes_nothing() {
+    check(
+        r"
+        //- answer no
+        //- app a
+        1
+        //- rows
+        a 1
+        ",
+        "backwards a all --fake",
+        r"
+        confirm: Reverse 1 migration(s) with --fake? Their tracking rows will be deleted; no down SQL runs. [a 1 (make a 1)]
+        failed: Not proceeding.
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_without_a_terminal_changes_nothing() {
+    check(
+        r"
+        //- app a
+        1
+        //- rows
+        a 1
+        ",
+        "backwards a --fake",
+        r"
+        confirm: Reverse 1 migration(s) with --fake? Their tracking rows will be deleted; no down SQL runs. [a 1 (make a 1)]
+        error ConfirmationUnavailable: stdin is not a terminal; pass -y
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_forgets_an_irreversible_migration() {
+    check(
+        r"
+        //- app a
+        1 irreversible
+        //- rows
+        a 1 no-down
+        ",
+        "backwards a --fake -y",
+        r"
+        fake a 1
+        ok: Faked the reversal of 1 migration: tracking rows deleted, no down SQL ran [a 1]
+        rows: (none)
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_preview_lists_the_rows() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        //- rows
+        a 1
+        a 2
+        ",
+        "backwards a all --fake --preview",
+        r"
+        preview forget a 2
+        preview forget a 1
+        ok: preview only: nothing was changed [a 2, a 1]
+        rows: a 1, a 2
+        tables: a_1 a_2
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_keeps_the_dependant_rule() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- rows
+        a 1
+        b 1
+        ",
+        "backwards a --fake -y",
+        r"
+        error DependantsApplied: ...
+        rows: a 1, b 1
+        tables: a_1 b_1
+        ",
+    );
+}
+
+#[test]
+fn backwards_5_2_11_fake_all_apps() {
+    check(
+        r"
+        //- app a
+        1
+        //- app b: a
+        1
+        //- rows
+        a 1
+        b 1
+        ",
+        "backwards all --fake -y",
+        r"
+        fake b 1
+        fake a 1
+        ok: Faked the reversal of 2 migrations: tracking rows deleted, no down SQL ran [b 1, a 1]
+        rows: (none)
+        tables: a_1 b_1
+        ",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §5.5: resolve --accept-changed.
+
+#[test]
+fn resolve_5_5_accept_changed_records_the_file() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        //- rows
+        a 1
+        a 2 changed old-down
+        ",
+        "resolve a 2 --accept-changed -y",
+        r"
+        changed a 2: checksum 00000000.. -> ...
+        ok: Accepted the changed migration a 2: its tracking row now records the file's checksum and down section [a 2]
+        rows: a 1, a 2
+        tables: a_1 a_2
+        ",
+    );
+}
+
+#[test]
+fn resolve_5_5_accept_changed_shows_the_down_sections() {
+    check(
+        r"
+        //- app a
+        1
+        //- rows
+        a 1 changed old-down
+        ",
+        "resolve a 1 --accept-changed -y",
+        r#"
+        changed a 1: checksum 00000000.. -> 9e6c4ae0.., down Some("DROP TABLE old_down;") -> Some("DROP TABLE a_1;")
+        ok: Accepted the changed migration a 1: ...
+        rows: a 1
+        tables: a_1
+        "#,
+    );
+}
+
+#[test]
+fn resolve_5_5_accept_changed_asks_first() {
+    check(
+        r"
+        //- answer yes
+        //- app a
+        1
+        //- rows
+        a 1 changed
+        ",
+        "resolve a 1 --accept-changed",
+        r"
+        changed a 1: ...
+        confirm: Accept the edited file of a 1? Its tracking row will record the file's checksum and down section; no SQL runs. [a 1 (make a 1)]
+        ok: Accepted the changed migration a 1: ...
+        rows: a 1
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn resolve_5_5_accept_changed_declined_changes_nothing() {
+    check(
+        r"
+        //- answer no
+        //- app a
+        1
+        //- rows
+        a 1 changed old-down
+        ",
+        "resolve a 1 --accept-changed",
+        r"
+        changed a 1: ...
+        confirm: Accept the edited file of a 1? ...
+        failed: Not proceeding.
+        rows: a 1~^
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn resolve_5_5_accept_changed_without_a_terminal_changes_nothing() {
+    check(
+        r"
+        //- app a
+        1
+        //- rows
+        a 1 changed
+        ",
+        "resolve a 1 --accept-changed",
+        r"
+        changed a 1: ...
+        confirm: Accept the edited file of a 1? ...
+        error ConfirmationUnavailable: stdin is not a terminal; pass -y
+        rows: a 1~
+        tables: a_1
+        ",
+    );
+}
+
+#[test]
+fn resolve_5_5_accept_changed_refuses_every_other_status() {
+    let fixture = r"
+        //- app a
+        1
+        2
+        3
+        4
+        //- rows
+        a 1
+        a 3 dirty
+        a 5
+        ";
+    for (id, status) in [
+        ("1", "its status is applied"),
+        ("2", "its status is pending"),
+        ("3", "its status is dirty"),
+        ("5", "its status is missing"),
+        ("6", "the app has no file and no tracking row with that ID"),
+    ] {
+        check(
+            fixture,
+            &format!("resolve a {id} --accept-changed -y"),
+            &format!(
+                r"
+                error NotChanged: migration a {id} is not changed ({status}): --accept-changed is for a `changed` migration only (applied, its file edited since; see `ferry check a`); nothing was changed
+                rows: a 1, a 3*, a 5
+                tables: a_1 a_3 a_5
+                "
+            ),
+        );
+    }
 }

@@ -231,7 +231,6 @@ fn fleet_usage_errors() {
     run_glob(&project, &["forwards", "all", "--parallel", "2"])
         .expect(2)
         .stderr_has("--parallel");
-    run_glob(&project, &["forwards", "all", "--format", "json"]).expect(2);
     run_glob(&project, &["verify", "--fleet"]).expect(2);
     run_glob(&project, &["new", "app", "more", "--fleet"]).expect(2);
     assert_eq!(

@@ -204,9 +204,8 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         "no_transaction: backwards refuses while dirty"
     );
     ResolveManager {
-        app_name: "ck_nt".into(),
-        migration_id: "2".into(),
         applied: false,
+        ..ResolveManager::new("ck_nt", "2")
     }
     .run(&mut m)
     .await
@@ -216,14 +215,7 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         st(&[("1", Status::Applied), ("2", Status::Pending)])
     );
     assert!(
-        ResolveManager {
-            app_name: "ck_nt".into(),
-            migration_id: "1".into(),
-            applied: true
-        }
-        .run(&mut m)
-        .await
-        .is_err(),
+        ResolveManager::new("ck_nt", "1").run(&mut m).await.is_err(),
         "no_transaction: resolving a clean row is an error"
     );
     // resolve --applied keeps the row.
@@ -236,14 +228,10 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         .await
         .unwrap();
     m.driver_mut().unlock().await.unwrap();
-    ResolveManager {
-        app_name: "ck_nt".into(),
-        migration_id: "1".into(),
-        applied: true,
-    }
-    .run(&mut m)
-    .await
-    .expect("no_transaction: resolve --applied");
+    ResolveManager::new("ck_nt", "1")
+        .run(&mut m)
+        .await
+        .expect("no_transaction: resolve --applied");
     assert_eq!(statuses(&mut m, "ck_nt").await[0].1, Status::Applied);
     let r = BackwardsMigrationManager {
         auto_agree: true,
@@ -347,4 +335,76 @@ pub(super) async fn empty_down_is_a_no_op(factory: &dyn DriverFactory) {
     forwards(&mut m2, "ck_no2")
         .await
         .expect("empty down: nothing ran");
+}
+
+/// `resolve --accept-changed` writes the file's checksum and down section into the row
+/// (`RowChange::AcceptChanged` through the driver's bound parameters), and `backwards --fake`
+/// deletes the row without running the down SQL.
+pub(super) async fn accept_changed_and_fake_backwards(factory: &dyn DriverFactory) {
+    let first = vec![mig(
+        "1",
+        "CREATE TABLE ck_acc (id INTEGER);",
+        Some("DROP TABLE ck_acc;"),
+    )];
+    let mut m = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc", first)],
+    )
+    .await;
+    forwards(&mut m, "ck_acc").await.unwrap();
+    let up = "CREATE TABLE ck_acc (id INTEGER); -- it's edited";
+    let down = "DROP TABLE ck_acc; -- \"edited\" too";
+    let edited = vec![mig("1", up, Some(down))];
+    let mut m = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc", edited)],
+    )
+    .await;
+    assert_eq!(
+        statuses(&mut m, "ck_acc").await,
+        st(&[("1", Status::Changed)])
+    );
+    crate::ResolveManager {
+        accept_changed: true,
+        auto_agree: true,
+        ..crate::ResolveManager::new("ck_acc", "1")
+    }
+    .run(&mut m)
+    .await
+    .expect("accept_changed: resolve --accept-changed");
+    assert_eq!(
+        statuses(&mut m, "ck_acc").await,
+        st(&[("1", Status::Applied)])
+    );
+    let rows = m.driver_mut().applied(Some("ck_acc")).await.unwrap();
+    assert_eq!(rows[0].checksum, crate::checksum(up), "accept_changed");
+    assert_eq!(rows[0].down_sql.as_deref(), Some(down), "accept_changed");
+    let r = BackwardsMigrationManager {
+        fake: true,
+        auto_agree: true,
+        ..BackwardsMigrationManager::new("ck_acc")
+    }
+    .run(&mut m)
+    .await
+    .expect("fake backwards");
+    assert_eq!(r.migrations.len(), 1);
+    assert!(m
+        .driver_mut()
+        .applied(Some("ck_acc"))
+        .await
+        .unwrap()
+        .is_empty());
+    // The down SQL did not run: the table is still there to drop.
+    let drop = vec![mig("1", "DROP TABLE ck_acc;", None)];
+    let mut m2 = migrator(
+        factory,
+        "ck_acc_trk",
+        vec![AppConfig::embedded("ck_acc_drop", drop)],
+    )
+    .await;
+    forwards(&mut m2, "ck_acc_drop")
+        .await
+        .expect("fake backwards: the table is still there");
 }

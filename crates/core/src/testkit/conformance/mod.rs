@@ -12,7 +12,7 @@
 //! | file | cases |
 //! |---|---|
 //! | `driver.rs` | the `Driver` contract itself: table, row changes, transactions, lock, `write` |
-//! | `commands.rs` | forwards and backwards through the managers: order, failures, dirty protocol, fake, empty down |
+//! | `commands.rs` | forwards and backwards through the managers: order, failures, dirty protocol, fake, empty down, `resolve --accept-changed`, backwards fake |
 //! | `bookkeeping.rs` | statuses, `clean`, per-app rows, stored down SQL |
 
 mod bookkeeping;
@@ -93,6 +93,7 @@ async fn run_cases(factory: &dyn DriverFactory) {
     bookkeeping::stored_down_sql_and_irreversible(factory).await;
     commands::fake_records_without_running(factory).await;
     commands::empty_down_is_a_no_op(factory).await;
+    commands::accept_changed_and_fake_backwards(factory).await;
 }
 
 pub(super) fn mig(id: &str, up: &str, down: Option<&str>) -> Migration {

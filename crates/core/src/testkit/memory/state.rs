@@ -118,6 +118,21 @@ impl State {
                     }
                 }
             }
+            RowChange::AcceptChanged {
+                app_name,
+                migration_id,
+                checksum,
+                down_sql,
+            } => {
+                for r in tracking
+                    .rows
+                    .iter_mut()
+                    .filter(|r| &r.app_name == app_name && &r.migration_id == migration_id)
+                {
+                    r.row.checksum = checksum.clone();
+                    r.row.down_sql = down_sql.clone();
+                }
+            }
         }
         Ok(())
     }

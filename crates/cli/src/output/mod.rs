@@ -1,0 +1,3 @@
+//! Output views: what a command prints as data.
+
+pub mod json;
