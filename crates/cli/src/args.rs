@@ -78,7 +78,7 @@ pub struct FleetOpts {
     /// With --fleet: keep starting targets after one fails
     #[arg(long = "keep-going", global = true, help_heading = "Fleet")]
     pub keep_going: bool,
-    /// With --fleet: only the targets that failed in this JSON report (--format json output)
+    /// With --fleet: only the targets of this JSON report (--format json output) that are not ok or nothing to do
     #[arg(
         long = "rerun-failed",
         global = true,
