@@ -159,6 +159,11 @@ pub enum Command {
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
     Init(InitArgs),
+    /// Print one migration's SQL (its up section, or --down) from its file
+    Show(ShowArgs),
+    /// Create, drop or wait for the configured database
+    #[command(subcommand)]
+    Database(DatabaseCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -285,6 +290,54 @@ pub struct InitArgs {
     /// Add an app: an `[[app]]` entry in ferry.toml and its folder migrations/NAME (repeatable)
     #[arg(long = "app", value_name = "NAME")]
     pub apps: Vec<String>,
+}
+
+/// `ferry show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The app
+    pub app: String,
+    /// The migration's ID
+    pub migration_id: String,
+    /// Print the down section instead of the up section
+    #[arg(long)]
+    pub down: bool,
+}
+
+/// `ferry database`.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Create the configured database (SQLite: the file); one that exists is left alone
+    Create,
+    /// Drop the configured database (SQLite: delete the file), after asking
+    Drop(DatabaseDropArgs),
+    /// Wait until the database server accepts a connection (exit 1 after the timeout)
+    Wait(DatabaseWaitArgs),
+}
+
+/// `ferry database drop`.
+#[derive(Debug, Args)]
+pub struct DatabaseDropArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
+    pub auto_agree: bool,
+}
+
+/// `ferry database wait`.
+#[derive(Debug, Args)]
+pub struct DatabaseWaitArgs {
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_wait)]
+    pub timeout: f64,
+}
+
+fn parse_wait(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to 86400 (e.g. 30 or 0.5)"
+        )),
+    }
 }
 
 /// `ferry completions`.

@@ -4,10 +4,12 @@
 //! Exit codes (SPEC §5.7) are decided in one place, [`exit::exit_code`].
 
 pub mod args;
+mod database;
 pub mod drivers;
 pub mod exit;
 mod fleet;
 pub mod render;
+mod show;
 mod verify;
 
 use std::time::Duration;
@@ -188,6 +190,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Resolve(a) => Some(a.app.as_str()),
         Command::New(a) => Some(a.app.as_str()),
         Command::Verify(a) => a.app.as_deref(),
+        Command::Show(a) => Some(a.app.as_str()),
         _ => None,
     };
     if let Some(app) = named_app.filter(|a| *a != "all") {
@@ -203,6 +206,11 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         let path = ferry_core::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
         out(&format!("{}\n", path.display()));
         return Ok(Ending::Printed);
+    }
+    match &cli.command {
+        Command::Show(a) => return show::run(a, &config),
+        Command::Database(a) => return database::run(a, &g, &config, style).await,
+        _ => {}
     }
     // Targets are parsed by core; parsing them here, before connecting, reports `all` with an
     // explicit migration ID as the usage error it is even when no database is reachable.
@@ -318,7 +326,12 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             )
             .await
         }
-        Command::New(_) | Command::Init(_) | Command::Completions(_) | Command::Verify(_) => {
+        Command::New(_)
+        | Command::Init(_)
+        | Command::Completions(_)
+        | Command::Verify(_)
+        | Command::Show(_)
+        | Command::Database(_) => {
             unreachable!("handled above")
         }
     }?;

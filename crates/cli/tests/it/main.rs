@@ -3,10 +3,11 @@
 //! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
 //! output of every command on the example project (SQLite); `corpus` runs the bad-input corpus
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
-//! backend (issue 13).
+//! backend (issue 13); `database` the `database` and `show` commands.
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
+mod database;
 mod files;
 mod fleet;
 mod shared;
