@@ -58,6 +58,19 @@ impl Place {
         }
     }
 
+    /// The server of `url` reached through `url`'s own database (PostgreSQL; the others as
+    /// [`Place::of_url`]): for `verify`, whose base database exists.
+    fn via(url: &str) -> Result<Place, Failure> {
+        match Backend::of_url(url) {
+            #[cfg(feature = "postgres")]
+            Some(Backend::Postgres) => Ok(Place::Postgres(
+                ferry_driver_postgres::server::Server::via(url)
+                    .map_err(|e| Failure::Usage(redact_url(&e.to_string())))?,
+            )),
+            _ => Place::of_url(url),
+        }
+    }
+
     /// The database's name (SQLite: the file's path), for messages and the prompt.
     fn name(&self) -> Result<String, Failure> {
         match self {
@@ -105,17 +118,16 @@ impl Place {
         }
     }
 
-    async fn remove(&self, name: &str) -> Result<bool, DriverError> {
+    /// Drop database `name`; `force` closes others' connections to it first (PostgreSQL).
+    async fn remove(&self, name: &str, force: bool) -> Result<bool, DriverError> {
         match self {
-            // Not WITH (FORCE): a database others are connected to is not dropped from
-            // under them; the server's error says so.
             #[cfg(feature = "postgres")]
-            Place::Postgres(server) => server.drop_database(name, false).await,
+            Place::Postgres(server) => server.drop_database(name, force).await,
             #[cfg(feature = "mysql")]
             Place::Mysql(server) => server.drop_database(name).await,
             #[cfg(feature = "sqlite")]
             Place::Sqlite(url) => {
-                let _ = name;
+                let _ = (name, force);
                 ferry_driver_sqlite::file::drop_database(url)
             }
         }
@@ -135,6 +147,33 @@ impl Place {
             }
         }
     }
+}
+
+/// Create database `name` on the server of `base` (a server URL; `verify`'s scratch
+/// database), through `base`'s own database on PostgreSQL.
+pub(crate) async fn create_on_server(base: &str, name: &str) -> Result<(), Failure> {
+    let created = Place::via(base)?.create(name).await.map_err(|e| {
+        Failure::Failed(format!(
+            "creating database {name}: {}",
+            redact_url(&e.to_string())
+        ))
+    })?;
+    if created {
+        Ok(())
+    } else {
+        Err(Failure::Failed(format!("database {name} exists already")))
+    }
+}
+
+/// Drop database `name` from the server of `base`, closing others' connections to it.
+pub(crate) async fn drop_on_server(base: &str, name: &str) -> Result<(), DriverError> {
+    let place = Place::via(base).map_err(|_| {
+        DriverError::new(
+            ferry_core::DriverErrorKind::Config,
+            format!("cannot reach the server of {}", redact_url(base)),
+        )
+    })?;
+    place.remove(name, true).await.map(drop)
 }
 
 /// Run `ferry database <command>` on the configured database.
@@ -189,7 +228,9 @@ pub(crate) async fn run(
                 }
             }
             if place
-                .remove(&name)
+                // Not forced: a database others are connected to is not dropped from under
+                // them; the server's error says so.
+                .remove(&name, false)
                 .await
                 .map_err(|e| failed(&format!("dropping database {name}"), e))?
             {
