@@ -10,6 +10,7 @@ pub mod exit;
 mod fleet;
 pub mod render;
 mod show;
+mod ticker;
 mod verify;
 
 use std::time::Duration;
@@ -268,7 +269,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     let mut migrator = Migrator::new(config.registry.clone(), driver)
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
-        .with_reporter(CliReporter { style });
+        .with_reporter(CliReporter::new(style));
     if let Some(preload) = preload {
         migrator = migrator.with_preload(preload);
     }
