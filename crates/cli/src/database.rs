@@ -15,7 +15,7 @@ use crate::render::{Style, TerminalConfirm};
 /// Where the configured database lives, with what creates and drops it.
 enum Place {
     #[cfg(feature = "postgres")]
-    Postgres(ferry_driver_postgres::server::Server),
+    Postgres(Box<ferry_driver_postgres::server::Server>),
     #[cfg(feature = "mysql")]
     Mysql(ferry_driver_mysql::server::Server),
     #[cfg(feature = "sqlite")]
@@ -27,9 +27,9 @@ impl Place {
         let config = |e: DriverError| Failure::Usage(redact_url(&e.to_string()));
         match Backend::of_url(url) {
             #[cfg(feature = "postgres")]
-            Some(Backend::Postgres) => Ok(Place::Postgres(
+            Some(Backend::Postgres) => Ok(Place::Postgres(Box::new(
                 ferry_driver_postgres::server::Server::of_url(url).map_err(config)?,
-            )),
+            ))),
             #[cfg(feature = "mysql")]
             Some(Backend::Mysql) => Ok(Place::Mysql(
                 ferry_driver_mysql::server::Server::of_url(url).map_err(config)?,
@@ -63,10 +63,10 @@ impl Place {
     fn via(url: &str) -> Result<Place, Failure> {
         match Backend::of_url(url) {
             #[cfg(feature = "postgres")]
-            Some(Backend::Postgres) => Ok(Place::Postgres(
+            Some(Backend::Postgres) => Ok(Place::Postgres(Box::new(
                 ferry_driver_postgres::server::Server::via(url)
                     .map_err(|e| Failure::Usage(redact_url(&e.to_string())))?,
-            )),
+            ))),
             _ => Place::of_url(url),
         }
     }
