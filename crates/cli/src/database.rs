@@ -124,12 +124,25 @@ impl Place {
             #[cfg(feature = "postgres")]
             Place::Postgres(server) => server.drop_database(name, force).await,
             #[cfg(feature = "mysql")]
-            Place::Mysql(server) => server.drop_database(name).await,
+            Place::Mysql(server) => {
+                let _ = force;
+                server.drop_database(name).await
+            }
             #[cfg(feature = "sqlite")]
             Place::Sqlite(url) => {
                 let _ = (name, force);
                 ferry_driver_sqlite::file::drop_database(url)
             }
+        }
+    }
+
+    /// Whether there is a server to wait for (SQLite: no).
+    fn has_server(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Place::Sqlite(_) => false,
+            #[allow(unreachable_patterns)]
+            _ => true,
         }
     }
 
@@ -246,8 +259,7 @@ pub(crate) async fn run(
 
 /// Poll the server with backoff until it accepts a connection or `timeout` seconds pass.
 async fn wait(place: &Place, url: &str, timeout: f64, style: Style) -> Result<Ending, Failure> {
-    #[cfg(feature = "sqlite")]
-    if let Place::Sqlite(_) = place {
+    if !place.has_server() {
         style.info("SQLite has no server to wait for");
         return Ok(Ending::Printed);
     }
