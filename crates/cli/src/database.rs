@@ -204,7 +204,11 @@ pub(crate) async fn run(
     }
     let place = Place::of_url(&url)?;
     let failed = |what: &str, e: DriverError| {
-        Failure::Failed(format!("{what}: {}", redact_url(&e.to_string())))
+        let message = format!("{what}: {}", redact_url(&e.to_string()));
+        match e.kind {
+            ferry_core::DriverErrorKind::Config => Failure::Usage(message),
+            _ => Failure::Failed(message),
+        }
     };
     match command {
         DatabaseCommand::Create => {

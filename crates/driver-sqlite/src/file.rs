@@ -34,18 +34,29 @@ pub fn database_path(url: &str) -> DriverResult<PathBuf> {
     }
 }
 
-/// Whether the database file exists.
+/// Whether the database file exists. Something else at its path (a folder) is a
+/// [`DriverErrorKind::Config`] error.
 pub fn database_exists(url: &str) -> DriverResult<bool> {
-    Ok(database_path(url)?.is_file())
+    let path = database_path(url)?;
+    if path.exists() && !path.is_file() {
+        return Err(DriverError::new(
+            DriverErrorKind::Config,
+            format!(
+                "{} is not a file; an SQLite database is a file",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path.is_file())
 }
 
 /// Create the database file (an empty SQLite database): `true` when it was created,
 /// `false` when it existed already. Its folder must exist.
 pub fn create_database(url: &str) -> DriverResult<bool> {
-    let path = database_path(url)?;
-    if path.exists() {
+    if database_exists(url)? {
         return Ok(false);
     }
+    let path = database_path(url)?;
     let failed = |why: String| {
         DriverError::new(
             DriverErrorKind::Connect,
@@ -76,19 +87,10 @@ pub fn create_database(url: &str) -> DriverResult<bool> {
 /// Delete the database file and its journal and WAL files: `true` when the file existed,
 /// `false` when it did not.
 pub fn drop_database(url: &str) -> DriverResult<bool> {
-    let path = database_path(url)?;
-    if !path.exists() {
+    if !database_exists(url)? {
         return Ok(false);
     }
-    if !path.is_file() {
-        return Err(DriverError::new(
-            DriverErrorKind::Config,
-            format!(
-                "{} is not a file; ferry deletes only an SQLite database file",
-                path.display()
-            ),
-        ));
-    }
+    let path = database_path(url)?;
     let remove = |file: &std::path::Path| {
         std::fs::remove_file(file).map_err(|e| {
             DriverError::new(

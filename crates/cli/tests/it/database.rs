@@ -192,7 +192,8 @@ mod mysql {
     }
 }
 
-/// Usage errors: an SQLite glob, an in-memory database, a MySQL URL without a database.
+/// Usage errors: an SQLite glob, an in-memory database, a MySQL URL without a database, a
+/// folder at an SQLite database's path.
 #[test]
 fn database_usage_errors() {
     let project = Project::new(Backend::Sqlite);
@@ -204,6 +205,14 @@ fn database_usage_errors() {
         project.run(&["-d", url, "database", "create"]).expect(2);
     }
     assert!(!project.path("tenants").exists());
+    // A folder where the SQLite file would be: neither created over nor deleted.
+    std::fs::create_dir(project.path("folder.db")).unwrap();
+    for command in [&["create"][..], &["drop", "-y"]] {
+        let mut args = vec!["-d", "sqlite:folder.db", "database"];
+        args.extend_from_slice(command);
+        project.run(&args).expect(2).stderr_has("is not a file");
+    }
+    assert!(project.path("folder.db").is_dir());
 }
 
 /// `ferry show`: a migration's up or down section from its file, without a database.
