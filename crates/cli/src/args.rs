@@ -78,7 +78,7 @@ pub struct FleetOpts {
     /// With --fleet: keep starting targets after one fails
     #[arg(long = "keep-going")]
     pub keep_going: bool,
-    /// With --fleet: only the targets that failed in this JSON report (--format json output)
+    /// With --fleet: only the targets of this JSON report (--format json output) that are not ok or nothing to do
     #[arg(long = "rerun-failed", value_name = "REPORT")]
     pub rerun_failed: Option<PathBuf>,
 }
@@ -125,6 +125,7 @@ impl Command {
                 | Command::Resolve(_)
                 | Command::Verify(_)
                 | Command::New(_)
+                | Command::Show(_)
         )
     }
 }
@@ -184,6 +185,11 @@ pub enum Command {
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
     Init(InitArgs),
+    /// Print one migration's SQL (its up section, or --down) from its file
+    Show(ShowArgs),
+    /// Create, drop or wait for the configured database
+    #[command(subcommand)]
+    Database(DatabaseCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -333,6 +339,54 @@ pub struct InitArgs {
     /// Add an app: an `[[app]]` entry in ferry.toml and its folder migrations/NAME (repeatable)
     #[arg(long = "app", value_name = "NAME")]
     pub apps: Vec<String>,
+}
+
+/// `ferry show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The app
+    pub app: String,
+    /// The migration's ID
+    pub migration_id: String,
+    /// Print the down section instead of the up section
+    #[arg(long)]
+    pub down: bool,
+}
+
+/// `ferry database`.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Create the configured database (SQLite: the file); one that exists is left alone
+    Create,
+    /// Drop the configured database (SQLite: delete the file), after asking
+    Drop(DatabaseDropArgs),
+    /// Wait until the database server accepts a connection (exit 1 after the timeout)
+    Wait(DatabaseWaitArgs),
+}
+
+/// `ferry database drop`.
+#[derive(Debug, Args)]
+pub struct DatabaseDropArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "auto-agree", alias = "auto_agree")]
+    pub auto_agree: bool,
+}
+
+/// `ferry database wait`.
+#[derive(Debug, Args)]
+pub struct DatabaseWaitArgs {
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_wait)]
+    pub timeout: f64,
+}
+
+fn parse_wait(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to 86400 (e.g. 30 or 0.5)"
+        )),
+    }
 }
 
 /// `ferry completions`.

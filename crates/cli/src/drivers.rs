@@ -24,7 +24,7 @@ pub fn compiled_backends() -> Vec<&'static str> {
     all(feature = "postgres", feature = "sqlite", feature = "mysql"),
     allow(dead_code)
 )]
-fn not_built(name: &str, feature: &str) -> DriverError {
+pub(crate) fn not_built(name: &str, feature: &str) -> DriverError {
     DriverError::new(
         DriverErrorKind::Config,
         format!(

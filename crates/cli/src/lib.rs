@@ -5,12 +5,15 @@
 
 pub mod args;
 mod argv;
+mod database;
 pub mod drivers;
 pub mod exit;
 mod fleet;
 mod output;
 pub mod render;
 pub mod session;
+mod show;
+mod ticker;
 mod verify;
 
 use std::time::Duration;
@@ -165,6 +168,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Resolve(a) => Some(a.app.as_str()),
         Command::New(a) => Some(a.app.as_str()),
         Command::Verify(a) => a.app.as_deref(),
+        Command::Show(a) => Some(a.app.as_str()),
         _ => None,
     };
     if let Some(app) = named_app.filter(|a| *a != "all") {
@@ -183,6 +187,15 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         let path = ferry_core::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
         out(&format!("{}\n", path.display()));
         return Ok(Ending::Printed);
+    }
+    match &cli.command {
+        Command::Show(a) => return show::run(a, &config),
+        Command::Database(a) => {
+            // `announce` prints the database line and refuses an SQLite glob (a fleet).
+            let db = session.announce(&g, style)?;
+            return database::run(a, &db.url, style).await;
+        }
+        _ => {}
     }
     // Targets are parsed by core; parsing them here, before connecting, reports `all` with an
     // explicit migration ID as the usage error it is even when no database is reachable.
@@ -257,7 +270,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Forwards(a) if a.rehearse => Transaction::Rehearsal,
         _ => Transaction::PerMigration,
     };
-    let reporter = Collector::new(CliReporter { style }, json, transaction);
+    let reporter = Collector::new(CliReporter::new(style), json, transaction);
     let mut migrator = Migrator::new(config.registry.clone(), driver)
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
@@ -322,7 +335,12 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             )
             .await
         }
-        Command::New(_) | Command::Init(_) | Command::Completions(_) | Command::Verify(_) => {
+        Command::New(_)
+        | Command::Init(_)
+        | Command::Completions(_)
+        | Command::Verify(_)
+        | Command::Show(_)
+        | Command::Database(_) => {
             unreachable!("handled above")
         }
     };

@@ -53,15 +53,42 @@ impl Style {
     }
 }
 
-/// Renders core [`Event`]s.
+/// Renders core [`Event`]s. A migration still running after 2 s gets a line saying so
+/// (SPEC §16.12; none with `-q`).
 pub struct CliReporter {
     /// The output style.
     pub style: Style,
+    /// The running migration's line.
+    ticker: Option<crate::ticker::Ticker>,
+}
+
+impl CliReporter {
+    /// A reporter in `style`.
+    pub fn new(style: Style) -> CliReporter {
+        let ticker = if style.quiet {
+            None
+        } else {
+            crate::ticker::Ticker::start()
+        };
+        CliReporter { style, ticker }
+    }
 }
 
 impl Reporter for CliReporter {
     fn report(&self, event: Event<'_>) {
         let s = &self.style;
+        if let Some(ticker) = &self.ticker {
+            match &event {
+                Event::Started { migration, .. } => ticker.started(format!(
+                    "{} {} {}",
+                    migration.app_name, migration.migration_id, migration.description
+                )),
+                Event::Finished { .. } | Event::Rehearsed { .. } | Event::Skipped { .. } => {
+                    ticker.interrupt(true)
+                }
+                _ => ticker.interrupt(false),
+            }
+        }
         match event {
             Event::Started {
                 migration,

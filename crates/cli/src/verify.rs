@@ -2,10 +2,8 @@
 //! created here and always dropped: after the run, after a failure, and on Ctrl-C (exit 130);
 //! `--keep` leaves it and prints its URL.
 
-use ferry_core::url::{quote_ident, with_database, Backend};
-use ferry_core::{
-    redact_url, Config, Driver, Migrator, TableName, VerifiedMigration, VerifyManager,
-};
+use ferry_core::url::{with_database, Backend};
+use ferry_core::{redact_url, Config, Migrator, TableName, VerifiedMigration, VerifyManager};
 
 use crate::args::{Format, GlobalOpts, VerifyArgs};
 use crate::exit::{Ending, Failure};
@@ -15,12 +13,8 @@ use crate::render::{out, Style};
 enum Scratch {
     /// A temporary SQLite file (and its journal files).
     File(std::path::PathBuf),
-    /// A database created on a server, dropped through `admin`, a connection to that server.
-    Server {
-        admin: Box<dyn Driver>,
-        name: String,
-        backend: Backend,
-    },
+    /// A database created on the server of `base`, dropped there.
+    Server { base: String, name: String },
 }
 
 impl Scratch {
@@ -43,17 +37,7 @@ impl Scratch {
             let url = format!("sqlite:{}", path.display());
             return Ok((Scratch::File(path), url));
         }
-        let mut admin = crate::drivers::driver_for_url(base, TableName::default())
-            .await
-            .map_err(|e| failed("connecting to the scratch server", &e))?;
-        let quote = if backend == Backend::Mysql { '`' } else { '"' };
-        admin
-            .execute(
-                &format!("CREATE DATABASE {}", quote_ident(&name, quote)),
-                true,
-            )
-            .await
-            .map_err(|e| failed("creating the scratch database", &e))?;
+        crate::database::create_on_server(base, &name).await?;
         let url = with_database(base, &name).ok_or_else(|| {
             Failure::Usage(format!(
                 "cannot name a database in the URL `{}`; use a URL of the form scheme://user@host/database",
@@ -62,9 +46,8 @@ impl Scratch {
         })?;
         Ok((
             Scratch::Server {
-                admin,
+                base: base.to_owned(),
                 name,
-                backend,
             },
             url,
         ))
@@ -80,21 +63,8 @@ impl Scratch {
                     let _ = std::fs::remove_file(file);
                 }
             }
-            Scratch::Server {
-                mut admin,
-                name,
-                backend,
-            } => {
-                let statement = match backend {
-                    Backend::Mysql => {
-                        format!("DROP DATABASE IF EXISTS {}", quote_ident(&name, '`'))
-                    }
-                    _ => format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        quote_ident(&name, '"')
-                    ),
-                };
-                if let Err(e) = admin.execute(&statement, true).await {
+            Scratch::Server { base, name } => {
+                if let Err(e) = crate::database::drop_on_server(&base, &name).await {
                     style.warn(&format!(
                         "could not drop the scratch database {name}: {}; drop it by hand",
                         redact_url(&e.to_string())

@@ -34,9 +34,15 @@ pub(crate) fn statement_error(
     db_error(error).with_line(line)
 }
 
-/// A failed connection attempt to `target`.
+/// A failed connection attempt to `target`, keeping the error number and SQLSTATE of a
+/// server's refusal.
 pub(crate) fn connect_error(target: &Target, error: &mysql_async::Error) -> DriverError {
-    target.connect_error(&error_text(error))
+    let mut e = target.connect_error(&error_text(error));
+    if let mysql_async::Error::Server(s) = error {
+        e.code = Some(s.code.to_string());
+        e.sqlstate = Some(s.state.clone());
+    }
+    e
 }
 
 /// The text of a mysql_async error, naming a TLS failure as such.

@@ -62,6 +62,7 @@ mod conn;
 mod error;
 mod lease;
 mod probe;
+pub mod server;
 mod snapshot;
 pub mod testing;
 mod url;

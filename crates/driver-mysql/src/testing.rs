@@ -14,11 +14,10 @@
 //! # Ok(()) }
 //! ```
 
-use ferry_core::url::{one_line, quote_ident};
-use ferry_core::{DriverError, DriverErrorKind};
-use mysql_async::prelude::Queryable;
+use ferry_core::DriverError;
 
-use crate::url::{with_database, Target};
+use crate::server::Server;
+use crate::url::with_database;
 
 pub use ferry_core::scratch::unique_name;
 
@@ -32,31 +31,20 @@ pub fn admin_url() -> String {
 }
 
 /// Create database `name` on the test server and return its URL (the admin URL with the
-/// database replaced).
+/// database replaced). One that exists already is an error.
 pub async fn create_database(name: &str) -> Result<String, DriverError> {
-    admin(&format!("CREATE DATABASE {}", quote_ident(name, '`'))).await?;
+    if !Server::of_url(&admin_url())?.create_database(name).await? {
+        return Err(DriverError::query(format!(
+            "database `{name}` already exists"
+        )));
+    }
     Ok(with_database(&admin_url(), name))
 }
 
 /// Drop database `name` from the test server (if it exists).
 pub async fn drop_database(name: &str) -> Result<(), DriverError> {
-    admin(&format!(
-        "DROP DATABASE IF EXISTS {}",
-        quote_ident(name, '`')
-    ))
-    .await
-}
-
-/// Run `statement` on a connection of its own to [`admin_url`].
-async fn admin(statement: &str) -> Result<(), DriverError> {
-    let target = Target::parse(&admin_url())?;
-    let mut conn = crate::conn::open(&target).await?;
-    let result = conn.query_drop(statement).await;
-    let _ = conn.disconnect().await;
-    result.map_err(|e| {
-        DriverError::new(
-            DriverErrorKind::Query,
-            target.scrub(&one_line(&format!("{statement}: {e}"))),
-        )
-    })
+    Server::of_url(&admin_url())?
+        .drop_database(name)
+        .await
+        .map(drop)
 }

@@ -64,6 +64,7 @@ mod error;
 mod lease;
 mod pooler;
 mod probe;
+pub mod server;
 mod snapshot;
 pub mod testing;
 mod url;

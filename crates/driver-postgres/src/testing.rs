@@ -14,11 +14,10 @@
 //! # Ok(()) }
 //! ```
 
-use ferry_core::url::quote_ident;
 use ferry_core::DriverError;
 
-use crate::error::db_error;
-use crate::url::{with_database, Target};
+use crate::server::Server;
+use crate::url::with_database;
 
 pub mod pgbouncer;
 
@@ -35,26 +34,20 @@ pub fn admin_url() -> String {
 }
 
 /// Create database `name` on the test server and return its URL (the admin URL with the
-/// database replaced).
+/// database replaced). One that exists already is an error.
 pub async fn create_database(name: &str) -> Result<String, DriverError> {
-    admin(&format!("CREATE DATABASE {}", quote_ident(name, '"'))).await?;
+    if !Server::via(&admin_url())?.create_database(name).await? {
+        return Err(DriverError::query(format!(
+            "database \"{name}\" already exists"
+        )));
+    }
     Ok(with_database(&admin_url(), name))
 }
 
 /// Drop database `name` from the test server (if it exists), closing its connections.
 pub async fn drop_database(name: &str) -> Result<(), DriverError> {
-    admin(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(name, '"')
-    ))
-    .await
-}
-
-/// Run `statement` on a connection of its own to [`admin_url`].
-async fn admin(statement: &str) -> Result<(), DriverError> {
-    let client = crate::conn::open(&Target::parse(&admin_url())?).await?;
-    client
-        .batch_execute(statement)
+    Server::via(&admin_url())?
+        .drop_database(name, true)
         .await
-        .map_err(|e| db_error(&e))
+        .map(drop)
 }

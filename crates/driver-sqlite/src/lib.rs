@@ -59,6 +59,7 @@
 
 mod conn;
 mod error;
+pub mod file;
 mod snapshot;
 pub mod testing;
 mod track;

@@ -80,7 +80,7 @@ pub(crate) async fn run(
     // read once, not once per target.
     let files = Arc::new(Preload::read_now(&config.registry, work.app())?);
     let table = crate::table_name(g, config)?;
-    let targets = targets(g, config, &table).await?;
+    let targets = targets(g, config, &table, style).await?;
     if targets.is_empty() {
         style.info("no fleet target selected; nothing to do");
     }
@@ -186,12 +186,14 @@ fn backwards_work(a: &BackwardsArgs) -> Result<Work, Failure> {
     })
 }
 
-/// The selected targets: the fleet from the config (with `schemas_query` answered), then
-/// `--rerun-failed`, `--target` and `--partition`.
+/// The selected targets: the fleet from the config (with `schemas_query` answered; a warning
+/// for each source that yielded no target), then `--target` and `--partition`, then
+/// `--rerun-failed`.
 async fn targets(
     g: &GlobalOpts,
     config: &Config,
     table: &TableName,
+    style: Style,
 ) -> Result<Vec<Target>, Failure> {
     // A relative SQLite path from -d or the environment is relative to the working directory
     // (SPEC §2); the config's own is already absolute.
@@ -218,26 +220,46 @@ async fn targets(
             ))
         })?;
     }
-    let all = fleet::targets(
+    let listing = fleet::list(
         &config.fleet,
         config.path.as_deref(),
         &config.root,
         url.as_deref(),
         &queried,
     )?;
-    let mut names = g.fleet.targets.clone();
-    if let Some(path) = &g.fleet.rerun_failed {
-        let failed = report::failed_in(path)?;
-        names = if names.is_empty() {
-            failed
-        } else {
-            failed.into_iter().filter(|n| names.contains(n)).collect()
-        };
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
+    for source in &listing.empty_sources {
+        style.warn(&format!("fleet source {source} yielded no target"));
     }
-    Ok(fleet::select(all, &names, g.fleet.partition)?)
+    let Some(path) = &g.fleet.rerun_failed else {
+        return Ok(fleet::select(
+            listing.targets,
+            &g.fleet.targets,
+            g.fleet.partition,
+        )?);
+    };
+    // The report's targets still to do, among those `--target` and `--partition` select
+    // from the whole fleet (so that a slice's report and the slice agree).
+    let again = report::to_rerun(path)?;
+    if let Some(gone) = again
+        .iter()
+        .find(|name| !listing.targets.iter().any(|t| &t.name == *name))
+    {
+        return Err(Failure::Failed(format!(
+            "{}: the report names target `{gone}`, which the fleet no longer has; `ferry check --fleet` lists them",
+            path.display()
+        )));
+    }
+    if again.is_empty() {
+        style.info(&format!(
+            "{}: every target of the report is `ok` or `nothing to do`",
+            path.display()
+        ));
+    }
+    let selected = fleet::select(listing.targets, &g.fleet.targets, g.fleet.partition)?;
+    Ok(selected
+        .into_iter()
+        .filter(|t| again.contains(&t.name))
+        .collect())
 }
 
 /// A target's URL (password hidden) and schema, for `-v`.

@@ -1,5 +1,5 @@
 //! A fleet's report (SPEC §11): a table, or one JSON object per target per line and a
-//! summary line; and the failed targets of an earlier JSON report (`--rerun-failed`).
+//! summary line; and the targets of an earlier JSON report still to do (`--rerun-failed`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -317,8 +317,9 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-/// The targets whose `result` is `failed` in a JSON report written by `--format json`.
-pub(crate) fn failed_in(path: &Path) -> Result<Vec<String>, Failure> {
+/// The targets of a JSON report written by `--format json` whose `result` is not `ok` or
+/// `nothing to do` (failed, skipped, interrupted): those `--rerun-failed` runs again.
+pub(crate) fn to_rerun(path: &Path) -> Result<Vec<String>, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::Usage(format!(
             "{}: cannot read the fleet report: {e}",
@@ -345,7 +346,11 @@ pub(crate) fn failed_in(path: &Path) -> Result<Vec<String>, Failure> {
             .get("target")
             .and_then(|t| t.as_str())
             .ok_or_else(bad)?;
-        if value.get("result").and_then(|r| r.as_str()) == Some("failed") {
+        let result = value
+            .get("result")
+            .and_then(|r| r.as_str())
+            .ok_or_else(bad)?;
+        if !matches!(result, "ok" | "nothing to do") {
             failed.push(target.to_owned());
         }
     }

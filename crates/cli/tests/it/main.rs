@@ -3,12 +3,16 @@
 //! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
 //! output of every command on the example project (SQLite); `corpus` runs the bad-input corpus
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
-//! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16).
+//! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16);
+//! `database` the `database` and `show` commands; `progress` the running line of a slow
+//! migration.
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
+mod database;
 mod files;
 mod fleet;
+mod progress;
 #[macro_use]
 mod shared;
 mod session;

@@ -10,9 +10,9 @@ use super::plan::{self, BackwardsStep};
 use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, PlannedMigration};
 use super::target::BackwardsTarget;
 use super::{into_error, plural, report_notes};
+use crate::driver::tracking::RowChange;
 use crate::error::{Error, Result};
 use crate::project::registry::AppConfig;
-use crate::driver::tracking::RowChange;
 
 /// Reverses migrations. Piccolo's `BackwardsMigrationManager`.
 ///

@@ -10,8 +10,8 @@ use super::report::{ConfirmRequest, Direction, Event, MigrationResult, Outcome, 
 use super::target::ForwardsTarget;
 use super::{into_error, plural, report_notes, ALL};
 use crate::driver::tracking::RowChange;
-use crate::project::registry::AppConfig;
 use crate::error::{Error, Result};
+use crate::project::registry::AppConfig;
 
 /// Runs migrations forwards. Piccolo's `ForwardsMigrationManager`.
 ///

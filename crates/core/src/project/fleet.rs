@@ -96,13 +96,23 @@ pub fn is_sqlite_glob(url: &str) -> bool {
     }
 }
 
+/// A fleet as its sources list it: the targets, and the sources that yielded none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Every target, sorted by name.
+    pub targets: Vec<Target>,
+    /// Each source that yielded no target, described for a warning (SPEC §11): a glob that
+    /// matched no file, a `targets_file` without a line, a `schemas_query` without a row.
+    pub empty_sources: Vec<String>,
+}
+
 /// Every target of the fleet, sorted by name: the `[[target]]` entries, the lines of
 /// `targets_file`, one target per schema (`schemas`, or `schemas_query`'s answer passed in
 /// as `queried_schemas`) on `database_url`, and one per file of an SQLite glob (as
 /// `database_url` or as a target's URL). `root` is the config folder, which SQLite files are
 /// named relative to. Duplicate names are a configuration error, and so is a configuration
 /// with no source of targets at all; sources that yield none (a glob that matches no file, a
-/// query that returns no row) give an empty fleet.
+/// query that returns no row) give an empty fleet. [`list`] also says which sources those are.
 pub fn targets(
     fleet: &FleetConfig,
     config_path: Option<&Path>,
@@ -110,17 +120,45 @@ pub fn targets(
     database_url: Option<&str>,
     queried_schemas: &[String],
 ) -> Result<Vec<Target>> {
+    list(fleet, config_path, root, database_url, queried_schemas).map(|l| l.targets)
+}
+
+/// [`targets`], with the sources that yielded no target named in
+/// [`Listing::empty_sources`].
+///
+/// ```
+/// use ferry_core::fleet::{list, FleetConfig};
+/// let dir = std::env::temp_dir().join("ferry-doc-empty-glob");
+/// let listing = list(&FleetConfig::default(), None, &dir, Some("sqlite:none/*.db"), &[]).unwrap();
+/// assert!(listing.targets.is_empty());
+/// assert_eq!(listing.empty_sources, ["the database URL `sqlite:none/*.db` (it matched no file)"]);
+/// ```
+pub fn list(
+    fleet: &FleetConfig,
+    config_path: Option<&Path>,
+    root: &Path,
+    database_url: Option<&str>,
+    queried_schemas: &[String],
+) -> Result<Listing> {
     let config_error = |message: String| Error::Config {
         path: config_path.map(Path::to_owned),
         message,
     };
+    let mut empty_sources = Vec::new();
     let mut listed: Vec<(String, String, &'static str)> = fleet
         .targets
         .iter()
         .map(|(name, url)| (name.clone(), url.clone(), "[[target]]"))
         .collect();
     if let Some(file) = &fleet.targets_file {
-        for (name, url) in read_targets_file(file)? {
+        let lines = read_targets_file(file)?;
+        if lines.is_empty() {
+            empty_sources.push(format!(
+                "targets_file {} (it has no `NAME URL` line)",
+                file.display()
+            ));
+        }
+        for (name, url) in lines {
             listed.push((name, resolve_sqlite_path(&url, root), "targets_file"));
         }
     }
@@ -137,7 +175,14 @@ pub fn targets(
     };
     for (name, url, source) in listed {
         if is_sqlite_glob(&url) {
-            for target in expand_glob(&url, root).map_err(config_error)? {
+            let matched = expand_glob(&url, root).map_err(config_error)?;
+            if matched.is_empty() {
+                empty_sources.push(format!(
+                    "{source} `{name}` (`{}` matched no file)",
+                    crate::redact_url(&url)
+                ));
+            }
+            for target in matched {
                 add(target, source)?;
             }
         } else {
@@ -150,6 +195,9 @@ pub fn targets(
                 source,
             )?;
         }
+    }
+    if fleet.schemas_query.is_some() && queried_schemas.is_empty() {
+        empty_sources.push("schemas_query (it returned no row)".to_owned());
     }
     let schemas: Vec<&String> = fleet.schemas.iter().chain(queried_schemas).collect();
     if !schemas.is_empty() {
@@ -180,7 +228,14 @@ pub fn targets(
         }
     }
     if let Some(url) = database_url.filter(|u| is_sqlite_glob(u)) {
-        for target in expand_glob(url, root).map_err(config_error)? {
+        let matched = expand_glob(url, root).map_err(config_error)?;
+        if matched.is_empty() {
+            empty_sources.push(format!(
+                "the database URL `{}` (it matched no file)",
+                crate::redact_url(url)
+            ));
+        }
+        for target in matched {
             add(target, "the database URL")?;
         }
     }
@@ -191,7 +246,10 @@ pub fn targets(
                 .into(),
         ));
     }
-    Ok(found.into_values().map(|(target, _)| target).collect())
+    Ok(Listing {
+        targets: found.into_values().map(|(target, _)| target).collect(),
+        empty_sources,
+    })
 }
 
 /// The targets a run takes: those named (`--target`, an unknown name is an error; none named
@@ -408,11 +466,33 @@ mod tests {
             schemas_query: Some("SELECT 1 WHERE false".into()),
             ..FleetConfig::default()
         };
-        assert!(
-            targets(&query, None, dir.path(), Some("postgres://h/db"), &[])
-                .unwrap()
-                .is_empty()
+        let listing = list(&query, None, dir.path(), Some("postgres://h/db"), &[]).unwrap();
+        assert!(listing.targets.is_empty());
+        assert_eq!(
+            listing.empty_sources,
+            ["schemas_query (it returned no row)"]
         );
+        // Each source that yields nothing is named, beside those that yield targets.
+        std::fs::write(dir.path().join("none.txt"), "# nobody yet\n").unwrap();
+        let mixed = FleetConfig {
+            targets: vec![
+                ("a".into(), "postgres://h/a".into()),
+                ("shards".into(), "sqlite:shards/*.db".into()),
+            ],
+            targets_file: Some(dir.path().join("none.txt")),
+            ..FleetConfig::default()
+        };
+        let listing = list(&mixed, None, dir.path(), Some("sqlite:t/*.db"), &[]).unwrap();
+        assert_eq!(listing.targets.len(), 1);
+        assert_eq!(
+            listing.empty_sources.len(),
+            3,
+            "{:?}",
+            listing.empty_sources
+        );
+        assert!(listing.empty_sources[0].contains("none.txt"));
+        assert!(listing.empty_sources[1].contains("`shards`"));
+        assert!(listing.empty_sources[2].contains("sqlite:t/*.db"));
     }
 
     #[test]

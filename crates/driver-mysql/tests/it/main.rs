@@ -1215,3 +1215,32 @@ async fn tracked_snapshots_follow_random_changes() {
         .await;
     }
 }
+
+/// `server::Server`: a name with backticks, quotes and a space is created, found, created
+/// again (`false`), dropped and dropped again (`false`) as one identifier; `accepts_connections`
+/// counts a missing database as a server that is up, and a closed port as not.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_creates_and_drops_any_name() {
+    use ferry_driver_mysql::server::{accepts_connections, Server};
+    let name = format!("{} `q` 'x\"", testing::unique_name("srv"));
+    let admin = testing::admin_url();
+    let server = Server::of_url(&admin).unwrap();
+    assert!(!server.database_exists(&name).await.unwrap());
+    assert!(server.create_database(&name).await.unwrap());
+    assert!(server.database_exists(&name).await.unwrap());
+    assert!(!server.create_database(&name).await.unwrap());
+    let missing = ferry_core::url::with_database(&admin, "ferry_no_such_database").unwrap();
+    assert_eq!(
+        Server::of_url(&missing).unwrap().database(),
+        Some("ferry_no_such_database")
+    );
+    accepts_connections(&missing).await.unwrap();
+    assert!(server.drop_database(&name).await.unwrap());
+    assert!(!server.database_exists(&name).await.unwrap());
+    assert!(!server.drop_database(&name).await.unwrap());
+    let closed = "mysql://u@127.0.0.1:1/x?connect_timeout=3";
+    assert_eq!(
+        accepts_connections(closed).await.unwrap_err().kind,
+        DriverErrorKind::Connect
+    );
+}

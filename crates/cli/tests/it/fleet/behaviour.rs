@@ -281,3 +281,45 @@ fn fleet_usage_errors() {
     .expect(2)
     .stderr_has("bad.json:1");
 }
+
+/// A fleet whose sources yield no target: exit 0, a warning naming each source, nothing run.
+#[test]
+fn sources_that_yield_nothing_are_named() {
+    let project = sqlite_fleet(0, &[]);
+    std::fs::write(project.path("none.txt"), "# no tenant yet\n").unwrap();
+    std::fs::write(
+        project.path("ferry.toml"),
+        format!("targets_file = \"none.txt\"\n[[target]]\nname = \"shards\"\ndatabase_url = \"sqlite:shards/*.db\"\n{CONFIG}"),
+    )
+    .unwrap();
+    for command in [
+        &["forwards", "all"][..],
+        &["check"],
+        &["backwards", "all", "-y"],
+    ] {
+        let mut args = vec!["--fleet"];
+        args.extend_from_slice(command);
+        let run = run_glob(&project, &args);
+        run.expect(0)
+            .stderr_has("warning: fleet source targets_file")
+            .stderr_has("none.txt")
+            .stderr_has("[[target]] `shards` (`sqlite:")
+            .stderr_has("shards/*.db` matched no file)")
+            .stderr_has("the database URL `sqlite:")
+            .stderr_has("tenants/*.db` (it matched no file)");
+    }
+    assert!(!project.path("shards").exists() && !project.path("tenants/db00.db").exists());
+    // Beside a source that yields targets, the empty one is still named.
+    let project = sqlite_fleet(2, &[]);
+    std::fs::write(
+        project.path("ferry.toml"),
+        format!("[[target]]\nname = \"shards\"\ndatabase_url = \"sqlite:shards/*.db\"\n{CONFIG}"),
+    )
+    .unwrap();
+    let run = run_glob(
+        &project,
+        &["--fleet", "forwards", "all", "--format", "json"],
+    );
+    run.expect(0).stderr_has("`shards`");
+    assert_eq!(report(&run).len(), 3, "{}", run.stdout);
+}

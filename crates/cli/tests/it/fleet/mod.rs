@@ -5,9 +5,11 @@
 //!
 //! `mod.rs` holds what the cases share and the fleet of databases on every backend;
 //! `schemas.rs` the PostgreSQL schema-per-tenant cases; `behaviour.rs` how a run goes
-//! (stopping, canaries, the prompt, usage errors) on an SQLite fleet.
+//! (stopping, canaries, the prompt, usage errors) on an SQLite fleet; `recipe.rs` the CI
+//! recipe of docs/src/fleets.md, step by step.
 
 mod behaviour;
+mod recipe;
 #[cfg(feature = "postgres")]
 mod schemas;
 
@@ -34,8 +36,13 @@ struct Databases {
 
 impl Databases {
     fn create(backend: Backend, project: &Project) -> Databases {
+        Self::create_n(backend, project, SIZE)
+    }
+
+    /// `n` databases (SQLite: files `tenants/dbNN.db` of the project).
+    fn create_n(backend: Backend, project: &Project, n: usize) -> Databases {
         let rt = runtime();
-        let list = (0..SIZE)
+        let list = (0..n)
             .map(|i| {
                 let name = format!("db{i:02}");
                 match backend {

@@ -121,6 +121,22 @@ fn fleet_of_schemas(backend: Backend, from_query: bool) {
     assert_eq!(states["tenant_19"]["apps"][0]["applied"], 3);
 }
 
+/// A `schemas_query` that returns no row: an empty fleet, exit 0, the query named.
+fn empty_schemas_query(backend: Backend) {
+    let project = Project::with_config(backend, "");
+    std::fs::write(
+        project.path("ferry.toml"),
+        format!("schemas_query = \"SELECT nspname FROM pg_namespace WHERE nspname = 'no_such_tenant'\"\n{CONFIG}"),
+    )
+    .unwrap();
+    write_migrations(&project, "t");
+    project
+        .run(&["forwards", "all", "--fleet"])
+        .expect(0)
+        .stderr_has("warning: fleet source schemas_query (it returned no row) yielded no target");
+    assert!(!project.db.table_exists());
+}
+
 /// The project's database, directly (not through the test's PgBouncer).
 fn direct_url(project: &Project) -> String {
     match &project.db.bouncer {
@@ -204,6 +220,10 @@ mod postgres {
     #[test]
     fn fleet_of_schemas() {
         super::fleet_of_schemas(super::Backend::Postgres, false)
+    }
+    #[test]
+    fn empty_schemas_query() {
+        super::empty_schemas_query(super::Backend::Postgres)
     }
     #[test]
     fn fleet_of_schemas_from_a_query() {
