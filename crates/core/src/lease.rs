@@ -16,24 +16,21 @@ use crate::sql::Dialect;
 use crate::tracking::Value;
 use crate::url::quote_ident;
 
+/// A statement of [`LeaseSql`]: the SQL text and the values to bind.
+pub type Statement<'a> = (&'a str, Vec<Value<'a>>);
+
+/// What [`LeaseConn::holder`] gives.
+pub type HolderResult = DriverResult<Option<LockHolder>>;
+
 /// A connection as the lease lock needs it. Errors are the driver's own (with SQLSTATE and the
 /// like), as for any other statement.
 pub trait LeaseConn: Send {
-    /// Run `sql` with `values` bound (one of [`LeaseSql`]'s statements); how many rows it
-    /// changed.
-    fn exec<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<u64>>;
+    /// Run `statement` (one of [`LeaseSql`]'s); how many rows it changed.
+    fn exec<'a>(&'a mut self, statement: Statement<'a>) -> BoxFuture<'a, DriverResult<u64>>;
 
-    /// Run the holder query `sql` ([`LeaseSql::holder`]) with `values` bound: its one row
-    /// (owner, acquired at, expires at) as a [`LockHolder`], if there is a row.
-    fn holder<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<Option<LockHolder>>>;
+    /// Run the holder query ([`LeaseSql::holder`]): its one row (owner, acquired at, expires
+    /// at) as a [`LockHolder`], if there is a row.
+    fn holder<'a>(&'a mut self, statement: Statement<'a>) -> BoxFuture<'a, HolderResult>;
 
     /// Open a second connection to the same server, for the task that renews the lease.
     fn open_renewal(&self) -> BoxFuture<'static, DriverResult<Box<dyn LeaseConn>>>;
@@ -83,7 +80,7 @@ impl Lease {
                 let (text, values) = renew_sql.renew();
                 // Zero rows: lost, and the fence stops the run at its next migration. An error
                 // may pass: try again next time (the lease lasts three renewal periods).
-                if let Ok(0) = renewal.exec(text, values).await {
+                if let Ok(0) = renewal.exec((text, values)).await {
                     return;
                 }
             }
@@ -95,7 +92,7 @@ impl Lease {
     /// renewing it; fail with [`crate::DriverErrorKind::LockLost`] when it does not.
     pub async fn fence(&self, conn: &mut impl LeaseConn) -> DriverResult<()> {
         let (text, values) = self.sql.renew();
-        if conn.exec(text, values).await? > 0 {
+        if conn.exec((text, values)).await? > 0 {
             return Ok(());
         }
         let now_held = Lease::holder(conn, &self.sql).await.ok().flatten();
@@ -110,7 +107,7 @@ impl Lease {
         sql: &LeaseSql,
     ) -> DriverResult<Option<LockHolder>> {
         let (text, values) = sql.holder();
-        conn.holder(text, values).await
+        conn.holder((text, values)).await
     }
 
     /// Stop renewing and delete this run's row.
@@ -124,7 +121,7 @@ impl Lease {
 /// One attempt: delete an expired row, insert ours unless a row exists, read who holds it.
 async fn try_take(conn: &mut impl LeaseConn, sql: &LeaseSql) -> DriverResult<bool> {
     for (text, values) in [sql.delete_expired(), sql.insert()] {
-        conn.exec(text, values).await?;
+        conn.exec((text, values)).await?;
     }
     Ok(Lease::holder(conn, sql)
         .await?
@@ -133,7 +130,7 @@ async fn try_take(conn: &mut impl LeaseConn, sql: &LeaseSql) -> DriverResult<boo
 
 async fn release(conn: &mut impl LeaseConn, sql: &LeaseSql) -> DriverResult<()> {
     let (text, values) = sql.release();
-    conn.exec(text, values).await.map(drop)
+    conn.exec((text, values)).await.map(drop)
 }
 
 impl LeaseSql {
@@ -145,7 +142,7 @@ impl LeaseSql {
     /// ```
     /// use ferry_core::sql::Dialect;
     /// use ferry_core::{LeaseSql, LockOptions, TableName};
-    /// let table: TableName = "ferry_migrations".parse().unwrap();
+    /// let table = TableName::parse("ferry_migrations").unwrap();
     /// let sql = LeaseSql::for_tracking(Dialect::MySql, Some("app"), &table, "me", &LockOptions::default());
     /// assert!(sql.create().contains("`app`.`ferry_migrations_lock`"));
     /// assert_eq!(sql.holder().1[0], ferry_core::Value::Text("app.ferry_migrations"));

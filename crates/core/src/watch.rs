@@ -59,10 +59,22 @@ pub trait Probe: Send + Sync {
 ///
 /// ```
 /// use ferry_core::watch::{Liveness, Probe, ProbeFn};
-/// let probe = ProbeFn(std::time::Duration::from_secs(5), || Box::pin(async { Liveness::Working }));
+/// let probe = ProbeFn::new(std::time::Duration::from_secs(5), || {
+///     Box::pin(async { Liveness::Working })
+/// });
 /// assert_eq!(probe.limit().as_secs(), 5);
 /// ```
 pub struct ProbeFn<F>(pub Duration, pub F);
+
+impl<F> ProbeFn<F>
+where
+    F: Fn() -> BoxFuture<'static, Liveness> + Send + Sync,
+{
+    /// A probe of at most `limit` that calls `ask`.
+    pub fn new(limit: Duration, ask: F) -> Self {
+        ProbeFn(limit, ask)
+    }
+}
 
 impl<F> Probe for ProbeFn<F>
 where

@@ -4,9 +4,9 @@
 use std::borrow::{Borrow, BorrowMut};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use ferry_core::lease::LeaseConn;
+use ferry_core::lease::{HolderResult, LeaseConn, Statement};
 use ferry_core::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{BoxFuture, DriverError, DriverErrorKind, DriverResult, LockHolder, Value};
+use ferry_core::{BoxFuture, DriverError, DriverErrorKind, DriverResult, LockHolder};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::task::AbortHandle;
@@ -40,11 +40,7 @@ where
     C: BorrowMut<Conn> + Send,
     T: Borrow<Target> + Send,
 {
-    fn exec<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<u64>> {
+    fn exec<'a>(&'a mut self, (sql, values): Statement<'a>) -> BoxFuture<'a, DriverResult<u64>> {
         Box::pin(async move {
             let conn: &mut Conn = self.conn.borrow_mut();
             conn.exec_drop(sql, bind(values))
@@ -54,11 +50,7 @@ where
         })
     }
 
-    fn holder<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<Option<LockHolder>>> {
+    fn holder<'a>(&'a mut self, (sql, values): Statement<'a>) -> BoxFuture<'a, HolderResult> {
         Box::pin(async move {
             let conn: &mut Conn = self.conn.borrow_mut();
             let row: Option<Row> = conn

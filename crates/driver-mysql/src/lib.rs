@@ -185,7 +185,7 @@ impl MysqlDriver {
         let target = self.target.clone();
         let session = self.pooled.is_none().then(|| self.conn.id());
         let ask = move || probe::ask(target.clone(), session);
-        ProbeFn(self.target.connect_timeout, ask)
+        ProbeFn::new(self.target.connect_timeout, ask)
     }
 
     /// The tracking table's name as given to [`connect`].

@@ -3,9 +3,9 @@
 
 use std::borrow::Borrow;
 
-use ferry_core::lease::LeaseConn;
+use ferry_core::lease::{HolderResult, LeaseConn, Statement};
 use ferry_core::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{BoxFuture, DriverResult, LockHolder, Value};
+use ferry_core::{BoxFuture, DriverResult, LockHolder};
 use tokio::task::AbortHandle;
 use tokio_postgres::Client;
 
@@ -31,11 +31,7 @@ where
     C: Borrow<Client> + Send + Sync,
     T: Borrow<Target> + Send + Sync,
 {
-    fn exec<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<u64>> {
+    fn exec<'a>(&'a mut self, (sql, values): Statement<'a>) -> BoxFuture<'a, DriverResult<u64>> {
         Box::pin(async move {
             let client: &Client = self.client.borrow();
             client
@@ -45,11 +41,7 @@ where
         })
     }
 
-    fn holder<'a>(
-        &'a mut self,
-        sql: &'a str,
-        values: Vec<Value<'a>>,
-    ) -> BoxFuture<'a, DriverResult<Option<LockHolder>>> {
+    fn holder<'a>(&'a mut self, (sql, values): Statement<'a>) -> BoxFuture<'a, HolderResult> {
         Box::pin(async move {
             let client: &Client = self.client.borrow();
             let rows = client

@@ -249,7 +249,7 @@ impl PostgresDriver {
         let pid = self.server.backend_pid;
         let session = self.server.pooled().is_none().then_some(pid);
         let ask = move || probe::ask(target.clone(), session);
-        ProbeFn(self.target.connect_timeout, ask)
+        ProbeFn::new(self.target.connect_timeout, ask)
     }
 
     /// Whether the connection goes through a pooler or proxy (see the crate docs).
