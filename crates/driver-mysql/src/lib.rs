@@ -70,13 +70,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use ferry_core::lease::{Held, Lease, LockSite};
+use ferry_core::lock::{lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions};
 use ferry_core::sql::{is_blank, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    lease_owner, AppliedMigration, BoxFuture, Driver, DriverError, DriverErrorKind, DriverResult,
-    LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions, Placeholders, RowChange,
-    TableName, TrackingRow, TrackingSql, Value,
+    AppliedMigration, BoxFuture, Driver, DriverError, DriverErrorKind, DriverResult, Placeholders,
+    RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};

@@ -71,13 +71,15 @@ mod url;
 use std::time::{Duration, Instant};
 
 use ferry_core::lease::{Held, Lease, LockSite};
+use ferry_core::lock::{
+    lease_owner, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+};
 use ferry_core::rt::poll_until;
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::{quote_ident, Backend};
 use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    lease_owner, AppliedMigration, BoxFuture, Driver, DriverError, DriverResult, LeaseSql,
-    LockChoice, LockHolder, LockKind, LockMechanism, LockOptions, Placeholders, RowChange,
+    AppliedMigration, BoxFuture, Driver, DriverError, DriverResult, Placeholders, RowChange,
     TableName, TrackingRow, TrackingSql, Value,
 };
 use tokio_postgres::types::{ToSql, Type};
