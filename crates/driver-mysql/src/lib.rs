@@ -67,22 +67,23 @@ mod snapshot;
 pub mod testing;
 mod url;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
+use ferry_core::lease::{Held, Lease, LockSite};
+use ferry_core::lock::{lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions};
 use ferry_core::sql::{is_blank, Dialect};
 use ferry_core::url::{quote_ident, Backend};
+use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    lease_owner, AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverErrorKind,
-    DriverResult, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
-    Placeholders, RowChange, TableName, TrackingRow, TrackingSql, Value,
+    AppliedMigration, BoxFuture, Driver, DriverError, DriverErrorKind, DriverResult, Placeholders,
+    RowChange, TableName, TrackingRow, TrackingSql, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
 
 use crate::error::{connect_error, db_error, statement_error};
-use crate::lease::Lease;
+use crate::lease::{Store, TOKIO};
 use crate::url::Target;
 
 /// A ferry [`Driver`] for MySQL and MariaDB: one `mysql_async` connection and a tracking
@@ -115,13 +116,6 @@ pub struct MysqlDriver {
     server: Option<snapshot::Server>,
     /// What the SQL run since the last snapshot may have changed (`verify`).
     changes: changes::Changes,
-}
-
-/// The lock a connection holds.
-enum Held {
-    None,
-    Advisory,
-    Lease(Box<Lease>),
 }
 
 /// Connect to the MySQL or MariaDB server of `url`, with tracking table `table`.
@@ -188,11 +182,11 @@ impl MysqlDriver {
 
     /// The liveness probe for calls on this connection: the connection is watched by its id
     /// on a direct connection; behind a proxy, only whether the server answers.
-    fn probe(&self) -> probe::Probe {
-        probe::Probe {
-            target: self.target.clone(),
-            session: self.pooled.is_none().then(|| self.conn.id()),
-        }
+    fn probe(&self) -> impl ferry_core::watch::Probe {
+        let target = self.target.clone();
+        let session = self.pooled.is_none().then(|| self.conn.id());
+        let ask = move || probe::ask(target.clone(), session);
+        ProbeFn::new(self.target.connect_timeout, ask)
     }
 
     /// The tracking table's name as given to [`connect`].
@@ -233,19 +227,11 @@ impl MysqlDriver {
             .map_err(|e| db_error(&e))
     }
 
-    fn set_lock_options(&mut self, options: LockOptions) {
-        self.lock_options = options;
-    }
-
-    async fn lock_choice(&mut self) -> DriverResult<LockChoice> {
-        Ok(self.choice())
-    }
-
     async fn lock_holder(&mut self) -> DriverResult<Option<LockHolder>> {
         let lease_table = self.table.lease_table();
         if self.relation_exists(lease_table.name()).await? {
             let sql = self.lease_sql("");
-            if let Some(holder) = lease::holder(&mut self.conn, &sql).await? {
+            if let Some(holder) = Lease::holder(&mut self.store(), &sql).await? {
                 return Ok(Some(holder));
             }
         }
@@ -276,7 +262,7 @@ impl MysqlDriver {
     }
 
     async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
-        if !matches!(self.held, Held::None) {
+        if self.held.is_held() {
             // Taken once per connection: `GET_LOCK` nests on MySQL 5.7+ and MariaDB (one
             // `RELEASE_LOCK` per `GET_LOCK`), and a lease is one row.
             return Ok(());
@@ -288,19 +274,17 @@ impl MysqlDriver {
     }
 
     async fn unlock(&mut self) -> DriverResult<()> {
-        match std::mem::replace(&mut self.held, Held::None) {
-            Held::None => Ok(()),
-            Held::Advisory => {
-                // 1 released, 0 held by another session, NULL not held: none is an error.
-                let _: Option<Option<i64>> = self
-                    .conn
-                    .exec_first("SELECT RELEASE_LOCK(?)", (self.lock_name.clone(),))
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                Ok(())
-            }
-            Held::Lease(lease) => lease.release(&mut self.conn).await,
+        let held = std::mem::take(&mut self.held);
+        if !held.release(&mut self.store()).await? {
+            return Ok(());
         }
+        // 1 released, 0 held by another session, NULL not held: none is an error.
+        let _: Option<Option<i64>> = self
+            .conn
+            .exec_first("SELECT RELEASE_LOCK(?)", (self.lock_name.clone(),))
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(())
     }
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
@@ -379,7 +363,9 @@ impl MysqlDriver {
 
     async fn execute(&mut self, sql: &str, _no_transaction: bool) -> DriverResult<()> {
         if let Held::Lease(lease) = &self.held {
-            lease.fence(&mut self.conn).await?;
+            lease
+                .fence(&mut Store::new(&mut self.conn, &self.target))
+                .await?;
         }
         self.run_sql(sql).await
     }
@@ -473,7 +459,9 @@ impl MysqlDriver {
     /// lease row is locked only for a moment and the renewal connection never waits on it.
     async fn commit(&mut self) -> DriverResult<()> {
         if let Held::Lease(lease) = &self.held {
-            lease.fence(&mut self.conn).await?;
+            lease
+                .fence(&mut Store::new(&mut self.conn, &self.target))
+                .await?;
         }
         self.conn
             .query_drop("COMMIT")
@@ -522,23 +510,13 @@ impl MysqlDriver {
 
     /// The lock `lock` takes, and why.
     fn choice(&self) -> LockChoice {
-        match (self.lock_options.kind, &self.pooled) {
-            (LockKind::Table, _) => LockChoice::new(LockMechanism::Lease, "lock = table"),
-            (LockKind::Advisory, Some(why)) => LockChoice::new(
-                LockMechanism::Advisory,
-                format!("lock = advisory, although {why}; use lock = auto or table behind a proxy"),
-            ),
-            (LockKind::Advisory, None) => {
-                LockChoice::new(LockMechanism::Advisory, "lock = advisory")
-            }
-            (LockKind::Auto, Some(why)) => {
-                LockChoice::new(LockMechanism::Lease, format!("lock = auto, and {why}"))
-            }
-            (LockKind::Auto, None) => LockChoice::new(
-                LockMechanism::Advisory,
-                "lock = auto on a direct connection to the server",
-            ),
-        }
+        let site = LockSite {
+            pooled: self.pooled.clone(),
+            other_engine: None,
+            middle: "a proxy",
+            server: "the server",
+        };
+        LockChoice::decide(self.lock_options.kind, site)
     }
 
     async fn lock_advisory(&mut self, timeout: Duration) -> DriverResult<()> {
@@ -559,48 +537,28 @@ impl MysqlDriver {
     }
 
     async fn lock_lease(&mut self, timeout: Duration) -> DriverResult<()> {
-        let started = Instant::now();
+        let deadline = Instant::now() + timeout;
         self.ensure_database().await?;
         let sql = self.lease_sql(&lease_owner());
         self.conn
             .query_drop(sql.create())
             .await
             .map_err(|e| db_error(&e))?;
-        let left = timeout.saturating_sub(started.elapsed());
-        let lease = Lease::take(
-            &mut self.conn,
-            &self.target,
-            sql,
-            self.lock_options.renew_every(),
-            left,
-        )
-        .await?;
+        let options = self.lock_options;
+        let lease = Lease::take(&mut self.store(), &TOKIO, sql, &options, deadline).await?;
         self.held = Held::Lease(Box::new(lease));
         Ok(())
     }
 
-    /// The lease statements for `owner`, keyed by the tracking table's qualified name.
+    /// The lease statements for `owner`.
     fn lease_sql(&self, owner: &str) -> LeaseSql {
-        let lease_table = self.table.lease_table();
-        let quoted = match &self.database {
-            Some(db) => format!(
-                "{}.{}",
-                quote_ident(db, '`'),
-                quote_ident(lease_table.name(), '`')
-            ),
-            None => quote_ident(lease_table.name(), '`'),
-        };
-        let key = match &self.database {
-            Some(db) => format!("{db}.{}", self.table.name()),
-            None => self.table.name().to_owned(),
-        };
-        LeaseSql::new(
-            Dialect::MySql,
-            &quoted,
-            &key,
-            owner,
-            self.lock_options.lease,
-        )
+        let (database, options) = (self.database.as_deref(), &self.lock_options);
+        LeaseSql::for_tracking(Dialect::MySql, database, &self.table, owner, options)
+    }
+
+    /// The connection as the lease lock's store.
+    fn store(&mut self) -> Store<&mut Conn, &Target> {
+        Store::new(&mut self.conn, &self.target)
     }
 
     /// Whether the table `name` exists in the tracking table's database.
@@ -632,88 +590,11 @@ impl MysqlDriver {
     }
 }
 
-// Each async method boxes the inherent method of the same name (inherent methods take
-// precedence over trait methods), under the liveness watch.
-/// [`ferry_core::watched!`] on tokio's timer.
-macro_rules! watch {
-    ($self:ident, $idle_is_lost:expr, $call:expr) => {
-        ferry_core::watched!($self, $idle_is_lost, tokio::time::sleep, $call)
-    };
-}
-
 impl Driver for MysqlDriver {
-    fn backend(&self) -> &'static str {
-        Backend::Mysql.as_str()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            transactional_ddl: false,
-            dialect: Dialect::MySql,
-        }
-    }
-
-    fn table(&self) -> &TableName {
-        MysqlDriver::table(self)
-    }
-
-    fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        watch!(self, true, self.table_exists())
-    }
-
-    fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.ensure_table())
-    }
-
-    fn set_lock_options(&mut self, options: LockOptions) {
-        self.set_lock_options(options);
-    }
-
-    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
-        Box::pin(self.lock_choice())
-    }
-
-    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
-        watch!(self, true, self.lock_holder())
-    }
-
-    fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, false, self.lock(timeout))
-    }
-
-    fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.unlock())
-    }
-
-    fn applied<'a>(
-        &'a mut self,
-        app: Option<&'a str>,
-    ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
-        watch!(self, true, self.applied(app))
-    }
-
-    fn execute_in_transaction<'a>(
-        &'a mut self,
-        sql: &'a str,
-        change: &'a RowChange,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.execute_in_transaction(sql, change))
-    }
-
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        no_transaction: bool,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.execute(sql, no_transaction))
-    }
-
-    fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.write(change))
-    }
+    ferry_core::watched_driver_methods!(&TOKIO, Backend::Mysql, transactional_ddl = false);
 
     fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.write_all(changes))
+        ferry_core::watched!(self, true, &TOKIO, self.write_all(changes))
     }
 
     fn write_then_execute<'a>(
@@ -722,30 +603,16 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
-        watch!(
+        ferry_core::watched!(
             self,
             true,
+            &TOKIO,
             self.write_then_execute(changes, sql, no_transaction)
         )
     }
 
-    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        watch!(self, true, self.track_changes())
-    }
-
-    fn changed_owners(&mut self) -> BoxFuture<'_, DriverResult<Option<BTreeSet<String>>>> {
-        watch!(self, true, self.changed_owners())
-    }
-
-    fn snapshot_parts<'a>(
-        &'a mut self,
-        owners: Option<&'a BTreeSet<String>>,
-    ) -> BoxFuture<'a, DriverResult<BTreeMap<String, ferry_core::schema::Part>>> {
-        watch!(self, true, self.snapshot_parts(owners))
-    }
-
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<ferry_core::schema::Schema>> {
-        watch!(self, true, self.snapshot())
+        ferry_core::watched!(self, true, &TOKIO, self.snapshot())
     }
 }
 

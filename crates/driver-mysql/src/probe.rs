@@ -2,33 +2,20 @@
 //! server what the watched connection is doing.
 
 use ferry_core::watch::Liveness;
+use ferry_core::BoxFuture;
 use mysql_async::prelude::Queryable;
 
 use crate::url::Target;
 
-/// How to reach the server, and which connection to ask about (`None` behind a proxy, where
-/// the server's connection id is not this client's).
-pub(crate) struct Probe {
-    pub(crate) target: Target,
-    pub(crate) session: Option<u32>,
-}
-
-impl Probe {
-    /// One probe, bounded by the connect timeout.
-    pub(crate) async fn check(&self) -> Liveness {
-        let limit = self.target.connect_timeout;
-        match tokio::time::timeout(limit, self.ask()).await {
-            Ok(verdict) => verdict,
-            Err(_) => Liveness::no_answer_within(limit),
-        }
-    }
-
-    async fn ask(&self) -> Liveness {
-        let mut conn = match crate::conn::open(&self.target).await {
+/// Ask the server of `target` about the connection `session` (`None` behind a proxy, where the
+/// server's connection id is not this client's: then only whether the server answers).
+pub(crate) fn ask(target: Target, session: Option<u32>) -> BoxFuture<'static, Liveness> {
+    Box::pin(async move {
+        let mut conn = match crate::conn::open(&target).await {
             Ok(conn) => conn,
             Err(e) => return Liveness::connect_failed(&e),
         };
-        let verdict = match self.session {
+        let verdict = match session {
             None => match conn.query_drop("SELECT 1").await {
                 Ok(()) => Liveness::Working,
                 Err(e) => Liveness::Gone(format!("the server does not answer queries ({e})")),
@@ -52,5 +39,5 @@ impl Probe {
         };
         let _ = conn.disconnect().await;
         verdict
-    }
+    })
 }

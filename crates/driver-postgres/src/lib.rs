@@ -71,18 +71,23 @@ mod url;
 
 use std::time::{Duration, Instant};
 
+use ferry_core::lease::{Held, Lease, LockSite};
+use ferry_core::lock::{
+    lease_owner, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+};
+use ferry_core::rt::poll_until;
 use ferry_core::sql::{split_statements, Dialect};
 use ferry_core::url::{quote_ident, Backend};
+use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    lease_owner, AppliedMigration, Backoff, BoxFuture, Capabilities, Driver, DriverError,
-    DriverResult, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
-    Placeholders, RowChange, TableName, TrackingRow, TrackingSql, Value,
+    AppliedMigration, BoxFuture, Driver, DriverError, DriverResult, Placeholders, RowChange,
+    TableName, TrackingRow, TrackingSql, Value,
 };
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use crate::error::{db_error, statement_error};
-use crate::lease::Lease;
+use crate::lease::{Store, TOKIO};
 use crate::url::Target;
 
 /// A ferry [`Driver`] for PostgreSQL: one tokio-postgres connection and a tracking table.
@@ -160,13 +165,6 @@ impl Server {
             )
         })
     }
-}
-
-/// The lock a connection holds.
-enum Held {
-    None,
-    Advisory,
-    Lease(Box<Lease>),
 }
 
 /// Open a connection from a `postgres://` or `postgresql://` URL, with tracking table `table`.
@@ -249,15 +247,12 @@ impl PostgresDriver {
 
     /// The liveness probe for calls on this connection: the session is watched by its backend
     /// pid on a direct connection; behind a pooler, only whether the server answers.
-    fn probe(&self) -> probe::Probe {
-        probe::Probe {
-            target: self.target.clone(),
-            session: self
-                .server
-                .pooled()
-                .is_none()
-                .then_some(self.server.backend_pid),
-        }
+    fn probe(&self) -> impl ferry_core::watch::Probe {
+        let target = self.target.clone();
+        let pid = self.server.backend_pid;
+        let session = self.server.pooled().is_none().then_some(pid);
+        let ask = move || probe::ask(target.clone(), session);
+        ProbeFn::new(self.target.connect_timeout, ask)
     }
 
     /// Whether the connection goes through a pooler or proxy (see the crate docs).
@@ -289,18 +284,10 @@ impl PostgresDriver {
         self.create_if_missing(&create, &name).await
     }
 
-    fn set_lock_options(&mut self, options: LockOptions) {
-        self.lock_options = options;
-    }
-
-    async fn lock_choice(&mut self) -> DriverResult<LockChoice> {
-        Ok(self.choice())
-    }
-
     async fn lock_holder(&mut self) -> DriverResult<Option<LockHolder>> {
         let lease_table = self.table.lease_table();
         if self.relation_exists(lease_table.name()).await? {
-            if let Some(holder) = lease::holder(&self.client, &self.lease_sql("")).await? {
+            if let Some(holder) = Lease::holder(&mut self.store(), &self.lease_sql("")).await? {
                 return Ok(Some(holder));
             }
         }
@@ -308,7 +295,7 @@ impl PostgresDriver {
     }
 
     async fn lock(&mut self, timeout: Duration) -> DriverResult<()> {
-        if !matches!(self.held, Held::None) {
+        if self.held.is_held() {
             // Taken once per connection: advisory locks stack, and a lease is one row.
             return Ok(());
         }
@@ -330,21 +317,19 @@ impl PostgresDriver {
     }
 
     async fn unlock(&mut self) -> DriverResult<()> {
-        match std::mem::replace(&mut self.held, Held::None) {
-            Held::None => Ok(()),
-            Held::Advisory => {
-                // Returns false (with a warning notice) when the lock is not held: not an error.
-                self.client
-                    .query_typed_one(
-                        "SELECT pg_advisory_unlock($1)",
-                        &[(&self.table.lock_key(), Type::INT8)],
-                    )
-                    .await
-                    .map(drop)
-                    .map_err(|e| db_error(&e))
-            }
-            Held::Lease(lease) => lease.release(&self.client).await,
+        let held = std::mem::take(&mut self.held);
+        if !held.release(&mut self.store()).await? {
+            return Ok(());
         }
+        // Returns false (with a warning notice) when the lock is not held: not an error.
+        self.client
+            .query_typed_one(
+                "SELECT pg_advisory_unlock($1)",
+                &[(&self.table.lock_key(), Type::INT8)],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| db_error(&e))
     }
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
@@ -389,7 +374,7 @@ impl PostgresDriver {
 
     async fn execute(&mut self, sql: &str, no_transaction: bool) -> DriverResult<()> {
         if let Held::Lease(lease) = &self.held {
-            lease.fence(&self.client).await?;
+            lease.fence(&mut self.store()).await?;
         }
         let Some(path) = self.search_path.clone() else {
             return self.run_sql(sql, no_transaction).await;
@@ -450,7 +435,7 @@ impl PostgresDriver {
         let result = async {
             body(self).await?;
             if let Held::Lease(lease) = &self.held {
-                lease.fence(&self.client).await?;
+                lease.fence(&mut self.store()).await?;
             }
             self.client
                 .batch_execute("COMMIT")
@@ -571,7 +556,7 @@ impl PostgresDriver {
                 return Err(None);
             }
             if let Held::Lease(lease) = &self.held {
-                lease.fence(&self.client).await.map_err(Some)?;
+                lease.fence(&mut self.store()).await.map_err(Some)?;
             }
             self.client
                 .batch_execute("COMMIT")
@@ -632,89 +617,61 @@ impl PostgresDriver {
         if let Some(fallback) = &self.fallback {
             return fallback.clone();
         }
-        let pooled = self.server.pooled();
-        match self.lock_options.kind {
-            LockKind::Table => LockChoice::new(LockMechanism::Lease, "lock = table"),
-            LockKind::Advisory => LockChoice::new(
-                LockMechanism::Advisory,
-                match pooled {
-                    Some(why) => format!(
-                        "lock = advisory, although {why}; use lock = auto or table behind a pooler"
-                    ),
-                    None => "lock = advisory".to_owned(),
-                },
-            ),
-            LockKind::Auto => match self.server.other_engine().or(pooled) {
-                Some(why) => {
-                    LockChoice::new(LockMechanism::Lease, format!("lock = auto, and {why}"))
-                }
-                None => LockChoice::new(
-                    LockMechanism::Advisory,
-                    "lock = auto on a direct connection to PostgreSQL",
-                ),
-            },
-        }
+        let site = LockSite {
+            pooled: self.server.pooled(),
+            other_engine: self.server.other_engine(),
+            middle: "a pooler",
+            server: "PostgreSQL",
+        };
+        LockChoice::decide(self.lock_options.kind, site)
     }
 
     async fn lock_advisory(&mut self, timeout: Duration) -> DriverResult<()> {
-        let deadline = Instant::now() + timeout;
-        let mut backoff = Backoff::new();
-        loop {
-            let got = self
-                .client
-                .query_typed_one(
-                    "SELECT pg_try_advisory_lock($1)",
-                    &[(&self.table.lock_key(), Type::INT8)],
-                )
-                .await
-                .map(|row| row.get::<_, bool>(0))
-                .map_err(|e| db_error(&e))?;
-            if got {
-                self.held = Held::Advisory;
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(DriverError::lock_timeout());
-            }
-            tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
-        }
+        poll_until(Instant::now() + timeout, &TOKIO, self, |this| {
+            Box::pin(this.try_advisory())
+        })
+        .await?;
+        self.held = Held::Advisory;
+        Ok(())
+    }
+
+    /// One attempt at the advisory lock.
+    async fn try_advisory(&self) -> DriverResult<bool> {
+        self.client
+            .query_typed_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[(&self.table.lock_key(), Type::INT8)],
+            )
+            .await
+            .map(|row| row.get::<_, bool>(0))
+            .map_err(|e| db_error(&e))
     }
 
     async fn lock_lease(&mut self, timeout: Duration) -> DriverResult<()> {
-        let started = Instant::now();
+        let deadline = Instant::now() + timeout;
         self.ensure_schema().await?;
         let sql = self.lease_sql(&lease_owner());
         let lease_table = self.table.lease_table();
         self.create_if_missing(sql.create(), lease_table.name())
             .await?;
-        let left = timeout.saturating_sub(started.elapsed());
-        let lease = Lease::take(
-            &self.client,
-            &self.target,
-            sql,
-            self.lock_options.renew_every(),
-            left,
-        )
-        .await?;
+        let options = self.lock_options;
+        let lease = Lease::take(&mut self.store(), &TOKIO, sql, &options, deadline).await?;
         self.held = Held::Lease(Box::new(lease));
         Ok(())
     }
 
-    /// The lease statements for `owner`, keyed by the tracking table's qualified name.
+    /// The lease statements for `owner`.
     fn lease_sql(&self, owner: &str) -> LeaseSql {
-        let lease_table = self.table.lease_table();
-        let key = match &self.schema {
-            Some(schema) => format!("{schema}.{}", self.table.name()),
-            None => self.table.name().to_owned(),
-        };
-        LeaseSql::new(
-            Dialect::Postgres,
-            &qualified(self.schema.as_deref(), lease_table.name()),
-            &key,
-            owner,
-            self.lock_options.lease,
-        )
+        let (schema, options) = (self.schema.as_deref(), &self.lock_options);
+        LeaseSql::for_tracking(Dialect::Postgres, schema, &self.table, owner, options)
+    }
+
+    /// The connection as the lease lock's store.
+    fn store(&self) -> Store<&Client, &Target> {
+        Store {
+            client: &self.client,
+            target: &self.target,
+        }
     }
 
     /// The connection holding the advisory lock, if one does.
@@ -790,115 +747,20 @@ impl PostgresDriver {
     }
 }
 
-// Each async method boxes the inherent method of the same name (inherent methods take
-// precedence over trait methods), under the liveness watch.
-/// [`ferry_core::watched!`] on tokio's timer.
-macro_rules! watch {
-    ($self:ident, $idle_is_lost:expr, $call:expr) => {
-        ferry_core::watched!($self, $idle_is_lost, tokio::time::sleep, $call)
-    };
-}
-
 impl Driver for PostgresDriver {
-    fn backend(&self) -> &'static str {
-        Backend::Postgres.as_str()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            transactional_ddl: true,
-            dialect: Dialect::Postgres,
-        }
-    }
-
-    fn table(&self) -> &TableName {
-        PostgresDriver::table(self)
-    }
-
-    fn table_exists(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        watch!(self, true, self.table_exists())
-    }
-
-    fn ensure_table(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.ensure_table())
-    }
-
-    fn set_lock_options(&mut self, options: LockOptions) {
-        self.set_lock_options(options);
-    }
-
-    fn lock_choice(&mut self) -> BoxFuture<'_, DriverResult<LockChoice>> {
-        Box::pin(self.lock_choice())
-    }
-
-    fn lock_holder(&mut self) -> BoxFuture<'_, DriverResult<Option<LockHolder>>> {
-        watch!(self, true, self.lock_holder())
-    }
-
-    fn lock(&mut self, timeout: Duration) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, false, self.lock(timeout))
-    }
-
-    fn unlock(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.unlock())
-    }
-
-    fn applied<'a>(
-        &'a mut self,
-        app: Option<&'a str>,
-    ) -> BoxFuture<'a, DriverResult<Vec<AppliedMigration>>> {
-        watch!(self, true, self.applied(app))
-    }
-
-    fn execute_in_transaction<'a>(
-        &'a mut self,
-        sql: &'a str,
-        change: &'a RowChange,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.execute_in_transaction(sql, change))
-    }
-
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        no_transaction: bool,
-    ) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.execute(sql, no_transaction))
-    }
-
-    fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
-        watch!(self, true, self.write(change))
-    }
+    ferry_core::watched_driver_methods!(&TOKIO, Backend::Postgres, transactional_ddl = true);
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.begin_atomic())
+        ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())
     }
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
-        watch!(self, true, self.end_atomic(commit))
-    }
-
-    fn track_changes(&mut self) -> BoxFuture<'_, DriverResult<bool>> {
-        watch!(self, true, self.track_changes())
-    }
-
-    fn changed_owners(
-        &mut self,
-    ) -> BoxFuture<'_, DriverResult<Option<std::collections::BTreeSet<String>>>> {
-        watch!(self, true, self.changed_owners())
-    }
-
-    fn snapshot_parts<'a>(
-        &'a mut self,
-        owners: Option<&'a std::collections::BTreeSet<String>>,
-    ) -> BoxFuture<'a, DriverResult<std::collections::BTreeMap<String, ferry_core::schema::Part>>>
-    {
-        watch!(self, true, self.snapshot_parts(owners))
+        ferry_core::watched!(self, true, &TOKIO, self.end_atomic(commit))
     }
 
     /// A simple query (no prepared statement, as everywhere in this driver).
     fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {
-        watch!(self, true, async {
+        ferry_core::watched!(self, true, &TOKIO, async {
             let messages = self
                 .client
                 .simple_query(sql)
@@ -936,15 +798,10 @@ impl Driver for PostgresDriver {
 
 impl std::fmt::Debug for PostgresDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let held = match self.held {
-            Held::None => "none",
-            Held::Advisory => "advisory",
-            Held::Lease(_) => "lease",
-        };
         f.debug_struct("PostgresDriver")
             .field("table", &self.table.to_string())
             .field("server", &self.server)
-            .field("held", &held)
+            .field("held", &self.held.name())
             .finish_non_exhaustive()
     }
 }

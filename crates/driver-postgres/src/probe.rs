@@ -2,33 +2,20 @@
 //! what the watched session is doing.
 
 use ferry_core::watch::Liveness;
+use ferry_core::BoxFuture;
 use tokio_postgres::types::Type;
 
 use crate::url::Target;
 
-/// How to reach the server, and which backend to ask about (`None` behind a pooler, where a
-/// client has no backend of its own).
-pub(crate) struct Probe {
-    pub(crate) target: Target,
-    pub(crate) session: Option<i32>,
-}
-
-impl Probe {
-    /// One probe, bounded by the connect timeout.
-    pub(crate) async fn check(&self) -> Liveness {
-        let limit = self.target.connect_timeout;
-        match tokio::time::timeout(limit, self.ask()).await {
-            Ok(verdict) => verdict,
-            Err(_) => Liveness::no_answer_within(limit),
-        }
-    }
-
-    async fn ask(&self) -> Liveness {
-        let client = match crate::conn::open(&self.target).await {
+/// Ask the server of `target` about the backend `session` (`None` behind a pooler, where a
+/// client has no backend of its own: then only whether the server answers).
+pub(crate) fn ask(target: Target, session: Option<i32>) -> BoxFuture<'static, Liveness> {
+    Box::pin(async move {
+        let client = match crate::conn::open(&target).await {
             Ok(client) => client,
             Err(e) => return Liveness::connect_failed(&e),
         };
-        let Some(pid) = self.session else {
+        let Some(pid) = session else {
             return match client.simple_query("SELECT 1").await {
                 Ok(_) => Liveness::Working,
                 Err(e) => Liveness::Gone(format!("the server does not answer queries ({e})")),
@@ -51,5 +38,5 @@ impl Probe {
             // Reachable, but cannot tell: keep waiting.
             Err(_) => Liveness::Working,
         }
-    }
+    })
 }

@@ -1,7 +1,8 @@
 //! The migration lock (SPEC §7): which kind a run asks for ([`LockKind`], [`LockOptions`]),
 //! what a driver chose and why ([`LockChoice`]), who holds it ([`LockHolder`]), and the lease
 //! lock's protocol, shared by the drivers that offer it ([`LeaseSql`], [`lease_owner`],
-//! [`Backoff`]).
+//! [`Backoff`]). The algorithm that runs it (take, renew, fence, release) is
+//! [`crate::lease`]; which lock a server driver takes is [`LockChoice::decide`].
 //!
 //! The lease lock is a row in `<tracking table>_lock` ([`crate::TableName::lease_table`]):
 //!

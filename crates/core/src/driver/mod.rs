@@ -6,8 +6,10 @@
 //! refused is decided in core (see [`crate::Migrator`]).
 
 pub(crate) mod error;
+pub mod lease;
 pub mod lock;
 pub(crate) mod redact;
+pub mod rt;
 pub(crate) mod sqlite_url;
 pub(crate) mod table_name;
 pub(crate) mod tracking;

@@ -9,15 +9,17 @@
 //! cannot be reached, no longer has the session, or (for calls that send one request at a
 //! time) has sat idle on two probes in a row although the call still waits for an answer.
 //!
-//! Runtime-free: the driver passes its runtime's sleep.
+//! Runtime-free: the driver passes its [`Runtime`]. A server driver gives its probe as a
+//! [`Probe`]; [`check`] bounds one probe by its limit.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::driver::error::DriverError;
-use crate::driver::{DriverResult, PROBE_AFTER, PROBE_EVERY};
+use crate::driver::rt::Runtime;
+use crate::driver::{BoxFuture, DriverResult, PROBE_AFTER, PROBE_EVERY};
 
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,19 +47,83 @@ impl Liveness {
     }
 }
 
+/// A driver's liveness probe: a new connection asking the server about the watched session.
+pub trait Probe: Send + Sync {
+    /// How long one probe may take (the connect timeout).
+    fn limit(&self) -> Duration;
+
+    /// Ask the server, without a time limit of its own ([`check`] bounds it).
+    fn ask(&self) -> BoxFuture<'_, Liveness>;
+}
+
+/// A [`Probe`] from its limit and a function that asks.
+///
+/// ```
+/// use ferry_core::watch::{Liveness, Probe, ProbeFn};
+/// let probe = ProbeFn::new(std::time::Duration::from_secs(5), || {
+///     Box::pin(async { Liveness::Working })
+/// });
+/// assert_eq!(probe.limit().as_secs(), 5);
+/// ```
+pub struct ProbeFn<F>(pub Duration, pub F);
+
+impl<F> ProbeFn<F>
+where
+    F: Fn() -> BoxFuture<'static, Liveness> + Send + Sync,
+{
+    /// A probe of at most `limit` that calls `ask`.
+    pub fn new(limit: Duration, ask: F) -> Self {
+        ProbeFn(limit, ask)
+    }
+}
+
+impl<F> Probe for ProbeFn<F>
+where
+    F: Fn() -> BoxFuture<'static, Liveness> + Send + Sync,
+{
+    fn limit(&self) -> Duration {
+        self.0
+    }
+
+    fn ask(&self) -> BoxFuture<'_, Liveness> {
+        (self.1)()
+    }
+}
+
+/// One probe, bounded by its [`Probe::limit`] on `rt`'s timer: no answer within the limit is
+/// [`Liveness::no_answer_within`].
+pub fn check<'a>(probe: &'a dyn Probe, rt: &'a dyn Runtime) -> BoxFuture<'a, Liveness> {
+    // Boxed as `Send` here: the watch's closures ask for it for every lifetime.
+    Box::pin(async move {
+        let limit = probe.limit();
+        let mut ask = pin!(probe.ask());
+        match first(ask.as_mut(), rt.sleep(limit)).await {
+            Some(verdict) => verdict,
+            None => Liveness::no_answer_within(limit),
+        }
+    })
+}
+
 /// Box the inherent call `$call` on `$self` (a driver with a `lost: Option<DriverError>`
-/// field and a `probe()` method whose `check()` gives a [`Liveness`]) under [`watch`], with
-/// the runtime's `$sleep`. A connection the watch gave up on refuses every later call with the
-/// same error. `$idle_is_lost`: whether an idle session means the answer was lost.
+/// field and a `probe()` method giving a [`Probe`]) under [`watch`], on the runtime `$rt` (a
+/// `&'static dyn` [`Runtime`]). A connection the watch gave up on refuses every later call
+/// with the same error. `$idle_is_lost`: whether an idle session means the answer was lost.
 #[macro_export]
 macro_rules! watched {
-    ($self:ident, $idle_is_lost:expr, $sleep:path, $call:expr) => {
+    ($self:ident, $idle_is_lost:expr, $rt:expr, $call:expr) => {
         Box::pin(async move {
             if let Some(lost) = &$self.lost {
                 return Err(lost.clone());
             }
             let probe = $self.probe();
-            let result = $crate::watch::watch($call, $sleep, || probe.check(), $idle_is_lost).await;
+            let rt: &'static dyn $crate::rt::Runtime = $rt;
+            let result = $crate::watch::watch(
+                $call,
+                |d| rt.sleep(d),
+                || $crate::watch::check(&probe, rt),
+                $idle_is_lost,
+            )
+            .await;
             if let Err(e) = &result {
                 if e.kind == $crate::DriverErrorKind::ConnectionLost {
                     $self.lost = Some(e.clone());
@@ -135,4 +201,129 @@ async fn first<T>(
         timer.as_mut().poll(cx).map(|()| None)
     })
     .await
+}
+
+/// The [`Driver`](crate::Driver) methods a server driver writes alike, for `impl Driver for
+/// ...` of a driver on the runtime `$rt`:
+///
+/// - `backend` and `capabilities` from `$backend` (a [`Backend`](crate::url::Backend)) and
+///   `transactional_ddl = $ddl`;
+/// - `set_lock_options` sets the driver's field `lock_options`, `lock_choice` gives its
+///   method `choice()`;
+/// - `table`, `table_exists`, `ensure_table`, `lock_holder`, `lock`, `unlock`, `applied`,
+///   `execute_in_transaction`, `execute`, `write`, `track_changes`, `changed_owners` and
+///   `snapshot_parts` box the inherent method of the same name (inherent methods take
+///   precedence over trait methods) under [`watched!`]; `lock` waits with `idle_is_lost`
+///   false (it sleeps between polls).
+///
+/// The driver writes the other methods it overrides.
+#[macro_export]
+macro_rules! watched_driver_methods {
+    ($rt:expr, $backend:expr, transactional_ddl = $ddl:expr) => {
+        fn backend(&self) -> &'static str {
+            $backend.as_str()
+        }
+
+        fn capabilities(&self) -> $crate::Capabilities {
+            $crate::Capabilities {
+                transactional_ddl: $ddl,
+                dialect: match $backend {
+                    $crate::url::Backend::Postgres => $crate::sql::Dialect::Postgres,
+                    $crate::url::Backend::Mysql => $crate::sql::Dialect::MySql,
+                    $crate::url::Backend::Sqlite => $crate::sql::Dialect::Sqlite,
+                },
+            }
+        }
+
+        fn table(&self) -> &$crate::TableName {
+            Self::table(self)
+        }
+
+        fn table_exists(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<bool>> {
+            $crate::watched!(self, true, $rt, self.table_exists())
+        }
+
+        fn ensure_table(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
+            $crate::watched!(self, true, $rt, self.ensure_table())
+        }
+
+        fn set_lock_options(&mut self, options: $crate::LockOptions) {
+            self.lock_options = options;
+        }
+
+        fn lock_choice(
+            &mut self,
+        ) -> $crate::BoxFuture<'_, $crate::DriverResult<$crate::LockChoice>> {
+            let choice = self.choice();
+            Box::pin(async move { Ok(choice) })
+        }
+
+        fn lock_holder(
+            &mut self,
+        ) -> $crate::BoxFuture<'_, $crate::DriverResult<Option<$crate::LockHolder>>> {
+            $crate::watched!(self, true, $rt, self.lock_holder())
+        }
+
+        fn lock(
+            &mut self,
+            timeout: std::time::Duration,
+        ) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
+            $crate::watched!(self, false, $rt, self.lock(timeout))
+        }
+
+        fn unlock(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
+            $crate::watched!(self, true, $rt, self.unlock())
+        }
+
+        fn applied<'a>(
+            &'a mut self,
+            app: Option<&'a str>,
+        ) -> $crate::BoxFuture<'a, $crate::DriverResult<Vec<$crate::AppliedMigration>>> {
+            $crate::watched!(self, true, $rt, self.applied(app))
+        }
+
+        fn execute_in_transaction<'a>(
+            &'a mut self,
+            sql: &'a str,
+            change: &'a $crate::RowChange,
+        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
+            $crate::watched!(self, true, $rt, self.execute_in_transaction(sql, change))
+        }
+
+        fn execute<'a>(
+            &'a mut self,
+            sql: &'a str,
+            no_transaction: bool,
+        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
+            $crate::watched!(self, true, $rt, self.execute(sql, no_transaction))
+        }
+
+        fn write<'a>(
+            &'a mut self,
+            change: &'a $crate::RowChange,
+        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
+            $crate::watched!(self, true, $rt, self.write(change))
+        }
+
+        fn track_changes(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<bool>> {
+            $crate::watched!(self, true, $rt, self.track_changes())
+        }
+
+        fn changed_owners(
+            &mut self,
+        ) -> $crate::BoxFuture<'_, $crate::DriverResult<Option<std::collections::BTreeSet<String>>>>
+        {
+            $crate::watched!(self, true, $rt, self.changed_owners())
+        }
+
+        fn snapshot_parts<'a>(
+            &'a mut self,
+            owners: Option<&'a std::collections::BTreeSet<String>>,
+        ) -> $crate::BoxFuture<
+            'a,
+            $crate::DriverResult<std::collections::BTreeMap<String, $crate::schema::Part>>,
+        > {
+            $crate::watched!(self, true, $rt, self.snapshot_parts(owners))
+        }
+    };
 }

@@ -3,6 +3,7 @@
 //! `properties`: property tests of the file, config and SQL parsers on arbitrary input.
 
 mod conformance;
+mod lease;
 mod memory;
 mod planning;
 mod properties;
