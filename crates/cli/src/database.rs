@@ -3,6 +3,12 @@
 //! `ferry_driver_sqlite::file`); this module picks one by URL, asks before dropping, and
 //! polls for `wait`.
 
+// A build without any backend (xtask's, for man pages) keeps this module's shape.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(unused_variables, unused_imports, dead_code)
+)]
+
 use std::time::{Duration, Instant};
 
 use ferry_core::url::Backend;
@@ -14,6 +20,10 @@ use crate::render::{Style, TerminalConfirm};
 
 /// Where the configured database lives, with what creates and drops it.
 enum Place {
+    /// A build without any backend has no place; [`Place::of_url`] refuses every URL first.
+    #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+    #[allow(dead_code)]
+    Nowhere(std::convert::Infallible),
     #[cfg(feature = "postgres")]
     Postgres(Box<ferry_driver_postgres::server::Server>),
     #[cfg(feature = "mysql")]
@@ -74,6 +84,8 @@ impl Place {
     /// The database's name (SQLite: the file's path), for messages and the prompt.
     fn name(&self) -> Result<String, Failure> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "postgres")]
             Place::Postgres(server) => Ok(server.database().to_owned()),
             #[cfg(feature = "mysql")]
@@ -92,6 +104,8 @@ impl Place {
 
     async fn exists(&self, name: &str) -> Result<bool, DriverError> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "postgres")]
             Place::Postgres(server) => server.database_exists(name).await,
             #[cfg(feature = "mysql")]
@@ -106,6 +120,8 @@ impl Place {
 
     async fn create(&self, name: &str) -> Result<bool, DriverError> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "postgres")]
             Place::Postgres(server) => server.create_database(name).await,
             #[cfg(feature = "mysql")]
@@ -121,6 +137,8 @@ impl Place {
     /// Drop database `name`; `force` closes others' connections to it first (PostgreSQL).
     async fn remove(&self, name: &str, force: bool) -> Result<bool, DriverError> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "postgres")]
             Place::Postgres(server) => server.drop_database(name, force).await,
             #[cfg(feature = "mysql")]
@@ -139,6 +157,8 @@ impl Place {
     /// Whether there is a server to wait for (SQLite: no).
     fn has_server(&self) -> bool {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "sqlite")]
             Place::Sqlite(_) => false,
             #[allow(unreachable_patterns)]
@@ -149,6 +169,8 @@ impl Place {
     /// Whether the server accepts a connection now (SQLite: always).
     async fn accepts_connections(&self, url: &str) -> Result<(), DriverError> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+            Place::Nowhere(never) => match *never {},
             #[cfg(feature = "postgres")]
             Place::Postgres(_) => ferry_driver_postgres::server::accepts_connections(url).await,
             #[cfg(feature = "mysql")]
