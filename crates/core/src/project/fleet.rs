@@ -179,7 +179,7 @@ pub fn list(
             if matched.is_empty() {
                 empty_sources.push(format!(
                     "{source} `{name}` (`{}` matched no file)",
-                    crate::redact_url(&url)
+                    crate::driver::redact::redact_url(&url)
                 ));
             }
             for target in matched {
@@ -232,7 +232,7 @@ pub fn list(
         if matched.is_empty() {
             empty_sources.push(format!(
                 "the database URL `{}` (it matched no file)",
-                crate::redact_url(url)
+                crate::driver::redact::redact_url(url)
             ));
         }
         for target in matched {
