@@ -17,11 +17,12 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::error::connect_error;
+use crate::error::error_text;
 use crate::url::{SslMode, Target};
 
 /// Open a connection to `target`, spawning its connection task on the current tokio runtime.
@@ -77,6 +78,26 @@ async fn open_plain(target: &Target, config: &Config) -> Result<Client, DriverEr
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
+/// refusal; a database that does not exist is [`DriverErrorKind::DatabaseMissing`]:
+/// SQLSTATE `3D000` from PostgreSQL, or PgBouncer's relay of that refusal (`08P01` with
+/// the server's message, or its own `no such database`).
+fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
+    let mut e = target.connect_error(&error_text(error));
+    if let Some(db) = error.as_db_error() {
+        e.sqlstate = Some(db.code().code().to_owned());
+        e.hint = db.hint().map(str::to_owned);
+        let message = db.message();
+        let relayed = *db.code() == SqlState::PROTOCOL_VIOLATION
+            && ((message.starts_with("database \"") && message.ends_with("\" does not exist"))
+                || message.starts_with("no such database"));
+        if *db.code() == SqlState::INVALID_CATALOG_NAME || relayed {
+            e.kind = DriverErrorKind::DatabaseMissing;
+        }
+    }
+    e
 }
 
 /// An error of the TLS layer: a host name rustls cannot use, or a failed handshake. The TLS

@@ -1,4 +1,5 @@
-//! Turning tokio-postgres errors into [`DriverError`]s.
+//! Turning tokio-postgres errors into [`DriverError`]s. Imports nothing else of this crate
+//! (connection errors, which name the target, are made in `conn.rs`).
 
 use std::fmt::Write as _;
 
@@ -6,8 +7,6 @@ use ferry_core::sql::line_of_offset;
 use ferry_core::url::one_line;
 use ferry_core::{DriverError, DriverErrorKind};
 use tokio_postgres::error::ErrorPosition;
-
-use crate::url::Target;
 
 /// A failed tracking-table, lock or admin statement (no line to report), keeping the
 /// SQLSTATE, detail and hint.
@@ -49,17 +48,6 @@ pub(crate) fn statement_error(
         .map(|pos| offset + char_to_byte(sent, pos))
         .map(|byte| line_of_offset(sql, byte));
     db_error(error).with_line(line)
-}
-
-/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
-/// refusal.
-pub(crate) fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
-    let mut e = target.connect_error(&error_text(error));
-    if let Some(db) = error.as_db_error() {
-        e.sqlstate = Some(db.code().code().to_owned());
-        e.hint = db.hint().map(str::to_owned);
-    }
-    e
 }
 
 /// The one-line text of a tokio-postgres error with its causes (tokio-postgres' `Display`

@@ -55,6 +55,7 @@ backends!(
     verify_keep_and_scratch_url,
     verify_reads_the_schema_whole_once,
     verify_runs_no_transaction_sections_outside_a_transaction,
+    missing_database_gets_the_create_hint,
 );
 
 fn three(p: &Project) {
@@ -1328,4 +1329,32 @@ fn verify_keep_and_scratch_url(b: Backend) {
         !p.db.table_exists(),
         "the configured database is not touched"
     );
+}
+
+/// A database that does not exist (PostgreSQL 3D000, MySQL 1049, an SQLite file the URL's
+/// mode forbids creating) is one error line with the hint `ferry database create`, exit 1,
+/// nothing created (SPEC §16.5).
+fn missing_database_gets_the_create_hint(b: Backend) {
+    let p = Project::new(b);
+    p.table_migration("users", "1", "nodb");
+    let (name, url) = match b {
+        Backend::Sqlite => (
+            "missing.db",
+            format!("sqlite:{}?mode=ro", p.path("missing.db").display()),
+        ),
+        _ => (
+            "ferry_no_such_database",
+            ferry_core::url::with_database(&p.db.url, "ferry_no_such_database").unwrap(),
+        ),
+    };
+    for command in ["check", "forwards"] {
+        let r = p.run(&["-d", &url, command, "all"]);
+        r.expect(1)
+            .stderr_has(name)
+            .stderr_has("; hint: create it with `ferry database create`");
+        let errors = r.stderr.lines().filter(|l| l.starts_with("error")).count();
+        assert_eq!(errors, 1, "one error line:\n{}", r.stderr);
+    }
+    assert!(!p.path("missing.db").exists());
+    assert!(!p.db.table_exists(), "nothing written");
 }

@@ -403,7 +403,13 @@ async fn connection_errors_name_host_and_database_not_password() {
         let err = connect(&bad_db, TableName::default())
             .await
             .expect_err("unknown database");
-        assert_eq!(err.kind, DriverErrorKind::Connect, "{err:?}");
+        assert_eq!(err.kind, DriverErrorKind::DatabaseMissing, "{err:?}");
+        assert_eq!(err.code.as_deref(), Some("1049"), "{err:?}");
+        // The message first, the codes after (SPEC §16.10).
+        assert!(
+            err.to_string().ends_with("(error 1049, SQLSTATE 42000)"),
+            "{err}"
+        );
         assert!(
             err.message.starts_with("cannot connect to MySQL at "),
             "{err}"

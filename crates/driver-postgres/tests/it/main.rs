@@ -465,7 +465,12 @@ async fn connection_errors_name_host_and_database_not_password() {
     // Unknown database.
     let url = variant_url("s3cret", "ferry_no_such_db", None, "");
     let err = connect(&url, TableName::default()).await.unwrap_err();
-    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert_eq!(err.kind, DriverErrorKind::DatabaseMissing, "{err}");
+    // The message first, the codes after (SPEC §16.10).
+    assert!(
+        err.to_string().ends_with("does not exist (SQLSTATE 3D000)"),
+        "{err}"
+    );
     assert!(err.message.contains("ferry_no_such_db"), "{}", err.message);
     assert!(err.message.contains("does not exist"), "{}", err.message);
     assert!(!err.message.contains("s3cret"), "{}", err.message);

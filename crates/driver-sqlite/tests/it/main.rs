@@ -153,7 +153,7 @@ async fn modes_ro_and_rw() {
         let err = ferry_driver_sqlite::connect(&url, TableName::default())
             .await
             .expect_err(mode);
-        assert_eq!(err.kind, DriverErrorKind::Connect, "{mode}");
+        assert_eq!(err.kind, DriverErrorKind::DatabaseMissing, "{mode}");
         assert!(err.message.contains("does not exist"), "{mode}: {err}");
     }
     assert!(!missing.exists());
