@@ -62,6 +62,7 @@ mod conn;
 mod error;
 mod lease;
 mod probe;
+mod session;
 mod snapshot;
 pub mod testing;
 mod url;
@@ -114,6 +115,9 @@ pub struct MysqlDriver {
     server: Option<snapshot::Server>,
     /// What the SQL run since the last snapshot may have changed (`verify`).
     changes: changes::Changes,
+    /// The statement that puts the session back as it was at connect ([`session`]), run
+    /// after each migration's SQL.
+    restore: String,
 }
 
 /// The lock a connection holds.
@@ -152,6 +156,9 @@ impl MysqlDriver {
         let (current_db, server_id) = setup
             .map_err(|e| connect_error(&target, &e))?
             .unwrap_or_default();
+        let restore = session::capture(&mut conn, current_db.as_deref())
+            .await
+            .map_err(|e| connect_error(&target, &e))?;
         let pooled = server_id.filter(|id| *id != u64::from(conn.id())).map(|id| {
             format!(
                 "the connection goes through a proxy: the server's connection id {id} is not the id {} of the handshake",
@@ -182,6 +189,7 @@ impl MysqlDriver {
             lost: None,
             server: None,
             changes: changes::Changes::default(),
+            restore,
         })
     }
 
@@ -345,13 +353,26 @@ impl MysqlDriver {
     }
 
     async fn execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
-        self.transaction(async |this: &mut Self| {
-            let started = Instant::now();
-            this.run_sql(sql).await?;
-            this.write_row(&change.clone().with_duration(started.elapsed()))
-                .await
-        })
-        .await
+        let ran = self
+            .transaction(async |this: &mut Self| {
+                let started = Instant::now();
+                this.run_sql(sql).await?;
+                this.write_row(&change.clone().with_duration(started.elapsed()))
+                    .await
+            })
+            .await;
+        self.after_reset(ran).await
+    }
+
+    /// Put the session back as it was at connect ([`session`]) after SQL that ran (`ran`),
+    /// also when it failed: one round trip. `ran`'s error comes first.
+    async fn after_reset(&mut self, ran: DriverResult<()>) -> DriverResult<()> {
+        let reset = self
+            .conn
+            .query_drop(&self.restore)
+            .await
+            .map_err(|e| db_error(&e));
+        ran.and(reset)
     }
 
     /// Run `body` in a transaction: committed (after the lease fence, where a lease is held)
@@ -380,7 +401,8 @@ impl MysqlDriver {
         if let Held::Lease(lease) = &self.held {
             lease.fence(&mut self.conn).await?;
         }
-        self.run_sql(sql).await
+        let ran = self.run_sql(sql).await;
+        self.after_reset(ran).await
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
@@ -443,14 +465,15 @@ impl MysqlDriver {
             statements.join(";\n")
         );
         let (outcome, completed) = self.run_batch(&batch).await;
-        match outcome {
-            Ok(()) => Ok(Ok(())),
+        let ran = match outcome {
+            Ok(()) => Ok(()),
             Err(e) if completed < tracking => {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                Err(db_error(&e))
+                return Err(db_error(&e));
             }
-            Err(e) => Ok(Err(statement_error(&e, sql, completed - tracking))),
-        }
+            Err(e) => Err(statement_error(&e, sql, completed - tracking)),
+        };
+        Ok(self.after_reset(ran).await)
     }
 
     /// The statements of `changes` with their values inlined ([`inline`]), when there is no
