@@ -59,6 +59,7 @@
 
 mod conn;
 mod error;
+mod session;
 mod snapshot;
 pub mod testing;
 mod track;

@@ -1361,11 +1361,15 @@ fn missing_database_gets_the_create_hint(b: Backend) {
     assert!(!p.db.table_exists(), "nothing written");
 }
 
+/// SQLite: with foreign keys on, as ferry's connection begins, deleting the parent row
+/// deletes the child row, and the same id can be inserted again; with them off, it cannot.
+const CASCADE: &str = "-- ferry:up\nCREATE TABLE sc (id INTEGER PRIMARY KEY, p INTEGER REFERENCES sp (id) ON DELETE CASCADE);\nINSERT INTO sp VALUES (1);\nINSERT INTO sc VALUES (1, 1);\nDELETE FROM sp;\nINSERT INTO sc VALUES (1, NULL);\n-- ferry:down\nDROP TABLE sc;\n";
+
 /// Each migration starts from the session state the run's connection began with (SPEC §7):
 /// the first migration changes the session (PostgreSQL: `search_path`, a temporary table
 /// shadowing a real one, in a transaction and in a `no-transaction` section; MySQL:
-/// `sql_mode`, `FOREIGN_KEY_CHECKS`, `time_zone`; SQLite: `foreign_keys` and
-/// `legacy_alter_table` outside a transaction), the later ones would fail or build another
+/// `sql_mode`, `FOREIGN_KEY_CHECKS`, `time_zone`; SQLite: `foreign_keys` off and
+/// `legacy_alter_table` on, outside a transaction), the later ones would fail or build another
 /// schema if that carried over. One run gives the schema that one run per migration gives.
 fn session_state_does_not_carry_into_the_next_migration(b: Backend) {
     let p = Project::new(b);
@@ -1382,9 +1386,8 @@ fn session_state_does_not_carry_into_the_next_migration(b: Backend) {
             "-- ferry:up\nCREATE TABLE t3 (id INT PRIMARY KEY);\n-- ferry:down\nDROP TABLE t3;\n",
         ),
         Backend::Sqlite => (
-            "-- ferry:up no-transaction\nPRAGMA foreign_keys = ON;\nPRAGMA legacy_alter_table = ON;\nCREATE TABLE sp (id INTEGER PRIMARY KEY);\n-- ferry:down no-transaction\nDROP TABLE sp;\n",
-            // Foreign keys are off when the connection begins.
-            "-- ferry:up\nCREATE TABLE sc (id INTEGER PRIMARY KEY, p INTEGER REFERENCES sp (id));\nINSERT INTO sc VALUES (1, 99);\n-- ferry:down\nDROP TABLE sc;\n",
+            "-- ferry:up no-transaction\nPRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nCREATE TABLE sp (id INTEGER PRIMARY KEY);\n-- ferry:down no-transaction\nDROP TABLE sp;\n",
+            CASCADE,
             // Without legacy_alter_table, the rename rewrites the view.
             "-- ferry:up\nCREATE TABLE la (id INTEGER);\nCREATE VIEW lav AS SELECT id FROM la;\nALTER TABLE la RENAME TO lb;\n-- ferry:down\nDROP VIEW lav;\nDROP TABLE lb;\n",
         ),
@@ -1436,8 +1439,8 @@ fn verify_steps_start_from_the_session_state_of_the_run(b: Backend) {
             ["not-reversible", "not-reversible"],
         ),
         Backend::Sqlite => (
-            "-- ferry:up no-transaction\nPRAGMA foreign_keys = ON;\nCREATE TABLE sp (id INTEGER PRIMARY KEY);\n-- ferry:down no-transaction\nDROP TABLE sp;\n",
-            "-- ferry:up\nCREATE TABLE sc (id INTEGER PRIMARY KEY, p INTEGER REFERENCES sp (id));\nINSERT INTO sc VALUES (1, 99);\n-- ferry:down\nDROP TABLE sc;\n",
+            "-- ferry:up no-transaction\nPRAGMA foreign_keys = OFF;\nCREATE TABLE sp (id INTEGER PRIMARY KEY);\n-- ferry:down no-transaction\nDROP TABLE sp;\n",
+            CASCADE,
             ["reversible", "reversible"],
         ),
     };
