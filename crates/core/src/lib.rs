@@ -46,6 +46,7 @@ pub mod testkit;
 mod tracking;
 pub mod url;
 pub mod watch;
+pub mod wire;
 
 pub use config::{
     resolve_sqlite_path, validate_app_name, AppConfig, AppRegistry, Config, CONFIG_FILE,

@@ -1146,22 +1146,21 @@ async fn tracked_snapshots_stay_exact() {
             ],
         )
         .await;
-        // Double-quoted names under ANSI_QUOTES.
-        d.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');", false)
-            .await
-            .unwrap();
-        let s = assert_change(&mut d, s, "CREATE TABLE \"dq name\" (a INT);", &[
-            ("column", "dq name.a", "exists"),
-            ("table", "dq name", "exists"),
-        ])
-        .await;
-        // (Setting `sql_mode` makes the next snapshot a whole read.)
+        // Double-quoted names under ANSI_QUOTES, set in the same batch: the session's
+        // `sql_mode` is put back after each batch. (Setting `sql_mode` makes the next
+        // snapshot a whole read.)
         let s = assert_change(
             &mut d,
             s,
-            "SET SESSION sql_mode = REPLACE(@@sql_mode, 'ANSI_QUOTES', '');",
-            &[],
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');\nCREATE TABLE \"dq name\" (a INT);",
+            &[("column", "dq name.a", "exists"), ("table", "dq name", "exists")],
         )
+        .await;
+        // Back to the session's own `sql_mode`: double quotes make a string again.
+        let s = assert_change(&mut d, s, "CREATE TABLE dq2 AS SELECT \"x\" AS a;", &[
+            ("column", "dq2.a", "exists"),
+            ("table", "dq2", "exists"),
+        ])
         .await;
         // What the text does not show is read whole.
         let s = assert_change(&mut d, s, "CALL make_table();", &[
