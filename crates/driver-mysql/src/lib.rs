@@ -22,9 +22,14 @@
 //!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
 //!   proxy that multiplexes connections (ProxySQL and the like), recognised at connect by a
 //!   `CONNECTION_ID()` that differs from the id of the handshake.
+//! - **Session state** (SPEC §7): the session variables that change what SQL does, read at
+//!   connect, and the database are set back after each migration's SQL, in one statement
+//!   (one round trip); the connection is not reset, which would release `GET_LOCK`.
 //! - **Errors**: statement failures keep the server's error number, SQLSTATE and the line of
 //!   the failing statement within the SQL text; connection failures name the host (or
-//!   socket) and database, never the password.
+//!   socket) and database, never the password; an unknown database (1049) is
+//!   [`DriverErrorKind::DatabaseMissing`]; a server that speaks another protocol, or
+//!   nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the connected database, one
 //!   query per `information_schema` view, all in one round trip (and one more for MariaDB's
 //!   sequences); indexes are named `table.index`, their names being unique per table only.

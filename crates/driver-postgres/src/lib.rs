@@ -32,9 +32,15 @@
 //!   the advisory lock on a direct connection to PostgreSQL, and the lease lock through a
 //!   pooler, on an engine that is not PostgreSQL, or where `pg_try_advisory_lock` is not
 //!   supported.
+//! - **Session state** (SPEC §7): after each migration's SQL the session is reset
+//!   (`RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP`, then the driver's
+//!   own settings again), inside the migration's transaction before `COMMIT` (pipelined, no
+//!   extra round trip; through a transaction-mode pooler, on the same server connection),
+//!   or after SQL run outside a transaction (one round trip).
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
-//!   never the password.
+//!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
+//!   a server that speaks another protocol, or nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): every non-system schema
 //!   read from `pg_catalog` in nine queries, in parts by owner (`snapshot.rs`); objects in the
 //!   current schema (as at connect) are unqualified, others `schema.name`; extension members
