@@ -45,7 +45,15 @@ impl Scratch {
         }
         let mut admin = crate::drivers::driver_for_url(base, TableName::default())
             .await
-            .map_err(|e| failed("connecting to the scratch server", &e))?;
+            .map_err(|mut e| {
+                if e.kind == ferry_core::DriverErrorKind::DatabaseMissing {
+                    // Only the server is needed; its database is not written.
+                    e.hint = Some(
+                        "verify needs only a database that exists on the server: give one with --scratch-url (e.g. the server's `postgres` database), or create this one with `ferry database create`".into(),
+                    );
+                }
+                failed("connecting to the scratch server", &e)
+            })?;
         let quote = if backend == Backend::Mysql { '`' } else { '"' };
         admin
             .execute(

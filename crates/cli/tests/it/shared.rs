@@ -1357,6 +1357,13 @@ fn missing_database_gets_the_create_hint(b: Backend) {
         let errors = r.stderr.lines().filter(|l| l.starts_with("error")).count();
         assert_eq!(errors, 1, "one error line:\n{}", r.stderr);
     }
+    if b != Backend::Sqlite {
+        // verify needs only the server: it says how to give it a database that exists.
+        p.run(&["-d", &url, "verify"])
+            .expect(1)
+            .stderr_has("ferry_no_such_database")
+            .stderr_has("--scratch-url");
+    }
     assert!(!p.path("missing.db").exists());
     assert!(!p.db.table_exists(), "nothing written");
 }
