@@ -103,6 +103,17 @@ pub(crate) async fn capture(
     candidates.push(vec!["timestamp = DEFAULT".to_owned()]);
     let mut assignments: Vec<String> = candidates.iter().map(|c| c[0].clone()).collect();
     if conn.query_drop(set(&assignments)).await.is_err() {
+        // Usually a privilege this user lacks (managed servers): then a migration cannot
+        // change those variables either. Without them, still one statement.
+        let unprivileged: Vec<String> = assignments
+            .iter()
+            .filter(|a| !PRIVILEGED.iter().any(|p| a.starts_with(&format!("{p} ="))))
+            .cloned()
+            .collect();
+        if conn.query_drop(set(&unprivileged)).await.is_ok() {
+            return Ok(with_use(set(&unprivileged), database));
+        }
+        // Otherwise, each on its own (a round trip each, at connect only).
         assignments.clear();
         for ways in candidates {
             for assignment in ways {
@@ -117,11 +128,24 @@ pub(crate) async fn capture(
             }
         }
     }
-    let mut restore = set(&assignments);
+    Ok(with_use(set(&assignments), database))
+}
+
+/// The session variables whose session value only a privileged user may set (MySQL 8's
+/// restricted variables, MariaDB's `sql_log_bin`).
+const PRIVILEGED: &[&str] = &[
+    "sql_log_bin",
+    "explicit_defaults_for_timestamp",
+    "default_collation_for_utf8mb4",
+    "sql_require_primary_key",
+];
+
+/// `restore` followed by `USE database`, where the connection has one.
+fn with_use(mut restore: String, database: Option<&str>) -> String {
     if let Some(db) = database {
         restore.push_str(&format!("; USE {}", quote_ident(db, '`')));
     }
-    Ok(restore)
+    restore
 }
 
 fn set(assignments: &[String]) -> String {

@@ -1220,3 +1220,70 @@ async fn tracked_snapshots_follow_random_changes() {
         .await;
     }
 }
+
+/// Each batch starts from the session the connection began with (SPEC §7), also for a user
+/// who may not set the privileged session variables (`sql_log_bin`, ...): what a batch sets
+/// (`FOREIGN_KEY_CHECKS`, `sql_mode`, `time_zone`, the database) is gone in the next one,
+/// and the migration lock (`GET_LOCK`, on the same connection) is still held.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_batch_starts_from_the_session_of_the_connection() {
+    with_database("session", |url| async move {
+        let mut admin = open(&url, "ferry_migrations").await;
+        let user = testing::unique_name("ferry_plain");
+        let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        admin
+            .execute(
+                &format!(
+                    "CREATE USER '{user}'@'%'; GRANT ALL ON `{db}`.* TO '{user}'@'%';"
+                ),
+                false,
+            )
+            .await
+            .unwrap();
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        for login in [url.clone(), format!("{scheme}://{user}@{rest}")] {
+            let mut d = open(&login, "ferry_migrations").await;
+            d.lock(Duration::from_secs(5)).await.unwrap();
+            d.execute(
+                "SET FOREIGN_KEY_CHECKS = 0; SET sql_mode = 'ANSI_QUOTES'; \
+                 SET time_zone = '+05:00'; USE information_schema;",
+                false,
+            )
+            .await
+            .unwrap();
+            // Checks on again: a foreign key to a missing table is refused.
+            let err = d
+                .execute(
+                    "CREATE TABLE c (pid INT, CONSTRAINT c_p FOREIGN KEY (pid) REFERENCES nowhere (id));",
+                    false,
+                )
+                .await
+                .expect_err("FOREIGN_KEY_CHECKS is on again");
+            assert!(err.to_string().to_lowercase().contains("foreign key"), "{err}");
+            // The default sql_mode (double quotes make a string), in the connection's
+            // database, at UTC.
+            d.execute(
+                "CREATE TABLE q AS SELECT \"x\" AS a, @@session.time_zone AS tz;",
+                false,
+            )
+            .await
+            .unwrap();
+            let mut check = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+            let row: Option<(String, String)> = check
+                .query_first("SELECT a, tz FROM q")
+                .await
+                .unwrap();
+            assert_eq!(row, Some(("x".into(), "+00:00".into())), "{login}");
+            check.query_drop("DROP TABLE q").await.unwrap();
+            let holder = d.lock_holder().await.unwrap();
+            assert!(holder.is_some(), "the lock is still held");
+            d.unlock().await.unwrap();
+        }
+        admin
+            .execute(&format!("DROP USER '{user}'@'%';"), false)
+            .await
+            .unwrap();
+    })
+    .await;
+}
