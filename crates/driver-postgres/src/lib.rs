@@ -522,12 +522,12 @@ impl PostgresDriver {
         result
     }
 
-    /// [`Self::execute_in_transaction`] in two round trips instead of four: `BEGIN` is sent
-    /// with the section, the row change with the session reset and `COMMIT`, each pipelined (tokio-postgres
-    /// writes both before reading either answer). Only without a lease: its fence must be
-    /// read before `COMMIT` is sent. A failed row change leaves the transaction aborted, and
-    /// PostgreSQL answers the `COMMIT` after it by rolling back; the error is the row
-    /// change's.
+    /// [`Self::execute_in_transaction`] in two round trips instead of five: `BEGIN` is sent
+    /// with the section, the session reset with the row change and `COMMIT`, each group
+    /// pipelined (tokio-postgres writes them all before reading any answer). Only without a
+    /// lease: its fence must be read before `COMMIT` is sent. A failed reset or row change
+    /// leaves the transaction aborted, and PostgreSQL answers the `COMMIT` after it by
+    /// rolling back; the error is the first failure's.
     async fn pipelined_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
         let started = Instant::now();
         let begin = self.begin();
@@ -541,17 +541,24 @@ impl PostgresDriver {
             (Err(e), _) | (Ok(()), Err(e)) => Err(e),
             (Ok(()), Ok(())) => {
                 let change = change.clone().with_duration(started.elapsed());
-                // The session reset goes in the transaction, before `COMMIT`: through a
-                // transaction-mode pooler, that is the server connection the SQL ran on.
-                let commit = format!("{}; COMMIT", self.reset_sql());
-                let (written, committed) = tokio::join!(
+                // The session reset goes in the transaction, before the row change (which
+                // then runs as the session's own user, whatever role the SQL set) and
+                // `COMMIT`: through a transaction-mode pooler, that is the server connection
+                // the SQL ran on.
+                let reset = self.reset_sql();
+                let (was_reset, written, committed) = tokio::join!(
                     biased;
+                    self.client.batch_execute(&reset),
                     self.write_row(&change),
-                    self.client.batch_execute(&commit)
+                    self.client.batch_execute("COMMIT")
                 );
-                match (written, committed.map_err(|e| db_error(&e))) {
-                    (Err(e), _) | (Ok(()), Err(e)) => Err(e),
-                    (Ok(()), Ok(())) => return Ok(()),
+                match (
+                    was_reset.map_err(|e| db_error(&e)),
+                    written,
+                    committed.map_err(|e| db_error(&e)),
+                ) {
+                    (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Err(e)) => Err(e),
+                    (Ok(()), Ok(()), Ok(())) => return Ok(()),
                 }
             }
         };

@@ -1234,3 +1234,55 @@ async fn tracked_snapshots_follow_random_changes() {
         .await;
     }
 }
+
+/// Each batch starts from the session the connection began with (SPEC §7): a `search_path`,
+/// a role, a setting or a temporary table of one batch, run in a transaction with a row
+/// change or outside one, is gone in the next, while the advisory lock stays held; the URL's
+/// startup options (`options=-c ...`) are the starting state, not the server's defaults.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_batch_starts_from_the_session_of_the_connection() {
+    with_database("session", |url| async move {
+        let joined = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{joined}options=-c%20work_mem%3D5MB");
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        d.lock(Duration::from_secs(5)).await.unwrap();
+        let role = testing::unique_name("ferry_role");
+        let change = |id: &str| {
+            RowChange::Insert(TrackingRow {
+                app_name: "app".into(),
+                migration_id: id.into(),
+                description: "d".into(),
+                checksum: "c".into(),
+                down_sql: None,
+                applied_at: Utc::now(),
+                duration_ms: 0,
+                dirty: false,
+            })
+        };
+        let changes = format!(
+            "CREATE SCHEMA other; CREATE ROLE {role}; SET search_path TO other; \
+             SET work_mem = '7MB'; CREATE TEMP TABLE scratch (id int); SET ROLE {role};"
+        );
+        d.execute_in_transaction(&changes, &change("1")).await.unwrap();
+        let state = "SELECT current_setting('search_path') || ' ' || current_setting('work_mem') \
+                     || ' ' || (current_user = session_user) || ' ' || (SELECT count(*) FROM pg_class \
+                     WHERE relnamespace = pg_my_temp_schema())";
+        assert_eq!(d.query_column(state).await.unwrap(), ["\"$user\", public 5MB true 0"]);
+        // Outside a transaction, also after a failure.
+        let err = d
+            .execute(
+                &format!("SET search_path TO other; SET ROLE {role}; SELECT 1/0;"),
+                true,
+            )
+            .await
+            .expect_err("division by zero");
+        assert_eq!(err.sqlstate.as_deref(), Some("22012"), "{err}");
+        assert_eq!(d.query_column(state).await.unwrap(), ["\"$user\", public 5MB true 0"]);
+        let holder = d.lock_holder().await.unwrap();
+        assert!(holder.is_some(), "the advisory lock is still held");
+        d.unlock().await.unwrap();
+        d.execute(&format!("DROP ROLE {role}"), true).await.unwrap();
+    })
+    .await;
+}
