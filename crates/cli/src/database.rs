@@ -187,7 +187,13 @@ impl Place {
 /// Create database `name` on the server of `base` (a server URL; `verify`'s scratch
 /// database), through `base`'s own database on PostgreSQL.
 pub(crate) async fn create_on_server(base: &str, name: &str) -> Result<(), Failure> {
-    let created = Place::via(base)?.create(name).await.map_err(|e| {
+    let created = Place::via(base)?.create(name).await.map_err(|mut e| {
+        if e.kind == ferry_core::DriverErrorKind::DatabaseMissing {
+            // Only the server is needed; its database is not written.
+            e.hint = Some(
+                "verify needs only a database that exists on the server: give one with --scratch-url (e.g. the server's `postgres` database), or create this one with `ferry database create`".into(),
+            );
+        }
         Failure::Failed(format!(
             "creating database {name}: {}",
             redact_url(&e.to_string())
@@ -272,7 +278,7 @@ pub(crate) async fn run(
             }
             Ok(Ending::Printed)
         }
-        DatabaseCommand::Wait(a) => wait(&place, &url, a.timeout, style).await,
+        DatabaseCommand::Wait(a) => wait(&place, url, a.timeout, style).await,
     }
 }
 

@@ -34,8 +34,21 @@ pub(crate) fn not_built(name: &str, feature: &str) -> DriverError {
     )
 }
 
-/// Open a driver for `url`.
+/// What to do about a database that does not exist (SPEC §16.5).
+pub const CREATE_HINT: &str = "create it with `ferry database create`";
+
+/// Open a driver for `url`. A database that does not exist
+/// ([`DriverErrorKind::DatabaseMissing`]) gets the hint [`CREATE_HINT`].
 pub async fn driver_for_url(url: &str, table: TableName) -> Result<Box<dyn Driver>, DriverError> {
+    open(url, table).await.map_err(|mut e| {
+        if e.kind == DriverErrorKind::DatabaseMissing && e.hint.is_none() {
+            e.hint = Some(CREATE_HINT.to_owned());
+        }
+        e
+    })
+}
+
+async fn open(url: &str, table: TableName) -> Result<Box<dyn Driver>, DriverError> {
     match Backend::of_url(url) {
         Some(Backend::Postgres) => {
             #[cfg(feature = "postgres")]

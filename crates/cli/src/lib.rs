@@ -189,7 +189,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         return Ok(Ending::Printed);
     }
     match &cli.command {
-        Command::Show(a) => return show::run(a, &config),
+        Command::Show(a) => return show::run(a, config),
         Command::Database(a) => {
             // `announce` prints the database line and refuses an SQLite glob (a fleet).
             let db = session.announce(&g, style)?;

@@ -34,7 +34,7 @@ pub mod testkit;
 mod text;
 mod verify;
 
-pub use driver::{lease, lock, rt, url, watch};
+pub use driver::{lease, lock, rt, url, watch, wire};
 pub use project::fleet;
 pub use verify::{scratch, snapshot};
 

@@ -1,24 +1,109 @@
 //! Opening a connection: TLS options by `ssl-mode`, and the `PREFERRED` fallback to plain.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use ferry_core::url::Backend;
+use ferry_core::wire::{Heard, POSTGRES_SSL_REQUEST};
 use ferry_core::DriverError;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::error::connect_error;
 use crate::url::{SslMode, Target};
 
 /// Open a connection to `target`, applying its `ssl-mode`. The whole of it (TCP, TLS,
 /// handshake, authentication, the `PREFERRED` fallback) is bounded by the target's
-/// `connect_timeout`, and a timeout says how long ferry really waited.
+/// `connect_timeout`, and a timeout says how long ferry really waited. A server that speaks
+/// another protocol, or accepts the connection and then says nothing, fails sooner, naming
+/// what it saw ([`ferry_core::wire`]): when connecting fails without an answer from a MySQL
+/// server, or is still going after [`SNIFF_AFTER`], a second connection asks the server
+/// what it is.
 pub(crate) async fn open(target: &Target) -> Result<Conn, DriverError> {
     let started = Instant::now();
-    match tokio::time::timeout(target.connect_timeout, open_unbounded(target)).await {
-        Ok(result) => result,
-        Err(_) => Err(target.connect_error(&format!(
+    let deadline = started + target.connect_timeout;
+    let timed_out = || {
+        target.connect_error(&format!(
             "no answer, gave up after {} (connect_timeout)",
             ferry_core::seconds_text(started.elapsed())
-        ))),
+        ))
+    };
+    let attempt = open_unbounded(target);
+    tokio::pin!(attempt);
+    let early = target.connect_timeout.min(SNIFF_AFTER);
+    match tokio::time::timeout(early, &mut attempt).await {
+        Ok(Ok(conn)) => return Ok(conn),
+        Ok(Err(e)) => return Err(explained(target, e, started).await),
+        Err(_) if target.connect_timeout <= SNIFF_AFTER => return Err(timed_out()),
+        Err(_) => {}
+    }
+    let sniff = sniff(target, started);
+    tokio::pin!(sniff);
+    tokio::select! {
+        result = &mut attempt => {
+            return match result {
+                Ok(conn) => Ok(conn),
+                Err(e) => Err(explained(target, e, started).await),
+            };
+        }
+        heard = &mut sniff => {
+            if let Some(heard) = heard.filter(|h| !h.speaks(Backend::Mysql)) {
+                return Err(target.connect_error(&heard.describe(Backend::Mysql)));
+            }
+        }
+        () = tokio::time::sleep_until(deadline.into()) => return Err(timed_out()),
+    }
+    match tokio::time::timeout_at(deadline.into(), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// How long connecting may go on before ferry asks the server, on a second connection,
+/// whether it speaks MySQL at all; with [`LISTEN`] twice, a server that does not is named
+/// within 5 s.
+const SNIFF_AFTER: Duration = Duration::from_millis(2500);
+/// How long the second connection waits for the TCP connection, for a greeting, and for the
+/// answer to a PostgreSQL `SSLRequest`.
+const LISTEN: Duration = Duration::from_millis(1000);
+
+/// `error`, a failed attempt, with what the server is when it did not answer as MySQL does
+/// (no error number): a PostgreSQL server, say, or nothing at all.
+async fn explained(target: &Target, error: DriverError, started: Instant) -> DriverError {
+    if error.code.is_some() {
+        return error;
+    }
+    match sniff(target, started).await {
+        Some(heard) if !heard.speaks(Backend::Mysql) => {
+            target.connect_error(&heard.describe(Backend::Mysql))
+        }
+        _ => error,
+    }
+}
+
+/// What the server of `target` is ([`ferry_core::wire`]); `None` when it cannot be reached
+/// or is a unix socket.
+async fn sniff(target: &Target, started: Instant) -> Option<Heard> {
+    if target.opts.socket().is_some() {
+        return None;
+    }
+    let host = target.opts.ip_or_hostname().to_owned();
+    let port = target.opts.tcp_port();
+    let mut stream = tokio::time::timeout(LISTEN, TcpStream::connect((host.as_str(), port)))
+        .await
+        .ok()?
+        .ok()?;
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(LISTEN, stream.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => return Some(Heard::Closed),
+        Ok(Ok(n)) => return Some(Heard::from_greeting(&buf[..n])),
+        Err(_) => {}
+    }
+    stream.write_all(&POSTGRES_SSL_REQUEST).await.ok()?;
+    match tokio::time::timeout(LISTEN, stream.read(&mut buf)).await {
+        Ok(Ok(n)) => Some(Heard::from_ssl_reply(&buf[..n])),
+        Ok(Err(_)) => Some(Heard::Closed),
+        Err(_) => Some(Heard::Silence(started.elapsed())),
     }
 }
 

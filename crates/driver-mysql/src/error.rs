@@ -34,16 +34,22 @@ pub(crate) fn statement_error(
     db_error(error).with_line(line)
 }
 
-/// A failed connection attempt to `target`, keeping the error number and SQLSTATE of a
-/// server's refusal.
+/// A failed connection attempt to `target`, keeping the server's error number and SQLSTATE;
+/// an unknown database (error 1049) is [`DriverErrorKind::DatabaseMissing`].
 pub(crate) fn connect_error(target: &Target, error: &mysql_async::Error) -> DriverError {
     let mut e = target.connect_error(&error_text(error));
     if let mysql_async::Error::Server(s) = error {
         e.code = Some(s.code.to_string());
         e.sqlstate = Some(s.state.clone());
+        if s.code == ER_BAD_DB_ERROR {
+            e.kind = DriverErrorKind::DatabaseMissing;
+        }
     }
     e
 }
+
+/// MySQL's `ER_BAD_DB_ERROR`: "Unknown database".
+const ER_BAD_DB_ERROR: u16 = 1049;
 
 /// The text of a mysql_async error, naming a TLS failure as such.
 pub(crate) fn error_text(error: &mysql_async::Error) -> String {

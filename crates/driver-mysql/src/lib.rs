@@ -22,9 +22,14 @@
 //!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
 //!   proxy that multiplexes connections (ProxySQL and the like), recognised at connect by a
 //!   `CONNECTION_ID()` that differs from the id of the handshake.
+//! - **Session state** (SPEC §7): the session variables that change what SQL does, read at
+//!   connect, and the database are set back after each migration's SQL, in one statement
+//!   (one round trip); the connection is not reset, which would release `GET_LOCK`.
 //! - **Errors**: statement failures keep the server's error number, SQLSTATE and the line of
 //!   the failing statement within the SQL text; connection failures name the host (or
-//!   socket) and database, never the password.
+//!   socket) and database, never the password; an unknown database (1049) is
+//!   [`DriverErrorKind::DatabaseMissing`]; a server that speaks another protocol, or
+//!   nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the connected database, one
 //!   query per `information_schema` view, all in one round trip (and one more for MariaDB's
 //!   sequences); indexes are named `table.index`, their names being unique per table only.
@@ -63,6 +68,7 @@ mod error;
 mod lease;
 mod probe;
 pub mod server;
+mod session;
 mod snapshot;
 pub mod testing;
 mod url;
@@ -116,6 +122,9 @@ pub struct MysqlDriver {
     server: Option<snapshot::Server>,
     /// What the SQL run since the last snapshot may have changed (`verify`).
     changes: changes::Changes,
+    /// The statement that puts the session back as it was at connect ([`session`]), run
+    /// after each migration's SQL.
+    restore: String,
 }
 
 /// Connect to the MySQL or MariaDB server of `url`, with tracking table `table`.
@@ -147,6 +156,9 @@ impl MysqlDriver {
         let (current_db, server_id) = setup
             .map_err(|e| connect_error(&target, &e))?
             .unwrap_or_default();
+        let restore = session::capture(&mut conn, current_db.as_deref())
+            .await
+            .map_err(|e| connect_error(&target, &e))?;
         let pooled = server_id.filter(|id| *id != u64::from(conn.id())).map(|id| {
             format!(
                 "the connection goes through a proxy: the server's connection id {id} is not the id {} of the handshake",
@@ -177,6 +189,7 @@ impl MysqlDriver {
             lost: None,
             server: None,
             changes: changes::Changes::default(),
+            restore,
         })
     }
 
@@ -330,13 +343,26 @@ impl MysqlDriver {
     }
 
     async fn execute_in_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
-        self.transaction(async |this: &mut Self| {
-            let started = Instant::now();
-            this.run_sql(sql).await?;
-            this.write_row(&change.clone().with_duration(started.elapsed()))
-                .await
-        })
-        .await
+        let ran = self
+            .transaction(async |this: &mut Self| {
+                let started = Instant::now();
+                this.run_sql(sql).await?;
+                this.write_row(&change.clone().with_duration(started.elapsed()))
+                    .await
+            })
+            .await;
+        self.after_reset(ran).await
+    }
+
+    /// Put the session back as it was at connect ([`session`]) after SQL that ran (`ran`),
+    /// also when it failed: one round trip. `ran`'s error comes first.
+    async fn after_reset(&mut self, ran: DriverResult<()>) -> DriverResult<()> {
+        let reset = self
+            .conn
+            .query_drop(&self.restore)
+            .await
+            .map_err(|e| db_error(&e));
+        ran.and(reset)
     }
 
     /// Run `body` in a transaction: committed (after the lease fence, where a lease is held)
@@ -367,7 +393,8 @@ impl MysqlDriver {
                 .fence(&mut Store::new(&mut self.conn, &self.target))
                 .await?;
         }
-        self.run_sql(sql).await
+        let ran = self.run_sql(sql).await;
+        self.after_reset(ran).await
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
@@ -430,14 +457,15 @@ impl MysqlDriver {
             statements.join(";\n")
         );
         let (outcome, completed) = self.run_batch(&batch).await;
-        match outcome {
-            Ok(()) => Ok(Ok(())),
+        let ran = match outcome {
+            Ok(()) => Ok(()),
             Err(e) if completed < tracking => {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                Err(db_error(&e))
+                return Err(db_error(&e));
             }
-            Err(e) => Ok(Err(statement_error(&e, sql, completed - tracking))),
-        }
+            Err(e) => Err(statement_error(&e, sql, completed - tracking)),
+        };
+        Ok(self.after_reset(ran).await)
     }
 
     /// The statements of `changes` with their values inlined ([`inline`]), when there is no

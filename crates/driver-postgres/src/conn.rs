@@ -8,6 +8,10 @@ use std::io::BufReader;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
+use ferry_core::url::Backend;
+use ferry_core::wire::{Heard, POSTGRES_SSL_REQUEST};
 use ferry_core::{DriverError, DriverErrorKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -16,7 +20,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_postgres::config::SslMode as PgSslMode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -24,29 +31,107 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::error::error_text;
 use crate::url::{SslMode, Target};
 
-/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
-/// refusal.
-fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
-    let mut e = target.connect_error(&error_text(error));
-    if let Some(db) = error.as_db_error() {
-        e.sqlstate = Some(db.code().code().to_owned());
-        e.hint = db.hint().map(str::to_owned);
-    }
-    e
-}
-
 /// Open a connection to `target`, spawning its connection task on the current tokio runtime.
 /// The whole of it (TCP, TLS, startup, authentication, the `prefer` fallback) is bounded by
-/// the target's `connect_timeout`: a server that accepts the connection and then says nothing
-/// does not hold ferry.
+/// the target's `connect_timeout`. A server that speaks another protocol, or accepts the
+/// connection and then says nothing, fails sooner, naming what it saw
+/// ([`ferry_core::wire`]): when connecting fails without an answer from a PostgreSQL server,
+/// or is still going after [`SNIFF_AFTER`], a second connection asks the server what it is.
 pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
-    let started = std::time::Instant::now();
-    match tokio::time::timeout(target.connect_timeout, open_unbounded(target)).await {
-        Ok(result) => result,
-        Err(_) => Err(target.connect_error(&format!(
+    let started = Instant::now();
+    let deadline = started + target.connect_timeout;
+    let timed_out = || {
+        target.connect_error(&format!(
             "no answer, gave up after {} (connect_timeout)",
             ferry_core::seconds_text(started.elapsed())
-        ))),
+        ))
+    };
+    let attempt = open_unbounded(target);
+    tokio::pin!(attempt);
+    let early = target.connect_timeout.min(SNIFF_AFTER);
+    match tokio::time::timeout(early, &mut attempt).await {
+        Ok(Ok(client)) => return Ok(client),
+        Ok(Err(e)) => return Err(explained(target, e, started).await),
+        Err(_) if target.connect_timeout <= SNIFF_AFTER => return Err(timed_out()),
+        Err(_) => {}
+    }
+    let sniff = sniff(target, started);
+    tokio::pin!(sniff);
+    tokio::select! {
+        result = &mut attempt => {
+            return match result {
+                Ok(client) => Ok(client),
+                Err(e) => Err(explained(target, e, started).await),
+            };
+        }
+        heard = &mut sniff => {
+            if let Some(heard) = heard.filter(|h| !h.speaks(Backend::Postgres)) {
+                return Err(target.connect_error(&heard.describe(Backend::Postgres)));
+            }
+        }
+        () = tokio::time::sleep_until(deadline.into()) => return Err(timed_out()),
+    }
+    match tokio::time::timeout_at(deadline.into(), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// How long connecting may go on before ferry asks the server, on a second connection,
+/// whether it speaks PostgreSQL at all; with [`LISTEN`] twice, a server that does not is
+/// named within 5 s.
+const SNIFF_AFTER: Duration = Duration::from_millis(2500);
+/// How long the second connection waits for the TCP connection, for a greeting, and for the
+/// answer to its `SSLRequest`.
+const LISTEN: Duration = Duration::from_millis(1000);
+
+/// `error`, a failed attempt, with what the server is when it did not answer as PostgreSQL
+/// does (no SQLSTATE): a MySQL server, say, or nothing at all.
+async fn explained(target: &Target, error: DriverError, started: Instant) -> DriverError {
+    if error.sqlstate.is_some() {
+        return error;
+    }
+    match sniff(target, started).await {
+        Some(heard) if !heard.speaks(Backend::Postgres) => {
+            target.connect_error(&heard.describe(Backend::Postgres))
+        }
+        _ => error,
+    }
+}
+
+/// What the first TCP host of `target` is ([`ferry_core::wire`]); `None` when it cannot be
+/// reached (a unix socket is not asked: only PostgreSQL makes those).
+async fn sniff(target: &Target, started: Instant) -> Option<Heard> {
+    let ports = target.config.get_ports();
+    let (host, port) =
+        target
+            .config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .find_map(|(i, host)| match host {
+                Host::Tcp(h) => Some((
+                    h.clone(),
+                    ports.get(i).or(ports.first()).copied().unwrap_or(5432),
+                )),
+                #[cfg(unix)]
+                Host::Unix(_) => None,
+            })?;
+    let mut stream = tokio::time::timeout(LISTEN, TcpStream::connect((host.as_str(), port)))
+        .await
+        .ok()?
+        .ok()?;
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(LISTEN, stream.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => return Some(Heard::Closed),
+        Ok(Ok(n)) => return Some(Heard::from_greeting(&buf[..n])),
+        Err(_) => {}
+    }
+    stream.write_all(&POSTGRES_SSL_REQUEST).await.ok()?;
+    match tokio::time::timeout(LISTEN, stream.read(&mut buf)).await {
+        Ok(Ok(n)) => Some(Heard::from_ssl_reply(&buf[..n])),
+        Ok(Err(_)) => Some(Heard::Closed),
+        Err(_) => Some(Heard::Silence(started.elapsed())),
     }
 }
 
@@ -88,6 +173,26 @@ async fn open_plain(target: &Target, config: &Config) -> Result<Client, DriverEr
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// A failed connection attempt to `target`, keeping the SQLSTATE and hint of a server's
+/// refusal; a database that does not exist is [`DriverErrorKind::DatabaseMissing`]:
+/// SQLSTATE `3D000` from PostgreSQL, or PgBouncer's relay of that refusal (`08P01` with
+/// the server's message, or its own `no such database`).
+fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DriverError {
+    let mut e = target.connect_error(&error_text(error));
+    if let Some(db) = error.as_db_error() {
+        e.sqlstate = Some(db.code().code().to_owned());
+        e.hint = db.hint().map(str::to_owned);
+        let message = db.message();
+        let relayed = *db.code() == SqlState::PROTOCOL_VIOLATION
+            && ((message.starts_with("database \"") && message.ends_with("\" does not exist"))
+                || message.starts_with("no such database"));
+        if *db.code() == SqlState::INVALID_CATALOG_NAME || relayed {
+            e.kind = DriverErrorKind::DatabaseMissing;
+        }
+    }
+    e
 }
 
 /// An error of the TLS layer: a host name rustls cannot use, or a failed handshake. The TLS
@@ -375,18 +480,23 @@ mod tests {
 
     #[tokio::test]
     async fn prefer_retries_without_tls_only_after_a_tls_failure() {
+        // (`open_unbounded`: `open` would also ask the fake server what it is.)
         // The server accepts TLS, then sends bytes that are no TLS record: the handshake
         // fails, and `prefer` tries again without TLS.
         let (port, seen) = fake_server(b"Snot a TLS server hello").await;
         let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=prefer");
-        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        let err = open_unbounded(&Target::parse(&url).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
         assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST, PROTOCOL_3]);
 
         // `require` does not fall back.
         let (port, seen) = fake_server(b"Snot a TLS server hello").await;
         let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=require");
-        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        let err = open_unbounded(&Target::parse(&url).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
         assert!(err.message.contains("TLS"), "{err}");
         assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST]);
@@ -394,7 +504,9 @@ mod tests {
         // A server hanging up before it answers is no TLS failure: no second attempt.
         let (port, seen) = fake_server(b"").await;
         let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=prefer");
-        let err = open(&Target::parse(&url).unwrap()).await.unwrap_err();
+        let err = open_unbounded(&Target::parse(&url).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
         assert_eq!(*seen.lock().unwrap(), [SSL_REQUEST]);
     }

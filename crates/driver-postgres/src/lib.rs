@@ -32,9 +32,15 @@
 //!   the advisory lock on a direct connection to PostgreSQL, and the lease lock through a
 //!   pooler, on an engine that is not PostgreSQL, or where `pg_try_advisory_lock` is not
 //!   supported.
+//! - **Session state** (SPEC §7): after each migration's SQL the session is reset
+//!   (`RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP`, then the driver's
+//!   own settings again), inside the migration's transaction before `COMMIT` (pipelined, no
+//!   extra round trip; through a transaction-mode pooler, on the same server connection),
+//!   or after SQL run outside a transaction (one round trip).
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
-//!   never the password.
+//!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
+//!   a server that speaks another protocol, or nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): every non-system schema
 //!   read from `pg_catalog` in nine queries, in parts by owner (`snapshot.rs`); objects in the
 //!   current schema (as at connect) are unqualified, others `schema.name`; extension members
@@ -130,6 +136,9 @@ pub struct PostgresDriver {
     /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
     /// ([`crate::changes`]).
     changes: Option<changes::Changes>,
+    /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
+    /// made again after every reset: with the startup parameters, the run's starting state.
+    session: Vec<&'static str>,
 }
 
 /// What the server said about itself at connect.
@@ -200,14 +209,16 @@ impl PostgresDriver {
             announced_pid,
             version: row.get(2),
         };
+        let mut session = Vec::new();
         if server.pooled().is_none() {
             // Have the server notice a vanished client during a long statement (PostgreSQL
             // 14+), so that a killed run's backend stops and its advisory lock goes with it.
             // Older servers reject the setting; that is not an error. Never through a pooler:
             // the setting would stay on a server connection other clients use.
-            let _ = client
-                .batch_execute("SET client_connection_check_interval = 1000")
-                .await;
+            const CHECK: &str = "SET client_connection_check_interval = 1000";
+            if client.batch_execute(CHECK).await.is_ok() {
+                session.push(CHECK);
+            }
         }
         let home_schema = row.get::<_, Option<String>>(1);
         let schema = match table.schema() {
@@ -232,6 +243,7 @@ impl PostgresDriver {
             sequence: None,
             search_path: None,
             changes: None,
+            session,
         })
     }
 
@@ -366,8 +378,9 @@ impl PostgresDriver {
         self.transaction(async |this: &mut Self| {
             let started = Instant::now();
             this.run_sql(sql, false).await?;
-            this.write_row(&change.clone().with_duration(started.elapsed()))
-                .await
+            let change = change.clone().with_duration(started.elapsed());
+            this.reset_session().await?;
+            this.write_row(&change).await
         })
         .await
     }
@@ -377,12 +390,26 @@ impl PostgresDriver {
             lease.fence(&mut self.store()).await?;
         }
         let Some(path) = self.search_path.clone() else {
-            return self.run_sql(sql, no_transaction).await;
+            if !no_transaction && !self.atomic {
+                // One implicit transaction, the reset pipelined after it: no extra wait.
+                let reset = self.reset_sql();
+                let (ran, reset) = tokio::join!(
+                    biased;
+                    self.run_sql(sql, false),
+                    self.client.batch_execute(&reset)
+                );
+                return ran.and(reset.map_err(|e| db_error(&e)));
+            }
+            let ran = self.run_sql(sql, no_transaction).await;
+            return self.after_reset(ran).await;
         };
         if !no_transaction {
             // The tenant's search_path lives in a transaction: run the batch in one.
             return self
-                .transaction(async |this: &mut Self| this.run_sql(sql, false).await)
+                .transaction(async |this: &mut Self| {
+                    this.run_sql(sql, false).await?;
+                    this.reset_session().await
+                })
                 .await;
         }
         if let Some(why) = self.server.pooled() {
@@ -399,12 +426,42 @@ impl PostgresDriver {
             .await
             .map_err(|e| db_error(&e))?;
         let result = self.run_sql(sql, true).await;
-        let reset = self
-            .client
-            .batch_execute("RESET search_path")
+        self.after_reset(result).await
+    }
+
+    /// The statements that bring the session back to the state the connection began with
+    /// (SPEC §7): every setting back to its value from the server's configuration and the
+    /// startup parameters (`RESET ALL`, and the role and session user, which it leaves), the
+    /// temporary objects dropped, then the settings this driver made itself. Allowed inside
+    /// a transaction, where it is transactional like `SET`. While `verify` tracks changes,
+    /// whose log lives in `pg_temp`, only the other temporary relations are dropped.
+    fn reset_sql(&self) -> String {
+        let mut sql = String::from("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; ");
+        sql.push_str(if self.changes.is_some() {
+            DROP_OTHER_TEMP
+        } else {
+            "DISCARD TEMP"
+        });
+        for set in &self.session {
+            sql.push_str("; ");
+            sql.push_str(set);
+        }
+        sql
+    }
+
+    /// Reset the session ([`Self::reset_sql`]): one round trip.
+    async fn reset_session(&self) -> DriverResult<()> {
+        self.client
+            .batch_execute(&self.reset_sql())
             .await
-            .map_err(|e| db_error(&e));
-        result.and(reset)
+            .map_err(|e| db_error(&e))
+    }
+
+    /// Reset the session after `ran`, SQL that ran outside a transaction (whose settings no
+    /// rollback undid), also when it failed; `ran`'s error comes first.
+    async fn after_reset(&self, ran: DriverResult<()>) -> DriverResult<()> {
+        let reset = self.reset_session().await;
+        ran.and(reset)
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
@@ -451,12 +508,12 @@ impl PostgresDriver {
         result
     }
 
-    /// [`Self::execute_in_transaction`] in two round trips instead of four: `BEGIN` is sent
-    /// with the section, the row change with `COMMIT`, each pair pipelined (tokio-postgres
-    /// writes both before reading either answer). Only without a lease: its fence must be
-    /// read before `COMMIT` is sent. A failed row change leaves the transaction aborted, and
-    /// PostgreSQL answers the `COMMIT` after it by rolling back; the error is the row
-    /// change's.
+    /// [`Self::execute_in_transaction`] in two round trips instead of five: `BEGIN` is sent
+    /// with the section, the session reset with the row change and `COMMIT`, each group
+    /// pipelined (tokio-postgres writes them all before reading any answer). Only without a
+    /// lease: its fence must be read before `COMMIT` is sent. A failed reset or row change
+    /// leaves the transaction aborted, and PostgreSQL answers the `COMMIT` after it by
+    /// rolling back; the error is the first failure's.
     async fn pipelined_transaction(&mut self, sql: &str, change: &RowChange) -> DriverResult<()> {
         let started = Instant::now();
         let begin = self.begin();
@@ -470,14 +527,24 @@ impl PostgresDriver {
             (Err(e), _) | (Ok(()), Err(e)) => Err(e),
             (Ok(()), Ok(())) => {
                 let change = change.clone().with_duration(started.elapsed());
-                let (written, committed) = tokio::join!(
+                // The session reset goes in the transaction, before the row change (which
+                // then runs as the session's own user, whatever role the SQL set) and
+                // `COMMIT`: through a transaction-mode pooler, that is the server connection
+                // the SQL ran on.
+                let reset = self.reset_sql();
+                let (was_reset, written, committed) = tokio::join!(
                     biased;
+                    self.client.batch_execute(&reset),
                     self.write_row(&change),
                     self.client.batch_execute("COMMIT")
                 );
-                match (written, committed.map_err(|e| db_error(&e))) {
-                    (Err(e), _) | (Ok(()), Err(e)) => Err(e),
-                    (Ok(()), Ok(())) => return Ok(()),
+                match (
+                    was_reset.map_err(|e| db_error(&e)),
+                    written,
+                    committed.map_err(|e| db_error(&e)),
+                ) {
+                    (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Err(e)) => Err(e),
+                    (Ok(()), Ok(()), Ok(())) => return Ok(()),
                 }
             }
         };
@@ -788,10 +855,13 @@ impl Driver for PostgresDriver {
             if self.is_pooled() {
                 return Ok(());
             }
+            const RELAX: &str = "SET synchronous_commit = off";
             self.client
-                .batch_execute("SET synchronous_commit = off")
+                .batch_execute(RELAX)
                 .await
-                .map_err(|e| db_error(&e))
+                .map_err(|e| db_error(&e))?;
+            self.session.push(RELAX);
+            Ok(())
         })
     }
 }
@@ -805,6 +875,18 @@ impl std::fmt::Debug for PostgresDriver {
             .finish_non_exhaustive()
     }
 }
+
+/// Drop the temporary relations of the session except the change log of `verify`
+/// ([`crate::changes`]), whose event triggers see these drops as changes to `pg_temp`, which
+/// no snapshot reads.
+const DROP_OTHER_TEMP: &str = "DO $ferry$ DECLARE r record; BEGIN \
+    FOR r IN SELECT c.relname, c.relkind FROM pg_catalog.pg_class c \
+    WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+    AND c.relname NOT LIKE 'ferry\\_changes%' LOOP \
+    EXECUTE format('DROP %s IF EXISTS pg_temp.%I CASCADE', CASE r.relkind WHEN 'v' THEN 'VIEW' \
+    WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' \
+    ELSE 'TABLE' END, r.relname); \
+    END LOOP; END $ferry$";
 
 /// `"schema"."name"`, or `"name"` without a schema.
 fn qualified(schema: Option<&str>, name: &str) -> String {

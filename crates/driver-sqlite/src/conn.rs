@@ -20,6 +20,7 @@ use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, ToSql};
 
 use crate::error::{db_error, is_busy, statement_error};
+use crate::session::Session;
 use crate::track::Tracking;
 use crate::url;
 
@@ -45,6 +46,8 @@ pub(crate) struct Conn {
     lock_timeout: Duration,
     /// Which snapshot owners the SQL changes, once [`Conn::track_changes`] was called.
     tracking: Option<Tracking>,
+    /// The connection's state when it was opened, put back after each migration.
+    session: Session,
 }
 
 impl Conn {
@@ -60,6 +63,7 @@ impl Conn {
         } else {
             None
         };
+        let session = conn.as_ref().map(Session::capture).unwrap_or_default();
         Ok(Conn {
             target,
             conn,
@@ -69,6 +73,7 @@ impl Conn {
             locked: false,
             lock_timeout: DEFAULT_BUSY,
             tracking: None,
+            session,
         })
     }
 
@@ -84,6 +89,7 @@ impl Conn {
             Some(ref conn) => conn,
             None => {
                 let conn = url::open(&self.target, DEFAULT_BUSY)?;
+                self.session = Session::capture(&conn);
                 if let Some(tracking) = &self.tracking {
                     tracking.attach(&conn);
                 }
@@ -91,6 +97,16 @@ impl Conn {
             }
         };
         Ok((conn, self.tracking.as_ref()))
+    }
+
+    /// Put the connection back in the state it was opened in ([`crate::session`]), after a
+    /// migration's SQL ran, also when it failed; `ran`'s error comes first.
+    fn after_reset(&mut self, ran: DriverResult<()>) -> DriverResult<()> {
+        let reset = match &self.conn {
+            Some(conn) => self.session.restore(conn).map_err(db_error),
+            None => Ok(()),
+        };
+        ran.and(reset)
     }
 
     /// Run a batch of migration SQL (see [`run_batch`]).
@@ -264,7 +280,7 @@ impl Conn {
         };
         let result = body(self);
         let conn = self.connection()?;
-        match result {
+        let ended = match result {
             Ok(()) => conn.execute_batch(&commit).map_err(db_error),
             Err(e) => {
                 if !conn.is_autocommit() {
@@ -272,7 +288,8 @@ impl Conn {
                 }
                 Err(e)
             }
-        }
+        };
+        self.after_reset(ended)
     }
 
     /// Run `sql` outside any transaction. Under the lock, commit what the lock's transaction
@@ -286,7 +303,8 @@ impl Conn {
                 conn.execute_batch("COMMIT").map_err(db_error)?;
             }
         }
-        let result = self.run(sql);
+        let ran = self.run(sql);
+        let result = self.after_reset(ran);
         if relock {
             if let Err(e) = self.begin_immediate(self.lock_timeout) {
                 self.locked = false;

@@ -27,6 +27,8 @@
 //!   connection reads the row at once; it is committed by the next [`Driver::execute`] (a
 //!   dirty row is on disk before the SQL it guards runs) or at the latest by
 //!   [`Driver::unlock`]. Without the lock it commits at once.
+//! - **Session state** (SPEC §7): after each migration the pragmas it changed are set back,
+//!   `temp` objects dropped and databases it attached detached (`session.rs`).
 //! - **Errors**: statement failures keep SQLite's message and result code (`SQLITE_ERROR`,
 //!   `SQLITE_BUSY`, ...) and name the line within the section. Outside the lock, statements
 //!   wait up to 60 s for another connection's commit before failing as busy.
@@ -60,6 +62,7 @@
 mod conn;
 mod error;
 pub mod file;
+mod session;
 mod snapshot;
 pub mod testing;
 mod track;

@@ -22,13 +22,13 @@ pub(crate) fn describe(target: &SqliteUrl) -> String {
 }
 
 /// Whether the database exists already (an in-memory one always does). A missing file that
-/// the mode forbids creating is a [`DriverErrorKind::Connect`] error.
+/// the mode forbids creating is a [`DriverErrorKind::DatabaseMissing`] error.
 pub(crate) fn exists(target: &SqliteUrl) -> DriverResult<bool> {
     match target {
         SqliteUrl::Memory => Ok(true),
         SqliteUrl::File { path, .. } if path.exists() => Ok(true),
         SqliteUrl::File { path, mode } if !mode.creates() => Err(DriverError::new(
-            DriverErrorKind::Connect,
+            DriverErrorKind::DatabaseMissing,
             format!(
                 "cannot open SQLite database {}: the file does not exist (mode forbids creating it)",
                 path.display()

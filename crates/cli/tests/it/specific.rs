@@ -126,3 +126,90 @@ fn postgres_schema_qualified_table() {
     // The default table is another table: there, everything is pending.
     p.run(&["check", "--strict"]).expect(3);
 }
+
+/// `host:port` of a server URL (`scheme://user@host:port/db?...`).
+#[cfg(all(feature = "postgres", feature = "mysql"))]
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap().to_owned()
+}
+
+/// Run `ferry check` with `url` in an empty project; its result and how long it took.
+#[cfg(all(feature = "postgres", feature = "mysql"))]
+fn check_with(url: &str) -> (crate::support::Run, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("migrations/app")).unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferry"))
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("FERRY_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .args(["-d", url, "check"])
+        .output()
+        .unwrap();
+    (out.into(), started.elapsed())
+}
+
+/// A URL pointed at a server of the other protocol fails within 5 s (well under the 30 s
+/// `connect_timeout`), naming what answered (SPEC §16.10): a mysql:// URL at PostgreSQL's
+/// port, a postgres:// URL at MariaDB's.
+#[cfg(all(feature = "postgres", feature = "mysql"))]
+#[test]
+fn a_url_at_the_other_protocols_port_says_what_answered() {
+    let postgres = host_port(&ferry_driver_postgres::testing::admin_url());
+    let mysql = host_port(&ferry_driver_mysql::testing::admin_url());
+    for (url, said) in [
+        (
+            format!("mysql://root@{postgres}/test"),
+            "speaks the PostgreSQL protocol, not MySQL's",
+        ),
+        (
+            format!("postgres://postgres@{mysql}/test"),
+            "speaks the MySQL protocol (",
+        ),
+        (
+            format!("postgres://postgres@{mysql}/test?sslmode=disable"),
+            "speaks the MySQL protocol (",
+        ),
+        (
+            format!("mariadb://root@{postgres}/test?ssl-mode=DISABLED"),
+            "speaks the PostgreSQL protocol",
+        ),
+    ] {
+        let (r, took) = check_with(&url);
+        r.expect(1).stderr_has(said);
+        assert!(took < std::time::Duration::from_secs(10), "{url}: {took:?}");
+        assert_eq!(
+            r.stderr.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// A server that accepts the connection and says nothing fails within 5 s for both
+/// protocols, saying so.
+#[cfg(all(feature = "postgres", feature = "mysql"))]
+#[test]
+fn a_silent_server_fails_within_seconds() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().flatten() {
+            open.push(stream); // Accepted, never answered.
+        }
+    });
+    for url in [
+        format!("postgres://u@127.0.0.1:{port}/db"),
+        format!("mysql://u@127.0.0.1:{port}/db"),
+    ] {
+        let (r, took) = check_with(&url);
+        r.expect(1)
+            .stderr_has("the server accepted the connection and said nothing for");
+        assert!(took < std::time::Duration::from_secs(10), "{url}: {took:?}");
+    }
+}

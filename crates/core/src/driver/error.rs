@@ -6,8 +6,13 @@ use std::time::Duration;
 /// What kind of failure a [`DriverError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriverErrorKind {
-    /// The connection could not be made (refused, authentication, unknown database, TLS).
+    /// The connection could not be made (refused, authentication, TLS, a server speaking
+    /// another protocol or nothing at all).
     Connect,
+    /// The server was reached, and the database the URL names does not exist (PostgreSQL
+    /// SQLSTATE `3D000`, MySQL error 1049; an SQLite file that the URL's mode forbids
+    /// creating). `ferry database create` creates it.
+    DatabaseMissing,
     /// The migration lock was not obtained within the timeout.
     LockTimeout,
     /// The connection stopped answering mid-run: the server could not be reached on a new
@@ -109,14 +114,37 @@ impl DriverError {
 }
 
 impl fmt::Display for DriverError {
+    /// The message first, then the codes in parentheses, then detail and hint (SPEC §16.10):
+    /// `relation "x" does not exist (SQLSTATE 42P01)`,
+    /// `Table 'd.x' doesn't exist (error 1146, SQLSTATE 42S02)`,
+    /// `no such table: x (SQLITE_ERROR)`.
+    ///
+    /// ```
+    /// use ferry_core::{DriverError, DriverErrorKind};
+    /// let mut e = DriverError::query("relation \"x\" does not exist");
+    /// e.sqlstate = Some("42P01".into());
+    /// assert_eq!(e.to_string(), "relation \"x\" does not exist (SQLSTATE 42P01)");
+    /// e.code = Some("1146".into());
+    /// e.hint = Some("check the name".into());
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "relation \"x\" does not exist (error 1146, SQLSTATE 42P01); hint: check the name"
+    /// );
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.code, &self.sqlstate) {
-            (Some(code), Some(state)) => write!(f, "error {code} ({state}): ")?,
-            (Some(code), None) => write!(f, "error {code}: ")?,
-            (None, Some(state)) => write!(f, "{state}: ")?,
-            (None, None) => {}
-        }
         f.write_str(&self.message)?;
+        let code = self.code.as_deref().map(|code| {
+            if code.bytes().all(|b| b.is_ascii_digit()) {
+                format!("error {code}")
+            } else {
+                code.to_owned()
+            }
+        });
+        let state = self.sqlstate.as_deref().map(|s| format!("SQLSTATE {s}"));
+        let codes: Vec<String> = code.into_iter().chain(state).collect();
+        if !codes.is_empty() {
+            write!(f, " ({})", codes.join(", "))?;
+        }
         if let Some(detail) = &self.detail {
             write!(f, "; detail: {detail}")?;
         }

@@ -15,6 +15,7 @@ pub(crate) mod table_name;
 pub(crate) mod tracking;
 pub mod url;
 pub mod watch;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;

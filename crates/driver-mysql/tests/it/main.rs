@@ -403,7 +403,13 @@ async fn connection_errors_name_host_and_database_not_password() {
         let err = connect(&bad_db, TableName::default())
             .await
             .expect_err("unknown database");
-        assert_eq!(err.kind, DriverErrorKind::Connect, "{err:?}");
+        assert_eq!(err.kind, DriverErrorKind::DatabaseMissing, "{err:?}");
+        assert_eq!(err.code.as_deref(), Some("1049"), "{err:?}");
+        // The message first, the codes after (SPEC §16.10).
+        assert!(
+            err.to_string().ends_with("(error 1049, SQLSTATE 42000)"),
+            "{err}"
+        );
         assert!(
             err.message.starts_with("cannot connect to MySQL at "),
             "{err}"
@@ -1140,22 +1146,21 @@ async fn tracked_snapshots_stay_exact() {
             ],
         )
         .await;
-        // Double-quoted names under ANSI_QUOTES.
-        d.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');", false)
-            .await
-            .unwrap();
-        let s = assert_change(&mut d, s, "CREATE TABLE \"dq name\" (a INT);", &[
-            ("column", "dq name.a", "exists"),
-            ("table", "dq name", "exists"),
-        ])
-        .await;
-        // (Setting `sql_mode` makes the next snapshot a whole read.)
+        // Double-quoted names under ANSI_QUOTES, set in the same batch: the session's
+        // `sql_mode` is put back after each batch. (Setting `sql_mode` makes the next
+        // snapshot a whole read.)
         let s = assert_change(
             &mut d,
             s,
-            "SET SESSION sql_mode = REPLACE(@@sql_mode, 'ANSI_QUOTES', '');",
-            &[],
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');\nCREATE TABLE \"dq name\" (a INT);",
+            &[("column", "dq name.a", "exists"), ("table", "dq name", "exists")],
         )
+        .await;
+        // Back to the session's own `sql_mode`: double quotes make a string again.
+        let s = assert_change(&mut d, s, "CREATE TABLE dq2 AS SELECT \"x\" AS a;", &[
+            ("column", "dq2.a", "exists"),
+            ("table", "dq2", "exists"),
+        ])
         .await;
         // What the text does not show is read whole.
         let s = assert_change(&mut d, s, "CALL make_table();", &[
@@ -1243,4 +1248,71 @@ async fn server_creates_and_drops_any_name() {
         accepts_connections(closed).await.unwrap_err().kind,
         DriverErrorKind::Connect
     );
+}
+
+/// Each batch starts from the session the connection began with (SPEC §7), also for a user
+/// who may not set the privileged session variables (`sql_log_bin`, ...): what a batch sets
+/// (`FOREIGN_KEY_CHECKS`, `sql_mode`, `time_zone`, the database) is gone in the next one,
+/// and the migration lock (`GET_LOCK`, on the same connection) is still held.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_batch_starts_from_the_session_of_the_connection() {
+    with_database("session", |url| async move {
+        let mut admin = open(&url, "ferry_migrations").await;
+        let user = testing::unique_name("ferry_plain");
+        let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        admin
+            .execute(
+                &format!(
+                    "CREATE USER '{user}'@'%'; GRANT ALL ON `{db}`.* TO '{user}'@'%';"
+                ),
+                false,
+            )
+            .await
+            .unwrap();
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        for login in [url.clone(), format!("{scheme}://{user}@{rest}")] {
+            let mut d = open(&login, "ferry_migrations").await;
+            d.lock(Duration::from_secs(5)).await.unwrap();
+            d.execute(
+                "SET FOREIGN_KEY_CHECKS = 0; SET sql_mode = 'ANSI_QUOTES'; \
+                 SET time_zone = '+05:00'; USE information_schema;",
+                false,
+            )
+            .await
+            .unwrap();
+            // Checks on again: a foreign key to a missing table is refused.
+            let err = d
+                .execute(
+                    "CREATE TABLE c (pid INT, CONSTRAINT c_p FOREIGN KEY (pid) REFERENCES nowhere (id));",
+                    false,
+                )
+                .await
+                .expect_err("FOREIGN_KEY_CHECKS is on again");
+            assert!(err.to_string().to_lowercase().contains("foreign key"), "{err}");
+            // The default sql_mode (double quotes make a string), in the connection's
+            // database, at UTC.
+            d.execute(
+                "CREATE TABLE q AS SELECT \"x\" AS a, @@session.time_zone AS tz;",
+                false,
+            )
+            .await
+            .unwrap();
+            let mut check = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+            let row: Option<(String, String)> = check
+                .query_first("SELECT a, tz FROM q")
+                .await
+                .unwrap();
+            assert_eq!(row, Some(("x".into(), "+00:00".into())), "{login}");
+            check.query_drop("DROP TABLE q").await.unwrap();
+            let holder = d.lock_holder().await.unwrap();
+            assert!(holder.is_some(), "the lock is still held");
+            d.unlock().await.unwrap();
+        }
+        admin
+            .execute(&format!("DROP USER '{user}'@'%';"), false)
+            .await
+            .unwrap();
+    })
+    .await;
 }

@@ -465,7 +465,12 @@ async fn connection_errors_name_host_and_database_not_password() {
     // Unknown database.
     let url = variant_url("s3cret", "ferry_no_such_db", None, "");
     let err = connect(&url, TableName::default()).await.unwrap_err();
-    assert_eq!(err.kind, DriverErrorKind::Connect, "{err}");
+    assert_eq!(err.kind, DriverErrorKind::DatabaseMissing, "{err}");
+    // The message first, the codes after (SPEC §16.10).
+    assert!(
+        err.to_string().ends_with("does not exist (SQLSTATE 3D000)"),
+        "{err}"
+    );
     assert!(err.message.contains("ferry_no_such_db"), "{}", err.message);
     assert!(err.message.contains("does not exist"), "{}", err.message);
     assert!(!err.message.contains("s3cret"), "{}", err.message);
@@ -650,7 +655,7 @@ async fn unix_socket_host() {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.kind, DriverErrorKind::Connect);
+        assert_eq!(err.kind, DriverErrorKind::DatabaseMissing);
         assert!(
             err.message.contains("/var/run/postgresql"),
             "{}",
@@ -1165,10 +1170,11 @@ async fn tracked_snapshots_follow_every_change() {
         }
         let reads = s.reads().expect("tracked");
         // Read whole: the first snapshot, and after the index created and dropped in one
-        // step, the function, the schema, the two search_path changes and the lost log.
-        assert_eq!(reads.whole, 7, "{reads:?}");
+        // step, the function, the schema and the lost log. (The search_path a step sets
+        // is reset after it: the next snapshot is read under the session's own.)
+        assert_eq!(reads.whole, 5, "{reads:?}");
         // Every other step was read in part, a few owners each.
-        assert_eq!(reads.partial, 25, "{reads:?}");
+        assert_eq!(reads.partial, 27, "{reads:?}");
         assert!(reads.owners < 100, "{reads:?}");
     })
     .await;
@@ -1181,29 +1187,34 @@ async fn without_a_superuser_every_snapshot_is_read_whole() {
     use ferry_core::testkit::snapshot::follow;
 
     with_database("plainrole", |url| async move {
-        let mut d = open(&url, "ferry_migrations").await;
+        let mut admin = open(&url, "ferry_migrations").await;
         let role = testing::unique_name("ferry_plain");
-        d.execute(
-            &format!(
-                "CREATE ROLE {role} NOSUPERUSER; GRANT ALL ON SCHEMA public TO {role}; \
-                 SET ROLE {role};"
-            ),
-            false,
-        )
-        .await
-        .unwrap();
+        admin
+            .execute(
+                &format!(
+                    "CREATE ROLE {role} LOGIN NOSUPERUSER; GRANT ALL ON SCHEMA public TO {role};"
+                ),
+                false,
+            )
+            .await
+            .unwrap();
+        // Logged in as the role: a `SET ROLE` would not outlive its batch (the session is
+        // reset after each).
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let user_url = format!("{scheme}://{role}@{rest}");
+        let mut d = open(&user_url, "ferry_migrations").await;
         assert!(!d.track_changes().await.unwrap());
         let s = d.snapshot().await.unwrap();
         let s = follow(&mut d, s, "CREATE TABLE t (id int PRIMARY KEY);").await;
         let s = follow(&mut d, s, "ALTER TABLE t RENAME TO u;").await;
         let reads = s.reads().expect("followed");
         assert_eq!((reads.whole, reads.partial), (3, 0), "{reads:?}");
-        d.execute(
-            &format!("RESET ROLE; DROP OWNED BY {role}; DROP ROLE {role};"),
-            false,
-        )
-        .await
-        .unwrap();
+        drop(d);
+        admin
+            .execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"), false)
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -1251,4 +1262,56 @@ async fn server_creates_and_drops_any_name() {
         accepts_connections(closed).await.unwrap_err().kind,
         DriverErrorKind::Connect
     );
+}
+
+/// Each batch starts from the session the connection began with (SPEC §7): a `search_path`,
+/// a role, a setting or a temporary table of one batch, run in a transaction with a row
+/// change or outside one, is gone in the next, while the advisory lock stays held; the URL's
+/// startup options (`options=-c ...`) are the starting state, not the server's defaults.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_batch_starts_from_the_session_of_the_connection() {
+    with_database("session", |url| async move {
+        let joined = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{joined}options=-c%20work_mem%3D5MB");
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        d.lock(Duration::from_secs(5)).await.unwrap();
+        let role = testing::unique_name("ferry_role");
+        let change = |id: &str| {
+            RowChange::Insert(TrackingRow {
+                app_name: "app".into(),
+                migration_id: id.into(),
+                description: "d".into(),
+                checksum: "c".into(),
+                down_sql: None,
+                applied_at: Utc::now(),
+                duration_ms: 0,
+                dirty: false,
+            })
+        };
+        let changes = format!(
+            "CREATE SCHEMA other; CREATE ROLE {role}; SET search_path TO other; \
+             SET work_mem = '7MB'; CREATE TEMP TABLE scratch (id int); SET ROLE {role};"
+        );
+        d.execute_in_transaction(&changes, &change("1")).await.unwrap();
+        let state = "SELECT current_setting('search_path') || ' ' || current_setting('work_mem') \
+                     || ' ' || (current_user = session_user) || ' ' || (SELECT count(*) FROM pg_class \
+                     WHERE relnamespace = pg_my_temp_schema())";
+        assert_eq!(d.query_column(state).await.unwrap(), ["\"$user\", public 5MB true 0"]);
+        // Outside a transaction, also after a failure.
+        let err = d
+            .execute(
+                &format!("SET search_path TO other; SET ROLE {role}; SELECT 1/0;"),
+                true,
+            )
+            .await
+            .expect_err("division by zero");
+        assert_eq!(err.sqlstate.as_deref(), Some("22012"), "{err}");
+        assert_eq!(d.query_column(state).await.unwrap(), ["\"$user\", public 5MB true 0"]);
+        let holder = d.lock_holder().await.unwrap();
+        assert!(holder.is_some(), "the advisory lock is still held");
+        d.unlock().await.unwrap();
+        d.execute(&format!("DROP ROLE {role}"), true).await.unwrap();
+    })
+    .await;
 }
