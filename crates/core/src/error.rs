@@ -147,6 +147,20 @@ pub enum Error {
     /// ended before its next migration, with everything before it in place.
     #[error("interrupted")]
     Interrupted,
+    /// A driver call made by the program itself failed (connecting, typically): what `?`
+    /// makes of a [`DriverError`] in a function returning [`Result`].
+    ///
+    /// ```
+    /// use ferry_core::driver::{DriverError, DriverErrorKind};
+    /// use ferry_core::Error;
+    /// fn connect() -> Result<(), DriverError> {
+    ///     Err(DriverError::new(DriverErrorKind::Connect, "connection refused"))
+    /// }
+    /// fn startup() -> ferry_core::Result<()> { connect()?; Ok(()) }
+    /// assert!(matches!(startup(), Err(Error::Driver(_))));
+    /// ```
+    #[error(transparent)]
+    Driver(#[from] DriverError),
     /// A file could not be read, written or deleted.
     #[error("{}: {source}", path.display())]
     Io {

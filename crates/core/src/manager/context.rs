@@ -230,23 +230,8 @@ impl Migrator {
         }
     }
 
-    /// Read every app's migrations (file errors stop everything), warning about apps whose
-    /// folder does not exist.
+    /// Read every app's migrations (file errors, a missing folder included, stop everything).
     pub(crate) fn load_all(&self, apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
-        for app in apps {
-            if let Some(dir) = app
-                .migrations_dir
-                .as_deref()
-                .filter(|d| !d.exists() && std::fs::symlink_metadata(d).is_err())
-            {
-                self.report(Event::Warning(format!(
-                    "the migrations folder of app `{}` does not exist: {}; it has no migrations (create it, or run `ferry new {} <description>`)",
-                    app.name,
-                    dir.display(),
-                    app.name
-                )));
-            }
-        }
         let preloaded = self
             .preload
             .lock()

@@ -11,7 +11,7 @@ use super::target::{BackwardsTarget, ForwardsTarget};
 use crate::driver::tracking::AppliedMigration;
 use crate::error::{Error, Result};
 use crate::project::migration::{compare_ids, Migration, Section};
-use crate::project::registry::{AppConfig, AppRegistry};
+use crate::project::registry::{AppConfig, AppRegistry, MigrationSource};
 
 /// Something to tell the user that does not stop the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +293,11 @@ pub(crate) fn backwards(
                     file.map_or(row.description.as_str(), |f| f.description.as_str()),
                 ),
                 down,
-                files: file.map(|f| f.files.clone()).unwrap_or_default(),
+                // Only a folder's files are ever deleted (`--clean`); embedded ones have none.
+                files: match app.source() {
+                    MigrationSource::Dir(_) => file.map(|f| f.files.clone()).unwrap_or_default(),
+                    MigrationSource::Embedded(_) => Vec::new(),
+                },
                 dir: app.migrations_dir.clone(),
             });
         }
