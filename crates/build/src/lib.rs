@@ -268,7 +268,10 @@ mod tests {
             ("m/blog/2_posts.down.sql", "DROP TABLE p;\n"),
         ]);
         let root = dir.path().canonicalize().unwrap();
-        let generated = Embed::config("ferry.toml").base_dir(&root).generate().unwrap();
+        let generated = Embed::config("ferry.toml")
+            .base_dir(&root)
+            .generate()
+            .unwrap();
         let code = &generated.code;
         assert!(code.contains("name: \"users\""), "{code}");
         assert!(code.contains("depends_on: &[\"users\"]"), "{code}");

@@ -154,15 +154,16 @@ fn the_program_always_embeds_exactly_the_files_on_disk() {
     )
     .unwrap();
     example.build().unwrap();
-    assert_eq!(
-        example.run(&db),
-        "applied blog 20250103090000 add body\n"
-    );
+    assert_eq!(example.run(&db), "applied blog 20250103090000 add body\n");
 
     // Another new file, edited before it is applied: the recorded checksum is the edited
     // file's, as the CLI reads it.
     let edited = users.join("20250104090000_add_name.sql");
-    std::fs::write(&edited, "-- ferry:up\nALTER TABLE users ADD COLUMN name TEXT;\n").unwrap();
+    std::fs::write(
+        &edited,
+        "-- ferry:up\nALTER TABLE users ADD COLUMN name TEXT;\n",
+    )
+    .unwrap();
     example.build().unwrap();
     std::fs::write(
         &edited,

@@ -73,9 +73,9 @@ pub use driver::{
 };
 pub use error::{Error, ErrorClass, Result};
 pub use manager::{
-    backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
-    CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
-    ForwardsMigrationManager, ForwardsTarget, IntoDriver, MigrationResult, MigrationStatus,
+    backwards, forwards, run_backwards, run_forwards, Apps, BackwardsMigrationManager,
+    BackwardsTarget, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction,
+    Event, ForwardsMigrationManager, ForwardsTarget, IntoDriver, MigrationResult, MigrationStatus,
     Migrator, NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter,
     ResolveManager, Status,
 };

@@ -44,7 +44,10 @@ async fn migrate() -> ferry_core::Result<()> {
         println!("up to date");
     }
     for m in &result.migrations {
-        println!("applied {} {} {}", m.app_name, m.migration_id, m.description);
+        println!(
+            "applied {} {} {}",
+            m.app_name, m.migration_id, m.description
+        );
     }
     Ok(())
 }

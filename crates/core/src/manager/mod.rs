@@ -33,6 +33,7 @@ mod locked;
 mod plan;
 mod report;
 mod resolve;
+mod selector;
 mod startup;
 mod target;
 
@@ -46,6 +47,7 @@ pub use report::{
     NullReporter, Outcome, PlannedMigration, Reporter, Status,
 };
 pub use resolve::ResolveManager;
+pub use selector::Apps;
 pub use startup::IntoDriver;
 pub use target::{BackwardsTarget, ForwardsTarget};
 
