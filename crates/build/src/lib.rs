@@ -5,12 +5,11 @@
 //! crate) under `[dependencies]`. In `build.rs`:
 //!
 //! ```no_run
-//! fn main() {
-//!     // Every app of ferry.toml (relative to the crate's folder), with its depends_on.
-//!     ferry_build::Embed::config("ferry.toml").emit();
-//!     // or named folders:
-//!     // ferry_build::Embed::folders([("users", "migrations/users")]).emit();
-//! }
+//! // fn main() in build.rs:
+//! // every app of ferry.toml (relative to the crate's folder), with its depends_on,
+//! ferry_build::Embed::config("ferry.toml").emit();
+//! // or named folders:
+//! // ferry_build::Embed::folders([("users", "migrations/users")]).emit();
 //! ```
 //!
 //! and in the program, `ferry_core::embedded_migrations!()` is the [`ferry_core::Embedded`]
