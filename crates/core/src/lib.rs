@@ -59,6 +59,7 @@ pub use verify::{scratch, snapshot};
 pub use driver::lock::{LockKind, LockOptions};
 pub use driver::{Driver, DriverError, DriverErrorKind, TableName};
 pub use project::embedded::Embedded;
+pub use project::policy::OutOfOrder;
 pub use project::registry::MigrationSource;
 pub use project::{embedded, files};
 

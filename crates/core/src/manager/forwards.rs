@@ -71,7 +71,8 @@ impl ForwardsMigrationManager {
         } else {
             m.read_settled_rows(&apps).await?
         };
-        let plan = plan::forwards(&apps, &files, &rows, &target)?;
+        let policy = m.out_of_order;
+        let plan = plan::forwards(&apps, &files, &rows, &target, policy)?;
         report_notes(m, &plan.notes);
         if let Some(stop) = plan.stop() {
             return Ok(stop);
@@ -88,7 +89,7 @@ impl ForwardsMigrationManager {
                 question: format!("Fake {} migration(s)?", planned.len()),
                 items: planned,
             });
-        let replan = |_: &_, rows: &_| plan::forwards(&apps, &files, rows, &target);
+        let replan = |_: &_, rows: &_| plan::forwards(&apps, &files, rows, &target, policy);
         let locked = confirm_and_lock(
             m,
             request,

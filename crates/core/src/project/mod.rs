@@ -6,5 +6,6 @@ pub mod files;
 pub mod fleet;
 pub(crate) mod loader;
 pub(crate) mod migration;
+pub(crate) mod policy;
 pub(crate) mod registry;
 pub(crate) mod scaffold;
