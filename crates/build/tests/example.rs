@@ -33,9 +33,15 @@ version = "0.1.0"
 edition = "2021"
 publish = false
 
+[features]
+postgres = ["dep:ferry-driver-postgres"]
+mysql = ["dep:ferry-driver-mysql"]
+
 [dependencies]
 ferry-core = {{ path = {core:?} }}
 ferry-driver-sqlite = {{ path = {sqlite:?} }}
+ferry-driver-postgres = {{ path = {postgres:?}, optional = true }}
+ferry-driver-mysql = {{ path = {mysql:?}, optional = true }}
 tokio = {{ version = "1.46", features = ["rt", "macros"] }}
 
 [build-dependencies]
@@ -48,6 +54,8 @@ debug = false
 "#,
             core = path("crates/core"),
             sqlite = path("crates/driver-sqlite"),
+            postgres = path("crates/driver-postgres"),
+            mysql = path("crates/driver-mysql"),
             build = path("crates/build"),
         );
         std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
