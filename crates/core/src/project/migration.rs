@@ -55,8 +55,8 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// Build a migration in code, e.g. from `include_str!`, so a program can embed its
-    /// migrations and run them without files. `down: None` makes it irreversible.
+    /// Build a migration in code from plain SQL (for example `include_str!` of an `.up.sql`
+    /// file), so a program can run it without files. `down: None` makes it irreversible.
     ///
     /// `up` and `down` are plain SQL. The text of a migration *file* is not: a single-file
     /// migration (what `ferry new` writes) holds both sections and its `-- ferry:` markers,

@@ -36,7 +36,9 @@ impl AppConfig {
         }
     }
 
-    /// An app whose migrations are built in code (for example with `include_str!`).
+    /// An app whose migrations are built in the program: [`Migration::new`] from plain SQL,
+    /// [`crate::parse_migration`] of a file's text, or (simplest, and never stale)
+    /// [`Embedded::apps`](crate::Embedded::apps) of `embedded_migrations!()`.
     ///
     /// ```
     /// use ferry_core::{AppConfig, Migration};
