@@ -163,15 +163,18 @@ fn tree(args: &[&str]) -> Result<Vec<String>> {
 }
 
 fn core_tree() -> Result<()> {
-    let deps = tree(&["-p", "ferry-core"])?;
-    let found: Vec<_> = NOT_IN_CORE
-        .iter()
-        .filter(|d| deps.iter().any(|p| p == *d))
-        .collect();
-    if !found.is_empty() {
-        bail!("ferry-core depends on {found:?} (SPEC §1: no driver, client, runtime or clap)");
+    // ferry-build is a build-dependency of users' programs: the same rule (SPEC §1, §15).
+    for package in ["ferry-core", "ferry-build"] {
+        let deps = tree(&["-p", package])?;
+        let found: Vec<_> = NOT_IN_CORE
+            .iter()
+            .filter(|d| deps.iter().any(|p| p == *d))
+            .collect();
+        if !found.is_empty() {
+            bail!("{package} depends on {found:?} (SPEC §1: no driver, client, runtime or clap)");
+        }
+        println!("{package}'s tree holds none of {}", NOT_IN_CORE.join(", "));
     }
-    println!("ferry-core's tree holds none of {}", NOT_IN_CORE.join(", "));
     Ok(())
 }
 

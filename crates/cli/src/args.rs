@@ -130,6 +130,14 @@ impl Command {
     }
 }
 
+/// `--out-of-order` values, listed in `--help` and completions.
+fn out_of_order_parser() -> impl clap::builder::TypedValueParser<Value = ferry_core::OutOfOrder> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["warn", "allow", "refuse"])
+        // Only the three words get here, and each parses.
+        .map(|word| word.parse().unwrap_or_default())
+}
+
 fn parse_seconds(text: &str) -> Result<f64, String> {
     let max = ferry_core::Migrator::MAX_LOCK_TIMEOUT.as_secs();
     match text.parse::<f64>() {
@@ -216,6 +224,9 @@ pub struct ForwardsArgs {
     /// Run what would be applied in one transaction and roll it back: change nothing (PostgreSQL, SQLite)
     #[arg(long, conflicts_with_all = ["fake", "preview"])]
     pub rehearse: bool,
+    /// A pending migration older than an applied one: warn (default) and run it, allow it silently, or refuse the run [overrides `out_of_order` of ferry.toml]
+    #[arg(long, value_name = "POLICY", value_parser = out_of_order_parser())]
+    pub out_of_order: Option<ferry_core::OutOfOrder>,
     /// json: one object with each migration's result on stdout (with --fleet: the fleet report as JSON lines)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

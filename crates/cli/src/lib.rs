@@ -271,7 +271,12 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         _ => Transaction::PerMigration,
     };
     let reporter = Collector::new(CliReporter::new(style), json, transaction);
+    let out_of_order = match &cli.command {
+        Command::Forwards(a) => a.out_of_order,
+        _ => None,
+    };
     let mut migrator = Migrator::new(config.registry.clone(), driver)
+        .with_out_of_order(out_of_order.or(config.out_of_order).unwrap_or_default())
         .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout))
         .with_confirm(TerminalConfirm)
         .with_reporter(reporter.clone());

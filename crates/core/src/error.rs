@@ -62,6 +62,17 @@ pub enum Error {
         /// The driver's report.
         source: DriverError,
     },
+    /// Pending migrations older than an applied one, under `out_of_order = "refuse"`
+    /// (SPEC §5.1.12): nothing was run.
+    #[error("refusing to apply migrations of `{app}` out of order: {} {} older than {highest}, which is already applied; nothing was run (out-of-order policy `refuse`: apply them with --out-of-order warn, or give them IDs above {highest})", ids.join(", "), if ids.len() == 1 { "is" } else { "are" })]
+    OutOfOrder {
+        /// The app.
+        app: String,
+        /// The pending migrations older than `highest`, in ID order.
+        ids: Vec<String>,
+        /// The app's highest applied ID.
+        highest: String,
+    },
     /// A migration of the app is dirty: a previous run failed part-way outside a transaction.
     #[error("app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)")]
     Dirty {
@@ -168,6 +179,20 @@ pub enum Error {
     /// ended before its next migration, with everything before it in place.
     #[error("interrupted")]
     Interrupted,
+    /// A driver call made by the program itself failed (connecting, typically): what `?`
+    /// makes of a [`DriverError`] in a function returning [`Result`].
+    ///
+    /// ```
+    /// use ferry_core::driver::{DriverError, DriverErrorKind};
+    /// use ferry_core::Error;
+    /// fn connect() -> Result<(), DriverError> {
+    ///     Err(DriverError::new(DriverErrorKind::Connect, "connection refused"))
+    /// }
+    /// fn startup() -> ferry_core::Result<()> { connect()?; Ok(()) }
+    /// assert!(matches!(startup(), Err(Error::Driver(_))));
+    /// ```
+    #[error(transparent)]
+    Driver(#[from] DriverError),
     /// A file could not be read, written or deleted.
     #[error("{}: {source}", path.display())]
     Io {

@@ -7,6 +7,24 @@
 //! through the object-safe [`Driver`] trait, implemented by the `ferry-driver-*` crates, and
 //! depends on no database client, no async runtime and no command-line parser.
 //!
+//! The shortest program: embed the migration files with `ferry-build` (a build-dependency;
+//! `build.rs`: `ferry_build::Embed::config("ferry.toml").emit();`), then at startup:
+//!
+//! ```ignore
+//! let driver = ferry_driver_sqlite::connect(&url, Default::default()).await?;
+//! let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
+//! ```
+//!
+//! The application's API is at the crate root: [`Migrator`] and the managers
+//! ([`ForwardsMigrationManager`], [`BackwardsMigrationManager`], [`CheckMigrationManager`],
+//! ...), [`Embedded`], [`AppConfig`] and [`AppRegistry`], [`Migration`], [`Event`] and
+//! [`Reporter`], [`Confirm`], [`MigrationResult`], [`MigrationStatus`], [`Error`]. What a
+//! driver crate needs (tracking-table SQL, the lease lock's protocol, URL helpers) is under
+//! [`driver`].
+//!
+//! Migrations can also be read from folders at run time ([`AppConfig::new`], [`Config`]) or
+//! built in code ([`Migration::new`], plain SQL only):
+//!
 //! ```no_run
 //! use ferry_core::{AppConfig, AppRegistry, Migration, Migrator, ForwardsMigrationManager};
 //!
@@ -23,7 +41,7 @@
 //! # Ok(()) }
 //! ```
 
-mod driver;
+pub mod driver;
 mod error;
 mod manager;
 mod project;
@@ -38,23 +56,29 @@ pub use driver::{lease, lock, rt, url, watch, wire};
 pub use project::fleet;
 pub use verify::{scratch, snapshot};
 
-pub use driver::error::{DriverError, DriverErrorKind};
-pub use driver::lock::{
-    lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+pub use driver::lock::{LockKind, LockOptions};
+pub use driver::{Driver, DriverError, DriverErrorKind, TableName};
+pub use project::embedded::Embedded;
+pub use project::policy::OutOfOrder;
+pub use project::registry::MigrationSource;
+pub use project::{embedded, files};
+
+// Moved to `ferry_core::driver` (see CHANGELOG); kept at the root, hidden, so that code
+// written against the old paths still builds until the next release removes them.
+#[doc(hidden)]
+pub use driver::{
+    lease_owner, redact_url, resolve_sqlite_path, AppliedMigration, Backoff, BoxFuture,
+    Capabilities, DriverResult, LeaseSql, LockChoice, LockHolder, LockMechanism, Placeholders,
+    RowChange, SqliteMode, SqliteUrl, TrackingRow, TrackingSql, Value, COLUMNS, PROBE_AFTER,
+    PROBE_EVERY,
 };
-pub use driver::redact::redact_url;
-pub use driver::sqlite_url::{resolve_sqlite_path, SqliteMode, SqliteUrl};
-pub use driver::table_name::TableName;
-pub use driver::tracking::{
-    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
-};
-pub use driver::{BoxFuture, Capabilities, Driver, DriverResult, PROBE_AFTER, PROBE_EVERY};
 pub use error::{Error, ErrorClass, Result};
 pub use manager::{
-    backwards, forwards, run_backwards, run_forwards, BackwardsMigrationManager, BackwardsTarget,
-    CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction, Event,
-    ForwardsMigrationManager, ForwardsTarget, MigrationResult, MigrationStatus, Migrator,
-    NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter, ResolveManager, Status,
+    backwards, forwards, run_backwards, run_forwards, Apps, BackwardsMigrationManager,
+    BackwardsTarget, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction,
+    Event, ForwardsMigrationManager, ForwardsTarget, IntoDriver, MigrationResult, MigrationStatus,
+    Migrator, NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter,
+    ResolveManager, Status,
 };
 pub use project::config::{Config, CONFIG_FILE};
 pub use project::loader::load_migrations;
@@ -66,3 +90,17 @@ pub use project::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_N
 pub use project::scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
 pub use text::{checksum, seconds_text};
 pub use verify::{Verdict, VerifiedMigration, VerifyManager};
+
+/// The migrations `ferry-build` embedded in this program (an [`Embedded`]): expands to
+/// `include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))`, the file the build script
+/// wrote. The build script must have run `ferry_build::Embed::...emit()`.
+///
+/// ```ignore
+/// let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
+/// ```
+#[macro_export]
+macro_rules! embedded_migrations {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))
+    };
+}

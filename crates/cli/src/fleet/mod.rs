@@ -26,6 +26,7 @@ pub(crate) struct Job {
     table: TableName,
     lock: LockOptions,
     lock_timeout: Duration,
+    out_of_order: ferry_core::OutOfOrder,
     work: Work,
     /// The migration files, read once for every target.
     files: Arc<Preload>,
@@ -95,6 +96,12 @@ pub(crate) async fn run(
         lock: LockOptions::new(g.lock.or(config.lock).unwrap_or_default())
             .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE)),
         lock_timeout: Duration::from_secs_f64(g.lock_timeout),
+        out_of_order: match command {
+            Command::Forwards(a) => a.out_of_order,
+            _ => None,
+        }
+        .or(config.out_of_order)
+        .unwrap_or_default(),
         work,
         files,
     };
@@ -296,6 +303,7 @@ async fn migrator(
     let migrator = Migrator::new(job.config.registry.clone(), driver)
         .with_lock_options(job.lock)
         .with_lock_timeout(job.lock_timeout)
+        .with_out_of_order(job.out_of_order)
         .with_reporter(reporter);
     Ok(match job.files.try_clone() {
         Some(files) => migrator.with_preload(files),

@@ -2,7 +2,7 @@
 //! `backends!` macro instantiates it once per backend (`sqlite::`, `postgres::`, `mysql::`,
 //! and `pgbouncer::`: PostgreSQL through a transaction-mode PgBouncer).
 
-use crate::support::{run_in_pty, v, Backend, Project};
+use crate::support::{run_in_pty, v, Backend, Project, CONFIG};
 
 macro_rules! backends {
     ($($case:ident),* $(,)?) => {
@@ -32,6 +32,7 @@ backends!(
     backwards_migration_id_forms,
     all_with_an_id_is_a_usage_error,
     backwards_follows_apply_order,
+    out_of_order_policy_from_config_and_option,
     declined_prompt_changes_nothing,
     stdin_not_a_terminal_changes_nothing,
     preview_writes_nothing,
@@ -212,6 +213,34 @@ fn backwards_follows_apply_order(b: Backend) {
         v(&["1"]),
         "3 and 2 (applied after 3) are reversed"
     );
+}
+
+/// SPEC §5.1.12: `out_of_order = "refuse"` refuses before anything runs, in every app;
+/// `--out-of-order allow` overrides it and runs the migration without a warning.
+fn out_of_order_policy_from_config_and_option(b: Backend) {
+    let p = Project::with_config(b, &format!("out_of_order = \"refuse\"\n{CONFIG}"));
+    p.table_migration("users", "1", "oo1");
+    p.table_migration("users", "3", "oo3");
+    p.run(&["forwards", "all"]).expect(0);
+    p.table_migration("users", "2", "oo2");
+    p.table_migration("blog", "4", "oo4");
+    p.run(&["forwards", "all"])
+        .expect(1)
+        .stderr_has("refusing to apply migrations of `users` out of order: 2 is older than 3, which is already applied; nothing was run");
+    assert_eq!(p.ids("users", "pending"), v(&["2"]));
+    assert_eq!(
+        p.ids("blog", "pending"),
+        v(&["4"]),
+        "nothing ran in any app"
+    );
+    p.run(&["forwards", "all", "--out-of-order", "sometimes"])
+        .expect(2)
+        .stderr_has("invalid value 'sometimes' for '--out-of-order <POLICY>'");
+    let r = p.run(&["forwards", "all", "--out-of-order", "allow"]);
+    r.expect(0);
+    assert!(!r.stderr.contains("out of order"), "{}", r.stderr);
+    assert_eq!(p.ids("users", "applied"), v(&["1", "2", "3"]));
+    assert_eq!(p.ids("blog", "applied"), v(&["4"]));
 }
 
 fn declined_prompt_changes_nothing(b: Backend) {

@@ -17,14 +17,22 @@ pub mod url;
 pub mod watch;
 pub mod wire;
 
+// What a driver crate needs, under `ferry_core::driver::` (the crate root keeps the
+// application's API).
+pub use self::error::{DriverError, DriverErrorKind};
+pub use self::lock::{
+    lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
+};
+pub use self::redact::redact_url;
+pub use self::sqlite_url::{resolve_sqlite_path, SqliteMode, SqliteUrl};
+pub use self::table_name::TableName;
+pub use self::tracking::{
+    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
+};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-
-use self::error::{DriverError, DriverErrorKind};
-use self::lock::{LockChoice, LockHolder, LockOptions};
-use self::table_name::TableName;
-use self::tracking::{AppliedMigration, RowChange};
 
 /// A boxed, sendable future: the return type of every async [`Driver`] method.
 ///

@@ -13,6 +13,7 @@ use crate::driver::tracking::AppliedMigration;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::project::migration::Migration;
+use crate::project::policy::OutOfOrder;
 use crate::project::registry::{AppConfig, AppRegistry};
 
 /// The context every manager runs in: the apps, a database connection, and how to ask and
@@ -22,6 +23,7 @@ pub struct Migrator {
     pub(crate) driver: Box<dyn Driver>,
     pub(crate) lock_timeout: Duration,
     pub(crate) confirm: Box<dyn Confirm>,
+    pub(crate) out_of_order: OutOfOrder,
     reporter: Box<dyn Reporter>,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Migration files being read on another thread ([`Migrator::with_preload`]), taken by
@@ -149,6 +151,7 @@ impl Migrator {
             driver,
             lock_timeout: Duration::from_secs(60),
             confirm: Box::new(NoConfirm),
+            out_of_order: OutOfOrder::default(),
             reporter: Box::new(NullReporter),
             stop: None,
             preload: Mutex::new(None),
@@ -171,6 +174,13 @@ impl Migrator {
     /// [`crate::lock`]). Without it, the driver's default: [`LockOptions::default`].
     pub fn with_lock_options(mut self, options: LockOptions) -> Self {
         self.driver.set_lock_options(options);
+        self
+    }
+
+    /// What `forwards` does with a pending migration older than an applied one (SPEC
+    /// §5.1.12): warn (the default), allow, or refuse before anything runs.
+    pub fn with_out_of_order(mut self, policy: OutOfOrder) -> Self {
+        self.out_of_order = policy;
         self
     }
 
@@ -230,23 +240,8 @@ impl Migrator {
         }
     }
 
-    /// Read every app's migrations (file errors stop everything), warning about apps whose
-    /// folder does not exist.
+    /// Read every app's migrations (file errors, a missing folder included, stop everything).
     pub(crate) fn load_all(&self, apps: &[AppConfig]) -> Result<Vec<Vec<Migration>>> {
-        for app in apps {
-            if let Some(dir) = app
-                .migrations_dir
-                .as_deref()
-                .filter(|d| !d.exists() && std::fs::symlink_metadata(d).is_err())
-            {
-                self.report(Event::Warning(format!(
-                    "the migrations folder of app `{}` does not exist: {}; it has no migrations (create it, or run `ferry new {} <description>`)",
-                    app.name,
-                    dir.display(),
-                    app.name
-                )));
-            }
-        }
         let preloaded = self
             .preload
             .lock()

@@ -80,7 +80,8 @@ impl ForwardsMigrationManager {
         } else {
             m.read_settled_rows(&read).await?
         };
-        let plan = plan::forwards(&apps, &files, &rows, &target)?;
+        let policy = m.out_of_order;
+        let plan = plan::forwards(&apps, &files, &rows, &target, policy)?;
         report_notes(m, &plan.notes);
         if let Some(stop) = plan.stop() {
             return Ok(stop);
@@ -109,7 +110,7 @@ impl ForwardsMigrationManager {
                 items: planned,
             });
         let replan = |_: &_, rows: &_| {
-            let plan = plan::forwards(&apps, &files, rows, &target)?;
+            let plan = plan::forwards(&apps, &files, rows, &target, policy)?;
             let pending = plan::pending_dependencies(&deps, &dep_files, rows);
             if !pending.is_empty() && !plan.steps.is_empty() {
                 return Err(dependencies_pending(&self.app_name, pending));

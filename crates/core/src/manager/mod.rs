@@ -21,6 +21,7 @@
 //! | `apply.rs` | one step: transaction or dirty protocol |
 //! | `locked.rs` | confirm → lock → re-read → re-plan → refuse if changed |
 //! | `forwards.rs` … `resolve.rs` | one command each |
+//! | `startup.rs` | [`Migrator::forwards_all`], [`crate::Embedded::migrate`]: one call at a program's start |
 
 mod apply;
 mod backwards;
@@ -32,6 +33,8 @@ mod locked;
 mod plan;
 mod report;
 mod resolve;
+mod selector;
+mod startup;
 mod target;
 
 pub use backwards::{backwards, run_backwards, BackwardsMigrationManager};
@@ -44,6 +47,8 @@ pub use report::{
     NullReporter, Outcome, PlannedMigration, Reporter, Status,
 };
 pub use resolve::ResolveManager;
+pub use selector::Apps;
+pub use startup::IntoDriver;
 pub use target::{BackwardsTarget, ForwardsTarget};
 
 use crate::error::{Error, Result};

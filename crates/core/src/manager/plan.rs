@@ -11,7 +11,8 @@ use super::target::{BackwardsTarget, ForwardsTarget};
 use crate::driver::tracking::AppliedMigration;
 use crate::error::{Error, Result};
 use crate::project::migration::{compare_ids, Migration, Section};
-use crate::project::registry::{AppConfig, AppRegistry};
+use crate::project::policy::OutOfOrder;
+use crate::project::registry::{AppConfig, AppRegistry, MigrationSource};
 
 /// Something to tell the user that does not stop the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,7 @@ pub(crate) fn forwards(
     files: &[Vec<Migration>],
     rows: &Rows,
     target: &ForwardsTarget,
+    out_of_order: OutOfOrder,
 ) -> Result<Plan<ForwardsStep>> {
     let mut steps = Vec::new();
     let mut notes = Vec::new();
@@ -186,20 +188,34 @@ pub(crate) fn forwards(
                 pending.filter(|f| compare_ids(&f.id, id).is_le()).collect()
             }
         };
-        // §5.1.4: older than the highest applied ID runs, with a warning.
+        // §5.1.4 and §5.1.12: older than the highest applied ID runs with a warning, runs
+        // silently, or refuses the whole run, as the policy says.
         if let Some(highest) = rows
             .iter()
             .map(|r| r.migration_id.as_str())
             .max_by(|a, b| compare_ids(a, b))
         {
-            for mig in chosen
+            let older: Vec<&&Migration> = chosen
                 .iter()
                 .filter(|m| compare_ids(&m.id, highest).is_lt())
-            {
-                notes.push(Note::Warning(format!(
-                    "migration {} {} is out of order: it is older than {}, which is already applied",
-                    app.name, mig.id, highest
-                )));
+                .collect();
+            match out_of_order {
+                OutOfOrder::Refuse if !older.is_empty() => {
+                    return Err(Error::OutOfOrder {
+                        app: app.name.clone(),
+                        ids: older.iter().map(|m| m.id.clone()).collect(),
+                        highest: highest.to_owned(),
+                    })
+                }
+                OutOfOrder::Warn => {
+                    for mig in older {
+                        notes.push(Note::Warning(format!(
+                            "migration {} {} is out of order: it is older than {}, which is already applied",
+                            app.name, mig.id, highest
+                        )));
+                    }
+                }
+                _ => {}
             }
         }
         steps.extend(chosen.into_iter().map(|mig| ForwardsStep {
@@ -301,7 +317,11 @@ pub(crate) fn backwards(
                     file.map_or(row.description.as_str(), |f| f.description.as_str()),
                 ),
                 down,
-                files: file.map(|f| f.files.clone()).unwrap_or_default(),
+                // Only a folder's files are ever deleted (`--clean`); embedded ones have none.
+                files: match app.source() {
+                    MigrationSource::Dir(_) => file.map(|f| f.files.clone()).unwrap_or_default(),
+                    MigrationSource::Embedded(_) => Vec::new(),
+                },
                 dir: app.migrations_dir.clone(),
             });
         }

@@ -157,6 +157,27 @@ pub trait Reporter: Send + Sync {
     fn report(&self, event: Event<'_>);
 }
 
+/// A closure is a [`Reporter`]:
+///
+/// ```
+/// # fn demo(migrator: ferry_core::Migrator) -> ferry_core::Migrator {
+/// use ferry_core::Event;
+/// migrator.with_reporter(|event: Event<'_>| {
+///     if let Event::Warning(text) = event {
+///         eprintln!("warning: {text}");
+///     }
+/// })
+/// # }
+/// ```
+impl<F> Reporter for F
+where
+    F: Fn(Event<'_>) + Send + Sync,
+{
+    fn report(&self, event: Event<'_>) {
+        self(event)
+    }
+}
+
 /// A [`Reporter`] that drops every event.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NullReporter;
@@ -252,6 +273,17 @@ impl Status {
             Status::Missing => "missing",
             Status::Dirty => "dirty",
         }
+    }
+}
+
+/// The lower-case word of `ferry check` (`applied`, `pending`, ...).
+///
+/// ```
+/// assert_eq!(ferry_core::Status::Changed.to_string(), "changed");
+/// ```
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

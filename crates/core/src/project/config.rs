@@ -28,6 +28,8 @@ pub struct Config {
     /// `lock_lease` from the config, checked against [`crate::LockOptions::MIN_LEASE`] and
     /// [`crate::LockOptions::MAX_LEASE`].
     pub lock_lease: Option<std::time::Duration>,
+    /// `out_of_order` from the config (SPEC §5.1.12).
+    pub out_of_order: Option<crate::project::policy::OutOfOrder>,
     /// The apps.
     pub registry: AppRegistry,
     /// The fleet's targets as configured (SPEC §11); used only with `--fleet`.
@@ -41,6 +43,7 @@ struct RawConfig {
     table: Option<String>,
     lock: Option<String>,
     lock_lease: Option<f64>,
+    out_of_order: Option<String>,
     #[serde(default)]
     app: Vec<RawApp>,
     #[serde(default)]
@@ -152,6 +155,12 @@ impl Config {
             .map(crate::driver::lock::LockOptions::lease_secs)
             .transpose()
             .map_err(|m| Error::config(path.clone(), format!("{m} (key `lock_lease`)")))?;
+        let out_of_order = raw
+            .out_of_order
+            .as_deref()
+            .map(str::parse::<crate::project::policy::OutOfOrder>)
+            .transpose()
+            .map_err(|m| Error::config(path.clone(), format!("{m} (key `out_of_order`)")))?;
         if raw.schemas.is_some() && raw.schemas_query.is_some() {
             return Err(Error::config(
                 path,
@@ -184,6 +193,7 @@ impl Config {
             table: raw.table,
             lock,
             lock_lease,
+            out_of_order,
             registry,
             root: root.to_owned(),
             path,
@@ -216,6 +226,7 @@ impl Config {
             table: None,
             lock: None,
             lock_lease: None,
+            out_of_order: None,
             fleet: crate::project::fleet::FleetConfig::default(),
             registry: AppRegistry {
                 from_folders: true,

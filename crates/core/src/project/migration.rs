@@ -55,12 +55,19 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// Build a migration in code, e.g. from `include_str!`, so a program can embed its
-    /// migrations and run them without files. `down: None` makes it irreversible.
+    /// Build a migration in code from plain SQL (for example `include_str!` of an `.up.sql`
+    /// file), so a program can run it without files. `down: None` makes it irreversible.
+    ///
+    /// `up` and `down` are plain SQL. The text of a migration *file* is not: a single-file
+    /// migration (what `ferry new` writes) holds both sections and its `-- ferry:` markers,
+    /// and passing it here would run the down section as part of up. Embed files with
+    /// `ferry-build` and [`embedded_migrations!`](crate::embedded_migrations), or parse a
+    /// file's text with [`parse_migration`].
     ///
     /// # Panics
-    /// When `id` is not one or more ASCII digits (a programming error in the embedding
-    /// program); [`Migration::try_new`] returns an error instead.
+    /// When `id` is not one or more ASCII digits, or when `up` or `down` holds a `-- ferry:`
+    /// marker line (programming errors in the embedding program); [`Migration::try_new`]
+    /// returns an error instead.
     ///
     /// ```
     /// use ferry_core::Migration;
@@ -81,12 +88,16 @@ impl Migration {
         }
     }
 
-    /// Like [`Migration::new`], but an invalid ID is an error rather than a panic.
+    /// Like [`Migration::new`], but an invalid ID, or SQL holding a `-- ferry:` marker line,
+    /// is an error ([`Error::Usage`]) rather than a panic.
     ///
     /// ```
     /// use ferry_core::Migration;
     /// assert!(Migration::try_new("x1", "bad id", "SELECT 1", None).is_err());
     /// assert!(Migration::try_new("0042", "fine", "SELECT 1", None).is_ok());
+    /// let file = "-- ferry:up\nCREATE TABLE t (id INT);\n-- ferry:down\nDROP TABLE t;\n";
+    /// let err = Migration::try_new("1", "create t", file, None).unwrap_err();
+    /// assert!(err.to_string().contains("parse_migration"));
     /// ```
     pub fn try_new(
         id: impl Into<String>,
@@ -101,6 +112,14 @@ impl Migration {
             )));
         }
         let up = normalize_newlines(&up.into()).into_owned();
+        for (section, sql) in [("up", Some(up.as_str())), ("down", down)] {
+            let Some(line) = sql.and_then(marker_line) else {
+                continue;
+            };
+            return Err(Error::Usage(format!(
+                "migration {id}: its {section} SQL holds the marker `-- ferry:` on line {line}: that is the text of a migration file, whose sections `Migration::new` would run as one; embed the files with ferry-build and `ferry_core::embedded_migrations!()`, or parse the text with `ferry_core::parse_migration`"
+            )));
+        }
         Ok(Migration {
             checksum: checksum(&up),
             id,
@@ -125,10 +144,21 @@ impl Migration {
         self.down.is_some()
     }
 
-    /// The main file of the migration (the single file, or the `.up.sql` of a pair).
+    /// The main file of the migration (the single file, or the `.up.sql` of a pair); for an
+    /// embedded migration, the file it was embedded from (for messages only).
     pub fn file(&self) -> Option<&Path> {
-        self.files.first().map(PathBuf::as_path)
+        self.files
+            .first()
+            .or(self.up.file.as_ref())
+            .map(PathBuf::as_path)
     }
+}
+
+/// The 1-based line of the first `-- ferry:` marker line in `sql`, if any.
+fn marker_line(sql: &str) -> Option<usize> {
+    sql.lines()
+        .position(|l| l.trim_start().starts_with("-- ferry:"))
+        .map(|i| i + 1)
 }
 
 /// The longest migration ID, in characters, on every backend (MySQL keeps it in a
@@ -379,6 +409,25 @@ mod tests {
         // Editing the down section does not change the checksum.
         let m2 = parse("-- ferry:up\nA;\n\n-- ferry:down\nC;").unwrap();
         assert_eq!(m.checksum, m2.checksum);
+    }
+
+    #[test]
+    fn code_built_migrations_refuse_file_text() {
+        let file = "-- ferry:description Create posts\n-- ferry:up\nCREATE TABLE posts (id INT);\n-- ferry:down\nDROP TABLE posts;\n";
+        let err = Migration::try_new("0001", "create posts", file, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "migration 0001: its up SQL holds the marker `-- ferry:` on line 1: that is the text of a migration file, whose sections `Migration::new` would run as one; embed the files with ferry-build and `ferry_core::embedded_migrations!()`, or parse the text with `ferry_core::parse_migration`"
+        );
+        let err = Migration::try_new("2", "d", "SELECT 1;", Some("SELECT 2;\n  -- ferry:up\n"));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("its down SQL holds the marker `-- ferry:` on line 2"));
+        // A comment that merely mentions ferry is plain SQL.
+        assert!(Migration::try_new("3", "d", "-- ferry is nice\nSELECT 1;", None).is_ok());
+        let panic = std::panic::catch_unwind(|| Migration::new("4", "d", file, None));
+        assert!(panic.is_err());
     }
 
     #[test]

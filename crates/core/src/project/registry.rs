@@ -36,7 +36,9 @@ impl AppConfig {
         }
     }
 
-    /// An app whose migrations are built in code (for example with `include_str!`).
+    /// An app whose migrations are built in the program: [`Migration::new`] from plain SQL,
+    /// [`crate::parse_migration`] of a file's text, or (simplest, and never stale)
+    /// [`Embedded::apps`](crate::Embedded::apps) of `embedded_migrations!()`.
     ///
     /// ```
     /// use ferry_core::{AppConfig, Migration};
@@ -64,12 +66,24 @@ impl AppConfig {
         self
     }
 
+    /// Where the app's migrations come from: a folder, or a list built in the program.
+    pub fn source(&self) -> MigrationSource<'_> {
+        match (&self.embedded, &self.migrations_dir) {
+            (Some(list), _) => MigrationSource::Embedded(list),
+            (None, Some(dir)) => MigrationSource::Dir(dir),
+            (None, None) => MigrationSource::Dir(Path::new(".")),
+        }
+    }
+
     /// The app's migrations in ascending ID order: read from its folder, or the embedded ones.
-    /// A folder that does not exist holds no migrations.
+    /// A folder that does not exist is an [`Error::MigrationFile`] naming it (a wrong path
+    /// must not read as "nothing to do"). Embedded migrations have no files (`files` is empty:
+    /// `--clean` never deletes anything for them), whatever they were parsed from.
     pub fn migrations(&self) -> Result<Vec<Migration>> {
         if let Some(list) = &self.embedded {
             let mut list = list.clone();
-            for migration in &list {
+            for migration in &mut list {
+                migration.files.clear();
                 crate::project::migration::check_limits(migration).map_err(|why| {
                     Error::Usage(format!(
                         "app `{}`, embedded migration {}: {why}",
@@ -98,11 +112,27 @@ impl AppConfig {
             });
         }
         if !dir.exists() {
-            // An app whose folder does not exist yet has no migrations (the managers warn).
-            return Ok(Vec::new());
+            return Err(Error::MigrationFile {
+                path: dir.to_owned(),
+                line: None,
+                message: format!(
+                    "the migrations folder of app `{}` does not exist; create it (`ferry new {} <description>` does), or fix the app's `migrations` path (relative to the folder of ferry.toml)",
+                    self.name, self.name
+                ),
+            });
         }
         load_migrations(dir)
     }
+}
+
+/// Where an app's migrations come from ([`AppConfig::source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationSource<'a> {
+    /// The `.sql` files of a folder, read when a command runs; `--clean` may delete them.
+    Dir(&'a Path),
+    /// Migrations built in the program ([`AppConfig::embedded`], `embedded_migrations!`):
+    /// no file is read, and none is ever deleted.
+    Embedded(&'a [Migration]),
 }
 
 /// The apps of a project, validated: unique names, known dependencies, no cycles.
@@ -364,6 +394,17 @@ mod tests {
             .contains("twice"));
         let e = reg(&[("a", &["zzz"])]).unwrap_err().to_string();
         assert!(e.contains("zzz") && e.contains("`a`"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join("ferry-no-such-folder-for-a-test");
+        let err = AppConfig::new("users", &dir).migrations().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: the migrations folder of app `users` does not exist; create it (`ferry new users <description>` does), or fix the app's `migrations` path (relative to the folder of ferry.toml)", dir.display())
+        );
+        assert!(matches!(err, Error::MigrationFile { path, line: None, .. } if path == dir));
     }
 
     #[test]

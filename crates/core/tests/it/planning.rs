@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Command: `VERB APP [ID] [--fake] [--preview] [-y] [--clean] [--applied|--reverted]
-//! [--accept-changed] [--json]`, VERB one of `forwards`, `backwards`, `check`, `clean`, `resolve` (the managers) or
+//! [--accept-changed] [--json] [--out-of-order=warn|allow|refuse]`, VERB one of `forwards`, `backwards`, `check`, `clean`, `resolve` (the managers) or
 //! `run_forwards`, `run_backwards`, `forwards()`, `backwards()`, `run_migrations_backwards` (the
 //! free functions and Piccolo's per-app entry point).
 //!
@@ -48,7 +48,7 @@ use ferry_core::{
     backwards, checksum, forwards, run_backwards, run_forwards, AppConfig, AppRegistry,
     BackwardsMigrationManager, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest,
     Driver, Error, Event, ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator,
-    PlannedMigration, Reporter, ResolveManager, RowChange, TableName, TrackingRow,
+    OutOfOrder, PlannedMigration, Reporter, ResolveManager, RowChange, TableName, TrackingRow,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +90,7 @@ fn outcome(fixture: &str, command: &str) -> String {
     seed_rows(&db, &registry, &fx.rows);
     let transcript = Transcript::default();
     let mut m = Migrator::new(registry, Box::new(db.open(TableName::default())))
+        .with_out_of_order(parse_command(command).out_of_order)
         .with_lock_timeout(Duration::from_secs(2))
         .with_reporter(transcript.clone())
         .with_confirm(Prompt {
@@ -345,6 +346,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Database { .. } => "Database",
         Error::Unsuccessful(_) => "Unsuccessful",
         Error::Io { .. } => "Io",
+        Error::OutOfOrder { .. } => "OutOfOrder",
         _ => "Other",
     }
 }
@@ -604,6 +606,7 @@ struct Command {
     applied: bool,
     accept_changed: bool,
     json: bool,
+    out_of_order: OutOfOrder,
 }
 
 fn parse_command(line: &str) -> Command {
@@ -619,6 +622,9 @@ fn parse_command(line: &str) -> Command {
             "--reverted" => c.applied = false,
             "--accept-changed" => c.accept_changed = true,
             "--json" => c.json = true,
+            policy if policy.starts_with("--out-of-order=") => {
+                c.out_of_order = policy["--out-of-order=".len()..].parse().expect("a policy");
+            }
             flag if flag.starts_with('-') => panic!("unknown flag {flag}"),
             word => positional.push(word.to_owned()),
         }
@@ -883,6 +889,75 @@ fn forwards_5_1_4_out_of_order_warns() {
         forwards a 2
         ok: Applied 1 migration [a 2]
         rows: a 1, a 3, a 2
+        tables: a_1 a_2 a_3
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_12_out_of_order_allowed_runs_silently() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        3
+        //- rows
+        a 1
+        a 3
+        ",
+        "forwards a --out-of-order=allow",
+        r"
+        forwards a 2
+        ok: Applied 1 migration [a 2]
+        rows: a 1, a 3, a 2
+        tables: a_1 a_2 a_3
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_12_out_of_order_refused_runs_nothing_in_any_app() {
+    check(
+        r"
+        //- app a
+        1
+        5
+        //- app b
+        1
+        2
+        3
+        4
+        //- rows
+        b 1
+        b 4
+        ",
+        "forwards all --out-of-order=refuse",
+        r"
+        error OutOfOrder: refusing to apply migrations of `b` out of order: 2, 3 are older than 4, which is already applied; nothing was run (out-of-order policy `refuse`: apply them with --out-of-order warn, or give them IDs above 4)
+        rows: b 1, b 4
+        tables: b_1 b_4
+        ",
+    );
+}
+
+#[test]
+fn forwards_5_1_12_refuse_lets_in_order_migrations_run() {
+    check(
+        r"
+        //- app a
+        1
+        2
+        3
+        //- rows
+        a 1
+        ",
+        "forwards a --out-of-order=refuse",
+        r"
+        forwards a 2
+        forwards a 3
+        ok: Applied 2 migrations [a 2, a 3]
+        rows: a 1, a 2, a 3
         tables: a_1 a_2 a_3
         ",
     );

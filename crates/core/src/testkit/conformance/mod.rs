@@ -14,10 +14,12 @@
 //! | `driver.rs` | the `Driver` contract itself: table, row changes, transactions, lock, `write` |
 //! | `commands.rs` | forwards and backwards through the managers: order, failures, dirty protocol, fake, empty down, `resolve --accept-changed`, backwards fake |
 //! | `bookkeeping.rs` | statuses, `clean`, per-app rows, stored down SQL |
+//! | `embedded.rs` | embedded migrations are the folder's; `--clean` keeps their files; a missing folder is an error |
 
 mod bookkeeping;
 mod commands;
 mod driver;
+mod embedded;
 
 use chrono::TimeZone;
 
@@ -94,6 +96,8 @@ async fn run_cases(factory: &dyn DriverFactory) {
     commands::fake_records_without_running(factory).await;
     commands::empty_down_is_a_no_op(factory).await;
     commands::accept_changed_and_fake_backwards(factory).await;
+    embedded::embedded_set_is_the_folder(factory).await;
+    embedded::missing_folder_is_an_error(factory).await;
 }
 
 pub(super) fn mig(id: &str, up: &str, down: Option<&str>) -> Migration {
