@@ -63,6 +63,7 @@ mod error;
 mod lease;
 mod probe;
 mod snapshot;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod url;
 

@@ -65,6 +65,7 @@ mod lease;
 mod pooler;
 mod probe;
 mod snapshot;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod url;
 

@@ -72,7 +72,7 @@ impl PgBouncer {
     /// within a tokio runtime: the check runs on a thread and runtime of its own.
     pub fn start(pool_size: u32) -> Result<PgBouncer, String> {
         let binary = find_binary()?;
-        let admin = Target::parse(&super::admin_url()).map_err(|e| {
+        let admin = Target::parse(&super::try_admin_url()?).map_err(|e| {
             format!(
                 "PgBouncer: cannot use the admin URL ({}): {e}",
                 super::URL_VAR
@@ -243,7 +243,7 @@ impl Drop for TempDir {
 
 /// Connect to `url` and run `SELECT 1`, within `timeout`, on a thread with a current-thread
 /// runtime of its own (so that it works from within a runtime too).
-fn query_works(url: &str, timeout: Duration) -> Result<(), String> {
+pub(super) fn query_works(url: &str, timeout: Duration) -> Result<(), String> {
     let url = url.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
