@@ -9,6 +9,7 @@
 mod corpus;
 mod files;
 mod fleet;
+mod servers;
 mod shared;
 #[cfg(all(unix, feature = "sqlite"))]
 mod snapshots;

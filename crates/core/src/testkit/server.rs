@@ -227,16 +227,22 @@ impl Throwaway {
         }
     }
 
-    /// The last lines of its initialisation and server logs, for error messages.
+    /// The error lines and the last lines of its initialisation and server logs, for error
+    /// messages.
     fn log_tail(&self) -> String {
-        const LINES: usize = 15;
+        const LINES: usize = 10;
         let mut out = Vec::new();
         for name in ["init.log", "server.log"] {
             let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = lines.len().saturating_sub(LINES);
+            let errors = lines[..tail]
+                .iter()
+                .filter(|l| ["ERROR", "FATAL", "error"].iter().any(|e| l.contains(e)))
+                .take(5);
             out.extend(
-                lines[lines.len().saturating_sub(LINES)..]
-                    .iter()
+                errors
+                    .chain(&lines[tail..])
                     .map(|l| format!("  {name}: {l}")),
             );
         }
@@ -456,10 +462,13 @@ fn id(args: &[&str]) -> Result<u32, String> {
         .map_err(|_| format!("id printed `{}`", text.trim()))
 }
 
-/// Files the server needs before it starts: MariaDB's init file (a `root` that may log in from
-/// 127.0.0.1 without a password, and the database `test`).
+/// Files the server needs before it starts: MariaDB's temporary folder (of its own: concurrent
+/// installations collide in `/tmp`) and init file (a `root` that may log in from 127.0.0.1
+/// without a password, and the database `test`).
 fn prepare(kind: Kind, dir: &Path) -> Result<(), String> {
     if kind == Kind::Mariadb {
+        let tmp = dir.join("tmp");
+        fs::create_dir(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let file = dir.join("init.sql");
         fs::write(
             &file,
@@ -526,6 +535,7 @@ fn commands(
                 bin(&binaries.init),
                 "--no-defaults".into(),
                 format!("--datadir={data}"),
+                format!("--tmpdir={}", at("tmp")),
                 "--auth-root-authentication-method=normal".into(),
                 "--skip-test-db".into(),
                 "--skip-name-resolve".into(),
@@ -534,6 +544,7 @@ fn commands(
                 bin(&binaries.server),
                 "--no-defaults".into(),
                 format!("--datadir={data}"),
+                format!("--tmpdir={}", at("tmp")),
                 format!("--socket={}", at("mysqld.sock")),
                 format!("--port={port}"),
                 "--bind-address=127.0.0.1".into(),
