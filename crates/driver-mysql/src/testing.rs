@@ -101,7 +101,7 @@ fn query_works(url: &str, timeout: Duration) -> Result<(), String> {
 /// database replaced).
 pub async fn create_database(name: &str) -> Result<String, DriverError> {
     admin(&format!("CREATE DATABASE {}", quote_ident(name, '`'))).await?;
-    Ok(with_database(&admin_url(), name))
+    Ok(with_database(&server_url()?, name))
 }
 
 /// Drop database `name` from the test server (if it exists).
@@ -113,9 +113,14 @@ pub async fn drop_database(name: &str) -> Result<(), DriverError> {
     .await
 }
 
+/// [`try_admin_url`], with a throwaway server's failure to start as a connection error.
+fn server_url() -> Result<String, DriverError> {
+    try_admin_url().map_err(|e| DriverError::new(DriverErrorKind::Connect, e))
+}
+
 /// Run `statement` on a connection of its own to [`admin_url`].
 async fn admin(statement: &str) -> Result<(), DriverError> {
-    let target = Target::parse(&admin_url())?;
+    let target = Target::parse(&server_url()?)?;
     let mut conn = crate::conn::open(&target).await?;
     let result = conn.query_drop(statement).await;
     let _ = conn.disconnect().await;

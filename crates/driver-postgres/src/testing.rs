@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ferry_core::testkit::server::{configured, Kind, Throwaway};
 use ferry_core::url::quote_ident;
-use ferry_core::DriverError;
+use ferry_core::{DriverError, DriverErrorKind};
 
 use crate::error::db_error;
 use crate::url::{with_database, Target};
@@ -75,7 +75,7 @@ pub fn throwaway() -> Result<&'static Throwaway, String> {
 /// database replaced).
 pub async fn create_database(name: &str) -> Result<String, DriverError> {
     admin(&format!("CREATE DATABASE {}", quote_ident(name, '"'))).await?;
-    Ok(with_database(&admin_url(), name))
+    Ok(with_database(&server_url()?, name))
 }
 
 /// Drop database `name` from the test server (if it exists), closing its connections.
@@ -87,9 +87,14 @@ pub async fn drop_database(name: &str) -> Result<(), DriverError> {
     .await
 }
 
+/// [`try_admin_url`], with a throwaway server's failure to start as a connection error.
+fn server_url() -> Result<String, DriverError> {
+    try_admin_url().map_err(|e| DriverError::new(DriverErrorKind::Connect, e))
+}
+
 /// Run `statement` on a connection of its own to [`admin_url`].
 async fn admin(statement: &str) -> Result<(), DriverError> {
-    let client = crate::conn::open(&Target::parse(&admin_url())?).await?;
+    let client = crate::conn::open(&Target::parse(&server_url()?)?).await?;
     client
         .batch_execute(statement)
         .await

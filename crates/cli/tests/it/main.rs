@@ -9,6 +9,7 @@
 mod corpus;
 mod files;
 mod fleet;
+#[cfg(all(target_os = "linux", feature = "postgres", feature = "mysql"))]
 mod servers;
 mod shared;
 #[cfg(all(unix, feature = "sqlite"))]

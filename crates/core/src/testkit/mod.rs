@@ -16,7 +16,6 @@
 mod conformance;
 mod memory;
 pub mod net;
-#[cfg(unix)]
 pub mod server;
 pub mod snapshot;
 

@@ -154,17 +154,14 @@ impl Throwaway {
             None => argv,
         };
         let script = supervisor_script(&dir, &wrap(init), &wrap(server), signal);
-        let spawned = {
-            use std::os::unix::process::CommandExt;
-            Command::new("sh")
-                .arg("-c")
-                .arg(&script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-        };
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let spawned = group_of_its_own(&mut command).spawn();
         let supervisor = match spawned {
             Ok(child) => child,
             Err(e) => {
@@ -368,7 +365,7 @@ fn postgres_folders() -> Vec<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 
@@ -396,7 +393,7 @@ impl RunAs {
     /// Give `dir` and the files in it to this user.
     fn own(&self, dir: &Path) -> Result<(), String> {
         let give = |path: &Path| {
-            std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+            chown(path, self.uid, self.gid)
                 .map_err(|e| format!("cannot give {} to {}: {e}", path.display(), self.name))
         };
         give(dir)?;
@@ -407,9 +404,35 @@ impl RunAs {
     }
 }
 
+/// Put `command` in a process group of its own (a Ctrl-C on the terminal then reaches the test
+/// process only).
+#[cfg(unix)]
+fn group_of_its_own(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0)
+}
+
+/// Nothing to do off unix.
+#[cfg(not(unix))]
+fn group_of_its_own(command: &mut Command) -> &mut Command {
+    command
+}
+
+/// Give `path` to `uid` and `gid`.
+#[cfg(unix)]
+fn chown(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
+/// Nothing to do off unix.
+#[cfg(not(unix))]
+fn chown(_path: &Path, _uid: u32, _gid: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// `None` unless this process runs as root; then the kind's system user, else `nobody`.
 fn run_as(kind: Kind) -> Result<Option<RunAs>, String> {
-    if id(&["-u"])? != 0 {
+    if cfg!(not(unix)) || id(&["-u"])? != 0 {
         return Ok(None);
     }
     if which("setpriv").is_none() {
