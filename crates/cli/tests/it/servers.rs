@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 const END_VAR: &str = "FERRY_TEST_CHILD_END";
 
 /// The child of [`throwaway_servers_leave_no_orphans`]: starts both throwaway servers, makes a
-/// database on each, prints their directories (`SERVER_DIR <path>`), then returns, panics or
-/// waits to be killed, as `FERRY_TEST_CHILD_END` says.
+/// database on each, starts a PgBouncer in front of the PostgreSQL (and forgets it, as a static
+/// would be), prints their directories (`SERVER_DIR <path>`), then returns, panics or waits to
+/// be killed, as `FERRY_TEST_CHILD_END` says.
 #[test]
 #[ignore = "run by throwaway_servers_leave_no_orphans in a child process"]
 fn throwaway_servers_child() {
@@ -25,8 +26,13 @@ fn throwaway_servers_child() {
         .unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(ferry_driver_mysql::testing::create_database(&name))
         .unwrap_or_else(|e| panic!("{e}"));
+    // A PgBouncer in front of the PostgreSQL, not dropped: its supervisor must stop it too.
+    let bouncer =
+        ferry_driver_postgres::testing::PgBouncer::start(2).unwrap_or_else(|e| panic!("{e}"));
     println!("SERVER_DIR {}", postgres.dir().display());
     println!("SERVER_DIR {}", mariadb.dir().display());
+    println!("SERVER_DIR {}", bouncer.dir().display());
+    std::mem::forget(bouncer);
     match std::env::var(END_VAR).as_deref() {
         Ok("panic") => panic!("this test binary ends by a panic"),
         Ok("kill") => std::thread::sleep(Duration::from_secs(600)),
@@ -34,10 +40,10 @@ fn throwaway_servers_child() {
     }
 }
 
-/// Three test binaries start a throwaway PostgreSQL and MariaDB each; one ends normally, one
-/// by a panic, one killed with `SIGKILL`. Within 30 s of each end, no process runs from or in
-/// their directories (the servers, their supervisors, PostgreSQL's backends) and the
-/// directories are gone.
+/// Three test binaries start a throwaway PostgreSQL and MariaDB and a PgBouncer each; one ends
+/// normally, one by a panic, one killed with `SIGKILL`. Within 30 s of each end, no process
+/// runs from or in their directories (the servers, PgBouncer, their supervisors, PostgreSQL's
+/// backends) and the directories are gone.
 #[test]
 fn throwaway_servers_leave_no_orphans() {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -72,7 +78,7 @@ fn throwaway_servers_leave_no_orphans() {
             let line = line.expect("the child's output");
             if let Some(dir) = line.strip_prefix("SERVER_DIR ") {
                 mine.push(PathBuf::from(dir));
-                if mine.len() == 2 && end == "kill" {
+                if mine.len() == 3 && end == "kill" {
                     child.kill().expect("kill the child");
                 }
             }
@@ -81,8 +87,8 @@ fn throwaway_servers_leave_no_orphans() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             mine.len(),
-            2,
-            "{end}: the child printed no server directories:\n{stderr}"
+            3,
+            "{end}: the child did not print its three directories:\n{stderr}"
         );
         match end {
             "exit" => assert!(output.status.success(), "{end}: {stderr}"),

@@ -97,8 +97,8 @@ pub struct Throwaway {
     port: u16,
     dir: PathBuf,
     url: String,
-    /// The supervisor; its standard input is the pipe whose end stops the server.
-    supervisor: Child,
+    /// The server under its supervisor.
+    process: Supervised,
 }
 
 impl Throwaway {
@@ -153,22 +153,8 @@ impl Throwaway {
             Some(user) => user.wrap(argv),
             None => argv,
         };
-        let script = supervisor_script(&dir, &wrap(init), &wrap(server), signal);
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let spawned = group_of_its_own(&mut command).spawn();
-        let supervisor = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(failed(format!("cannot run sh: {e}")));
-            }
-        };
+        let process =
+            Supervised::spawn(&dir, &wrap(init), &wrap(server), signal).map_err(failed)?;
         let url = match kind {
             Kind::Postgres => format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             Kind::Mariadb => format!("mysql://root@127.0.0.1:{port}/test"),
@@ -178,7 +164,7 @@ impl Throwaway {
             port,
             dir,
             url,
-            supervisor,
+            process,
         };
         match server.wait_ready(ready) {
             Ok(()) => Ok(server),
@@ -208,8 +194,8 @@ impl Throwaway {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let mut why = "the port accepted no connection".to_owned();
         loop {
-            if let Ok(code) = fs::read_to_string(self.dir.join("exited")) {
-                return Err(format!("it exited with status {}", code.trim()));
+            if let Some(status) = self.process.exited() {
+                return Err(format!("it exited with status {status}"));
             }
             if Instant::now() >= deadline {
                 return Err(format!("not within {} s: {why}", START_TIMEOUT.as_secs()));
@@ -227,27 +213,7 @@ impl Throwaway {
     /// The error lines and the last lines of its initialisation and server logs, for error
     /// messages.
     fn log_tail(&self) -> String {
-        const LINES: usize = 10;
-        let mut out = Vec::new();
-        for name in ["init.log", "server.log"] {
-            let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            let tail = lines.len().saturating_sub(LINES);
-            let errors = lines[..tail]
-                .iter()
-                .filter(|l| ["ERROR", "FATAL", "error"].iter().any(|e| l.contains(e)))
-                .take(5);
-            out.extend(
-                errors
-                    .chain(&lines[tail..])
-                    .map(|l| format!("  {name}: {l}")),
-            );
-        }
-        if out.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            out.join("\n")
-        }
+        self.process.log_tail()
     }
 
     /// The URL of its admin database: `postgres://postgres@127.0.0.1:PORT/postgres` or
@@ -272,8 +238,93 @@ impl Throwaway {
     }
 }
 
-impl Drop for Throwaway {
-    /// Close the supervisor's standard input and wait until it has stopped the server and
+/// A process under a supervisor (see the [module documentation](self)): `init`, then the
+/// process itself, with their output in `init.log` and `server.log` of a directory that the
+/// supervisor removes once it has stopped the process: when this is dropped, or when the test
+/// process ends, however it ends. For the throwaway servers, and for other helpers that must
+/// not outlive the test process (such as a PgBouncer).
+#[derive(Debug)]
+pub struct Supervised {
+    dir: PathBuf,
+    /// The supervisor; its standard input is the pipe whose end stops the process.
+    supervisor: Child,
+}
+
+impl Supervised {
+    /// Run `init` (nothing when empty), then, when it succeeds, `process` under a supervisor
+    /// in `dir` (which must exist; the supervisor removes it at the end). When the test process
+    /// ends or this is dropped, the process gets `signal` (such as `TERM`), then `KILL` after
+    /// 10 s. Errors when `sh` cannot run.
+    pub fn spawn(
+        dir: &Path,
+        init: &[String],
+        process: &[String],
+        signal: &str,
+    ) -> Result<Supervised, String> {
+        let script = supervisor_script(dir, init, process, signal);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match group_of_its_own(&mut command).spawn() {
+            Ok(supervisor) => Ok(Supervised {
+                dir: dir.to_owned(),
+                supervisor,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(dir);
+                Err(format!("cannot run sh: {e}"))
+            }
+        }
+    }
+
+    /// The exit status of `init` when it failed, or of the process when it ended (or
+    /// `signal N`); `None` while it runs.
+    pub fn exited(&self) -> Option<String> {
+        fs::read_to_string(self.dir.join("exited"))
+            .ok()
+            .map(|status| match status.trim().parse::<u32>() {
+                Ok(code) if code > 128 => format!("signal {}", code - 128),
+                _ => status.trim().to_owned(),
+            })
+    }
+
+    /// The error lines and the last lines of `init.log` and `server.log`, for error messages.
+    pub fn log_tail(&self) -> String {
+        const LINES: usize = 10;
+        let mut out = Vec::new();
+        for name in ["init.log", "server.log"] {
+            let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = lines.len().saturating_sub(LINES);
+            let errors = lines[..tail]
+                .iter()
+                .filter(|l| ["ERROR", "FATAL", "error"].iter().any(|e| l.contains(e)))
+                .take(5);
+            out.extend(
+                errors
+                    .chain(&lines[tail..])
+                    .map(|l| format!("  {name}: {l}")),
+            );
+        }
+        if out.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            out.join("\n")
+        }
+    }
+
+    /// The directory (removed when the process has stopped).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Supervised {
+    /// Close the supervisor's standard input and wait until it has stopped the process and
     /// removed the directory.
     fn drop(&mut self) {
         drop(self.supervisor.stdin.take());
@@ -587,13 +638,18 @@ fn commands(
     }
 }
 
-/// The supervisor: runs `init`, then `server` in the background; when its standard input ends
+/// The supervisor's script: runs `init`, then `server` in the background; when its standard input ends
 /// (the test process closed it or is gone), stops the server with `signal` (then `KILL` after
 /// 10 s) and removes `dir`. Writes `dir/exited` (the status) when the initialisation or the
 /// server ends, so that the test process sees a failed start at once.
 fn supervisor_script(dir: &Path, init: &[String], server: &[String], signal: &str) -> String {
     let quote = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
     let line = |argv: &[String]| argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    let init = if init.is_empty() {
+        "true".to_owned()
+    } else {
+        line(init)
+    };
     format!(
         r#"trap '' INT HUP QUIT TERM
 dir={dir}
@@ -631,7 +687,7 @@ wait "$watcher"
 rm -rf "$dir"
 "#,
         dir = quote(&dir.display().to_string()),
-        init = line(init),
+        init = init,
         server = line(server),
     )
 }
