@@ -706,3 +706,81 @@ fn free_port() -> Result<u16, String> {
             format!("cannot find a free port on 127.0.0.1: {e}{hint}")
         })
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The command line of process `pid`, if it runs.
+    fn command_line(pid: &str) -> Option<String> {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+    }
+
+    /// Dropping a [`Supervised`] stops its process (one that ignores `TERM` gets `KILL`) and
+    /// removes its directory; a failing init is reported and starts nothing.
+    #[test]
+    fn supervised_process_stops_and_its_directory_goes() {
+        let dir = std::env::temp_dir().join(crate::scratch::unique_name("supervised"));
+        fs::create_dir(&dir).unwrap();
+        // A process that ignores TERM.
+        let argv = ["sh", "-c", "trap '' TERM; exec sleep 600"].map(str::to_owned);
+        let process = Supervised::spawn(&dir, &[], &argv, "TERM").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("server.pid").exists() {
+            assert!(Instant::now() < deadline, "the process did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(process.exited(), None);
+        let pid = fs::read_to_string(dir.join("server.pid")).unwrap();
+        let pid = pid.trim().to_owned();
+        assert!(command_line(&pid).is_some_and(|c| c.contains("sleep 600")));
+        let started = Instant::now();
+        drop(process);
+        assert!(!dir.exists(), "{} is left", dir.display());
+        assert!(
+            started.elapsed() >= Duration::from_secs(9),
+            "KILL came before 10 s"
+        );
+        assert!(
+            !command_line(&pid).is_some_and(|c| c.contains("sleep 600")),
+            "the process is left"
+        );
+
+        let dir = std::env::temp_dir().join(crate::scratch::unique_name("supervised"));
+        fs::create_dir(&dir).unwrap();
+        let failing = ["sh", "-c", "echo no such thing; exit 3"].map(str::to_owned);
+        let process = Supervised::spawn(&dir, &failing, &argv, "TERM").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process.exited().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the failed init was not reported"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(process.exited().as_deref(), Some("3"));
+        assert!(
+            process.log_tail().contains("init.log: no such thing"),
+            "{}",
+            process.log_tail()
+        );
+        assert!(!dir.join("server.pid").exists());
+        drop(process);
+        assert!(!dir.exists());
+    }
+
+    /// Arguments reach the process as they are, quotes and spaces included.
+    #[test]
+    fn supervisor_script_quotes_arguments() {
+        let script = supervisor_script(
+            Path::new("/tmp/a b"),
+            &[],
+            &["echo".to_owned(), "it's $HOME".to_owned()],
+            "TERM",
+        );
+        assert!(script.contains(r#"dir='/tmp/a b'"#), "{script}");
+        assert!(script.contains(r#"'echo' 'it'\''s $HOME'"#), "{script}");
+    }
+}
