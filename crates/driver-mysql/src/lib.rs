@@ -70,6 +70,7 @@ mod probe;
 pub mod server;
 mod session;
 mod snapshot;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod url;
 

@@ -187,6 +187,7 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// `url` with its database replaced by `database` (query string kept); anything that is not
 /// a URL is returned as it is.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn with_database(url: &str, database: &str) -> String {
     ferry_core::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
 }

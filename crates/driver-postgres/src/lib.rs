@@ -72,6 +72,7 @@ mod pooler;
 mod probe;
 pub mod server;
 mod snapshot;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod url;
 

@@ -230,6 +230,7 @@ impl Target {
 
 /// `url` with its database replaced by `database` (query string kept); a key-value
 /// connection string gets a `dbname=` appended.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn with_database(url: &str, database: &str) -> String {
     ferry_core::url::with_database(url, database)
         .unwrap_or_else(|| format!("{url} dbname={database}"))

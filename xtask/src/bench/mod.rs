@@ -93,10 +93,10 @@ pub struct BenchArgs {
     /// Backends to run on (default: all three)
     #[arg(long, value_enum, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// PostgreSQL server, a URL that may CREATE DATABASE (default: FERRY_TEST_POSTGRES_URL, else `postgres://postgres@127.0.0.1:5432/postgres`)
+    /// PostgreSQL server, a URL that may CREATE DATABASE (default: FERRY_TEST_POSTGRES_URL, else a throwaway server of its own, with fsync off: name a real server for numbers to publish)
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-    /// MySQL/MariaDB server, a URL that may CREATE DATABASE (default: FERRY_TEST_MYSQL_URL, else `mysql://root@127.0.0.1:3306/test`)
+    /// MySQL/MariaDB server, a URL that may CREATE DATABASE (default: FERRY_TEST_MYSQL_URL, else a throwaway MariaDB of its own, with durability off: name a real server for numbers to publish)
     #[arg(long, value_name = "URL")]
     mysql: Option<String>,
     /// Also run sqlx-cli on the same workload, when `sqlx` is on the PATH

@@ -13,6 +13,8 @@ mod database;
 mod files;
 mod fleet;
 mod progress;
+#[cfg(all(target_os = "linux", feature = "postgres", feature = "mysql"))]
+mod servers;
 #[macro_use]
 mod shared;
 mod session;

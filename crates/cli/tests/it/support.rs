@@ -164,12 +164,26 @@ impl TestDb {
                     .join("\n")
             }
             Backend::Mysql => {
-                String::from_utf8_lossy(&run(std::process::Command::new("mariadb-dump").args([
-                    "-uroot",
-                    "-h127.0.0.1",
-                    "--skip-dump-date",
-                    &self.name,
-                ])))
+                // mysql://user[:password]@host[:port]/database: the test server's, which may
+                // be a throwaway one on a port of its own.
+                let rest = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+                let rest = rest.split('?').next().unwrap_or(rest);
+                let (auth, hostpart) = rest.rsplit_once('@').unwrap_or(("root", rest));
+                let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+                let hostport = hostpart.split('/').next().unwrap_or(hostpart);
+                let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+                String::from_utf8_lossy(&run(std::process::Command::new("mariadb-dump")
+                    .args([
+                        "-u",
+                        user,
+                        "-h",
+                        host,
+                        "-P",
+                        port,
+                        "--skip-dump-date",
+                        &self.name,
+                    ])
+                    .env("MYSQL_PWD", password)))
                 .into_owned()
             }
         }

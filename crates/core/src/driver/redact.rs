@@ -33,7 +33,7 @@ fn redact_userinfo(text: &str) -> String {
         let after = scheme_end + 3;
         out.push_str(&rest[..after]);
         rest = &rest[after..];
-        let next_url = next_url_start(rest).unwrap_or(rest.len());
+        let next_url = next_url_start(rest);
         // The `@` ending the userinfo: within the authority when the authority has one, else
         // the last one before the next URL.
         let authority_end = rest
@@ -41,7 +41,7 @@ fn redact_userinfo(text: &str) -> String {
             .unwrap_or(rest.len());
         let at = rest[..authority_end]
             .rfind('@')
-            .or_else(|| rest[..next_url].rfind('@'));
+            .or_else(|| last_at_before_a_url(rest, next_url));
         if let Some(at) = at {
             if let Some(colon) = rest[..at].find(':') {
                 out.push_str(&rest[..=colon]);
@@ -54,6 +54,22 @@ fn redact_userinfo(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The last `@` of `text` before the URL starting at `next_url` (see [`next_url_start`]), else
+/// before the one after it, and so on: a password may hold a space followed by `scheme://`
+/// (`postgres://u:P a://@h/db`), which looks like the start of a URL without an `@` of its
+/// own before the password's end.
+fn last_at_before_a_url(text: &str, mut next_url: Option<usize>) -> Option<usize> {
+    loop {
+        let end = next_url.unwrap_or(text.len());
+        if let Some(at) = text[..end].rfind('@') {
+            return Some(at);
+        }
+        let start = next_url?;
+        let after = start + text[start..].find("://")? + 3;
+        next_url = next_url_start(&text[after..]).map(|i| after + i);
+    }
 }
 
 /// Where the next URL of `text` starts: a `scheme://` whose scheme follows the start of the
@@ -114,4 +130,32 @@ fn redact_query_passwords(text: &str) -> String {
     }
     out.push_str(&text[i..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    /// Found by the property test `redact_url_hides_any_password`: a password holding a space
+    /// followed by `scheme://` looked like a second URL, and was printed whole.
+    #[test]
+    fn password_holding_a_space_and_a_scheme_is_hidden() {
+        assert_eq!(
+            redact_url("invalid URL `postgres://u:P a://@h:5432/db`: something is wrong"),
+            "invalid URL `postgres://u:***@h:5432/db`: something is wrong"
+        );
+        assert_eq!(
+            redact_url("mysql://u:P a://b@c d@h/db and mariadb://v:q x://@h2/db"),
+            "mysql://u:***@h/db and mariadb://v:***@h2/db"
+        );
+    }
+
+    /// A second URL with a userinfo of its own stays a URL of its own.
+    #[test]
+    fn urls_side_by_side_keep_their_hosts() {
+        assert_eq!(
+            redact_url("from postgres://u:p@h1/a to mysql://v:q@h2/b"),
+            "from postgres://u:***@h1/a to mysql://v:***@h2/b"
+        );
+    }
 }

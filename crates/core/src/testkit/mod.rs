@@ -8,12 +8,15 @@
 //! - [`block_on`]: a minimal executor for tests, since core depends on no async runtime.
 //! - [`net`]: a server that never answers and a proxy that goes silent or cuts, for tests of
 //!   connect timeouts and of the liveness watch.
+//! - [`server`]: a throwaway PostgreSQL or MariaDB of the test binary's own, for the drivers'
+//!   `testing` modules when no server URL is configured.
 //! - [`snapshot`]: checks for the drivers' schema snapshot tests (a change seen exactly, the
 //!   tracking tables left out).
 
 mod conformance;
 mod memory;
 pub mod net;
+pub mod server;
 pub mod snapshot;
 
 pub use conformance::{run_conformance, run_lease_conformance, DriverFactory};

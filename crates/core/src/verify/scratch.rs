@@ -1,8 +1,9 @@
 //! Scratch databases: throw-away databases on a server, made for one test (or one check) and
 //! dropped after it.
 //!
-//! The drivers' `testing` modules create and drop them; this module names them, finds the
-//! server's URL, and (with the `testkit` feature) runs a test body on one.
+//! The drivers' `testing` modules create and drop them (on the server of
+//! `testkit::server`, with the `testkit` feature, when no URL is configured); this module names them and
+//! (with the `testkit` feature) runs a test body on one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -41,20 +42,6 @@ pub fn unique_name(prefix: &str) -> String {
         .take(budget)
         .collect();
     format!("ferry_t_{prefix}{suffix}")
-}
-
-/// The URL of the server to make scratch databases on: the environment variable `var` when
-/// it is set and not blank, else `default`.
-///
-/// ```
-/// let url = ferry_core::scratch::server_url("FERRY_DOC_NO_SUCH_VAR", "mysql://root@127.0.0.1:3306/test");
-/// assert_eq!(url, "mysql://root@127.0.0.1:3306/test");
-/// ```
-pub fn server_url(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
 }
 
 /// Run `body` with the URL of a new scratch database named after `prefix`, then drop the
@@ -126,13 +113,5 @@ mod tests {
         let short = unique_name("x");
         assert!(short.starts_with("ferry_t_x_"), "{short}");
         assert!(unique_name("").starts_with("ferry_t__"));
-    }
-
-    #[test]
-    fn server_url_falls_back_on_unset_or_blank() {
-        assert_eq!(
-            server_url("FERRY_TEST_NO_SUCH_VARIABLE_SET", "d://x"),
-            "d://x"
-        );
     }
 }

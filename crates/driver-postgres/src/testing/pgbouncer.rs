@@ -2,10 +2,11 @@
 //! ferry the way it runs behind a transaction pooler.
 //!
 //! [`PgBouncer::start`] writes a configuration to a temporary directory of its own, runs
-//! `pgbouncer` in the foreground as a child process on a free port of 127.0.0.1, and waits
+//! `pgbouncer` in the foreground on a free port of 127.0.0.1, and waits
 //! until a query goes through it. Every database of the test server is reachable through it
-//! (a `*` fallback entry), with the user of [`admin_url`](super::admin_url). Dropping the
-//! [`PgBouncer`] kills the process, waits for it and removes the directory.
+//! (a `*` fallback entry), with the user of [`admin_url`](super::admin_url). It runs under a
+//! supervisor ([`Supervised`]): dropping the [`PgBouncer`] kills the process, waits for it and
+//! removes the directory, and so does the end of the test process when it is not dropped.
 //!
 //! PgBouncer refuses to run as root: when the tests run as root, it is started with
 //! `-u postgres` and its directory is handed to that user.
@@ -22,12 +23,13 @@
 //! # Ok(()) }
 //! ```
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferry_core::testkit::server::Supervised;
 use tokio_postgres::config::Host;
 
 use crate::url::Target;
@@ -52,15 +54,13 @@ const INSTALL_HINT: &str = "install the Debian package pgbouncer (`apt-get insta
 /// and the startup parameters `extra_float_digits` and `options` ignored.
 #[derive(Debug)]
 pub struct PgBouncer {
-    /// The `pgbouncer` process, in the foreground.
-    child: Child,
+    /// The `pgbouncer` process, in the foreground, under a supervisor that removes its
+    /// temporary directory (configuration, auth file, logs) once it is gone.
+    process: Supervised,
     /// The port it listens on, on 127.0.0.1.
     port: u16,
     /// The user of the admin URL, which [`PgBouncer::url`] logs in as.
     user: String,
-    /// The temporary directory of its configuration, auth file and logs; dropped after the
-    /// process is gone.
-    _dir: TempDir,
 }
 
 impl PgBouncer {
@@ -72,7 +72,7 @@ impl PgBouncer {
     /// within a tokio runtime: the check runs on a thread and runtime of its own.
     pub fn start(pool_size: u32) -> Result<PgBouncer, String> {
         let binary = find_binary()?;
-        let admin = Target::parse(&super::admin_url()).map_err(|e| {
+        let admin = Target::parse(&super::try_admin_url()?).map_err(|e| {
             format!(
                 "PgBouncer: cannot use the admin URL ({}): {e}",
                 super::URL_VAR
@@ -82,48 +82,48 @@ impl PgBouncer {
         let server = server_entry(&admin);
         let run_as_other = is_root();
 
-        let dir = TempDir::new()?;
-        write_file(&dir.0.join("users.txt"), &auth_file(&user, &admin))?;
-        if run_as_other {
-            hand_over(&dir.0)?;
-        }
-
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let config = dir.0.join("pgbouncer.ini");
-            write_file(&config, &config_file(&dir.0, &server, port, pool_size))?;
-            // A fresh log per attempt, so that an error shows this attempt's.
-            let _ = fs::remove_file(dir.0.join("pgbouncer.log"));
-            let stderr = File::create(dir.0.join("stderr.log"))
-                .map_err(|e| format!("PgBouncer: cannot create its stderr file: {e}"))?;
-
-            let mut command = Command::new(&binary);
-            if run_as_other {
-                command.arg("-u").arg(RUN_AS);
+            let dir = std::env::temp_dir().join(super::unique_name("pgbouncer"));
+            fs::create_dir(&dir)
+                .map_err(|e| format!("PgBouncer: cannot create {}: {e}", dir.display()))?;
+            let config = dir.join("pgbouncer.ini");
+            let written = write_file(&dir.join("users.txt"), &auth_file(&user, &admin))
+                .and_then(|()| write_file(&config, &config_file(&dir, &server, port, pool_size)))
+                .and_then(|()| {
+                    if run_as_other {
+                        hand_over(&dir)
+                    } else {
+                        Ok(())
+                    }
+                });
+            if let Err(e) = written {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
             }
-            let mut child = command
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .map_err(|e| format!("cannot run {}: {e}; {INSTALL_HINT}", binary.display()))?;
+            let mut argv = vec![binary.display().to_string()];
+            if run_as_other {
+                argv.extend(["-u".to_owned(), RUN_AS.to_owned()]);
+            }
+            argv.push(config.display().to_string());
+            // Under a supervisor: stopped and removed with its directory when dropped, and
+            // also when the test process ends without dropping it (killed, or a static).
+            let process = Supervised::spawn(&dir, &[], &argv, "KILL")
+                .map_err(|e| format!("PgBouncer: {e}"))?;
             let url = bouncer_url(&user, port, &admin.database);
-            let failure = match wait_ready(&mut child, port, &url) {
+            let failure = match wait_ready(&process, port, &url) {
                 Ok(()) => {
                     return Ok(PgBouncer {
-                        child,
+                        process,
                         port,
                         user,
-                        _dir: dir,
                     })
                 }
                 Err(failure) => failure,
             };
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = log_tail(&dir.0);
+            let log = log_tail(&dir);
+            drop(process);
             match failure {
                 Failure::Exited(_) if log.contains("Address already in use") => last = log,
                 Failure::Exited(status) => {
@@ -133,8 +133,10 @@ impl PgBouncer {
                         String::new()
                     };
                     return Err(format!(
-                        "PgBouncer exited at start ({status}); check that it may run{who} and \
-                         read its files in the temporary directory; its log ends:\n{log}"
+                        "PgBouncer exited at start ({status}); check that {} may run{who} and \
+                         read its files in the temporary directory ({INSTALL_HINT} if it is \
+                         missing); its log ends:\n{log}",
+                        binary.display()
                     ));
                 }
                 Failure::TimedOut(why) => {
@@ -165,13 +167,10 @@ impl PgBouncer {
     pub fn port(&self) -> u16 {
         self.port
     }
-}
 
-impl Drop for PgBouncer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Then `_dir` goes, with the files.
+    /// Its temporary directory (configuration, auth file, logs), removed when it stops.
+    pub fn dir(&self) -> &Path {
+        self.process.dir()
     }
 }
 
@@ -185,14 +184,14 @@ fn bouncer_url(user: &str, port: u16, database: &str) -> String {
 }
 
 /// Wait until `port` accepts a connection and `SELECT 1` through `url` works, as long as
-/// `child` runs.
-fn wait_ready(child: &mut Child, port: u16, url: &str) -> Result<(), Failure> {
+/// `process` runs.
+fn wait_ready(process: &Supervised, port: u16, url: &str) -> Result<(), Failure> {
     let deadline = Instant::now() + START_TIMEOUT;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut why = "the port accepted no connection".to_owned();
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(Failure::Exited(status.to_string()));
+        if let Some(status) = process.exited() {
+            return Err(Failure::Exited(format!("exit status {status}")));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -201,10 +200,9 @@ fn wait_ready(child: &mut Child, port: u16, url: &str) -> Result<(), Failure> {
         if TcpStream::connect_timeout(&address, left.min(Duration::from_millis(500))).is_ok() {
             match query_works(url, left) {
                 // The answer must be this process's, not that of one that took the port.
-                Ok(()) => match child.try_wait() {
-                    Ok(None) => return Ok(()),
-                    Ok(Some(status)) => return Err(Failure::Exited(status.to_string())),
-                    Err(e) => return Err(Failure::Exited(e.to_string())),
+                Ok(()) => match process.exited() {
+                    None => return Ok(()),
+                    Some(status) => return Err(Failure::Exited(format!("exit status {status}"))),
                 },
                 Err(e) => why = format!("last attempt: {e}"),
             }
@@ -221,29 +219,9 @@ enum Failure {
     TimedOut(String),
 }
 
-/// A new directory of the system's temporary directory, removed (with its files) on drop.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Create one named like a scratch database.
-    fn new() -> Result<TempDir, String> {
-        let dir = std::env::temp_dir().join(super::unique_name("pgbouncer"));
-        fs::create_dir(&dir)
-            .map_err(|e| format!("PgBouncer: cannot create {}: {e}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Connect to `url` and run `SELECT 1`, within `timeout`, on a thread with a current-thread
 /// runtime of its own (so that it works from within a runtime too).
-fn query_works(url: &str, timeout: Duration) -> Result<(), String> {
+pub(super) fn query_works(url: &str, timeout: Duration) -> Result<(), String> {
     let url = url.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -424,7 +402,7 @@ fn log_tail(dir: &Path) -> String {
     const LINES: usize = 20;
     // PgBouncer writes every line to both; its standard error alone has what came before
     // the log file was open (such as "Cannot open logfile").
-    for name in ["pgbouncer.log", "stderr.log"] {
+    for name in ["pgbouncer.log", "server.log"] {
         let text = fs::read_to_string(dir.join(name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         if !lines.is_empty() {
