@@ -109,6 +109,7 @@ impl Command {
             Command::Forwards(a) => Some(&a.fleet),
             Command::Backwards(a) => Some(&a.fleet),
             Command::Check(a) => Some(&a.fleet),
+            Command::Drift(a) => Some(&a.fleet),
             _ => None,
         }
     }
@@ -124,6 +125,7 @@ impl Command {
                 | Command::Clean(_)
                 | Command::Resolve(_)
                 | Command::Verify(_)
+                | Command::Drift(_)
                 | Command::New(_)
         )
     }
@@ -180,6 +182,10 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Prove on a scratch database that each down section undoes its up section
     Verify(VerifyArgs),
+    /// Compare the database's schema with what its applied migrations give on a scratch database
+    Drift(DriftArgs),
+    /// Print the database's schema, one line per object property
+    Schema(SchemaArgs),
     /// Write a new migration file from the template
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
@@ -272,6 +278,37 @@ pub struct VerifyArgs {
     /// Leave the scratch database in place and print its URL
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `ferry drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Create the scratch database on this server instead of the configured one's
+    #[arg(long = "scratch-url", value_name = "URL")]
+    pub scratch_url: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// `--fleet` and its options.
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// `ferry schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Text)]
+    pub format: SchemaFormat,
+}
+
+/// `schema --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// One line per object property, sorted
+    Text,
+    /// One JSON object: {"objects": [...]}
+    Json,
 }
 
 /// `ferry clean`.

@@ -5,10 +5,12 @@
 
 pub mod args;
 mod argv;
+mod drift;
 pub mod drivers;
 pub mod exit;
 mod fleet;
 pub mod render;
+mod scratch;
 pub mod session;
 mod verify;
 
@@ -221,6 +223,11 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         session.describe_config();
         eprintln!("tracking table: {table}");
     }
+    match &cli.command {
+        Command::Drift(a) => return drift::run(a, &g, config, &url, table, style).await,
+        Command::Schema(a) => return drift::schema(a, &url, table, &g, config).await,
+        _ => {}
+    }
     // The files of the commands that read them are read while we connect.
     let preload = match &cli.command {
         Command::Forwards(a) => Some(a.app.as_str()),
@@ -304,7 +311,12 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             )
             .await
         }
-        Command::New(_) | Command::Init(_) | Command::Completions(_) | Command::Verify(_) => {
+        Command::New(_)
+        | Command::Init(_)
+        | Command::Completions(_)
+        | Command::Verify(_)
+        | Command::Drift(_)
+        | Command::Schema(_) => {
             unreachable!("handled above")
         }
     }?;

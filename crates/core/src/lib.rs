@@ -36,7 +36,7 @@ mod verify;
 
 pub use driver::{lock, url, watch};
 pub use project::fleet;
-pub use verify::{scratch, snapshot};
+pub use verify::{drift, scratch, snapshot};
 
 pub use driver::error::{DriverError, DriverErrorKind};
 pub use driver::lock::{

@@ -32,6 +32,8 @@ pub struct Config {
     pub registry: AppRegistry,
     /// The fleet's targets as configured (SPEC §11); used only with `--fleet`.
     pub fleet: crate::project::fleet::FleetConfig,
+    /// `drift_ignore`: globs of object names `ferry drift` leaves out (SPEC §12.3), checked.
+    pub drift_ignore: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +50,8 @@ struct RawConfig {
     targets_file: Option<String>,
     schemas: Option<Vec<String>>,
     schemas_query: Option<String>,
+    #[serde(default)]
+    drift_ignore: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +172,10 @@ impl Config {
                 format!("[[target]] name `{}` must be one word, not empty", bad.name),
             ));
         }
+        crate::verify::drift::ignore_patterns(&raw.drift_ignore).map_err(|e| match e {
+            Error::Config { message, .. } => Error::config(path.clone(), message),
+            other => other,
+        })?;
         let fleet = crate::project::fleet::FleetConfig {
             targets: raw
                 .target
@@ -180,6 +188,7 @@ impl Config {
         };
         Ok(Config {
             fleet,
+            drift_ignore: raw.drift_ignore,
             database_url: raw.database_url.map(|u| resolve_sqlite_path(&u, root)),
             table: raw.table,
             lock,
@@ -217,6 +226,7 @@ impl Config {
             lock: None,
             lock_lease: None,
             fleet: crate::project::fleet::FleetConfig::default(),
+            drift_ignore: Vec::new(),
             registry: AppRegistry {
                 from_folders: true,
                 ..AppRegistry::new(apps)?
@@ -228,6 +238,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_ignore_globs_are_checked() {
+        let cfg = Config::parse("drift_ignore = [\"pgbench_*\"]\n", Path::new("/"), None).unwrap();
+        assert_eq!(cfg.drift_ignore, ["pgbench_*"]);
+        let e = Config::parse(
+            "drift_ignore = [\"a[\"]\n",
+            Path::new("/p"),
+            Some("/p/ferry.toml".into()),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/p/ferry.toml: drift_ignore: `a[`"),
+            "{e}"
+        );
+        assert_eq!(e.class(), crate::ErrorClass::Input);
+    }
 
     #[test]
     fn unknown_keys_are_errors() {
