@@ -3,7 +3,8 @@
 //! `files` covers what does not depend on the backend, on SQLite; `snapshots` pins the exact
 //! output of every command on the example project (SQLite); `corpus` runs the bad-input corpus
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
-//! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16).
+//! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16); `drift` `ferry drift`
+//! and `ferry schema` on every backend (SPEC §12).
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
@@ -11,6 +12,7 @@ mod files;
 mod fleet;
 #[macro_use]
 mod shared;
+mod drift;
 mod session;
 #[cfg(all(unix, feature = "sqlite"))]
 mod snapshots;
