@@ -57,7 +57,9 @@ fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(option) = argv::fleet_option_misplaced(&e) {
-                eprintln!("error: {option} is a fleet option of forwards, backwards and check");
+                eprintln!(
+                    "error: {option} is a fleet option of forwards, backwards, check and drift"
+                );
                 return Err(Failure::CommandLine);
             }
             let _ = e.print();
@@ -119,7 +121,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     }
     let fleet_command = matches!(
         cli.command,
-        Command::Forwards(_) | Command::Backwards(_) | Command::Check(_)
+        Command::Forwards(_) | Command::Backwards(_) | Command::Check(_) | Command::Drift(_)
     );
     if g.fleet.fleet && !fleet_command {
         return Err(fleet::not_a_fleet_command());

@@ -106,7 +106,10 @@ fn drift_reports_each_hand_change_by_name(b: Backend) {
     let r = p.run(&["-v", "drift"]);
     r.expect(1)
         .stdout_has("table hand_made: extra no → yes\n")
-        .stdout_has(&format!("index {}: extra no → yes\n", people_index(b, "hand_idx")))
+        .stdout_has(&format!(
+            "index {}: extra no → yes\n",
+            people_index(b, "hand_idx")
+        ))
         .stdout_has("column people.nickname: extra no → yes\n")
         .stdout_has(&format!(
             "index {}: absent yes → no\n",
@@ -125,10 +128,7 @@ fn drift_reports_each_hand_change_by_name(b: Backend) {
     } else {
         let line = type_line.unwrap_or_else(|| panic!("no type difference:\n{}", r.stdout));
         let (expected, actual) = line.split_once(" → ").unwrap();
-        assert!(
-            expected.contains("20") && actual.contains("40"),
-            "{line}"
-        );
+        assert!(expected.contains("20") && actual.contains("40"), "{line}");
     }
     p.db.assert_unchanged(&before, "drift reads only, also when it finds drift");
 
@@ -267,8 +267,7 @@ fn schema_prints_the_live_schema_sorted_and_stable(b: Backend) {
     r.expect(0);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let objects = v["objects"].as_array().unwrap();
-    assert!(objects
-        .iter()
-        .any(|o| o["object"] == "column" && o["name"] == "people.email"
-            && o["properties"]["nullable"] == "no"));
+    assert!(objects.iter().any(|o| o["object"] == "column"
+        && o["name"] == "people.email"
+        && o["properties"]["nullable"] == "no"));
 }

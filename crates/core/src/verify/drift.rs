@@ -269,6 +269,54 @@ pub fn compare(expected: &Schema, live: &Schema, ignore: &[String]) -> Result<Ve
     Ok(found)
 }
 
+/// The objects of one PostgreSQL schema (a schema-per-tenant target, SPEC §11) of a snapshot
+/// that reads every schema: those named `<name>.<object>`, named without that prefix, and with
+/// `<name>.` taken out of their property values where it starts an identifier (a foreign
+/// key's target, a default's sequence, a view's definition). So two tenants' schemas, and a
+/// tenant's schema and the scratch schema a replay ran in, compare by what they hold. The
+/// objects of other schemas, the schemas themselves and extensions (which belong to the
+/// database) are left out.
+///
+/// ```
+/// use ferry_core::schema::Schema;
+/// let mut s = Schema::default();
+/// s.add("table", "t1.kid");
+/// s.add("foreign key", "t1.kid.fk").set("target", "t1.people(id)").set("table", "t1.kid");
+/// s.add("table", "t2.kid");
+/// s.add("schema", "t1");
+/// let mine = ferry_core::drift::in_schema(&s, "t1");
+/// assert_eq!(mine.len(), 2);
+/// assert_eq!(mine.get("foreign key", "kid.fk").unwrap().get("target"), Some("people(id)"));
+/// ```
+pub fn in_schema(schema: &Schema, name: &str) -> Schema {
+    let prefix = format!("{name}.");
+    let unqualify = |value: &str| {
+        let mut out = String::with_capacity(value.len());
+        let mut last = 0;
+        for (at, _) in value.match_indices(&prefix) {
+            // Only where an identifier starts: not inside `xt1.`, nor `t1.t1.` (a table t1).
+            let before = value[..at].chars().last();
+            if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '$' || c == '.')) {
+                out.push_str(&value[last..at]);
+                last = at + prefix.len();
+            }
+        }
+        out.push_str(&value[last..]);
+        out
+    };
+    let mut mine = Schema::default();
+    for (kind, object, props) in schema.objects() {
+        let Some(local) = object.strip_prefix(&prefix) else {
+            continue;
+        };
+        let added = mine.add(kind, local);
+        for (property, value) in props.iter() {
+            added.set(property, unqualify(value));
+        }
+    }
+    mine
+}
+
 /// The globs of `drift_ignore`, checked.
 pub fn ignore_patterns(ignore: &[String]) -> Result<Vec<glob::Pattern>> {
     ignore
@@ -375,5 +423,27 @@ mod tests {
             ["index u_idx: absent yes → no", "table t: absent yes → no"]
         );
         assert!(compare(&expected, &live, &["[".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn in_schema_unqualifies_only_whole_identifiers() {
+        let mut s = Schema::default();
+        s.add("view", "t1.v").set(
+            "definition",
+            "SELECT t1.a FROM t1.people, xt1.other, t1.t1.x",
+        );
+        s.add("column", "t1.people.id")
+            .set("default", "nextval('t1.people_id_seq'::regclass)");
+        s.add("table", "t10.people");
+        let mine = in_schema(&s, "t1");
+        assert_eq!(mine.len(), 2);
+        assert_eq!(
+            mine.get("view", "v").unwrap().get("definition"),
+            Some("SELECT a FROM people, xt1.other, t1.x")
+        );
+        assert_eq!(
+            mine.get("column", "people.id").unwrap().get("default"),
+            Some("nextval('people_id_seq'::regclass)")
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! `ferry drift` (SPEC §12.1–12.4) and `ferry schema` (§12.6): the live database's schema
 //! against the one its applied migrations give on a scratch database ([`crate::scratch`]),
-//! and the live schema printed.
+//! and the live schema printed. `fleet.rs`: `drift --fleet` (§12.5), one replay per applied
+//! history.
+
+pub(crate) mod fleet;
 
 use std::collections::HashMap;
 use std::time::Duration;
