@@ -48,19 +48,19 @@ pub struct GlobalOpts {
     /// Do not read a .env file (from the working directory, else beside ferry.toml)
     #[arg(long = "no-dotenv", global = true)]
     pub no_dotenv: bool,
-    /// The fleet options of the subcommand (`forwards`, `backwards`, `check`), copied here
+    /// The fleet options of the subcommand (`forwards`, `backwards`, `check`, `drift`), copied here
     /// after parsing; not parsed as global options (see [`Command::fleet`]).
     #[arg(skip)]
     pub fleet: FleetOpts,
 }
 
-/// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards` and `check` only.
+/// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards`, `check` and `drift` only.
 /// Given before the subcommand, they are moved after it before parsing
 /// (`argv::hoist_fleet_options`), so that both places work.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Fleet options")]
 pub struct FleetOpts {
-    /// Run forwards, backwards or check on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
+    /// Run forwards, backwards, check or drift on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
     #[arg(long)]
     pub fleet: bool,
     /// With --fleet: only this target (repeatable)
@@ -103,7 +103,7 @@ impl FleetOpts {
 }
 
 impl Command {
-    /// The fleet options of a command that takes them (`forwards`, `backwards`, `check`).
+    /// The fleet options of a command that takes them (`forwards`, `backwards`, `check`, `drift`).
     pub fn fleet(&self) -> Option<&FleetOpts> {
         match self {
             Command::Forwards(a) => Some(&a.fleet),
