@@ -172,10 +172,16 @@ impl Config {
                 format!("[[target]] name `{}` must be one word, not empty", bad.name),
             ));
         }
-        crate::verify::drift::ignore_patterns(&raw.drift_ignore).map_err(|e| match e {
-            Error::Config { message, .. } => Error::config(path.clone(), message),
-            other => other,
-        })?;
+        if let Some((glob, why)) = raw
+            .drift_ignore
+            .iter()
+            .find_map(|g| glob::Pattern::new(g).err().map(|e| (g, e)))
+        {
+            return Err(Error::config(
+                path,
+                format!("drift_ignore: `{glob}` is not a valid glob: {why}"),
+            ));
+        }
         let fleet = crate::project::fleet::FleetConfig {
             targets: raw
                 .target
@@ -254,7 +260,7 @@ mod tests {
                 .starts_with("/p/ferry.toml: drift_ignore: `a[`"),
             "{e}"
         );
-        assert_eq!(e.class(), crate::ErrorClass::Input);
+        assert_eq!(e.class(), crate::error::ErrorClass::Input);
     }
 
     #[test]

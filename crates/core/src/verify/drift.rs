@@ -163,7 +163,7 @@ impl Replay {
             .await
             .map_err(Error::db("preparing the scratch database"))?;
         scratch
-            .lock(crate::Migrator::MAX_LOCK_TIMEOUT)
+            .lock(Migrator::MAX_LOCK_TIMEOUT)
             .await
             .map_err(Error::db("taking the scratch database's migration lock"))?;
         let result = self.run_locked(scratch).await;
