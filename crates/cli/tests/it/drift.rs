@@ -8,6 +8,7 @@ backends!(
     drift_reports_each_hand_change_by_name,
     drift_refuses_dirty_rows_and_missing_files_and_lists_changed_ones,
     schema_prints_the_live_schema_sorted_and_stable,
+    drift_drops_its_scratch_database_on_ctrl_c,
 );
 
 /// Two apps, three tables: blog's posts were applied between users' two migrations.
@@ -423,4 +424,33 @@ fn drift_fleet_of_postgres_schemas() {
 #[test]
 fn drift_fleet_of_postgres_schemas_through_pgbouncer() {
     drift_fleet_of_schemas(Backend::PgBouncer);
+}
+
+/// SPEC §12.2 with §9.1: Ctrl-C during the replay drops the scratch database, exit 130. (The
+/// slow migration is recorded with `--fake`, so only the replay runs it.)
+fn drift_drops_its_scratch_database_on_ctrl_c(b: Backend) {
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_slow.sql",
+        &format!(
+            "-- ferry:up\nCREATE TABLE s1 (id INTEGER);\n{}\n-- ferry:down\nDROP TABLE s1;\n",
+            b.slow_sql()
+        ),
+    );
+    p.run(&["forwards", "all", "--fake", "-y"]).expect(0);
+    let child = p.spawn(&["drift", "-v"]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; the scratch database was dropped"),
+        "{stderr}"
+    );
+    assert_scratch_dropped(&p, &stderr);
 }
