@@ -9,6 +9,7 @@ backends!(
     drift_refuses_dirty_rows_and_missing_files_and_lists_changed_ones,
     schema_prints_the_live_schema_sorted_and_stable,
     drift_drops_its_scratch_database_on_ctrl_c,
+    drift_names_every_kind_of_hand_change,
 );
 
 /// Two apps, three tables: blog's posts were applied between users' two migrations.
@@ -453,4 +454,73 @@ fn drift_drops_its_scratch_database_on_ctrl_c(b: Backend) {
         "{stderr}"
     );
     assert_scratch_dropped(&p, &stderr);
+}
+
+/// Each kind of hand change a DBA makes, of the kinds the backend has, is one line naming the
+/// object: a dropped column, a view, a default, a check constraint, a trigger, a type.
+fn drift_names_every_kind_of_hand_change(b: Backend) {
+    let p = Project::new(b);
+    history(&p);
+    p.run(&["forwards", "all"]).expect(0);
+    // (statements, a fragment of the line that must report it)
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["ALTER TABLE posts DROP COLUMN title"],
+            "column posts.title: absent yes → no",
+        ),
+        (
+            vec!["CREATE VIEW hand_view AS SELECT id FROM people"],
+            "view hand_view: extra no → yes",
+        ),
+    ];
+    match b {
+        Backend::Sqlite => cases.push((
+            vec!["CREATE TRIGGER hand_trg AFTER INSERT ON people BEGIN SELECT 1; END"],
+            "hand_trg: extra no → yes",
+        )),
+        Backend::Mysql => cases.extend([
+            (
+                vec!["ALTER TABLE people ALTER COLUMN email SET DEFAULT 'x'"],
+                "column people.email: default ",
+            ),
+            (
+                vec!["ALTER TABLE people ADD CONSTRAINT hand_chk CHECK (id > 0)"],
+                "hand_chk: extra no → yes",
+            ),
+            (
+                vec!["CREATE TRIGGER hand_trg BEFORE INSERT ON people FOR EACH ROW SET NEW.id = NEW.id"],
+                "hand_trg: extra no → yes",
+            ),
+        ]),
+        Backend::Postgres | Backend::PgBouncer => cases.extend([
+            (
+                vec!["ALTER TABLE people ALTER COLUMN email SET DEFAULT 'x'"],
+                "column people.email: default ",
+            ),
+            (
+                vec!["ALTER TABLE people ADD CONSTRAINT hand_chk CHECK (id > 0)"],
+                "hand_chk: extra no → yes",
+            ),
+            (
+                vec![
+                    "CREATE FUNCTION hand_fn() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+                    "CREATE TRIGGER hand_trg BEFORE INSERT ON people FOR EACH ROW EXECUTE FUNCTION hand_fn()",
+                ],
+                "hand_trg: extra no → yes",
+            ),
+            (vec!["CREATE TYPE hand_mood AS ENUM ('a', 'b')"], "hand_mood: extra no → yes"),
+        ]),
+    }
+    for (statements, _) in &cases {
+        on_live(&p, statements);
+    }
+    let r = p.run(&["drift"]);
+    r.expect(1);
+    for (_, fragment) in &cases {
+        assert!(
+            r.stdout.lines().any(|l| l.contains(fragment)),
+            "no line with {fragment:?}:\n{}",
+            r.stdout
+        );
+    }
 }
