@@ -159,7 +159,10 @@ mod tests {
             let takes = command
                 .get_arguments()
                 .any(|a| a.get_long() == Some("fleet"));
-            let fleet = matches!(command.get_name(), "forwards" | "backwards" | "check");
+            let fleet = matches!(
+                command.get_name(),
+                "forwards" | "backwards" | "check" | "drift"
+            );
             assert_eq!(takes, fleet, "{}", command.get_name());
         }
         for (alias, name) in [
