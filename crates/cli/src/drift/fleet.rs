@@ -1,13 +1,15 @@
 //! `ferry drift --fleet` (SPEC §12.5): every target's live database read (its rows and schema,
 //! under its lock), `--parallel` at once; one replay per distinct applied history (same app,
-//! ID and checksum in the same order, on the same backend), so that a fleet at one version
-//! costs one replay plus one snapshot per target; then one report line per target.
+//! ID and checksum in the same order, on the same backend), started by the first target of
+//! that history and run while the reading goes on, so that a fleet at one version costs one
+//! replay plus one snapshot per target. Each target is compared as soon as its history's
+//! expected schema is known, and its snapshot dropped; then one report line per target.
 //!
 //! Schema-per-tenant targets (PostgreSQL) compare the objects of their schema only
 //! ([`ferry_core::drift::in_schema`]); their replay runs in a schema of the scratch database
 //! named after the first of them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferry_core::drift::{in_schema, read_live, LiveDatabase, Replay};
@@ -101,127 +103,145 @@ pub(crate) async fn run(
         lock_timeout: Duration::from_secs_f64(g.lock_timeout),
     };
     let parallel = usize::from(g.fleet.parallel.unwrap_or(4)).max(1);
-    let lives = read_all(&reader, &targets, parallel).await;
 
-    // Plan every target's replay; group the targets by history.
-    let mut plans: Vec<Result<Replay, String>> = Vec::new();
-    let mut groups: Vec<(HistoryKey, Vec<usize>)> = Vec::new();
-    for (i, (target, live)) in targets.iter().zip(&lives).enumerate() {
-        let plan = live
-            .0
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|live| Replay::plan(&live.applied, &files).map_err(|e| e.to_string()));
-        if let Ok(replay) = &plan {
-            let key = (
-                Backend::of_url(&target.url),
-                target.schema.is_some(),
-                replay.history.clone(),
-            );
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((key, vec![i])),
-            }
-        }
-        plans.push(plan);
-    }
-
-    // One replay per group.
-    let mut expected: HashMap<usize, Result<Schema, String>> = HashMap::new();
-    for (_, members) in &groups {
-        let first = members[0];
-        let target = &targets[first];
-        let Ok(replay) = &plans[first] else { continue };
-        if style.verbose {
-            eprintln!(
-                "replaying {} migration(s) for {} target(s) with the history of {}",
-                replay.steps.len(),
-                members.len(),
-                target.name
-            );
-        }
-        let base = a.scratch_url.as_deref().unwrap_or(&target.url);
-        let schema = replay_for(replay, base, target, &table, style).await;
-        if let Err(Failure::Interrupted(m)) = schema {
-            return Err(Failure::Interrupted(m));
-        }
-        let schema = schema.map_err(|f| match f {
-            Failure::Core(e) => redact_url(&e.to_string()),
-            Failure::Usage(m) | Failure::Failed(m) | Failure::Interrupted(m) => m,
-            Failure::CommandLine => "invalid command line".into(),
-        });
-        for &i in members {
-            expected.insert(i, schema.clone());
-        }
-    }
-
-    let mut results = Vec::new();
-    for (i, (target, (live, read_time))) in targets.iter().zip(lives).enumerate() {
-        let started = Instant::now();
-        let outcome = match (live.as_ref(), &plans[i], expected.get(&i)) {
-            (Err(e), _, _) | (_, Err(e), _) => Err(e.clone()),
-            (Ok(live), Ok(replay), Some(Ok(schema))) => super::report(live, replay, schema, config)
-                .map_err(|f| match f {
-                    Failure::Core(e) => e.to_string(),
-                    _ => "cannot compare".into(),
-                }),
-            (_, _, Some(Err(e))) => Err(e.clone()),
-            (Ok(_), Ok(_), None) => Err("not replayed".into()),
-        };
-        results.push(TargetDrift {
-            target: target.name.clone(),
-            duration: read_time + started.elapsed(),
-            outcome,
-        });
-    }
-    results.sort_by(|a, b| a.target.cmp(&b.target));
-    let replays = groups.len();
-    print(&results, a.format, replays, style);
-    Ok(Ending::Fleet {
-        all_succeeded: results.iter().all(|r| r.result() == "no drift"),
-    })
-}
-
-/// Read every target, `parallel` at once; the results in the targets' order, each with the
-/// time it took.
-async fn read_all(
-    reader: &Reader,
-    targets: &[Target],
-    parallel: usize,
-) -> Vec<(Result<LiveDatabase, String>, Duration)> {
-    let mut results: Vec<Option<(Result<LiveDatabase, String>, Duration)>> =
-        (0..targets.len()).map(|_| None).collect();
-    let mut running = JoinSet::new();
+    // Targets are read `parallel` at once; the first target of each history starts its
+    // replay (one at a time, while reading goes on). A target is compared as soon as its
+    // history's expected schema is known, and its snapshot dropped: only the targets read
+    // while their history's replay runs wait, in `waiting`.
+    let mut results: Vec<Option<TargetDrift>> = (0..targets.len()).map(|_| None).collect();
+    let mut expected: HashMap<HistoryKey, Result<Schema, String>> = HashMap::new();
+    let mut waiting: HashMap<HistoryKey, Vec<(usize, LiveDatabase, Replay, Duration)>> =
+        HashMap::new();
+    let mut replays: VecDeque<(HistoryKey, Replay, usize)> = VecDeque::new();
+    let mut replay_count = 0;
+    let mut replaying: Option<ReplayFuture<'_>> = None;
+    let mut reading = JoinSet::new();
     let mut queue = targets.iter().cloned().enumerate();
+    let compare = |i: usize,
+                   live: &LiveDatabase,
+                   replay: &Replay,
+                   schema: &Result<Schema, String>,
+                   took: Duration| {
+        let started = Instant::now();
+        let outcome = schema.as_ref().map_err(Clone::clone).and_then(|schema| {
+            super::report(live, replay, schema, config).map_err(|f| match f {
+                Failure::Core(e) => e.to_string(),
+                _ => "cannot compare".into(),
+            })
+        });
+        TargetDrift {
+            target: targets[i].name.clone(),
+            duration: took + started.elapsed(),
+            outcome,
+        }
+    };
     loop {
-        while running.len() < parallel {
+        while reading.len() < parallel {
             let Some((i, target)) = queue.next() else {
                 break;
             };
             let reader = reader.clone();
-            running.spawn(async move {
+            reading.spawn(async move {
                 let started = Instant::now();
                 let live = reader.read(&target).await;
                 (i, live.map_err(|e| redact_url(&e)), started.elapsed())
             });
         }
-        let Some(joined) = running.join_next().await else {
+        if replaying.is_none() {
+            if let Some((key, replay, i)) = replays.pop_front() {
+                replay_count += 1;
+                let target = targets[i].clone();
+                let base = a.scratch_url.clone().unwrap_or_else(|| target.url.clone());
+                if style.verbose {
+                    eprintln!(
+                        "replaying {} migration(s) with the history of {}",
+                        replay.steps.len(),
+                        target.name
+                    );
+                }
+                let table = &table;
+                replaying = Some(Box::pin(async move {
+                    let schema = replay_for(&replay, &base, &target, table, style).await;
+                    (key, schema)
+                }));
+            }
+        }
+        if reading.is_empty() && replaying.is_none() {
             break;
-        };
-        if let Ok((i, live, took)) = joined {
-            results[i] = Some((live, took));
+        }
+        tokio::select! {
+            Some(joined) = reading.join_next(), if !reading.is_empty() => {
+                let Ok((i, live, took)) = joined else { continue };
+                let planned = live.and_then(|live| {
+                    Replay::plan(&live.applied, &files)
+                        .map(|replay| (live, replay))
+                        .map_err(|e| e.to_string())
+                });
+                let (live, replay) = match planned {
+                    Ok(planned) => planned,
+                    Err(e) => {
+                        results[i] = Some(TargetDrift {
+                            target: targets[i].name.clone(),
+                            duration: took,
+                            outcome: Err(e),
+                        });
+                        continue;
+                    }
+                };
+                let key: HistoryKey = (
+                    Backend::of_url(&targets[i].url),
+                    targets[i].schema.is_some(),
+                    replay.history.clone(),
+                );
+                if let Some(schema) = expected.get(&key) {
+                    results[i] = Some(compare(i, &live, &replay, schema, took));
+                } else {
+                    let list = waiting.entry(key.clone()).or_default();
+                    if list.is_empty() {
+                        replays.push_back((key, replay.clone(), i));
+                    }
+                    list.push((i, live, replay, took));
+                }
+            }
+            (key, schema) = async { replaying.as_mut().expect("checked").await }, if replaying.is_some() => {
+                replaying = None;
+                let schema = match schema {
+                    Err(Failure::Interrupted(m)) => return Err(Failure::Interrupted(m)),
+                    other => other.map_err(|f| match f {
+                        Failure::Core(e) => redact_url(&e.to_string()),
+                        Failure::Usage(m) | Failure::Failed(m) | Failure::Interrupted(m) => m,
+                        Failure::CommandLine => "invalid command line".into(),
+                    }),
+                };
+                for (i, live, replay, took) in waiting.remove(&key).unwrap_or_default() {
+                    results[i] = Some(compare(i, &live, &replay, &schema, took));
+                }
+                expected.insert(key, schema);
+            }
         }
     }
-    results
+    let mut results: Vec<TargetDrift> = results
         .into_iter()
-        .map(|r| {
-            r.unwrap_or((
-                Err("the target's task ended unexpectedly".into()),
-                Duration::ZERO,
-            ))
+        .zip(&targets)
+        .map(|(r, t)| {
+            r.unwrap_or_else(|| TargetDrift {
+                target: t.name.clone(),
+                duration: Duration::ZERO,
+                outcome: Err("the target's task ended unexpectedly".into()),
+            })
         })
-        .collect()
+        .collect();
+    results.sort_by(|a, b| a.target.cmp(&b.target));
+    print(&results, a.format, replay_count, style);
+    Ok(Ending::Fleet {
+        all_succeeded: results.iter().all(|r| r.result() == "no drift"),
+    })
 }
+
+/// A replay in progress: the history it is for, and the expected schema.
+type ReplayFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (HistoryKey, Result<Schema, Failure>)> + 'a>,
+>;
 
 /// The expected schema of `replay` for targets like `target`: on a scratch database on the
 /// server of `base`; for a tenant schema, in a schema of that name there, and only its objects.

@@ -354,6 +354,25 @@ fn drift_fleet_of_sqlite_files_replays_each_history_once() {
         .block_on(d.execute("DROP TABLE hand_made", false))
         .unwrap();
     p.run(&["-d", &glob, "drift", "--fleet"]).expect(0);
+    // A dirty target fails, naming its migration; the others are still compared.
+    let mut t2 = ferry_driver_sqlite_connect(&p.path("fleet/t2.db"));
+    p.db.rt
+        .block_on(t2.execute(
+            "UPDATE ferry_migrations SET dirty = 1 WHERE migration_id = '2'",
+            false,
+        ))
+        .unwrap();
+    drop(t2);
+    let r = p.run(&["-d", &glob, "drift", "--fleet", "--format", "json"]);
+    r.expect(1);
+    let (targets, summary) = fleet_report(&r.stdout);
+    assert_eq!(
+        summary,
+        serde_json::json!({"no_drift": 4, "drift": 0, "failed": 1, "replays": 2})
+    );
+    assert_eq!(targets["fleet/t2.db"]["result"], "failed");
+    let error = targets["fleet/t2.db"]["error"].as_str().unwrap();
+    assert!(error.contains("dirty migration blog 2"), "{error}");
 }
 
 #[cfg(feature = "sqlite")]
