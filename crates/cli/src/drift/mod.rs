@@ -101,7 +101,29 @@ pub(crate) async fn expected_schema(
     table: TableName,
     style: Style,
 ) -> Result<Schema, Failure> {
+    // On PostgreSQL the live snapshot holds the schema a `schema.table` tracking table lives
+    // in: the scratch database gets it too. (On MySQL the first part names another database,
+    // which the scratch connection must not touch.)
+    let home = table
+        .schema()
+        .filter(|_| {
+            ferry_core::url::Backend::of_url(base) == Some(ferry_core::url::Backend::Postgres)
+        })
+        .map(|schema| {
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                ferry_core::url::quote_ident(schema, '"')
+            )
+        });
     crate::scratch::with_scratch(base, "ferry_drift", false, table, style, async |mut d| {
+        if let Some(sql) = &home {
+            d.execute(sql, false).await.map_err(|e| {
+                Failure::Failed(format!(
+                    "preparing the scratch database: {}",
+                    ferry_core::redact_url(&e.to_string())
+                ))
+            })?;
+        }
         replay.run(d.as_mut()).await.map_err(Failure::from)
     })
     .await

@@ -543,3 +543,17 @@ fn drift_names_every_kind_of_hand_change(b: Backend) {
         );
     }
 }
+
+/// A PostgreSQL tracking table in a schema of its own (`--table ops.tracking`): that schema is
+/// not drift.
+#[cfg(feature = "postgres")]
+#[test]
+fn drift_with_the_tracking_table_in_a_schema_of_its_own() {
+    let p = Project::new(Backend::Postgres);
+    history(&p);
+    p.run(&["--table", "ops.tracking", "forwards", "all"])
+        .expect(0);
+    p.run(&["--table", "ops.tracking", "drift"])
+        .expect(0)
+        .stderr_has("no drift: the database matches its 2 applied migrations");
+}
