@@ -48,19 +48,19 @@ pub struct GlobalOpts {
     /// Do not read a .env file (from the working directory, else beside ferry.toml)
     #[arg(long = "no-dotenv", global = true)]
     pub no_dotenv: bool,
-    /// The fleet options of the subcommand (`forwards`, `backwards`, `check`), copied here
+    /// The fleet options of the subcommand (`forwards`, `backwards`, `check`, `drift`), copied here
     /// after parsing; not parsed as global options (see [`Command::fleet`]).
     #[arg(skip)]
     pub fleet: FleetOpts,
 }
 
-/// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards` and `check` only.
+/// `--fleet` and its options (SPEC §11): options of `forwards`, `backwards`, `check` and `drift` only.
 /// Given before the subcommand, they are moved after it before parsing
 /// (`argv::hoist_fleet_options`), so that both places work.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Fleet options")]
 pub struct FleetOpts {
-    /// Run forwards, backwards or check on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
+    /// Run forwards, backwards, check or drift on every fleet target (target entries, targets_file, schemas, schemas_query, an SQLite glob)
     #[arg(long)]
     pub fleet: bool,
     /// With --fleet: only this target (repeatable)
@@ -103,12 +103,13 @@ impl FleetOpts {
 }
 
 impl Command {
-    /// The fleet options of a command that takes them (`forwards`, `backwards`, `check`).
+    /// The fleet options of a command that takes them (`forwards`, `backwards`, `check`, `drift`).
     pub fn fleet(&self) -> Option<&FleetOpts> {
         match self {
             Command::Forwards(a) => Some(&a.fleet),
             Command::Backwards(a) => Some(&a.fleet),
             Command::Check(a) => Some(&a.fleet),
+            Command::Drift(a) => Some(&a.fleet),
             _ => None,
         }
     }
@@ -124,6 +125,7 @@ impl Command {
                 | Command::Clean(_)
                 | Command::Resolve(_)
                 | Command::Verify(_)
+                | Command::Drift(_)
                 | Command::New(_)
                 | Command::Show(_)
         )
@@ -189,6 +191,10 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Prove on a scratch database that each down section undoes its up section
     Verify(VerifyArgs),
+    /// Compare the database's schema with what its applied migrations give on a scratch database
+    Drift(DriftArgs),
+    /// Print the database's schema, one line per object property
+    Schema(SchemaArgs),
     /// Write a new migration file from the template
     New(NewArgs),
     /// Write a commented ferry.toml and a migrations/ folder here
@@ -292,6 +298,37 @@ pub struct VerifyArgs {
     /// Leave the scratch database in place and print its URL
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `ferry drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Create the scratch database on this server instead of the configured one's
+    #[arg(long = "scratch-url", value_name = "URL")]
+    pub scratch_url: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// `--fleet` and its options.
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// `ferry schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Text)]
+    pub format: SchemaFormat,
+}
+
+/// `schema --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// One line per object property, sorted
+    Text,
+    /// One JSON object: {"objects": [...]}
+    Json,
 }
 
 /// `ferry clean`.

@@ -1,5 +1,5 @@
-//! The command line before clap sees it. Fleet options belong to `forwards`, `backwards` and
-//! `check` (so that only their `--help` lists them), yet SPEC §11 accepts them before the
+//! The command line before clap sees it. Fleet options belong to `forwards`, `backwards`,
+//! `check` and `drift` (so that only their `--help` lists them), yet SPEC §11 accepts them before the
 //! subcommand too: [`hoist_fleet_options`] moves them after it. A fleet option left where
 //! clap does not take it is reported by [`fleet_option_misplaced`].
 
@@ -159,7 +159,10 @@ mod tests {
             let takes = command
                 .get_arguments()
                 .any(|a| a.get_long() == Some("fleet"));
-            let fleet = matches!(command.get_name(), "forwards" | "backwards" | "check");
+            let fleet = matches!(
+                command.get_name(),
+                "forwards" | "backwards" | "check" | "drift"
+            );
             assert_eq!(takes, fleet, "{}", command.get_name());
         }
         for (alias, name) in [

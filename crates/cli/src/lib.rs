@@ -6,11 +6,13 @@
 pub mod args;
 mod argv;
 mod database;
+mod drift;
 pub mod drivers;
 pub mod exit;
 mod fleet;
 mod output;
 pub mod render;
+mod scratch;
 pub mod session;
 mod show;
 mod ticker;
@@ -60,7 +62,9 @@ fn parse_and_run(args: Vec<std::ffi::OsString>) -> Result<Ending, Failure> {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(option) = argv::fleet_option_misplaced(&e) {
-                eprintln!("error: {option} is a fleet option of forwards, backwards and check");
+                eprintln!(
+                    "error: {option} is a fleet option of forwards, backwards, check and drift"
+                );
                 return Err(Failure::CommandLine);
             }
             let _ = e.print();
@@ -122,7 +126,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     }
     let fleet_command = matches!(
         cli.command,
-        Command::Forwards(_) | Command::Backwards(_) | Command::Check(_)
+        Command::Forwards(_) | Command::Backwards(_) | Command::Check(_) | Command::Drift(_)
     );
     if g.fleet.fleet && !fleet_command {
         return Err(fleet::not_a_fleet_command());
@@ -243,6 +247,11 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         session.describe_config();
         eprintln!("tracking table: {table}");
     }
+    match &cli.command {
+        Command::Drift(a) => return drift::run(a, &g, config, &url, table, style).await,
+        Command::Schema(a) => return drift::schema(a, &url, table, &g, config).await,
+        _ => {}
+    }
     // The files of the commands that read them are read while we connect.
     let preload = match &cli.command {
         Command::Forwards(a) => Some(a.app.as_str()),
@@ -345,7 +354,9 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         | Command::Completions(_)
         | Command::Verify(_)
         | Command::Show(_)
-        | Command::Database(_) => {
+        | Command::Database(_)
+        | Command::Drift(_)
+        | Command::Schema(_) => {
             unreachable!("handled above")
         }
     };

@@ -1,83 +1,12 @@
-//! `ferry verify` (SPEC §9): the scratch database around core's [`VerifyManager`]. It is
-//! created here and always dropped: after the run, after a failure, and on Ctrl-C (exit 130);
+//! `ferry verify` (SPEC §9): the scratch database ([`crate::scratch`]) around core's
+//! [`VerifyManager`]. It is always dropped: after the run, after a failure, and on Ctrl-C (exit 130);
 //! `--keep` leaves it and prints its URL.
 
-use ferry_core::url::{with_database, Backend};
-use ferry_core::{redact_url, Config, Migrator, TableName, VerifiedMigration, VerifyManager};
+use ferry_core::{Config, Migrator, TableName, VerifiedMigration, VerifyManager};
 
 use crate::args::{Format, GlobalOpts, VerifyArgs};
 use crate::exit::{Ending, Failure};
 use crate::render::{out, Style};
-
-/// A scratch database: where it is, and how to get rid of it.
-enum Scratch {
-    /// A temporary SQLite file (and its journal files).
-    File(std::path::PathBuf),
-    /// A database created on the server of `base`, dropped there.
-    Server { base: String, name: String },
-}
-
-impl Scratch {
-    /// Create one on the server of `base` (or a temporary SQLite file for an SQLite URL).
-    async fn create(base: &str) -> Result<(Scratch, String), Failure> {
-        let token = ferry_core::lease_owner()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let name = format!("ferry_verify_{token}");
-        let backend = Backend::of_url(base).ok_or_else(|| {
-            Failure::Usage(format!(
-                "unsupported database URL `{}`: use postgres://, mysql:// or sqlite:",
-                redact_url(base)
-            ))
-        })?;
-        if backend == Backend::Sqlite {
-            let path = std::env::temp_dir().join(format!("{name}.db"));
-            let url = format!("sqlite:{}", path.display());
-            return Ok((Scratch::File(path), url));
-        }
-        crate::database::create_on_server(base, &name).await?;
-        let url = with_database(base, &name).ok_or_else(|| {
-            Failure::Usage(format!(
-                "cannot name a database in the URL `{}`; use a URL of the form scheme://user@host/database",
-                redact_url(base)
-            ))
-        })?;
-        Ok((
-            Scratch::Server {
-                base: base.to_owned(),
-                name,
-            },
-            url,
-        ))
-    }
-
-    /// Drop it; a failure is reported, not fatal (the database's name says what to drop).
-    async fn drop(self, style: Style) {
-        match self {
-            Scratch::File(path) => {
-                for suffix in ["", "-journal", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Scratch::Server { base, name } => {
-                if let Err(e) = crate::database::drop_on_server(&base, &name).await {
-                    style.warn(&format!(
-                        "could not drop the scratch database {name}: {}; drop it by hand",
-                        redact_url(&e.to_string())
-                    ));
-                }
-            }
-        }
-    }
-}
-
-fn failed(context: &str, e: &ferry_core::DriverError) -> Failure {
-    Failure::Failed(format!("{context}: {}", redact_url(&e.to_string())))
-}
 
 /// Run `ferry verify`.
 pub(crate) async fn run(
@@ -91,49 +20,25 @@ pub(crate) async fn run(
     for app in config.registry.apps() {
         app.migrations()?;
     }
-    // Listen for Ctrl-C from now on (the task registers the handler as soon as it runs), so
-    // that an interrupt while the scratch database exists always drops it.
-    let mut interrupted = tokio::spawn(tokio::signal::ctrl_c());
     let base = match &a.scratch_url {
         Some(url) => url.clone(),
         None => crate::database_url(g, config)?,
     };
-    let (scratch, url) = Scratch::create(&base).await?;
-    if style.verbose {
-        eprintln!("scratch database: {}", redact_url(&url));
-    }
-    let run = async {
-        let driver = crate::drivers::driver_for_url(&url, TableName::default())
-            .await
-            .map_err(|e| failed("connecting to the scratch database", &e))?;
-        let mut migrator = Migrator::new(config.registry.clone(), driver);
-        VerifyManager::new(&app)
-            .run(&mut migrator)
-            .await
-            .map_err(Failure::from)
-    };
-    let interrupt = async {
-        match (&mut interrupted).await {
-            Ok(Ok(())) => {}
-            // No handler could be installed: never interrupted this way.
-            _ => std::future::pending().await,
-        }
-    };
-    let outcome = tokio::select! {
-        result = run => Some(result),
-        () = interrupt => None,
-    };
-    interrupted.abort();
-    if a.keep {
-        out(&format!("{}\n", redact_url(&url)));
-    } else {
-        scratch.drop(style).await;
-    }
-    let Some(results) = outcome else {
-        return Err(Failure::Interrupted(
-            "interrupted; the scratch database was dropped".into(),
-        ));
-    };
+    let results = crate::scratch::with_scratch(
+        &base,
+        "ferry_verify",
+        a.keep,
+        TableName::default(),
+        style,
+        async |driver| {
+            let mut migrator = Migrator::new(config.registry.clone(), driver);
+            VerifyManager::new(&app)
+                .run(&mut migrator)
+                .await
+                .map_err(Failure::from)
+        },
+    )
+    .await;
     let results = results?;
     match a.format {
         Format::Json => out(&format!("{}\n", json(&results))),

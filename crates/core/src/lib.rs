@@ -54,7 +54,7 @@ mod verify;
 
 pub use driver::{lease, lock, rt, url, watch, wire};
 pub use project::fleet;
-pub use verify::{scratch, snapshot};
+pub use verify::{drift, scratch, snapshot};
 
 pub use driver::lock::{LockKind, LockOptions};
 pub use driver::{Driver, DriverError, DriverErrorKind, TableName};

@@ -46,6 +46,11 @@ impl Properties {
     pub fn get(&self, property: &str) -> Option<&str> {
         self.0.get(property).map(String::as_str)
     }
+
+    /// Every property and its value, ordered by property.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 /// A schema snapshot: objects by (kind, name).

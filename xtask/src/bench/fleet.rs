@@ -4,8 +4,9 @@
 //! migrated by `ferry --fleet forwards all --parallel P` for P = 1, 4, 8, 16, by a shell loop
 //! of single `ferry -d URL forwards all` runs, and by `xargs -P 8` of the same. Every mode
 //! starts from unmigrated targets and is checked afterwards (`check --fleet --strict`). Peak
-//! RSS of the fleet process at P = 1 and P = 16 gives the memory per running target. A
-//! benchmark: it asserts nothing about time.
+//! RSS of the fleet process at P = 1 and P = 16 gives the memory per running target. Then, on
+//! the migrated fleet, `check --fleet`, `drift --fleet` (one replay for the whole fleet) and
+//! `drift` of one target. A benchmark: it asserts nothing about time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -222,6 +223,32 @@ fn measure_backend(
             mode.to_owned(),
             wall,
             None,
+            busy_share(before, cpu_counters()),
+        );
+    }
+    // Drift of the migrated fleet (SPEC §12.5, issue 21: at most 2× one `check --fleet`
+    // plus one replay, the cost of `drift` on one target).
+    let first = urls.first().context("a fleet of no target")?;
+    for (mode, args) in [
+        (
+            "check --fleet --parallel 8".to_owned(),
+            vec!["-q", "--fleet", "--parallel", "8", "check", "--strict"],
+        ),
+        (
+            "drift --fleet --parallel 8".to_owned(),
+            vec!["-q", "--fleet", "--parallel", "8", "drift"],
+        ),
+        (
+            "drift of one target (one replay)".to_owned(),
+            vec!["-q", "-d", first.as_str(), "drift"],
+        ),
+    ] {
+        let before = cpu_counters();
+        let (wall, cpu, rss) = measured(project, &b.ferry, &args)?;
+        sample(
+            mode,
+            wall,
+            Some((cpu, rss)),
             busy_share(before, cpu_counters()),
         );
     }

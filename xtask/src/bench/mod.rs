@@ -34,6 +34,7 @@ use serde_json::json;
 
 use crate::{build_ferry, target_dir, workspace_root};
 
+pub mod drift;
 pub mod fleet;
 mod floor;
 mod measure;
@@ -127,6 +128,12 @@ pub struct BenchArgs {
     /// With --verify: migrations in the app
     #[arg(long, default_value_t = 300, requires = "verify")]
     verify_migrations: usize,
+    /// Measure `ferry drift` instead, against `forwards all` of the same history (--backends applies)
+    #[arg(long, conflicts_with_all = ["fleet", "verify"])]
+    drift: bool,
+    /// With --drift: migrations in the app
+    #[arg(long, default_value_t = 300, requires = "drift")]
+    drift_migrations: usize,
 }
 
 impl BenchArgs {
@@ -148,6 +155,8 @@ impl BenchArgs {
             fleet_migrations: 0,
             verify: false,
             verify_migrations: 0,
+            drift: false,
+            drift_migrations: 0,
         }
     }
 }
@@ -225,6 +234,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(path) => path.clone(),
         None => build_ferry(None, None)?,
     };
+    let server = |b: Backend| match b {
+        Backend::Postgres => Some(ferry_driver_postgres::testing::admin_url()),
+        Backend::Mysql => Some(ferry_driver_mysql::testing::admin_url()),
+        Backend::Sqlite => None,
+    };
+    if args.drift {
+        return drift::run(&drift::DriftBench {
+            ferry: binary,
+            migrations: args.drift_migrations.max(1),
+            backends: backends.iter().map(|&b| (b.name(), server(b))).collect(),
+            runs: args.runs,
+            write_docs: args.write_docs,
+        });
+    }
     if args.verify {
         let server = |b: Backend| match b {
             Backend::Postgres => Some(ferry_driver_postgres::testing::admin_url()),

@@ -59,7 +59,7 @@ impl Work {
     }
 }
 
-/// Run a fleet command: `forwards`, `backwards` or `check` with `--fleet`.
+/// Run a fleet command: `forwards`, `backwards`, `check` or `drift` with `--fleet`.
 pub(crate) async fn run(
     command: &Command,
     g: &GlobalOpts,
@@ -75,6 +75,7 @@ pub(crate) async fn run(
             },
             a.format,
         ),
+        Command::Drift(a) => return crate::drift::fleet::run(a, g, config, style).await,
         _ => return Err(not_a_fleet_command()),
     };
     // File errors stop everything before any target is touched (exit 2), and the files are
@@ -141,9 +142,9 @@ pub(crate) async fn run(
     }
 }
 
-/// `--fleet` with a command other than forwards, backwards and check.
+/// `--fleet` with a command other than forwards, backwards, check and drift.
 pub(crate) fn not_a_fleet_command() -> Failure {
-    Failure::Usage("--fleet applies to forwards, backwards and check".into())
+    Failure::Usage("--fleet applies to forwards, backwards, check and drift".into())
 }
 
 fn finish(results: Vec<report::TargetResult>, format: Format, style: Style) -> Ending {
@@ -196,7 +197,7 @@ fn backwards_work(a: &BackwardsArgs) -> Result<Work, Failure> {
 /// The selected targets: the fleet from the config (with `schemas_query` answered; a warning
 /// for each source that yielded no target), then `--target` and `--partition`, then
 /// `--rerun-failed`.
-async fn targets(
+pub(crate) async fn targets(
     g: &GlobalOpts,
     config: &Config,
     table: &TableName,

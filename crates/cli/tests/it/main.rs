@@ -5,7 +5,7 @@
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
 //! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16);
 //! `database` the `database` and `show` commands; `progress` the running line of a slow
-//! migration.
+//! migration; `drift` `ferry drift` and `ferry schema` on every backend (SPEC §12).
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
@@ -17,6 +17,7 @@ mod progress;
 mod servers;
 #[macro_use]
 mod shared;
+mod drift;
 mod session;
 #[cfg(all(unix, feature = "sqlite"))]
 mod snapshots;

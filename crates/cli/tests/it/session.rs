@@ -357,7 +357,7 @@ fn no_apps_is_a_usage_error_saying_where_ferry_looked() {
 }
 
 /// SPEC §16.8: `ferry <command> --help` lists the command's own options; the fleet options
-/// only for forwards, backwards and check; global options under their own heading.
+/// only for forwards, backwards, check and drift; global options under their own heading.
 #[test]
 fn help_lists_each_commands_own_options() {
     let help = |args: &[&str]| {
@@ -392,6 +392,8 @@ fn help_lists_each_commands_own_options() {
         ("clean", &["--preview", "--auto-agree"], false),
         ("resolve", &["--applied", "--reverted"], false),
         ("verify", &["--scratch-url", "--keep"], false),
+        ("drift", &["--scratch-url", "--format"], true),
+        ("schema", &["--format"], false),
         ("new", &[], false),
         ("init", &["--app"], false),
         ("completions", &[], false),
@@ -474,7 +476,7 @@ fn aliases_and_fleet_options_anywhere() {
     for (args, message) in [
         (
             &["--fleet", "clean"][..],
-            "--fleet is a fleet option of forwards, backwards and check",
+            "--fleet is a fleet option of forwards, backwards, check and drift",
         ),
         (
             &["resolve", "users", "1", "--applied", "--canary", "1"],

@@ -133,6 +133,13 @@ impl Rows {
         self.0.get(app).map_or(&[], Vec::as_slice)
     }
 
+    /// Every row, of every app, in apply order.
+    pub(crate) fn into_apply_order(self) -> Vec<AppliedMigration> {
+        let mut rows: Vec<AppliedMigration> = self.0.into_values().flatten().collect();
+        rows.sort_by_key(|r| r.row_id);
+        rows
+    }
+
     fn any_dirty(&self) -> bool {
         self.0.values().flatten().any(|r| r.dirty)
     }
@@ -319,18 +326,7 @@ impl Migrator {
     /// Take the lock; with `atomic`, open the run-wide transaction ([`Driver::begin_atomic`])
     /// before the tracking table is created, so that a rolled-back run leaves no table behind.
     pub(crate) async fn lock_for(&mut self, atomic: bool) -> Result<()> {
-        let started = Instant::now();
-        if let Err(e) = self.driver.lock(self.lock_timeout).await {
-            return Err(match e.kind {
-                DriverErrorKind::LockTimeout => {
-                    let waited = started.elapsed();
-                    // Who holds it, for the message; a failure to tell is no new error.
-                    let holder = self.driver.lock_holder().await.ok().flatten();
-                    Error::LockTimeout { waited, holder }
-                }
-                _ => Error::db("taking the migration lock")(e),
-            });
-        }
+        self.take_lock().await?;
         if atomic {
             if let Err(e) = self.driver.begin_atomic().await {
                 let _ = self.driver.unlock().await;
@@ -343,6 +339,23 @@ impl Migrator {
             }
             let _ = self.driver.unlock().await;
             return Err(Error::db("creating the tracking table")(e));
+        }
+        Ok(())
+    }
+
+    /// Take the migration lock only, creating nothing (`drift` reads under it).
+    pub(crate) async fn take_lock(&mut self) -> Result<()> {
+        let started = Instant::now();
+        if let Err(e) = self.driver.lock(self.lock_timeout).await {
+            return Err(match e.kind {
+                DriverErrorKind::LockTimeout => {
+                    let waited = started.elapsed();
+                    // Who holds it, for the message; a failure to tell is no new error.
+                    let holder = self.driver.lock_holder().await.ok().flatten();
+                    Error::LockTimeout { waited, holder }
+                }
+                _ => Error::db("taking the migration lock")(e),
+            });
         }
         Ok(())
     }

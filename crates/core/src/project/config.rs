@@ -34,6 +34,8 @@ pub struct Config {
     pub registry: AppRegistry,
     /// The fleet's targets as configured (SPEC §11); used only with `--fleet`.
     pub fleet: crate::project::fleet::FleetConfig,
+    /// `drift_ignore`: globs of object names `ferry drift` leaves out (SPEC §12.3), checked.
+    pub drift_ignore: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +53,8 @@ struct RawConfig {
     targets_file: Option<String>,
     schemas: Option<Vec<String>>,
     schemas_query: Option<String>,
+    #[serde(default)]
+    drift_ignore: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +181,16 @@ impl Config {
                 format!("[[target]] name `{}` must be one word, not empty", bad.name),
             ));
         }
+        if let Some((glob, why)) = raw
+            .drift_ignore
+            .iter()
+            .find_map(|g| glob::Pattern::new(g).err().map(|e| (g, e)))
+        {
+            return Err(Error::config(
+                path,
+                format!("drift_ignore: `{glob}` is not a valid glob: {why}"),
+            ));
+        }
         let fleet = crate::project::fleet::FleetConfig {
             targets: raw
                 .target
@@ -189,6 +203,7 @@ impl Config {
         };
         Ok(Config {
             fleet,
+            drift_ignore: raw.drift_ignore,
             database_url: raw.database_url.map(|u| resolve_sqlite_path(&u, root)),
             table: raw.table,
             lock,
@@ -228,6 +243,7 @@ impl Config {
             lock_lease: None,
             out_of_order: None,
             fleet: crate::project::fleet::FleetConfig::default(),
+            drift_ignore: Vec::new(),
             registry: AppRegistry {
                 from_folders: true,
                 ..AppRegistry::new(apps)?
@@ -239,6 +255,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_ignore_globs_are_checked() {
+        let cfg = Config::parse("drift_ignore = [\"pgbench_*\"]\n", Path::new("/"), None).unwrap();
+        assert_eq!(cfg.drift_ignore, ["pgbench_*"]);
+        let e = Config::parse(
+            "drift_ignore = [\"a[\"]\n",
+            Path::new("/p"),
+            Some("/p/ferry.toml".into()),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/p/ferry.toml: drift_ignore: `a[`"),
+            "{e}"
+        );
+        assert_eq!(e.class(), crate::error::ErrorClass::Input);
+    }
 
     #[test]
     fn unknown_keys_are_errors() {
