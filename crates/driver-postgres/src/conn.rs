@@ -36,68 +36,24 @@ use crate::url::{SslMode, Target};
 /// the target's `connect_timeout`. A server that speaks another protocol, or accepts the
 /// connection and then says nothing, fails sooner, naming what it saw
 /// ([`ferry_core::wire`]): when connecting fails without an answer from a PostgreSQL server,
-/// or is still going after [`SNIFF_AFTER`], a second connection asks the server what it is.
+/// or is still going after [`ferry_core::wire::SNIFF_AFTER`], a second connection asks the server what it is.
 pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
     let started = Instant::now();
-    let deadline = started + target.connect_timeout;
-    let timed_out = || {
-        target.connect_error(&format!(
-            "no answer, gave up after {} (connect_timeout)",
-            ferry_core::seconds_text(started.elapsed())
-        ))
-    };
-    let attempt = open_unbounded(target);
-    tokio::pin!(attempt);
-    let early = target.connect_timeout.min(SNIFF_AFTER);
-    match tokio::time::timeout(early, &mut attempt).await {
-        Ok(Ok(client)) => return Ok(client),
-        Ok(Err(e)) => return Err(explained(target, e, started).await),
-        Err(_) if target.connect_timeout <= SNIFF_AFTER => return Err(timed_out()),
-        Err(_) => {}
-    }
-    let sniff = sniff(target, started);
-    tokio::pin!(sniff);
-    tokio::select! {
-        result = &mut attempt => {
-            return match result {
-                Ok(client) => Ok(client),
-                Err(e) => Err(explained(target, e, started).await),
-            };
-        }
-        heard = &mut sniff => {
-            if let Some(heard) = heard.filter(|h| !h.speaks(Backend::Postgres)) {
-                return Err(target.connect_error(&heard.describe(Backend::Postgres)));
-            }
-        }
-        () = tokio::time::sleep_until(deadline.into()) => return Err(timed_out()),
-    }
-    match tokio::time::timeout_at(deadline.into(), attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(timed_out()),
-    }
+    ferry_core::wire::open_naming_the_server(
+        &crate::lease::TOKIO,
+        Backend::Postgres,
+        target.connect_timeout,
+        open_unbounded(target),
+        |e| e.sqlstate.is_some(),
+        || sniff(target, started),
+        |text| target.connect_error(text),
+    )
+    .await
 }
 
-/// How long connecting may go on before ferry asks the server, on a second connection,
-/// whether it speaks PostgreSQL at all; with [`LISTEN`] twice, a server that does not is
-/// named within 5 s.
-const SNIFF_AFTER: Duration = Duration::from_millis(2500);
 /// How long the second connection waits for the TCP connection, for a greeting, and for the
 /// answer to its `SSLRequest`.
 const LISTEN: Duration = Duration::from_millis(1000);
-
-/// `error`, a failed attempt, with what the server is when it did not answer as PostgreSQL
-/// does (no SQLSTATE): a MySQL server, say, or nothing at all.
-async fn explained(target: &Target, error: DriverError, started: Instant) -> DriverError {
-    if error.sqlstate.is_some() {
-        return error;
-    }
-    match sniff(target, started).await {
-        Some(heard) if !heard.speaks(Backend::Postgres) => {
-            target.connect_error(&heard.describe(Backend::Postgres))
-        }
-        _ => error,
-    }
-}
 
 /// What the first TCP host of `target` is ([`ferry_core::wire`]); `None` when it cannot be
 /// reached (a unix socket is not asked: only PostgreSQL makes those).

@@ -189,7 +189,7 @@ where
 
 /// Poll `work` and `timer` together: `Some` with the work's result if it finishes first,
 /// `None` when the timer fires first.
-async fn first<T>(
+pub(crate) async fn first<T>(
     mut work: std::pin::Pin<&mut impl Future<Output = T>>,
     timer: impl Future<Output = ()>,
 ) -> Option<T> {

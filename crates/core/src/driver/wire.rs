@@ -16,9 +16,16 @@
 //! assert!(heard.describe(Backend::Mysql).contains("PostgreSQL"));
 //! ```
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use crate::driver::error::DriverError;
+use crate::driver::rt::Runtime;
 use crate::driver::url::Backend;
+use crate::driver::watch::first;
+use crate::text::seconds_text;
 
 /// PostgreSQL's `SSLRequest`: length 8, request code 80877103. Any PostgreSQL server answers
 /// it with `S` or `N` before anything else.
@@ -133,6 +140,93 @@ fn printable(bytes: &[u8]) -> String {
         .collect::<String>()
         .trim_end_matches('.')
         .to_owned()
+}
+
+/// How long connecting may go on before [`open_naming_the_server`] asks the server, on a second
+/// connection, what it is; with a driver's one-second listens, a server that does not speak
+/// the backend's protocol is named within 5 s.
+pub const SNIFF_AFTER: Duration = Duration::from_millis(2500);
+
+/// A server driver's connection attempt, bounded by `limit` (the URL's `connect_timeout`),
+/// that names the server when it is not one of `backend`'s (SPEC §16.10).
+///
+/// `attempt` opens the connection. When it fails without an answer from a server of the
+/// backend (`answered` says whether the error carries one), or is still going after
+/// [`SNIFF_AFTER`], `sniff` asks the server what it is on a second connection
+/// ([`Heard`]); a server of another kind, or a silent one, fails the attempt with
+/// `connect_error` of [`Heard::describe`]. Past `limit`, `connect_error` says how long ferry
+/// waited. The driver passes its runtime, so that core stays free of one.
+pub async fn open_naming_the_server<T, S, F>(
+    rt: &dyn Runtime,
+    backend: Backend,
+    limit: Duration,
+    attempt: impl Future<Output = Result<T, DriverError>>,
+    answered: impl Fn(&DriverError) -> bool,
+    sniff: S,
+    connect_error: impl Fn(&str) -> DriverError,
+) -> Result<T, DriverError>
+where
+    S: Fn() -> F,
+    F: Future<Output = Option<Heard>>,
+{
+    let started = Instant::now();
+    let timed_out = || {
+        connect_error(&format!(
+            "no answer, gave up after {} (connect_timeout)",
+            seconds_text(started.elapsed())
+        ))
+    };
+    let explained = |error: DriverError| {
+        let asked = (!answered(&error)).then(&sniff);
+        let connect_error = &connect_error;
+        async move {
+            match asked {
+                Some(asked) => match asked.await {
+                    Some(heard) if !heard.speaks(backend) => {
+                        connect_error(&heard.describe(backend))
+                    }
+                    _ => error,
+                },
+                None => error,
+            }
+        }
+    };
+    let mut attempt = pin!(attempt);
+    match first(attempt.as_mut(), rt.sleep(limit.min(SNIFF_AFTER))).await {
+        Some(Ok(done)) => return Ok(done),
+        Some(Err(e)) => return Err(explained(e).await),
+        None if limit <= SNIFF_AFTER => return Err(timed_out()),
+        None => {}
+    }
+    enum Step<T> {
+        Done(Result<T, DriverError>),
+        Heard(Option<Heard>),
+        Late,
+    }
+    let mut sniffing = pin!(sniff());
+    let mut timer = pin!(rt.sleep(limit.saturating_sub(started.elapsed())));
+    let step = std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = attempt.as_mut().poll(cx) {
+            return Poll::Ready(Step::Done(done));
+        }
+        if let Poll::Ready(heard) = sniffing.as_mut().poll(cx) {
+            return Poll::Ready(Step::Heard(heard));
+        }
+        timer.as_mut().poll(cx).map(|()| Step::Late)
+    })
+    .await;
+    match step {
+        Step::Done(Ok(done)) => Ok(done),
+        Step::Done(Err(e)) => Err(explained(e).await),
+        Step::Heard(Some(heard)) if !heard.speaks(backend) => {
+            Err(connect_error(&heard.describe(backend)))
+        }
+        Step::Heard(_) => match first(attempt.as_mut(), timer).await {
+            Some(done) => done,
+            None => Err(timed_out()),
+        },
+        Step::Late => Err(timed_out()),
+    }
 }
 
 #[cfg(test)]
