@@ -43,7 +43,7 @@ pub use clean::CleanManager;
 pub use context::{Migrator, Preload};
 pub use forwards::{forwards, run_forwards, ForwardsMigrationManager};
 pub use report::{
-    Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm,
+    Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm, Progress,
     NullReporter, Outcome, PlannedMigration, Reporter, Status,
 };
 pub use resolve::ResolveManager;
