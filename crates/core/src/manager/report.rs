@@ -303,6 +303,9 @@ pub struct MigrationStatus {
     /// When it was applied (UTC), if it was.
     pub applied_at: Option<DateTime<Utc>>,
     /// For a dirty migration whose statements were counted (SPEC §14): how far it got.
+    /// Serialized as its fields (`statements_done`, `statements_total`, `failed_at`), left
+    /// out when `None`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
 }
 
