@@ -33,8 +33,8 @@ pub const COLUMNS: [&str; 11] = [
 pub const PROGRESS_COLUMNS: [&str; 2] = ["statements_done", "progress_checksum"];
 
 /// The columns a new row is inserted with (every column but the auto-increment `id`).
-const INSERT_COLUMNS: &str = "app_name, migration_id, description, checksum, down_sql, \
-     applied_at, duration_ms, dirty, statements_done";
+const INSERT_COLUMNS: &str =
+    "app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty";
 
 /// One row of the tracking table, without its auto-increment key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,7 +300,7 @@ impl TrackingSql {
             ),
             insert: format!(
                 "INSERT INTO {t} ({INSERT_COLUMNS}) VALUES ({})",
-                p.join(", ")
+                p[..8].join(", ")
             ),
             delete: format!("DELETE FROM {t} {}", key(0)),
             mark_dirty: format!("UPDATE {t} SET dirty = TRUE {}", key(0)),
@@ -363,7 +363,6 @@ impl TrackingSql {
                     Value::Time(row.applied_at),
                     Value::Int(row.duration_ms),
                     Value::Bool(row.dirty),
-                    Value::NullableInt(row.dirty.then_some(0)),
                 ],
             ),
             RowChange::Delete {
@@ -433,7 +432,7 @@ mod tests {
         let sql = TrackingSql::new(Placeholders::Question, "`t`");
         assert_eq!(
             sql.insert,
-            "INSERT INTO `t` (app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty, statements_done) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO `t` (app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         );
         assert_eq!(
             sql.mark_clean,

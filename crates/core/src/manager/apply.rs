@@ -177,7 +177,23 @@ impl Stepper {
         let dialect = driver.capabilities().dialect;
         let statements = sql::split_statements(&section.sql, dialect);
         let started = Instant::now();
-        self.write_with(driver, planned, before).await?;
+        // The dirty row says from the start that no statement ran yet (one transaction).
+        let zero = RowChange::Progress {
+            app_name: planned.app_name.clone(),
+            migration_id: planned.migration_id.clone(),
+            statements_done: 0,
+            progress_checksum: String::new(),
+        };
+        let mut changes: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
+        changes.extend([before, zero]);
+        if let Err(e) = driver.write_all(&changes).await {
+            // As in `write_with`: the deferred write alone, where that can be helped.
+            if let Some((deferred, _)) = self.deferred.take() {
+                let _ = driver.write(&deferred).await;
+            }
+            return Err(record_error(planned, e));
+        }
+        self.deferred = None;
         match run_counted(driver, planned, section, &statements, 0).await {
             Ok(()) => {
                 self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));

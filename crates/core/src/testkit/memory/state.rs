@@ -82,7 +82,7 @@ impl State {
                 tracking.rows.push(AppliedMigration {
                     row_id: tracking.last_id,
                     row: row.clone(),
-                    statements_done: row.dirty.then_some(0),
+                    statements_done: None,
                     progress_checksum: None,
                 });
             }
