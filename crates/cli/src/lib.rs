@@ -425,6 +425,15 @@ async fn check(
                         s.migration_id,
                         progress.describe()
                     ));
+                    if style.verbose {
+                        // SPEC §14.4: the crash window.
+                        out(&format!(
+                            "  statement {} may have run: a crash between a statement and its progress update leaves the count one behind; check the database before `ferry resolve {} {} --resume`, which starts with it\n",
+                            progress.statements_done + 1,
+                            s.app_name,
+                            s.migration_id
+                        ));
+                    }
                 }
             }
         }

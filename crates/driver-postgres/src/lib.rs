@@ -473,6 +473,23 @@ impl PostgresDriver {
         self.after_reset(result).await
     }
 
+    /// One statement of a counted `no-transaction` section (SPEC §14): the session is reset
+    /// after the last one or a failure only. In a tenant's schema, where `search_path` is set
+    /// per call, each statement runs as [`Self::execute`] runs a section.
+    async fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        if self.search_path.is_some() {
+            return self.execute(sql, true).await;
+        }
+        if let Held::Lease(lease) = &self.held {
+            lease.fence(&mut self.store()).await?;
+        }
+        let ran = self.run_sql(sql, true).await;
+        if last || ran.is_err() {
+            return self.after_reset(ran).await;
+        }
+        ran
+    }
+
     /// The statements that bring the session back to the state the connection began with
     /// (SPEC §7): every setting back to its value from the server's configuration and the
     /// startup parameters (`RESET ALL`, and the role and session user, which it leaves), the
@@ -860,6 +877,19 @@ impl PostgresDriver {
 
 impl Driver for PostgresDriver {
     ferry_core::watched_driver_methods!(&TOKIO, Backend::Postgres, transactional_ddl = true);
+
+    fn counts_statements(&self) -> bool {
+        true
+    }
+
+    fn execute_statement<'a>(
+        &'a mut self,
+        sql: &'a str,
+        _no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+    }
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())

@@ -335,6 +335,16 @@ impl Conn {
     /// holds (a dirty row written just before, among it), run the batch, and take the lock
     /// again.
     pub(crate) fn execute(&mut self, sql: &str) -> DriverResult<()> {
+        self.execute_reset(sql, true)
+    }
+
+    /// One statement of a counted `no-transaction` section (SPEC §14): as [`Self::execute`],
+    /// the session reset after the `last` statement or a failure only.
+    pub(crate) fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        self.execute_reset(sql, last)
+    }
+
+    fn execute_reset(&mut self, sql: &str, reset: bool) -> DriverResult<()> {
         let relock = self.locked;
         if relock {
             let conn = self.connection()?;
@@ -343,7 +353,11 @@ impl Conn {
             }
         }
         let ran = self.run(sql);
-        let result = self.after_reset(ran);
+        let result = if reset || ran.is_err() {
+            self.after_reset(ran)
+        } else {
+            ran
+        };
         if relock {
             if let Err(e) = self.begin_immediate(self.lock_timeout) {
                 self.locked = false;

@@ -73,6 +73,9 @@ mod mysql {
         p.run(&["check", "users"])
             .expect(0)
             .stdout_has(&format!("users 1: dirty: 1 of 3 statements ran; failed at {}:4", path.display()));
+        p.run(&["check", "users", "-v"])
+            .expect(0)
+            .stdout_has("statement 2 may have run: a crash between a statement and its progress update");
         // Still broken: the resume fails again at statement 2, still dirty with 1 done.
         p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
@@ -254,4 +257,79 @@ fn old_tracking_table_is_upgraded_pgbouncer() {
 #[test]
 fn old_tracking_table_is_upgraded_mysql() {
     old_tracking_table_is_upgraded(Backend::Mysql);
+}
+
+/// A `no-transaction` section counts its statements on every backend (SPEC §14): a failing
+/// first statement leaves no dirty row; statement 2 or n failing leaves the count; an edit of
+/// a statement that ran refuses `--resume`; the fixed file resumes where it stopped.
+fn no_transaction_section_counts_statements(backend: Backend) {
+    let p = Project::new(backend);
+    let good = "-- ferry:up no-transaction\nCREATE TABLE nt_a (id INT);\nCREATE TABLE nt_b (id INT);\nCREATE TABLE nt_c (id INT);\n-- ferry:down\nDROP TABLE nt_c;\nDROP TABLE nt_b;\nDROP TABLE nt_a;\n";
+    let broken = |table: &str| {
+        good.replace(
+            &format!("CREATE TABLE {table} (id INT)"),
+            "INSERT INTO no_such_table VALUES (1)",
+        )
+    };
+    // Statement 1: failed, not dirty.
+    let path = p.write("users", "1_nt.sql", &broken("nt_a"));
+    let r = p.run(&["forwards", "users"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("dirty"), "{}", r.stderr);
+    assert_eq!(p.ids("users", "pending"), ["1"]);
+    // Statement 2 of 3.
+    p.write("users", "1_nt.sql", &broken("nt_b"));
+    p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+        "dirty: 1 of 3 statements ran; failed at {}:3",
+        path.display()
+    ));
+    let rows = check_json(&p);
+    assert_eq!(rows[0]["statements_done"], 1);
+    assert_eq!(rows[0]["statements_total"], 3);
+    // Statement 1 edited: refused.
+    p.write("users", "1_nt.sql", &good.replace("nt_a (id INT)", "nt_a (id BIGINT)"));
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has(&format!("statement 1 ({}:2) changed since it ran", path.display()));
+    // Statement 3 broken now: the resume runs 2, fails at 3 (n), 2 of 3 done.
+    p.write("users", "1_nt.sql", &broken("nt_c"));
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has(&format!(
+            "dirty: 2 of 3 statements ran; failed at {}:4",
+            path.display()
+        ));
+    assert_eq!(check_json(&p)[0]["statements_done"], 2);
+    p.write("users", "1_nt.sql", good);
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(0)
+        .stderr_has("ran statements 3..3");
+    assert_eq!(p.ids("users", "applied"), ["1"]);
+    // Each table exists once: the down section drops all three, and up runs again.
+    p.run(&["backwards", "users", "-y"]).expect(0);
+    p.run(&["forwards", "users"]).expect(0);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn no_transaction_section_counts_statements_sqlite() {
+    no_transaction_section_counts_statements(Backend::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn no_transaction_section_counts_statements_postgres() {
+    no_transaction_section_counts_statements(Backend::Postgres);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn no_transaction_section_counts_statements_pgbouncer() {
+    no_transaction_section_counts_statements(Backend::PgBouncer);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn no_transaction_section_counts_statements_mysql() {
+    no_transaction_section_counts_statements(Backend::Mysql);
 }
