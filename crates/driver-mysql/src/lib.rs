@@ -262,7 +262,10 @@ impl MysqlDriver {
             return Ok(());
         }
         let mut clauses = Vec::new();
-        for (column, ty) in [("statements_done", "BIGINT"), ("progress_checksum", "LONGTEXT")] {
+        for (column, ty) in [
+            ("statements_done", "BIGINT"),
+            ("progress_checksum", "LONGTEXT"),
+        ] {
             let exists: Option<i64> = self
                 .conn
                 .exec_first(
@@ -278,7 +281,11 @@ impl MysqlDriver {
             }
         }
         self.conn
-            .query_drop(format!("ALTER TABLE {} {}", self.quoted, clauses.join(", ")))
+            .query_drop(format!(
+                "ALTER TABLE {} {}",
+                self.quoted,
+                clauses.join(", ")
+            ))
             .await
             .map_err(|e| db_error(&e))
     }

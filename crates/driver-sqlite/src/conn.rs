@@ -164,7 +164,10 @@ impl Conn {
         if have >= 2 {
             return Ok(());
         }
-        for (column, ty) in [("statements_done", "INTEGER"), ("progress_checksum", "TEXT")] {
+        for (column, ty) in [
+            ("statements_done", "INTEGER"),
+            ("progress_checksum", "TEXT"),
+        ] {
             let exists: i64 = conn
                 .query_row(
                     "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) WHERE name = ?3",
@@ -173,7 +176,9 @@ impl Conn {
                 )
                 .map_err(db_error)?;
             if exists == 0 {
-                conn.execute_batch(&format!("ALTER TABLE {quoted} ADD COLUMN {column} {ty} NULL"))
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {quoted} ADD COLUMN {column} {ty} NULL"
+                ))
                 .map_err(db_error)?;
             }
         }

@@ -44,7 +44,11 @@ mod mysql {
         assert_eq!(p.ids("users", "pending"), v(&["1"]));
         assert_eq!(p.ids("users", "dirty"), Vec::<String>::new());
         // Also the first of several statements.
-        p.write("users", "1_typo.sql", &THREE.replace("CREATE TABLE s_a (id INT)", "CREATE TABLE s_a (id INTT)"));
+        p.write(
+            "users",
+            "1_typo.sql",
+            &THREE.replace("CREATE TABLE s_a (id INT)", "CREATE TABLE s_a (id INTT)"),
+        );
         p.run(&["forwards", "users"]).expect(1);
         assert_eq!(p.ids("users", "pending"), v(&["1"]));
         p.write("users", "1_typo.sql", THREE);
@@ -70,12 +74,13 @@ mod mysql {
         let rows = check_json(&p);
         assert_eq!(rows[0]["statements_done"], 1);
         assert_eq!(rows[0]["statements_total"], 3);
-        p.run(&["check", "users"])
-            .expect(0)
-            .stdout_has(&format!("users 1: dirty: 1 of 3 statements ran; failed at {}:4", path.display()));
-        p.run(&["check", "users", "-v"])
-            .expect(0)
-            .stdout_has("statement 2 may have run: a crash between a statement and its progress update");
+        p.run(&["check", "users"]).expect(0).stdout_has(&format!(
+            "users 1: dirty: 1 of 3 statements ran; failed at {}:4",
+            path.display()
+        ));
+        p.run(&["check", "users", "-v"]).expect(0).stdout_has(
+            "statement 2 may have run: a crash between a statement and its progress update",
+        );
         // Still broken: the resume fails again at statement 2, still dirty with 1 done.
         p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
@@ -100,22 +105,34 @@ mod mysql {
         let p = Project::new(Backend::Mysql);
         let bad = THREE.replace("CREATE TABLE s_c (id INT)", "CREATE TABLE s_c (id INTT)");
         let path = p.write("users", "1_three.sql", &bad);
-        p.run(&["forwards", "users"])
+        p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+            "dirty: 2 of 3 statements ran; failed at {}:5",
+            path.display()
+        ));
+        // Statement 1 edited (and 3 fixed): refused, naming statement 1, nothing run.
+        p.write(
+            "users",
+            "1_three.sql",
+            &THREE.replace("s_a (id INT)", "s_a (id BIGINT)"),
+        );
+        p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
             .stderr_has(&format!(
-                "dirty: 2 of 3 statements ran; failed at {}:5",
+                "statement 1 ({}:2) changed since it ran",
                 path.display()
             ));
-        // Statement 1 edited (and 3 fixed): refused, naming statement 1, nothing run.
-        p.write("users", "1_three.sql", &THREE.replace("s_a (id INT)", "s_a (id BIGINT)"));
-        p.run(&["resolve", "users", "1", "--resume"])
-            .expect(1)
-            .stderr_has(&format!("statement 1 ({}:2) changed since it ran", path.display()));
         // Statement 2 edited: refused, naming statement 2.
-        p.write("users", "1_three.sql", &THREE.replace("s_b (id INT)", "s_b (id BIGINT)"));
+        p.write(
+            "users",
+            "1_three.sql",
+            &THREE.replace("s_b (id INT)", "s_b (id BIGINT)"),
+        );
         p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
-            .stderr_has(&format!("statement 2 ({}:4) changed since it ran", path.display()));
+            .stderr_has(&format!(
+                "statement 2 ({}:4) changed since it ran",
+                path.display()
+            ));
         assert_eq!(p.ids("users", "dirty"), v(&["1"]));
         let rows = check_json(&p);
         assert_eq!(rows[0]["statements_done"], 2);
@@ -150,7 +167,8 @@ mod mysql {
         p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
             .stderr_has("is not dirty");
-        p.run(&["resolve", "users", "1", "--resume", "--applied"]).expect(2);
+        p.run(&["resolve", "users", "1", "--resume", "--applied"])
+            .expect(2);
     }
 }
 
@@ -218,8 +236,12 @@ fn old_tracking_table_is_upgraded(backend: Backend) {
          SELECT 'users', '1', 'old', 'x', NULL, CURRENT_TIMESTAMP, 1, FALSE",
     )
     .unwrap();
-    let probe = "UPDATE ferry_migrations SET statements_done = NULL, progress_checksum = NULL WHERE 1 = 0";
-    assert!(raw(&p, probe).is_err(), "the old table has no progress columns");
+    let probe =
+        "UPDATE ferry_migrations SET statements_done = NULL, progress_checksum = NULL WHERE 1 = 0";
+    assert!(
+        raw(&p, probe).is_err(),
+        "the old table has no progress columns"
+    );
     let rows = check_json(&p);
     assert_eq!(rows[0]["status"], "changed");
     assert_eq!(rows[0]["statements_done"], serde_json::Value::Null);
@@ -287,10 +309,17 @@ fn no_transaction_section_counts_statements(backend: Backend) {
     assert_eq!(rows[0]["statements_done"], 1);
     assert_eq!(rows[0]["statements_total"], 3);
     // Statement 1 edited: refused.
-    p.write("users", "1_nt.sql", &good.replace("nt_a (id INT)", "nt_a (id BIGINT)"));
+    p.write(
+        "users",
+        "1_nt.sql",
+        &good.replace("nt_a (id INT)", "nt_a (id BIGINT)"),
+    );
     p.run(&["resolve", "users", "1", "--resume"])
         .expect(1)
-        .stderr_has(&format!("statement 1 ({}:2) changed since it ran", path.display()));
+        .stderr_has(&format!(
+            "statement 1 ({}:2) changed since it ran",
+            path.display()
+        ));
     // Statement 3 broken now: the resume runs 2, fails at 3 (n), 2 of 3 done.
     p.write("users", "1_nt.sql", &broken("nt_c"));
     p.run(&["resolve", "users", "1", "--resume"])

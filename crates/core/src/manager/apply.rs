@@ -132,7 +132,9 @@ impl Stepper {
                 .map_err(execute_error(false));
         }
         if forwards && driver.counts_statements() {
-            return self.step_counted(driver, planned, section, before, after).await;
+            return self
+                .step_counted(driver, planned, section, before, after)
+                .await;
         }
         // The deferred write, this step's dirty row and its SQL: one call, so that a driver
         // can send them in one round trip. The duration recorded includes those writes.

@@ -43,8 +43,8 @@ pub use clean::CleanManager;
 pub use context::{Migrator, Preload};
 pub use forwards::{forwards, run_forwards, ForwardsMigrationManager};
 pub use report::{
-    Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm, Progress,
-    NullReporter, Outcome, PlannedMigration, Reporter, Status,
+    Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm,
+    NullReporter, Outcome, PlannedMigration, Progress, Reporter, Status,
 };
 pub use resolve::ResolveManager;
 pub use selector::Apps;

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::context::Rows;
-use super::report::{MigrationResult, MigrationStatus, Outcome, PlannedMigration, Progress, Status};
+use super::report::{
+    MigrationResult, MigrationStatus, Outcome, PlannedMigration, Progress, Status,
+};
 use super::target::{BackwardsTarget, ForwardsTarget};
 use crate::driver::tracking::AppliedMigration;
 use crate::error::{Error, Result};

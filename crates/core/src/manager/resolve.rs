@@ -7,10 +7,10 @@ use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, planned, Empty, Plan};
 use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
 use crate::driver::tracking::{statement_digest, AppliedMigration, RowChange};
-use crate::sql;
 use crate::error::{Error, Result};
 use crate::project::migration::{compare_ids, Migration};
 use crate::project::registry::AppConfig;
+use crate::sql;
 
 /// Clears a dirty row after a human has inspected the database, or records the current
 /// checksum and down section of a `changed` migration (`accept_changed`).
