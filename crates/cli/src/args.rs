@@ -346,7 +346,7 @@ pub struct CleanArgs {
 
 /// `ferry resolve`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("outcome").required(true).args(["applied", "reverted", "accept_changed"])))]
+#[command(group(clap::ArgGroup::new("outcome").required(true).args(["applied", "reverted", "resume", "accept_changed"])))]
 pub struct ResolveArgs {
     /// The app
     pub app: String,
@@ -358,6 +358,9 @@ pub struct ResolveArgs {
     /// Its changes are not in place: delete its tracking row
     #[arg(long)]
     pub reverted: bool,
+    /// Run the statements after the last one that ran (statement-counted migrations: MySQL/MariaDB)
+    #[arg(long)]
+    pub resume: bool,
     /// A changed migration (file edited after it was applied): record the file's checksum and down section
     #[arg(long = "accept-changed")]
     pub accept_changed: bool,

@@ -333,6 +333,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
                 app_name: a.app,
                 migration_id: a.migration_id,
                 applied: a.applied,
+                resume: a.resume,
                 accept_changed: a.accept_changed,
                 auto_agree: a.auto_agree,
             }
@@ -415,6 +416,26 @@ async fn check(
         }
         Format::Table => {
             out(&render::check_table(&statuses, style.color_out));
+            // SPEC §14: how far each dirty migration got.
+            for s in &statuses {
+                if let Some(progress) = &s.progress {
+                    out(&format!(
+                        "{} {}: {}\n",
+                        s.app_name,
+                        s.migration_id,
+                        progress.describe()
+                    ));
+                    if style.verbose {
+                        // SPEC §14.4: the crash window.
+                        out(&format!(
+                            "  statement {} may have run: a crash between a statement and its progress update leaves the count one behind; check the database before `ferry resolve {} {} --resume`, which starts with it\n",
+                            progress.statements_done + 1,
+                            s.app_name,
+                            s.migration_id
+                        ));
+                    }
+                }
+            }
         }
     }
     Ok(Ending::Check {
@@ -433,6 +454,8 @@ fn statuses_json(statuses: &[ferry_core::MigrationStatus]) -> Vec<serde_json::Va
                 "has_ran": s.has_ran,
                 "status": s.status.as_str(),
                 "applied_at": s.applied_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                "statements_done": s.progress.as_ref().map(|p| p.statements_done),
+                "statements_total": s.progress.as_ref().and_then(|p| p.statements_total),
             })
         })
         .collect()

@@ -133,6 +133,38 @@ pub enum Error {
         /// The migration ran outside a transaction and its row was left dirty.
         dirty: bool,
     },
+    /// Statement `done + 1` of a migration whose statements are counted failed after the
+    /// first `done` ran (SPEC §14): the row stays dirty with `statements_done = done`.
+    #[error("migration {app} {id} failed{}: {source}\ndirty: {done} of {total} statements ran; failed at {at}\n{app} is blocked until you fix statement {} and run `ferry resolve {app} {id} --resume` (it runs statements {}..{total}), or inspect the database and run `ferry resolve {app} {id} --applied` or `--reverted`", location(file, *line), done + 1, done + 1)]
+    ExecutePartial {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+        /// The file, when the migration came from one.
+        file: Option<PathBuf>,
+        /// The line within the file, where the database reported a position.
+        line: Option<usize>,
+        /// Where the failing statement starts: `FILE:LINE` (`line N` without a file).
+        at: String,
+        /// What the database said.
+        source: DriverError,
+        /// How many statements ran.
+        done: usize,
+        /// How many statements the section has.
+        total: usize,
+    },
+    /// `resolve --resume` refused (SPEC §14.3): the file's statements that ran changed since,
+    /// or the row's progress is unknown.
+    #[error("cannot resume migration {app} {id}: {reason}; nothing was run")]
+    ResumeRefused {
+        /// The app.
+        app: String,
+        /// The migration.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// `resolve` was asked for a migration that is not dirty.
     #[error("migration {app} {id} is not dirty{}", if *applied { " (it is applied)" } else { " (it has no tracking row)" })]
     NotDirty {

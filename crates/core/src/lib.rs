@@ -77,7 +77,7 @@ pub use manager::{
     backwards, forwards, run_backwards, run_forwards, Apps, BackwardsMigrationManager,
     BackwardsTarget, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest, Direction,
     Event, ForwardsMigrationManager, ForwardsTarget, IntoDriver, MigrationResult, MigrationStatus,
-    Migrator, NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Reporter,
+    Migrator, NoConfirm, NullReporter, Outcome, PlannedMigration, Preload, Progress, Reporter,
     ResolveManager, Status,
 };
 pub use project::config::{Config, CONFIG_FILE};

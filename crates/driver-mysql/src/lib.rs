@@ -233,9 +233,58 @@ impl MysqlDriver {
                  applied_at DATETIME(6) NOT NULL, \
                  duration_ms BIGINT NOT NULL, \
                  dirty BOOLEAN NOT NULL DEFAULT FALSE, \
+                 statements_done BIGINT NULL, \
+                 progress_checksum LONGTEXT NULL, \
                  UNIQUE KEY (app_name, migration_id)\
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
                 self.quoted
+            ))
+            .await
+            .map_err(|e| db_error(&e))?;
+        self.upgrade_table().await
+    }
+
+    /// Add the progress columns (SPEC §14) to a tracking table made before them; called
+    /// under the migration lock by the first command that writes. One catalog query when
+    /// the table has them.
+    async fn upgrade_table(&mut self) -> DriverResult<()> {
+        let have: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+                 AND column_name IN ('statements_done', 'progress_checksum')",
+                (self.database.clone(), self.table.name().to_owned()),
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        if have.unwrap_or(0) >= 2 {
+            return Ok(());
+        }
+        let mut clauses = Vec::new();
+        for (column, ty) in [
+            ("statements_done", "BIGINT"),
+            ("progress_checksum", "LONGTEXT"),
+        ] {
+            let exists: Option<i64> = self
+                .conn
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.columns \
+                     WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+                     AND column_name = ?",
+                    (self.database.clone(), self.table.name().to_owned(), column),
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            if exists.unwrap_or(0) == 0 {
+                clauses.push(format!("ADD COLUMN {column} {ty} NULL"));
+            }
+        }
+        self.conn
+            .query_drop(format!(
+                "ALTER TABLE {} {}",
+                self.quoted,
+                clauses.join(", ")
             ))
             .await
             .map_err(|e| db_error(&e))
@@ -303,11 +352,18 @@ impl MysqlDriver {
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
         let (sql, values) = self.sql.select(app);
-        let rows: Vec<Row> = self
-            .conn
-            .exec(sql, bind(values))
-            .await
-            .map_err(|e| db_error(&e))?;
+        let rows: Vec<Row> = match self.conn.exec(sql, bind(values)).await {
+            Ok(rows) => rows,
+            // A table made before the progress columns (SPEC §14), not upgraded yet.
+            Err(e) if db_error(&e).sqlstate.as_deref() == Some("42S22") => {
+                let (sql, values) = self.sql.select_legacy(app);
+                self.conn
+                    .exec(sql, bind(values))
+                    .await
+                    .map_err(|_| db_error(&e))?
+            }
+            Err(e) => return Err(db_error(&e)),
+        };
         rows.into_iter()
             .map(|row| {
                 let (
@@ -320,6 +376,8 @@ impl MysqlDriver {
                     applied_at,
                     duration_ms,
                     dirty,
+                    statements_done,
+                    progress_checksum,
                 ): RowTuple = mysql_async::from_row_opt(row).map_err(|e| {
                     DriverError::new(
                         DriverErrorKind::Other,
@@ -338,6 +396,8 @@ impl MysqlDriver {
                         duration_ms,
                         dirty,
                     },
+                    statements_done,
+                    progress_checksum,
                 })
             })
             .collect()
@@ -396,6 +456,21 @@ impl MysqlDriver {
         }
         let ran = self.run_sql(sql).await;
         self.after_reset(ran).await
+    }
+
+    /// One statement of a counted section (SPEC §14): the session is reset after the last
+    /// one or a failure only.
+    async fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        if let Held::Lease(lease) = &self.held {
+            lease
+                .fence(&mut Store::new(&mut self.conn, &self.target))
+                .await?;
+        }
+        let ran = self.run_sql(sql).await;
+        if last || ran.is_err() {
+            return self.after_reset(ran).await;
+        }
+        ran
     }
 
     async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
@@ -643,6 +718,19 @@ impl Driver for MysqlDriver {
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<ferry_core::schema::Schema>> {
         ferry_core::watched!(self, true, &TOKIO, self.snapshot())
     }
+
+    fn counts_statements(&self) -> bool {
+        true
+    }
+
+    fn execute_statement<'a>(
+        &'a mut self,
+        sql: &'a str,
+        _no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+    }
 }
 
 impl std::fmt::Debug for MysqlDriver {
@@ -717,4 +805,6 @@ type RowTuple = (
     NaiveDateTime,
     i64,
     bool,
+    Option<i64>,
+    Option<String>,
 );

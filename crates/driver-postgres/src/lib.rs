@@ -290,11 +290,41 @@ impl PostgresDriver {
              applied_at TIMESTAMPTZ NOT NULL,\n\
              duration_ms BIGINT NOT NULL,\n\
              dirty BOOLEAN NOT NULL DEFAULT FALSE,\n\
+             statements_done BIGINT NULL,\n\
+             progress_checksum TEXT NULL,\n\
              UNIQUE (app_name, migration_id)\n)",
             self.quoted
         );
         let name = self.table.name().to_owned();
-        self.create_if_missing(&create, &name).await
+        self.create_if_missing(&create, &name).await?;
+        self.upgrade_table().await
+    }
+
+    /// Add the progress columns (SPEC §14) to a tracking table made before them; called
+    /// under the migration lock by the first command that writes. One catalog query when
+    /// the table has them.
+    async fn upgrade_table(&mut self) -> DriverResult<()> {
+        let have: i64 = self
+            .client
+            .query_typed_one(
+                "SELECT COUNT(*) FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                 AND attname IN ('statements_done', 'progress_checksum') AND NOT attisdropped",
+                &[(&self.quoted, Type::TEXT)],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| db_error(&e))?;
+        if have >= 2 {
+            return Ok(());
+        }
+        self.client
+            .batch_execute(&format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS statements_done BIGINT NULL, \
+                 ADD COLUMN IF NOT EXISTS progress_checksum TEXT NULL",
+                self.quoted
+            ))
+            .await
+            .map_err(|e| db_error(&e))
     }
 
     async fn lock_holder(&mut self) -> DriverResult<Option<LockHolder>> {
@@ -347,11 +377,18 @@ impl PostgresDriver {
 
     async fn applied(&mut self, app: Option<&str>) -> DriverResult<Vec<AppliedMigration>> {
         let (sql, values) = self.sql.select(app);
-        let rows = self
-            .client
-            .query_typed(sql, &typed(&values))
-            .await
-            .map_err(|e| db_error(&e))?;
+        let rows = match self.client.query_typed(sql, &typed(&values)).await {
+            Ok(rows) => rows,
+            // A table made before the progress columns (SPEC §14), not upgraded yet.
+            Err(e) if db_error(&e).sqlstate.as_deref() == Some("42703") && !self.atomic => {
+                let (sql, values) = self.sql.select_legacy(app);
+                self.client
+                    .query_typed(sql, &typed(&values))
+                    .await
+                    .map_err(|_| db_error(&e))?
+            }
+            Err(e) => return Err(db_error(&e)),
+        };
         rows.iter()
             .map(|row| {
                 Ok(AppliedMigration {
@@ -366,6 +403,12 @@ impl PostgresDriver {
                         duration_ms: row.try_get(7)?,
                         dirty: row.try_get(8)?,
                     },
+                    // NULL of the legacy select reads as text (SPEC §14 upgrade).
+                    statements_done: match row.columns()[9].type_() {
+                        &Type::INT8 => row.try_get(9)?,
+                        _ => None,
+                    },
+                    progress_checksum: row.try_get(10)?,
                 })
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()
@@ -428,6 +471,23 @@ impl PostgresDriver {
             .map_err(|e| db_error(&e))?;
         let result = self.run_sql(sql, true).await;
         self.after_reset(result).await
+    }
+
+    /// One statement of a counted `no-transaction` section (SPEC §14): the session is reset
+    /// after the last one or a failure only. In a tenant's schema, where `search_path` is set
+    /// per call, each statement runs as [`Self::execute`] runs a section.
+    async fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        if self.search_path.is_some() {
+            return self.execute(sql, true).await;
+        }
+        if let Held::Lease(lease) = &self.held {
+            lease.fence(&mut self.store()).await?;
+        }
+        let ran = self.run_sql(sql, true).await;
+        if last || ran.is_err() {
+            return self.after_reset(ran).await;
+        }
+        ran
     }
 
     /// The statements that bring the session back to the state the connection began with
@@ -817,6 +877,19 @@ impl PostgresDriver {
 
 impl Driver for PostgresDriver {
     ferry_core::watched_driver_methods!(&TOKIO, Backend::Postgres, transactional_ddl = true);
+
+    fn counts_statements(&self) -> bool {
+        true
+    }
+
+    fn execute_statement<'a>(
+        &'a mut self,
+        sql: &'a str,
+        _no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+    }
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())

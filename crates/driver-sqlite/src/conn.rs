@@ -140,11 +140,49 @@ impl Conn {
                 applied_at TEXT NOT NULL,
                 duration_ms INTEGER NOT NULL,
                 dirty INTEGER NOT NULL DEFAULT 0,
+                statements_done INTEGER NULL,
+                progress_checksum TEXT NULL,
                 UNIQUE (app_name, migration_id)
             )",
             self.quoted
         );
-        self.connection()?.execute_batch(&sql).map_err(db_error)
+        // A table made before the progress columns (SPEC §14): add them, under the lock's
+        // write transaction.
+        let schema = self.table.schema().unwrap_or("main").to_owned();
+        let name = self.table.name().to_owned();
+        let quoted = self.quoted.clone();
+        let conn = self.connection()?;
+        conn.execute_batch(&sql).map_err(db_error)?;
+        let have: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) \
+                 WHERE name IN ('statements_done', 'progress_checksum')",
+                params![name, schema],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        if have >= 2 {
+            return Ok(());
+        }
+        for (column, ty) in [
+            ("statements_done", "INTEGER"),
+            ("progress_checksum", "TEXT"),
+        ] {
+            let exists: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) WHERE name = ?3",
+                    params![name, schema, column],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
+            if exists == 0 {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {quoted} ADD COLUMN {column} {ty} NULL"
+                ))
+                .map_err(db_error)?;
+            }
+        }
+        Ok(())
     }
 
     /// Take the lock: `BEGIN IMMEDIATE`, waiting for another writer at most `timeout`. While
@@ -213,7 +251,11 @@ impl Conn {
         let Some(conn) = &self.conn else {
             return Ok(Vec::new());
         };
-        let (sql, values) = self.sql.select(app);
+        let (sql, values) = match conn.prepare(self.sql.select(app).0) {
+            // A table made before the progress columns (SPEC §14), not upgraded yet.
+            Err(e) if e.to_string().contains("no such column") => self.sql.select_legacy(app),
+            _ => self.sql.select(app),
+        };
         let mut stmt = conn.prepare(sql).map_err(db_error)?;
         let rows = stmt
             .query_map(params_from_iter(values.into_iter().map(Bind)), |r| {
@@ -230,6 +272,8 @@ impl Conn {
                         duration_ms: r.get(7)?,
                         dirty: r.get::<_, i64>(8)? != 0,
                     },
+                    statements_done: r.get(9)?,
+                    progress_checksum: r.get(10)?,
                 })
             })
             .map_err(db_error)?;
@@ -296,6 +340,16 @@ impl Conn {
     /// holds (a dirty row written just before, among it), run the batch, and take the lock
     /// again.
     pub(crate) fn execute(&mut self, sql: &str) -> DriverResult<()> {
+        self.execute_reset(sql, true)
+    }
+
+    /// One statement of a counted `no-transaction` section (SPEC §14): as [`Self::execute`],
+    /// the session reset after the `last` statement or a failure only.
+    pub(crate) fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        self.execute_reset(sql, last)
+    }
+
+    fn execute_reset(&mut self, sql: &str, reset: bool) -> DriverResult<()> {
         let relock = self.locked;
         if relock {
             let conn = self.connection()?;
@@ -304,7 +358,11 @@ impl Conn {
             }
         }
         let ran = self.run(sql);
-        let result = self.after_reset(ran);
+        let result = if reset || ran.is_err() {
+            self.after_reset(ran)
+        } else {
+            ran
+        };
         if relock {
             if let Err(e) = self.begin_immediate(self.lock_timeout) {
                 self.locked = false;

@@ -185,6 +185,15 @@ impl SqliteDriver {
         self.worker.call(move |c| c.execute(&sql)).await
     }
 
+    /// See [`Driver::execute_statement`]: as [`SqliteDriver::execute`], the session reset
+    /// after the `last` statement or a failure only.
+    pub async fn execute_statement(&mut self, sql: &str, last: bool) -> DriverResult<()> {
+        let sql = sql.to_owned();
+        self.worker
+            .call(move |c| c.execute_statement(&sql, last))
+            .await
+    }
+
     /// See [`Driver::write`]. Under the lock, part of the lock's transaction.
     pub async fn write(&mut self, change: &RowChange) -> DriverResult<()> {
         let change = change.clone();
@@ -277,6 +286,19 @@ impl Driver for SqliteDriver {
 
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(SqliteDriver::write(self, change))
+    }
+
+    fn counts_statements(&self) -> bool {
+        true
+    }
+
+    fn execute_statement<'a>(
+        &'a mut self,
+        sql: &'a str,
+        _no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(SqliteDriver::execute_statement(self, sql, last))
     }
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {

@@ -220,7 +220,8 @@ fn drift_refuses_dirty_rows_and_missing_files_and_lists_changed_ones(b: Backend)
     p.write(
         "blog",
         "3_outside.sql",
-        "-- ferry:up no-transaction\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
+        // Its first statement runs: a failing first statement leaves no dirty row (SPEC §14).
+        "-- ferry:up no-transaction\nCREATE TABLE drift_half (id INT);\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
     );
     p.run(&["forwards", "all"]).expect(1);
     let before = p.db.dump();

@@ -23,4 +23,5 @@ mod session;
 mod snapshots;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod specific;
+mod statements;
 mod support;

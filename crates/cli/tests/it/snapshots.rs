@@ -438,15 +438,28 @@ fn failing_migration_and_resolve() {
     );
     s.run(&["forwards", "users"]);
     s.run(&["check", "users"]);
-    s.note("a no-transaction migration whose SQL fails (dirty protocol)");
+    s.note("a no-transaction migration whose first statement fails: nothing ran, not dirty");
     s.write(
         "migrations/users/20240106090000_broken.sql",
         "-- ferry:description Broken outside a transaction\n-- ferry:up no-transaction\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
     );
     s.run(&["forwards", "users"]);
     s.run(&["check", "users"]);
+    s.note("its second statement fails (dirty protocol, counted statements)");
+    s.write(
+        "migrations/users/20240106090000_broken.sql",
+        "-- ferry:description Broken outside a transaction\n-- ferry:up no-transaction\nCREATE TABLE half_one (id INTEGER);\nINSERT INTO no_such_table (id) VALUES (1);\n-- ferry:down\n",
+    );
     s.run(&["forwards", "users"]);
-    s.run(&["resolve", "users", "20240106090000", "--reverted"]);
+    s.run(&["check", "users", "-v"]);
+    s.run(&["check", "users", "--format", "json"]);
+    s.run(&["forwards", "users"]);
+    s.note("statement 2 fixed: resume runs it");
+    s.write(
+        "migrations/users/20240106090000_broken.sql",
+        "-- ferry:description Broken outside a transaction\n-- ferry:up no-transaction\nCREATE TABLE half_one (id INTEGER);\nCREATE TABLE half_two (id INTEGER);\n-- ferry:down\n",
+    );
+    s.run(&["resolve", "users", "20240106090000", "--resume"]);
     s.run(&["check", "users", "--strict"]);
     s.snapshot("failing_migration_and_resolve");
 }

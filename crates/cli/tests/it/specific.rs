@@ -18,7 +18,10 @@ fn mysql_ddl_failure_leaves_a_dirty_row_resolvable_both_ways() {
     let r = p.run(&["forwards", "users"]);
     r.expect(1)
         .stderr_has(&format!("{}:3", path.display()))
-        .stderr_has("marked dirty")
+        .stderr_has(&format!(
+            "dirty: 1 of 2 statements ran; failed at {}:3",
+            path.display()
+        ))
         .stderr_has("ferry resolve users 1 --applied");
     assert_eq!(p.ids("users", "dirty"), v(&["1"]));
     p.run(&["forwards", "users"])

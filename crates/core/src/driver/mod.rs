@@ -27,7 +27,8 @@ pub use self::redact::redact_url;
 pub use self::sqlite_url::{resolve_sqlite_path, SqliteMode, SqliteUrl};
 pub use self::table_name::TableName;
 pub use self::tracking::{
-    AppliedMigration, Placeholders, RowChange, TrackingRow, TrackingSql, Value, COLUMNS,
+    progress_checksum, statement_digest, AppliedMigration, Placeholders, RowChange, TrackingRow,
+    TrackingSql, Value, COLUMNS, PROGRESS_COLUMNS,
 };
 
 use std::future::Future;
@@ -153,6 +154,27 @@ pub trait Driver: Send {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
+        self.execute(sql, no_transaction)
+    }
+
+    /// Whether the driver runs a section statement by statement under the dirty protocol
+    /// ([`Driver::execute_statement`], SPEC §14). The default does not: core then runs the
+    /// section whole with [`Driver::execute`] and counts no statements.
+    fn counts_statements(&self) -> bool {
+        false
+    }
+
+    /// Run one statement of a section whose statements are counted (SPEC §14), outside any
+    /// transaction, as [`Driver::execute`] does, except that the session is put back as it
+    /// began only after the `last` statement or one that fails: a `SET` of one statement
+    /// holds for the next ones of the same section. The default is [`Driver::execute`].
+    fn execute_statement<'a>(
+        &'a mut self,
+        sql: &'a str,
+        no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<()>> {
+        let _ = last;
         self.execute(sql, no_transaction)
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 /// The columns of the tracking table, in the order [`TrackingSql::select`] reads them.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 11] = [
     "id",
     "app_name",
     "migration_id",
@@ -23,7 +23,14 @@ pub const COLUMNS: [&str; 9] = [
     "applied_at",
     "duration_ms",
     "dirty",
+    "statements_done",
+    "progress_checksum",
 ];
+
+/// The DDL that adds the statement-progress columns (SPEC §14) to a tracking table made
+/// before they existed, one `ALTER TABLE ... ADD COLUMN` clause per column: the column name and
+/// its type per backend are the driver's; the names are these.
+pub const PROGRESS_COLUMNS: [&str; 2] = ["statements_done", "progress_checksum"];
 
 /// The columns a new row is inserted with (every column but the auto-increment `id`).
 const INSERT_COLUMNS: &str =
@@ -59,6 +66,12 @@ pub struct AppliedMigration {
     pub row_id: i64,
     /// The row.
     pub row: TrackingRow,
+    /// How many statements of a dirty migration ran (SPEC §14): `None` on a clean row, and on
+    /// a dirty row written before statements were counted.
+    pub statements_done: Option<i64>,
+    /// The digests of the statements done, as run ([`crate::driver::progress_checksum`]):
+    /// `None` unless some statement of a dirty migration ran.
+    pub progress_checksum: Option<String>,
 }
 
 impl Deref for AppliedMigration {
@@ -97,6 +110,18 @@ pub enum RowChange {
         migration_id: String,
         /// The measured duration, if the row is being cleared after a successful run.
         duration_ms: Option<i64>,
+    },
+    /// Record that the first `statements_done` statements of a dirty migration ran, with
+    /// their digests (SPEC §14).
+    Progress {
+        /// The app.
+        app_name: String,
+        /// The migration ID.
+        migration_id: String,
+        /// How many statements ran.
+        statements_done: i64,
+        /// [`crate::driver::progress_checksum`] of those statements.
+        progress_checksum: String,
     },
     /// Record the file's current checksum and down section on the row of
     /// `(app_name, migration_id)` (`ferry resolve --accept-changed`, SPEC §5.5).
@@ -150,6 +175,35 @@ impl RowChange {
     }
 }
 
+/// The digest of one statement as run (SPEC §14): the first 16 hex digits of the SHA-256 of
+/// its text, as the lexer ([`crate::sql::split_statements`]) cuts it.
+pub fn statement_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `progress_checksum` of the statements done (SPEC §14): their [`statement_digest`]s in
+/// order, comma-separated, so that `resolve --resume` can name the first statement that
+/// changed since it ran.
+///
+/// ```
+/// use ferry_core::driver::{progress_checksum, statement_digest};
+/// let done = progress_checksum(["CREATE TABLE a (x INT)", "CREATE TABLE b (x INT)"]);
+/// assert_eq!(done.split(',').count(), 2);
+/// assert!(done.starts_with(&statement_digest("CREATE TABLE a (x INT)")));
+/// ```
+pub fn progress_checksum<'a>(statements: impl IntoIterator<Item = &'a str>) -> String {
+    statements
+        .into_iter()
+        .map(statement_digest)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A parameter of a tracking-table statement. A driver binds each one with its client's types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -197,7 +251,7 @@ impl Placeholders {
 /// assert_eq!(
 ///     text,
 ///     "SELECT id, app_name, migration_id, description, checksum, down_sql, applied_at, \
-///      duration_ms, dirty FROM \"ferry_migrations\" WHERE app_name = $1 ORDER BY id"
+///      duration_ms, dirty, statements_done, progress_checksum FROM \"ferry_migrations\" WHERE app_name = $1 ORDER BY id"
 /// );
 /// assert_eq!(params, [Value::Text("blog")]);
 ///
@@ -215,14 +269,22 @@ pub struct TrackingSql {
     mark_dirty: String,
     mark_clean: String,
     accept_changed: String,
+    progress: String,
+    select_legacy_all: String,
+    select_legacy_app: String,
 }
 
 impl TrackingSql {
     /// The statements for `quoted_table` (already quoted and schema-qualified by the driver).
     pub fn new(placeholders: Placeholders, quoted_table: &str) -> TrackingSql {
-        let p = placeholders.list(8);
+        let p = placeholders.list(9);
         let t = quoted_table;
         let columns = COLUMNS.join(", ");
+        // A table made before the progress columns: the same shape, NULL for them.
+        let legacy = format!(
+            "{}, NULL AS statements_done, NULL AS progress_checksum",
+            COLUMNS[..9].join(", ")
+        );
         let key = |first: usize| {
             format!(
                 "WHERE app_name = {} AND migration_id = {}",
@@ -238,12 +300,13 @@ impl TrackingSql {
             ),
             insert: format!(
                 "INSERT INTO {t} ({INSERT_COLUMNS}) VALUES ({})",
-                p.join(", ")
+                p[..8].join(", ")
             ),
             delete: format!("DELETE FROM {t} {}", key(0)),
             mark_dirty: format!("UPDATE {t} SET dirty = TRUE {}", key(0)),
             mark_clean: format!(
-                "UPDATE {t} SET dirty = FALSE, duration_ms = COALESCE({}, duration_ms) {}",
+                "UPDATE {t} SET dirty = FALSE, statements_done = NULL, progress_checksum = NULL, \
+                 duration_ms = COALESCE({}, duration_ms) {}",
                 p[0],
                 key(1)
             ),
@@ -253,6 +316,17 @@ impl TrackingSql {
                 p[1],
                 key(2)
             ),
+            progress: format!(
+                "UPDATE {t} SET statements_done = {}, progress_checksum = {} {}",
+                p[0],
+                p[1],
+                key(2)
+            ),
+            select_legacy_all: format!("SELECT {legacy} FROM {t} ORDER BY id"),
+            select_legacy_app: format!(
+                "SELECT {legacy} FROM {t} WHERE app_name = {} ORDER BY id",
+                p[0]
+            ),
         }
     }
 
@@ -261,6 +335,17 @@ impl TrackingSql {
         match app {
             Some(app) => (&self.select_app, vec![Value::Text(app)]),
             None => (&self.select_all, Vec::new()),
+        }
+    }
+
+    /// As [`TrackingSql::select`], for a tracking table made before the progress columns
+    /// (SPEC §14): the same columns, those two read as NULL. A driver falls back to it when
+    /// the first select fails for want of a column, so that read-only commands work on a
+    /// table that no writing command has upgraded yet.
+    pub fn select_legacy<'a>(&self, app: Option<&'a str>) -> (&str, Vec<Value<'a>>) {
+        match app {
+            Some(app) => (&self.select_legacy_app, vec![Value::Text(app)]),
+            None => (&self.select_legacy_all, Vec::new()),
         }
     }
 
@@ -306,6 +391,20 @@ impl TrackingSql {
                     Value::Text(migration_id),
                 ],
             ),
+            RowChange::Progress {
+                app_name,
+                migration_id,
+                statements_done,
+                progress_checksum,
+            } => (
+                &self.progress,
+                vec![
+                    Value::Int(*statements_done),
+                    Value::Text(progress_checksum),
+                    Value::Text(app_name),
+                    Value::Text(migration_id),
+                ],
+            ),
             RowChange::AcceptChanged {
                 app_name,
                 migration_id,
@@ -337,12 +436,12 @@ mod tests {
         );
         assert_eq!(
             sql.mark_clean,
-            "UPDATE `t` SET dirty = FALSE, duration_ms = COALESCE(?, duration_ms) WHERE app_name = ? AND migration_id = ?"
+            "UPDATE `t` SET dirty = FALSE, statements_done = NULL, progress_checksum = NULL, duration_ms = COALESCE(?, duration_ms) WHERE app_name = ? AND migration_id = ?"
         );
         let pg = TrackingSql::new(Placeholders::Dollar, "\"t\"");
         assert_eq!(
             pg.mark_clean,
-            "UPDATE \"t\" SET dirty = FALSE, duration_ms = COALESCE($1, duration_ms) WHERE app_name = $2 AND migration_id = $3"
+            "UPDATE \"t\" SET dirty = FALSE, statements_done = NULL, progress_checksum = NULL, duration_ms = COALESCE($1, duration_ms) WHERE app_name = $2 AND migration_id = $3"
         );
         assert_eq!(
             pg.accept_changed,
@@ -388,6 +487,12 @@ mod tests {
                 migration_id: key().1,
                 checksum: "c".into(),
                 down_sql: Some(String::new()),
+            },
+            RowChange::Progress {
+                app_name: key().0,
+                migration_id: key().1,
+                statements_done: 2,
+                progress_checksum: "p".into(),
             },
         ];
         for change in &changes {

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::report::PlannedMigration;
 use crate::driver::error::{DriverError, DriverErrorKind};
-use crate::driver::tracking::{RowChange, TrackingRow};
+use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::project::migration::{Migration, Section};
@@ -71,6 +71,7 @@ impl Stepper {
         bookkeeping: Bookkeeping,
     ) -> Result<()> {
         let key = || (planned.app_name.clone(), planned.migration_id.clone());
+        let forwards = matches!(bookkeeping, Bookkeeping::Record(_));
         let (in_transaction, before, after) = match bookkeeping {
             Bookkeeping::Record(row) => {
                 let (app_name, migration_id) = key();
@@ -130,6 +131,11 @@ impl Stepper {
                 .await
                 .map_err(execute_error(false));
         }
+        if forwards && driver.counts_statements() {
+            return self
+                .step_counted(driver, planned, section, before, after)
+                .await;
+        }
         // The deferred write, this step's dirty row and its SQL: one call, so that a driver
         // can send them in one round trip. The duration recorded includes those writes.
         let deferred = self.deferred.take();
@@ -155,6 +161,71 @@ impl Stepper {
                 self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
                 Ok(())
             }
+        }
+    }
+
+    /// The dirty protocol counting statements (SPEC §14): the deferred write and the dirty
+    /// row, then each statement with a progress update after it. The first statement
+    /// failing deletes the row (nothing took effect: `failed`, not dirty); a later one leaves
+    /// it dirty with the statements done.
+    async fn step_counted(
+        &mut self,
+        driver: &mut dyn Driver,
+        planned: &PlannedMigration,
+        section: &Section,
+        before: RowChange,
+        after: RowChange,
+    ) -> Result<()> {
+        let dialect = driver.capabilities().dialect;
+        let statements = sql::split_statements(&section.sql, dialect);
+        let started = Instant::now();
+        // The dirty row says from the start that no statement ran yet (one transaction).
+        let zero = RowChange::Progress {
+            app_name: planned.app_name.clone(),
+            migration_id: planned.migration_id.clone(),
+            statements_done: 0,
+            progress_checksum: String::new(),
+        };
+        let mut changes: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
+        changes.extend([before, zero]);
+        if let Err(e) = driver.write_all(&changes).await {
+            // As in `write_with`: the deferred write alone, where that can be helped.
+            if let Some((deferred, _)) = self.deferred.take() {
+                let _ = driver.write(&deferred).await;
+            }
+            return Err(record_error(planned, e));
+        }
+        self.deferred = None;
+        match run_counted(driver, planned, section, &statements, 0).await {
+            Ok(()) => {
+                self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
+                Ok(())
+            }
+            Err(Counted::Statement(0, source)) => {
+                let forget = RowChange::Delete {
+                    app_name: planned.app_name.clone(),
+                    migration_id: planned.migration_id.clone(),
+                };
+                // Nothing took effect; a failure to forget the row leaves it dirty.
+                let forgotten = driver.write(&forget).await.is_ok();
+                Err(counted_error(
+                    planned,
+                    section,
+                    &statements,
+                    0,
+                    source,
+                    !forgotten,
+                ))
+            }
+            Err(Counted::Statement(i, source)) => Err(counted_error(
+                planned,
+                section,
+                &statements,
+                i,
+                source,
+                true,
+            )),
+            Err(Counted::Record(source)) => Err(record_error(planned, source)),
         }
     }
 
@@ -207,6 +278,95 @@ impl Stepper {
             (Ok(_), Err(e)) => Err(e),
             (Ok(r), Ok(())) => Ok(r),
         }
+    }
+}
+
+/// How [`run_counted`] stopped.
+#[derive(Debug)]
+pub(crate) enum Counted {
+    /// The statement of this 0-based index failed (the ones before it ran and are recorded).
+    Statement(usize, DriverError),
+    /// A progress update failed (after its statement ran).
+    Record(DriverError),
+}
+
+/// Run `statements[from..]` of `section` one by one ([`Driver::execute_statement`]), writing
+/// the progress after each but the last (SPEC §14): `statements_done` and the digests of the
+/// statements done so far.
+pub(crate) async fn run_counted(
+    driver: &mut dyn Driver,
+    planned: &PlannedMigration,
+    section: &Section,
+    statements: &[sql::Statement<'_>],
+    from: usize,
+) -> std::result::Result<(), Counted> {
+    let n = statements.len();
+    for i in from..n {
+        let last = i + 1 == n;
+        if let Err(e) = driver
+            .execute_statement(statements[i].text, section.no_transaction, last)
+            .await
+        {
+            return Err(Counted::Statement(i, e));
+        }
+        if !last {
+            let progress = RowChange::Progress {
+                app_name: planned.app_name.clone(),
+                migration_id: planned.migration_id.clone(),
+                statements_done: i64::try_from(i + 1).unwrap_or(i64::MAX),
+                progress_checksum: progress_checksum(statements[..=i].iter().map(|s| s.text)),
+            };
+            driver.write(&progress).await.map_err(Counted::Record)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where statement `i` of `section` starts: `FILE:LINE`, or `line N` without a file.
+pub(crate) fn statement_at(section: &Section, statement: &sql::Statement<'_>) -> String {
+    let line = section.file_line(statement.line);
+    match &section.file {
+        Some(file) => format!("{}:{line}", file.display()),
+        None => format!("line {line}"),
+    }
+}
+
+/// The error of statement `i` of `statements` failing: `failed` (not dirty) at the first
+/// statement of a fresh run, else dirty with the statements done.
+pub(crate) fn counted_error(
+    planned: &PlannedMigration,
+    section: &Section,
+    statements: &[sql::Statement<'_>],
+    i: usize,
+    source: DriverError,
+    dirty: bool,
+) -> Error {
+    if source.kind == DriverErrorKind::LockLost {
+        return lock_lost(planned, source);
+    }
+    let statement = &statements[i];
+    let line = source
+        .line
+        .map(|l| section.file_line(statement.line + l.saturating_sub(1)));
+    if i == 0 {
+        return Error::Execute {
+            app: planned.app_name.clone(),
+            id: planned.migration_id.clone(),
+            file: section.file.clone(),
+            line: line.or(Some(section.file_line(statement.line))),
+            source,
+            dirty,
+        };
+    }
+    Error::ExecutePartial {
+        app: planned.app_name.clone(),
+        id: planned.migration_id.clone(),
+        file: section.file.clone(),
+        line,
+        at: statement_at(section, statement),
+        source,
+        done: i,
+        total: statements.len(),
     }
 }
 

@@ -35,6 +35,7 @@ impl CheckMigrationManager {
         let apps = m.select_apps(&self.app_name)?;
         let files = m.load_all(&apps)?;
         let rows = m.read_rows(&apps).await?;
-        Ok(plan::statuses(&apps, &files, &rows))
+        let dialect = m.driver.capabilities().dialect;
+        Ok(plan::statuses(&apps, &files, &rows, dialect))
     }
 }

@@ -44,7 +44,7 @@ pub use context::{Migrator, Preload};
 pub use forwards::{forwards, run_forwards, ForwardsMigrationManager};
 pub use report::{
     Confirm, ConfirmRequest, Direction, Event, MigrationResult, MigrationStatus, NoConfirm,
-    NullReporter, Outcome, PlannedMigration, Reporter, Status,
+    NullReporter, Outcome, PlannedMigration, Progress, Reporter, Status,
 };
 pub use resolve::ResolveManager;
 pub use selector::Apps;

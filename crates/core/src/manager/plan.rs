@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::context::Rows;
-use super::report::{MigrationResult, MigrationStatus, Outcome, PlannedMigration, Status};
+use super::report::{
+    MigrationResult, MigrationStatus, Outcome, PlannedMigration, Progress, Status,
+};
 use super::target::{BackwardsTarget, ForwardsTarget};
 use crate::driver::tracking::AppliedMigration;
 use crate::error::{Error, Result};
@@ -435,6 +437,7 @@ pub(crate) fn statuses(
     apps: &[AppConfig],
     files: &[Vec<Migration>],
     rows: &Rows,
+    dialect: crate::sql::Dialect,
 ) -> Vec<MigrationStatus> {
     let mut out = Vec::new();
     for (app, files) in apps.iter().zip(files) {
@@ -456,6 +459,9 @@ pub(crate) fn statuses(
                 has_ran: row.is_some(),
                 status,
                 applied_at: row.map(|r| r.applied_at),
+                progress: row
+                    .filter(|r| r.dirty)
+                    .and_then(|r| progress(r, Some(mig), dialect)),
             });
         }
         for row in rows
@@ -473,12 +479,32 @@ pub(crate) fn statuses(
                     Status::Missing
                 },
                 applied_at: Some(row.applied_at),
+                progress: progress(row, None, dialect).filter(|_| row.dirty),
             });
         }
         entries.sort_by(|a, b| compare_ids(&a.migration_id, &b.migration_id));
         out.extend(entries);
     }
     out
+}
+
+/// How far a dirty `row` got (SPEC §14), with its file's statements where there is one.
+fn progress(
+    row: &AppliedMigration,
+    file: Option<&Migration>,
+    dialect: crate::sql::Dialect,
+) -> Option<Progress> {
+    let done = row.statements_done?;
+    let statements = file.map(|f| crate::sql::split_statements(&f.up.sql, dialect));
+    let failed_at = file.zip(statements.as_ref()).and_then(|(f, s)| {
+        let next = s.get(usize::try_from(done).ok()?)?;
+        Some(super::apply::statement_at(&f.up, next))
+    });
+    Some(Progress {
+        statements_done: done,
+        statements_total: statements.map(|s| s.len()),
+        failed_at,
+    })
 }
 
 /// SPEC §5.4: the `missing` rows (applied, clean, file gone) of each app.

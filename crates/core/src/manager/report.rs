@@ -302,4 +302,35 @@ pub struct MigrationStatus {
     pub status: Status,
     /// When it was applied (UTC), if it was.
     pub applied_at: Option<DateTime<Utc>>,
+    /// For a dirty migration whose statements were counted (SPEC §14): how far it got.
+    /// Serialized as its fields (`statements_done`, `statements_total`, `failed_at`), left
+    /// out when `None`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How far a dirty migration got (SPEC §14).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// How many statements ran (as recorded: a crash between a statement and its progress
+    /// update leaves this one behind).
+    pub statements_done: i64,
+    /// How many statements the file's up section has now (`None` when the file is gone).
+    pub statements_total: Option<usize>,
+    /// Where the next statement (the one that failed, or may have run) starts in the file.
+    pub failed_at: Option<String>,
+}
+
+impl Progress {
+    /// `dirty: k-1 of n statements ran; failed at FILE:LINE`.
+    pub fn describe(&self) -> String {
+        let total = self
+            .statements_total
+            .map_or_else(|| "?".to_owned(), |n| n.to_string());
+        let mut text = format!("dirty: {} of {total} statements ran", self.statements_done);
+        if let Some(at) = &self.failed_at {
+            text.push_str(&format!("; failed at {at}"));
+        }
+        text
+    }
 }

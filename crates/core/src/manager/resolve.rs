@@ -1,15 +1,16 @@
 //! `resolve` (SPEC §5.5): clear a dirty row after a human has inspected the database, or
 //! accept the edited file of a `changed` migration (`--accept-changed`).
 
-use super::apply::write_row;
+use super::apply::{counted_error, run_counted, statement_at, write_row, Counted};
 use super::context::{Migrator, Rows};
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, planned, Empty, Plan};
 use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
-use crate::driver::tracking::RowChange;
+use crate::driver::tracking::{statement_digest, AppliedMigration, RowChange};
 use crate::error::{Error, Result};
 use crate::project::migration::{compare_ids, Migration};
 use crate::project::registry::AppConfig;
+use crate::sql;
 
 /// Clears a dirty row after a human has inspected the database, or records the current
 /// checksum and down section of a `changed` migration (`accept_changed`).
@@ -34,6 +35,10 @@ pub struct ResolveManager {
     /// For a dirty migration: `true` keeps the row as applied (`--applied`), `false`
     /// deletes it (`--reverted`). Ignored with `accept_changed`.
     pub applied: bool,
+    /// For a dirty migration whose statements were counted (SPEC §14): run the statements
+    /// after the last one that ran (`--resume`), when those that ran are unchanged in the
+    /// file, and clear `dirty`. Takes precedence over `applied`.
+    pub resume: bool,
     /// For a `changed` migration (applied, its up section edited since): record the file's
     /// current checksum and down section (`--accept-changed`), after reporting what changed
     /// ([`Event::Changed`]) and asking, unless `auto_agree`. Any other status is refused.
@@ -50,6 +55,7 @@ impl ResolveManager {
             app_name: app_name.into(),
             migration_id: migration_id.into(),
             applied: true,
+            resume: false,
             accept_changed: false,
             auto_agree: false,
         }
@@ -86,6 +92,10 @@ impl ResolveManager {
                 applied: true,
             });
         }
+        if self.resume {
+            let row = row.clone();
+            return self.resume(m, app, &row).await;
+        }
         let (app_name, migration_id) = (app.to_owned(), row.migration_id.clone());
         let (change, state) = if self.applied {
             let change = RowChange::MarkClean {
@@ -107,6 +117,109 @@ impl ResolveManager {
             ..MigrationResult::new(
                 Outcome::Done,
                 format!("Marked {app} {} as {state}", row.migration_id),
+            )
+        })
+    }
+}
+
+impl ResolveManager {
+    /// SPEC §14.3 `--resume`, under the lock: check that the statements that ran are
+    /// unchanged in the file, run the rest under the counted dirty protocol, then clear
+    /// `dirty` and record the file's checksum and down section.
+    async fn resume(
+        &self,
+        m: &mut Migrator,
+        app: &str,
+        row: &AppliedMigration,
+    ) -> Result<MigrationResult> {
+        let refuse = |reason: String| Error::ResumeRefused {
+            app: app.to_owned(),
+            id: row.migration_id.clone(),
+            reason,
+        };
+        let files = m.load_all(&[m.registry.get(app)?.clone()])?;
+        let file = files[0]
+            .iter()
+            .find(|f| compare_ids(&f.id, &row.migration_id).is_eq())
+            .ok_or_else(|| refuse("its file is missing".into()))?;
+        let Some(done) = row.statements_done else {
+            return Err(refuse(
+                "its progress is unknown (its statements were not counted); inspect the database and use --applied or --reverted".into(),
+            ));
+        };
+        if !m.driver.counts_statements() {
+            return Err(refuse(format!(
+                "the {} driver does not count statements",
+                m.driver.backend()
+            )));
+        }
+        let dialect = m.driver.capabilities().dialect;
+        let statements = sql::split_statements(&file.up.sql, dialect);
+        let done = usize::try_from(done).unwrap_or(usize::MAX);
+        if done > statements.len() {
+            return Err(refuse(format!(
+                "{done} statements ran, and the file now has {}",
+                statements.len()
+            )));
+        }
+        let recorded: Vec<&str> = row
+            .progress_checksum
+            .as_deref()
+            .map(|p| p.split(',').filter(|d| !d.is_empty()).collect())
+            .unwrap_or_default();
+        for (i, statement) in statements[..done].iter().enumerate() {
+            if recorded.get(i).copied() != Some(statement_digest(statement.text).as_str()) {
+                return Err(refuse(format!(
+                    "statement {} ({}) changed since it ran; put it back as it ran, or inspect the database and use --applied or --reverted",
+                    i + 1,
+                    statement_at(&file.up, statement)
+                )));
+            }
+        }
+        let planned = planned(app, &row.migration_id, &file.description);
+        match run_counted(m.driver.as_mut(), &planned, &file.up, &statements, done).await {
+            Ok(()) => {}
+            Err(Counted::Statement(i, source)) => {
+                return Err(counted_error(
+                    &planned,
+                    &file.up,
+                    &statements,
+                    i,
+                    source,
+                    true,
+                ))
+            }
+            Err(Counted::Record(source)) => {
+                return Err(Error::db("recording the migration's progress")(source))
+            }
+        }
+        let changes = [
+            RowChange::MarkClean {
+                app_name: app.to_owned(),
+                migration_id: row.migration_id.clone(),
+                duration_ms: None,
+            },
+            RowChange::AcceptChanged {
+                app_name: app.to_owned(),
+                migration_id: row.migration_id.clone(),
+                checksum: file.checksum.clone(),
+                down_sql: file.down.as_ref().map(|d| d.sql.clone()),
+            },
+        ];
+        m.driver
+            .write_all(&changes)
+            .await
+            .map_err(Error::db("updating the tracking row"))?;
+        Ok(MigrationResult {
+            migrations: vec![planned.clone()],
+            ..MigrationResult::new(
+                Outcome::Done,
+                format!(
+                    "Resumed {app} {}: ran statements {}..{}; it is applied",
+                    row.migration_id,
+                    done + 1,
+                    statements.len()
+                ),
             )
         })
     }

@@ -348,6 +348,8 @@ mod tests {
                 duration_ms: 0,
                 dirty,
             },
+            statements_done: None,
+            progress_checksum: None,
         }
     }
 

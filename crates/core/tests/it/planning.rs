@@ -200,6 +200,7 @@ fn run(m: &mut Migrator, c: &Command) -> Output {
                 app_name: app,
                 migration_id: id.clone().unwrap_or_default(),
                 applied: c.applied,
+                resume: false,
                 accept_changed: c.accept_changed,
                 auto_agree: c.yes,
             }

@@ -174,8 +174,14 @@ pub(super) async fn no_transaction_and_dirty(factory: &dyn DriverFactory) {
         Some("DROP TABLE ck_nt;"),
     )
     .with_no_transaction(true, true);
-    let bad = mig("2", "INSERT INTO ck_nt_missing (id) VALUES (1);", Some(""))
-        .with_no_transaction(true, false);
+    // Two statements, the first succeeding: where the driver counts statements (SPEC §14), a
+    // failing first statement would leave no dirty row.
+    let bad = mig(
+        "2",
+        "INSERT INTO ck_nt (id) VALUES (1);\nINSERT INTO ck_nt_missing (id) VALUES (1);",
+        Some(""),
+    )
+    .with_no_transaction(true, false);
     let mut m = migrator(
         factory,
         "ck_dirty_trk",

@@ -82,6 +82,8 @@ impl State {
                 tracking.rows.push(AppliedMigration {
                     row_id: tracking.last_id,
                     row: row.clone(),
+                    statements_done: None,
+                    progress_checksum: None,
                 });
             }
             RowChange::Delete {
@@ -113,9 +115,26 @@ impl State {
                     .filter(|r| &r.app_name == app_name && &r.migration_id == migration_id)
                 {
                     r.row.dirty = false;
+                    r.statements_done = None;
+                    r.progress_checksum = None;
                     if let Some(ms) = duration_ms {
                         r.row.duration_ms = *ms;
                     }
+                }
+            }
+            RowChange::Progress {
+                app_name,
+                migration_id,
+                statements_done,
+                progress_checksum,
+            } => {
+                for r in tracking
+                    .rows
+                    .iter_mut()
+                    .filter(|r| &r.app_name == app_name && &r.migration_id == migration_id)
+                {
+                    r.statements_done = Some(*statements_done);
+                    r.progress_checksum = Some(progress_checksum.clone());
                 }
             }
             RowChange::AcceptChanged {

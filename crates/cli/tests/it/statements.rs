@@ -1,0 +1,364 @@
+//! Statement-level progress of the dirty protocol (SPEC §14, issue 23): where the first
+//! statement fails nothing is dirty; a later failure records how many statements ran;
+//! `resolve --resume` runs the rest when the statements that ran are unchanged; tracking tables
+//! made before the progress columns are upgraded in place by the first command that writes.
+
+use crate::support::{Backend, Project};
+
+/// `check --format json` as parsed JSON rows.
+fn check_json(p: &Project) -> Vec<serde_json::Value> {
+    let r = p.run(&["check", "users", "--format", "json"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    v["migrations"].as_array().unwrap().clone()
+}
+
+/// Run `sql` on the project's database outside ferry.
+fn raw(p: &Project, sql: &str) -> Result<(), String> {
+    let mut d = p.db.driver();
+    p.db.rt
+        .block_on(d.execute(sql, true))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+    use crate::support::v;
+
+    const THREE: &str = "-- ferry:up\nCREATE TABLE s_a (id INT);\n\nCREATE TABLE s_b (id INT);\nCREATE TABLE s_c (id INT);\n-- ferry:down\nDROP TABLE s_c;\nDROP TABLE s_b;\nDROP TABLE s_a;\n";
+
+    /// A typo in the only statement: nothing took effect, so no dirty row (the issue's
+    /// `VARCHR` case), and the fixed file runs.
+    #[test]
+    fn first_statement_failure_is_not_dirty() {
+        let p = Project::new(Backend::Mysql);
+        let path = p.write(
+            "users",
+            "1_typo.sql",
+            "-- ferry:up\nCREATE TABLE t1 (name VARCHR(10));\n-- ferry:down\nDROP TABLE t1;\n",
+        );
+        let r = p.run(&["forwards", "users"]);
+        r.expect(1).stderr_has(&format!("{}:2", path.display()));
+        assert!(!r.stderr.contains("dirty"), "{}", r.stderr);
+        assert_eq!(p.ids("users", "pending"), v(&["1"]));
+        assert_eq!(p.ids("users", "dirty"), Vec::<String>::new());
+        // Also the first of several statements.
+        p.write(
+            "users",
+            "1_typo.sql",
+            &THREE.replace("CREATE TABLE s_a (id INT)", "CREATE TABLE s_a (id INTT)"),
+        );
+        p.run(&["forwards", "users"]).expect(1);
+        assert_eq!(p.ids("users", "pending"), v(&["1"]));
+        p.write("users", "1_typo.sql", THREE);
+        p.run(&["forwards", "users"]).expect(0);
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    }
+
+    /// Statement 2 of 3 fails: dirty with 1 done, in the error, `check` and its JSON; the
+    /// fixed file resumes at statement 2 (statement 1 is not run again: it would fail).
+    #[test]
+    fn failure_at_statement_2_then_resume() {
+        let p = Project::new(Backend::Mysql);
+        let bad = THREE.replace("CREATE TABLE s_b (id INT)", "CREATE TABLE s_b (id INTT)");
+        let path = p.write("users", "1_three.sql", &bad);
+        p.run(&["forwards", "users"])
+            .expect(1)
+            .stderr_has(&format!(
+                "dirty: 1 of 3 statements ran; failed at {}:4",
+                path.display()
+            ))
+            .stderr_has("ferry resolve users 1 --resume");
+        assert_eq!(p.ids("users", "dirty"), v(&["1"]));
+        let rows = check_json(&p);
+        assert_eq!(rows[0]["statements_done"], 1);
+        assert_eq!(rows[0]["statements_total"], 3);
+        p.run(&["check", "users"]).expect(0).stdout_has(&format!(
+            "users 1: dirty: 1 of 3 statements ran; failed at {}:4",
+            path.display()
+        ));
+        p.run(&["check", "users", "-v"]).expect(0).stdout_has(
+            "statement 2 may have run: a crash between a statement and its progress update",
+        );
+        // Still broken: the resume fails again at statement 2, still dirty with 1 done.
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(1)
+            .stderr_has("dirty: 1 of 3 statements ran");
+        p.write("users", "1_three.sql", THREE);
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(0)
+            .stderr_has("ran statements 2..3");
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+        let rows = check_json(&p);
+        assert_eq!(rows[0]["status"], "applied");
+        assert_eq!(rows[0]["statements_done"], serde_json::Value::Null);
+        // Every table is there once: backwards drops all three.
+        p.run(&["backwards", "users", "-y"]).expect(0);
+        p.run(&["forwards", "users"]).expect(0);
+    }
+
+    /// The last statement fails: 2 of 3 done. Editing a statement that ran refuses the
+    /// resume, naming it; a resumed migration that fails again keeps its progress.
+    #[test]
+    fn failure_at_last_statement_refusal_and_resume() {
+        let p = Project::new(Backend::Mysql);
+        let bad = THREE.replace("CREATE TABLE s_c (id INT)", "CREATE TABLE s_c (id INTT)");
+        let path = p.write("users", "1_three.sql", &bad);
+        p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+            "dirty: 2 of 3 statements ran; failed at {}:5",
+            path.display()
+        ));
+        // Statement 1 edited (and 3 fixed): refused, naming statement 1, nothing run.
+        p.write(
+            "users",
+            "1_three.sql",
+            &THREE.replace("s_a (id INT)", "s_a (id BIGINT)"),
+        );
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(1)
+            .stderr_has(&format!(
+                "statement 1 ({}:2) changed since it ran",
+                path.display()
+            ));
+        // Statement 2 edited: refused, naming statement 2.
+        p.write(
+            "users",
+            "1_three.sql",
+            &THREE.replace("s_b (id INT)", "s_b (id BIGINT)"),
+        );
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(1)
+            .stderr_has(&format!(
+                "statement 2 ({}:4) changed since it ran",
+                path.display()
+            ));
+        assert_eq!(p.ids("users", "dirty"), v(&["1"]));
+        let rows = check_json(&p);
+        assert_eq!(rows[0]["statements_done"], 2);
+        // Fixed: statement 3 runs, the row is clean and records the file as it is now.
+        p.write("users", "1_three.sql", THREE);
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(0)
+            .stderr_has("ran statements 3..3");
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    }
+
+    /// A `SET` of one statement holds for the next statements of the same section (the
+    /// session is reset after the migration, not between its statements).
+    #[test]
+    fn session_state_holds_across_counted_statements() {
+        let p = Project::new(Backend::Mysql);
+        p.write(
+            "users",
+            "1_fk.sql",
+            "-- ferry:up\nSET FOREIGN_KEY_CHECKS = 0;\nCREATE TABLE child (id INT, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id));\nCREATE TABLE parent (id INT PRIMARY KEY);\n-- ferry:down\nDROP TABLE child;\nDROP TABLE parent;\n",
+        );
+        p.run(&["forwards", "users"]).expect(0);
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    }
+
+    /// `--resume` on a clean or unknown migration, and together with `--applied`.
+    #[test]
+    fn resume_refusals() {
+        let p = Project::new(Backend::Mysql);
+        p.write("users", "1_three.sql", THREE);
+        p.run(&["forwards", "users"]).expect(0);
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(1)
+            .stderr_has("is not dirty");
+        p.run(&["resolve", "users", "1", "--resume", "--applied"])
+            .expect(2);
+    }
+}
+
+/// The tracking table as the previous release created it, per backend (copied from its
+/// `CREATE TABLE`).
+fn old_ddl(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS \"ferry_migrations\" (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                app_name TEXT NOT NULL,
+                migration_id TEXT NOT NULL,
+                description TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                down_sql TEXT NULL,
+                applied_at TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL,
+                dirty INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (app_name, migration_id)
+            )"
+        }
+        Backend::Postgres | Backend::PgBouncer => {
+            "CREATE TABLE IF NOT EXISTS \"ferry_migrations\" (
+             id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+             app_name TEXT NOT NULL,
+             migration_id TEXT NOT NULL,
+             description TEXT NOT NULL,
+             checksum TEXT NOT NULL,
+             down_sql TEXT NULL,
+             applied_at TIMESTAMPTZ NOT NULL,
+             duration_ms BIGINT NOT NULL,
+             dirty BOOLEAN NOT NULL DEFAULT FALSE,
+             UNIQUE (app_name, migration_id)\n)"
+        }
+        Backend::Mysql => {
+            "CREATE TABLE IF NOT EXISTS `ferry_migrations` (\
+             id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+             app_name VARCHAR(255) NOT NULL, \
+             migration_id VARCHAR(255) NOT NULL, \
+             description TEXT NOT NULL, \
+             checksum CHAR(64) NOT NULL, \
+             down_sql LONGTEXT NULL, \
+             applied_at DATETIME(6) NOT NULL, \
+             duration_ms BIGINT NOT NULL, \
+             dirty BOOLEAN NOT NULL DEFAULT FALSE, \
+             UNIQUE KEY (app_name, migration_id)\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        }
+    }
+}
+
+/// A tracking table of the previous release, with a row applied by it: `check` reads it
+/// without changing it; the first `forwards` adds the progress columns (once: a second run
+/// changes nothing) and keeps the row.
+fn old_tracking_table_is_upgraded(backend: Backend) {
+    let p = Project::new(backend);
+    p.table_migration("users", "1", "up_a");
+    p.run(&["forwards", "users"]).expect(0);
+    // Replace the table with the old one holding the same row.
+    raw(&p, "DROP TABLE ferry_migrations").unwrap();
+    raw(&p, old_ddl(backend)).unwrap();
+    raw(
+        &p,
+        "INSERT INTO ferry_migrations (app_name, migration_id, description, checksum, down_sql, applied_at, duration_ms, dirty) \
+         SELECT 'users', '1', 'old', 'x', NULL, CURRENT_TIMESTAMP, 1, FALSE",
+    )
+    .unwrap();
+    let probe =
+        "UPDATE ferry_migrations SET statements_done = NULL, progress_checksum = NULL WHERE 1 = 0";
+    assert!(
+        raw(&p, probe).is_err(),
+        "the old table has no progress columns"
+    );
+    let rows = check_json(&p);
+    assert_eq!(rows[0]["status"], "changed");
+    assert_eq!(rows[0]["statements_done"], serde_json::Value::Null);
+    assert!(raw(&p, probe).is_err(), "check changes nothing");
+    p.table_migration("users", "2", "up_b");
+    p.run(&["forwards", "users"]).expect(0);
+    raw(&p, probe).expect("forwards added the progress columns");
+    p.table_migration("users", "3", "up_c");
+    p.run(&["forwards", "users"]).expect(0);
+    let rows = check_json(&p);
+    let ids: Vec<_> = rows.iter().map(|r| r["migration_id"].clone()).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(rows[1]["status"], "applied");
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn old_tracking_table_is_upgraded_sqlite() {
+    old_tracking_table_is_upgraded(Backend::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn old_tracking_table_is_upgraded_postgres() {
+    old_tracking_table_is_upgraded(Backend::Postgres);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn old_tracking_table_is_upgraded_pgbouncer() {
+    old_tracking_table_is_upgraded(Backend::PgBouncer);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn old_tracking_table_is_upgraded_mysql() {
+    old_tracking_table_is_upgraded(Backend::Mysql);
+}
+
+/// A `no-transaction` section counts its statements on every backend (SPEC §14): a failing
+/// first statement leaves no dirty row; statement 2 or n failing leaves the count; an edit of
+/// a statement that ran refuses `--resume`; the fixed file resumes where it stopped.
+fn no_transaction_section_counts_statements(backend: Backend) {
+    let p = Project::new(backend);
+    let good = "-- ferry:up no-transaction\nCREATE TABLE nt_a (id INT);\nCREATE TABLE nt_b (id INT);\nCREATE TABLE nt_c (id INT);\n-- ferry:down\nDROP TABLE nt_c;\nDROP TABLE nt_b;\nDROP TABLE nt_a;\n";
+    let broken = |table: &str| {
+        good.replace(
+            &format!("CREATE TABLE {table} (id INT)"),
+            "INSERT INTO no_such_table VALUES (1)",
+        )
+    };
+    // Statement 1: failed, not dirty.
+    let path = p.write("users", "1_nt.sql", &broken("nt_a"));
+    let r = p.run(&["forwards", "users"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("dirty"), "{}", r.stderr);
+    assert_eq!(p.ids("users", "pending"), ["1"]);
+    // Statement 2 of 3.
+    p.write("users", "1_nt.sql", &broken("nt_b"));
+    p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+        "dirty: 1 of 3 statements ran; failed at {}:3",
+        path.display()
+    ));
+    let rows = check_json(&p);
+    assert_eq!(rows[0]["statements_done"], 1);
+    assert_eq!(rows[0]["statements_total"], 3);
+    // Statement 1 edited: refused.
+    p.write(
+        "users",
+        "1_nt.sql",
+        &good.replace("nt_a (id INT)", "nt_a (id BIGINT)"),
+    );
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has(&format!(
+            "statement 1 ({}:2) changed since it ran",
+            path.display()
+        ));
+    // Statement 3 broken now: the resume runs 2, fails at 3 (n), 2 of 3 done.
+    p.write("users", "1_nt.sql", &broken("nt_c"));
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has(&format!(
+            "dirty: 2 of 3 statements ran; failed at {}:4",
+            path.display()
+        ));
+    assert_eq!(check_json(&p)[0]["statements_done"], 2);
+    p.write("users", "1_nt.sql", good);
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(0)
+        .stderr_has("ran statements 3..3");
+    assert_eq!(p.ids("users", "applied"), ["1"]);
+    // Each table exists once: the down section drops all three, and up runs again.
+    p.run(&["backwards", "users", "-y"]).expect(0);
+    p.run(&["forwards", "users"]).expect(0);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn no_transaction_section_counts_statements_sqlite() {
+    no_transaction_section_counts_statements(Backend::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn no_transaction_section_counts_statements_postgres() {
+    no_transaction_section_counts_statements(Backend::Postgres);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn no_transaction_section_counts_statements_pgbouncer() {
+    no_transaction_section_counts_statements(Backend::PgBouncer);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn no_transaction_section_counts_statements_mysql() {
+    no_transaction_section_counts_statements(Backend::Mysql);
+}
