@@ -17,7 +17,7 @@
 //! | `report.rs` | [`MigrationResult`], [`Outcome`], [`Event`], [`Confirm`], [`MigrationStatus`] |
 //! | `context.rs` | [`Migrator`]: lock, unlock, rows, files |
 //! | `target.rs` | [`ForwardsTarget`], [`BackwardsTarget`] |
-//! | `plan.rs` | files + rows + target → plan or refusal |
+//! | `plan/` | files + rows + target → plan or refusal |
 //! | `apply.rs` | one step: transaction or dirty protocol |
 //! | `locked.rs` | confirm → lock → re-read → re-plan → refuse if changed |
 //! | `forwards.rs` … `resolve.rs` | one command each |
