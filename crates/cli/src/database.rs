@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_core::url::Backend;
-use ferry_core::{redact_url, Confirm, ConfirmRequest, DriverError, Outcome};
+use ferry_core::driver::url::Backend;
+use ferry_core::{driver::redact_url, Confirm, ConfirmRequest, DriverError, Outcome};
 
 use crate::args::DatabaseCommand;
 use crate::exit::{Ending, Failure};

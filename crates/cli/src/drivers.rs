@@ -1,7 +1,7 @@
 //! Choosing a driver from a database URL. One `#[cfg(feature)]` arm per backend, and a clear
 //! error for a backend that was not built in.
 
-use ferry_core::url::Backend;
+use ferry_core::driver::url::Backend;
 use ferry_core::{Driver, DriverError, DriverErrorKind, TableName};
 
 /// The backends compiled into this binary.
@@ -90,7 +90,7 @@ async fn open(url: &str, table: TableName) -> Result<Box<dyn Driver>, DriverErro
             DriverErrorKind::Config,
             format!(
                 "unsupported database URL `{}`: use postgres://, postgresql://, mysql://, mariadb://, sqlite:PATH or sqlite::memory:",
-                ferry_core::redact_url(url)
+                ferry_core::driver::redact_url(url)
             ),
         )),
     }

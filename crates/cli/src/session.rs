@@ -12,7 +12,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ferry_core::{redact_url, resolve_sqlite_path, Config, SqliteUrl, TableName};
+use ferry_core::{
+    driver::redact_url, driver::resolve_sqlite_path, driver::SqliteUrl, Config, TableName,
+};
 
 use crate::args::GlobalOpts;
 use crate::exit::Failure;

@@ -52,7 +52,6 @@ pub mod testkit;
 mod text;
 mod verify;
 
-pub use driver::{lease, lock, rt, url, watch, wire};
 pub use project::fleet;
 pub use verify::{drift, scratch, snapshot};
 
@@ -63,15 +62,6 @@ pub use project::policy::OutOfOrder;
 pub use project::registry::MigrationSource;
 pub use project::{embedded, files};
 
-// Moved to `ferry_core::driver` (see CHANGELOG); kept at the root, hidden, so that code
-// written against the old paths still builds until the next release removes them.
-#[doc(hidden)]
-pub use driver::{
-    lease_owner, redact_url, resolve_sqlite_path, AppliedMigration, Backoff, BoxFuture,
-    Capabilities, DriverResult, LeaseSql, LockChoice, LockHolder, LockMechanism, Placeholders,
-    RowChange, SqliteMode, SqliteUrl, TrackingRow, TrackingSql, Value, COLUMNS, PROBE_AFTER,
-    PROBE_EVERY,
-};
 pub use error::{Error, ErrorClass, Result};
 pub use manager::{
     backwards, forwards, run_backwards, run_forwards, Apps, BackwardsMigrationManager,
@@ -87,7 +77,7 @@ pub use project::migration::{
     MAX_DESCRIPTION_LEN, MAX_ID_LEN,
 };
 pub use project::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_NAME_LEN};
-pub use project::scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
+pub use project::scaffold;
 pub use text::{checksum, seconds_text};
 pub use verify::{Verdict, VerifiedMigration, VerifyManager};
 

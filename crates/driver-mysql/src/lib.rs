@@ -16,7 +16,7 @@
 //!   their tracking row.
 //! - **Tracking table**: `ferry_migrations` or `database.table`, created with
 //!   [`Driver::ensure_table`]; every value is bound as a parameter.
-//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level `GET_LOCK` named by
+//! - **Lock** ([`ferry_core::driver::lock`]): `advisory` is a session-level `GET_LOCK` named by
 //!   [`TableName::lock_name`], taken once per connection (`GET_LOCK` nests); it dies with the
 //!   connection. `table` is the lease lock in `<tracking table>_lock`, renewed from a second
 //!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
@@ -77,14 +77,17 @@ mod url;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use ferry_core::lease::{Held, Lease, LockSite};
-use ferry_core::lock::{lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions};
+use ferry_core::driver::lease::{Held, Lease, LockSite};
+use ferry_core::driver::lock::{
+    lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions,
+};
+use ferry_core::driver::url::{quote_ident, Backend};
+use ferry_core::driver::watch::ProbeFn;
 use ferry_core::sql::{is_blank, Dialect};
-use ferry_core::url::{quote_ident, Backend};
-use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    AppliedMigration, BoxFuture, Driver, DriverError, DriverErrorKind, DriverResult, Placeholders,
-    RowChange, TableName, TrackingRow, TrackingSql, Value,
+    driver::AppliedMigration, driver::BoxFuture, driver::DriverResult, driver::Placeholders,
+    driver::RowChange, driver::TrackingRow, driver::TrackingSql, driver::Value, Driver,
+    DriverError, DriverErrorKind, TableName,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
@@ -196,7 +199,7 @@ impl MysqlDriver {
 
     /// The liveness probe for calls on this connection: the connection is watched by its id
     /// on a direct connection; behind a proxy, only whether the server answers.
-    fn probe(&self) -> impl ferry_core::watch::Probe {
+    fn probe(&self) -> impl ferry_core::driver::watch::Probe {
         let target = self.target.clone();
         let session = self.pooled.is_none().then(|| self.conn.id());
         let ask = move || probe::ask(target.clone(), session);
@@ -695,10 +698,14 @@ impl MysqlDriver {
 }
 
 impl Driver for MysqlDriver {
-    ferry_core::watched_driver_methods!(&TOKIO, Backend::Mysql, transactional_ddl = false);
+    ferry_core::driver::watch::watched_driver_methods!(
+        &TOKIO,
+        Backend::Mysql,
+        transactional_ddl = false
+    );
 
     fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.write_all(changes))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.write_all(changes))
     }
 
     fn write_then_execute<'a>(
@@ -707,7 +714,7 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
-        ferry_core::watched!(
+        ferry_core::driver::watch::watched!(
             self,
             true,
             &TOKIO,
@@ -716,7 +723,7 @@ impl Driver for MysqlDriver {
     }
 
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<ferry_core::schema::Schema>> {
-        ferry_core::watched!(self, true, &TOKIO, self.snapshot())
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.snapshot())
     }
 
     fn counts_statements(&self) -> bool {
@@ -729,7 +736,7 @@ impl Driver for MysqlDriver {
         _no_transaction: bool,
         last: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
     }
 }
 
@@ -794,7 +801,7 @@ fn inline(sql: &str, values: Vec<Value<'_>>) -> Option<String> {
     literals.next().is_none().then_some(out)
 }
 
-/// A tracking row as mysql_async decodes it, in [`ferry_core::COLUMNS`] order.
+/// A tracking row as mysql_async decodes it, in [`ferry_core::driver::COLUMNS`] order.
 type RowTuple = (
     i64,
     String,

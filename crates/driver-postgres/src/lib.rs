@@ -24,7 +24,7 @@
 //!   tracking, with its temporary log and prepared statements, runs on a direct connection
 //!   only.) A pooler or proxy is recognised at connect:
 //!   the backend pid the server announced differs from `pg_backend_pid()` (see `pooler.rs`).
-//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level advisory lock keyed by
+//! - **Lock** ([`ferry_core::driver::lock`]): `advisory` is a session-level advisory lock keyed by
 //!   [`TableName::lock_key`], polled with `pg_try_advisory_lock` (never the blocking
 //!   `pg_advisory_lock`, which deadlocks with `CREATE INDEX CONCURRENTLY` running on another
 //!   connection), taken once per connection; it dies with the connection. `table` is the
@@ -78,17 +78,18 @@ mod url;
 
 use std::time::{Duration, Instant};
 
-use ferry_core::lease::{Held, Lease, LockSite};
-use ferry_core::lock::{
+use ferry_core::driver::lease::{Held, Lease, LockSite};
+use ferry_core::driver::lock::{
     lease_owner, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
 };
-use ferry_core::rt::poll_until;
+use ferry_core::driver::rt::poll_until;
+use ferry_core::driver::url::{quote_ident, Backend};
+use ferry_core::driver::watch::ProbeFn;
 use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::url::{quote_ident, Backend};
-use ferry_core::watch::ProbeFn;
 use ferry_core::{
-    AppliedMigration, BoxFuture, Driver, DriverError, DriverResult, Placeholders, RowChange,
-    TableName, TrackingRow, TrackingSql, Value,
+    driver::AppliedMigration, driver::BoxFuture, driver::DriverResult, driver::Placeholders,
+    driver::RowChange, driver::TrackingRow, driver::TrackingSql, driver::Value, Driver,
+    DriverError, TableName,
 };
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
@@ -260,7 +261,7 @@ impl PostgresDriver {
 
     /// The liveness probe for calls on this connection: the session is watched by its backend
     /// pid on a direct connection; behind a pooler, only whether the server answers.
-    fn probe(&self) -> impl ferry_core::watch::Probe {
+    fn probe(&self) -> impl ferry_core::driver::watch::Probe {
         let target = self.target.clone();
         let pid = self.server.backend_pid;
         let session = self.server.pooled().is_none().then_some(pid);
@@ -876,7 +877,11 @@ impl PostgresDriver {
 }
 
 impl Driver for PostgresDriver {
-    ferry_core::watched_driver_methods!(&TOKIO, Backend::Postgres, transactional_ddl = true);
+    ferry_core::driver::watch::watched_driver_methods!(
+        &TOKIO,
+        Backend::Postgres,
+        transactional_ddl = true
+    );
 
     fn counts_statements(&self) -> bool {
         true
@@ -888,20 +893,20 @@ impl Driver for PostgresDriver {
         _no_transaction: bool,
         last: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
     }
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.begin_atomic())
     }
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.end_atomic(commit))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.end_atomic(commit))
     }
 
     /// A simple query (no prepared statement, as everywhere in this driver).
     fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {
-        ferry_core::watched!(self, true, &TOKIO, async {
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, async {
             let messages = self
                 .client
                 .simple_query(sql)

@@ -8,12 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ferry_core::driver::url::quote_ident;
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::url::quote_ident;
 use ferry_core::{
-    AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
-    TrackingRow, TrackingSql, Value,
+    driver::AppliedMigration, driver::DriverResult, driver::Placeholders, driver::RowChange,
+    driver::SqliteUrl, driver::TrackingRow, driver::TrackingSql, driver::Value, DriverError,
+    TableName,
 };
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ToSqlOutput;

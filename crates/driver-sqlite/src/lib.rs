@@ -6,7 +6,7 @@
 //!
 //! - **URLs**: `sqlite:PATH`, `sqlite://PATH` and `sqlite::memory:`, with
 //!   `?mode=ro|rw|rwc|memory` (`rwc`, create when missing, is the default); the grammar is
-//!   [`ferry_core::SqliteUrl`]. The database file is created only by a command that writes:
+//!   [`ferry_core::driver::SqliteUrl`]. The database file is created only by a command that writes:
 //!   until then a missing file reads as an empty database, so `ferry check` and `--preview`
 //!   leave no file behind. `ro` and `rw` refuse a missing file when connecting.
 //! - **Off the caller's executor**: rusqlite blocks, so each driver owns a worker thread
@@ -75,8 +75,9 @@ use std::time::Duration;
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::Dialect;
 use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, LockChoice,
-    LockHolder, LockKind, LockMechanism, LockOptions, RowChange, SqliteUrl, TableName,
+    driver::AppliedMigration, driver::BoxFuture, driver::Capabilities, driver::DriverResult,
+    driver::LockChoice, driver::LockHolder, driver::LockMechanism, driver::RowChange,
+    driver::SqliteUrl, Driver, DriverError, LockKind, LockOptions, TableName,
 };
 
 use crate::conn::Conn;

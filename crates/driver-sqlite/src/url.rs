@@ -1,9 +1,9 @@
 //! From an `sqlite:` URL to an open rusqlite connection. The URL grammar itself is
-//! [`ferry_core::SqliteUrl`], shared with the configuration loader.
+//! [`ferry_core::driver::SqliteUrl`], shared with the configuration loader.
 
 use std::time::Duration;
 
-use ferry_core::{DriverError, DriverErrorKind, DriverResult, SqliteUrl};
+use ferry_core::{driver::DriverResult, driver::SqliteUrl, DriverError, DriverErrorKind};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::db_error;

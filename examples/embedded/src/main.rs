@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use ferry_core::url::Backend;
+use ferry_core::driver::url::Backend;
 use ferry_core::{Driver, Event, TableName};
 
 #[tokio::main(flavor = "current_thread")]

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use ferry_core::fleet::Target;
 use ferry_core::{
-    redact_url, BackwardsMigrationManager, CheckMigrationManager, Confirm, ConfirmRequest, Event,
-    ForwardsMigrationManager, NullReporter, Reporter,
+    driver::redact_url, BackwardsMigrationManager, CheckMigrationManager, Confirm, ConfirmRequest,
+    Event, ForwardsMigrationManager, NullReporter, Reporter,
 };
 use tokio::task::JoinSet;
 

@@ -178,7 +178,7 @@ impl Migrator {
     }
 
     /// Which migration lock the driver takes, and the lease of the lease lock (see
-    /// [`crate::lock`]). Without it, the driver's default: [`LockOptions::default`].
+    /// [`crate::driver::lock`]). Without it, the driver's default: [`LockOptions::default`].
     pub fn with_lock_options(mut self, options: LockOptions) -> Self {
         self.driver.set_lock_options(options);
         self

@@ -45,10 +45,11 @@ use std::time::Duration;
 use chrono::DateTime;
 use ferry_core::testkit::{block_on, MemoryDatabase};
 use ferry_core::{
-    backwards, checksum, forwards, run_backwards, run_forwards, AppConfig, AppRegistry,
-    BackwardsMigrationManager, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest,
-    Driver, Error, Event, ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator,
-    OutOfOrder, PlannedMigration, Reporter, ResolveManager, RowChange, TableName, TrackingRow,
+    backwards, checksum, driver::RowChange, driver::TrackingRow, forwards, run_backwards,
+    run_forwards, AppConfig, AppRegistry, BackwardsMigrationManager, CheckMigrationManager,
+    CleanManager, Confirm, ConfirmRequest, Driver, Error, Event, ForwardsMigrationManager,
+    MigrationResult, MigrationStatus, Migrator, OutOfOrder, PlannedMigration, Reporter,
+    ResolveManager, TableName,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::net;
 use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
 use ferry_core::{
-    BoxFuture, Driver, DriverErrorKind, LockMechanism, RowChange, TableName, TrackingRow,
+    driver::BoxFuture, driver::LockMechanism, driver::RowChange, driver::TrackingRow, Driver,
+    DriverErrorKind, TableName,
 };
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
@@ -1253,7 +1254,7 @@ async fn server_creates_and_drops_any_name() {
     assert!(server.create_database(&name).await.unwrap());
     assert!(server.database_exists(&name).await.unwrap());
     assert!(!server.create_database(&name).await.unwrap());
-    let missing = ferry_core::url::with_database(&admin, "ferry_no_such_database").unwrap();
+    let missing = ferry_core::driver::url::with_database(&admin, "ferry_no_such_database").unwrap();
     assert_eq!(
         Server::of_url(&missing).unwrap().database(),
         "ferry_no_such_database"

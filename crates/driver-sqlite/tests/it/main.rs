@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_core::{
+    driver::BoxFuture, driver::RowChange, driver::TrackingRow, Driver, DriverErrorKind, TableName,
+};
 use ferry_driver_sqlite::testing::database_url;
 use ferry_driver_sqlite::SqliteDriver;
 

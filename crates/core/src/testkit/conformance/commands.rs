@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::{
-    AppConfig, BackwardsMigrationManager, DriverErrorKind, Error, ForwardsMigrationManager,
-    ResolveManager, RowChange, Status,
+    driver::RowChange, AppConfig, BackwardsMigrationManager, DriverErrorKind, Error,
+    ForwardsMigrationManager, ResolveManager, Status,
 };
 
 use super::*;

@@ -24,9 +24,9 @@ mod embedded;
 use chrono::TimeZone;
 
 use crate::{
-    AppConfig, AppRegistry, BackwardsMigrationManager, BoxFuture, CheckMigrationManager, Driver,
-    ForwardsMigrationManager, LockKind, LockMechanism, LockOptions, Migration, Migrator, Status,
-    TableName, TrackingRow,
+    driver::BoxFuture, driver::LockMechanism, driver::TrackingRow, AppConfig, AppRegistry,
+    BackwardsMigrationManager, CheckMigrationManager, Driver, ForwardsMigrationManager, LockKind,
+    LockOptions, Migration, Migrator, Status, TableName,
 };
 
 /// Opens connections to the database under test.

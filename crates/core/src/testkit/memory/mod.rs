@@ -41,8 +41,9 @@ use crate::schema::{Part, Schema};
 use crate::sql::{split_statements, Dialect};
 use crate::testkit::DriverFactory;
 use crate::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverResult, LockChoice, LockHolder,
-    LockMechanism, LockOptions, RowChange, TableName,
+    driver::AppliedMigration, driver::BoxFuture, driver::Capabilities, driver::DriverResult,
+    driver::LockChoice, driver::LockHolder, driver::LockMechanism, driver::RowChange, Driver,
+    LockOptions, TableName,
 };
 
 pub use lock::block_on;

@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::task::Waker;
 
 use crate::sql::{line_of_offset, Statement};
-use crate::{AppliedMigration, DriverError, DriverResult, RowChange, TableName};
+use crate::{
+    driver::AppliedMigration, driver::DriverResult, driver::RowChange, DriverError, TableName,
+};
 
 /// One tracking table.
 #[derive(Debug, Clone, Default)]
