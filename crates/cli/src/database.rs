@@ -11,8 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_core::driver::redact_url;
 use ferry_core::driver::url::Backend;
-use ferry_core::{driver::redact_url, Confirm, ConfirmRequest, DriverError, Outcome};
+use ferry_core::{Confirm, ConfirmRequest, DriverError, Outcome};
 
 use crate::args::DatabaseCommand;
 use crate::exit::{Ending, Failure};

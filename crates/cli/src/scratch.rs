@@ -3,8 +3,9 @@
 //! after the run, after a failure, and on Ctrl-C (exit 130). [`with_scratch`] is the whole
 //! life of one.
 
+use ferry_core::driver::redact_url;
 use ferry_core::driver::url::{with_database, Backend};
-use ferry_core::{driver::redact_url, Driver, TableName};
+use ferry_core::{Driver, TableName};
 
 use crate::exit::Failure;
 use crate::render::{out, Style};

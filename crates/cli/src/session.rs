@@ -12,9 +12,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ferry_core::{
-    driver::redact_url, driver::resolve_sqlite_path, driver::SqliteUrl, Config, TableName,
-};
+use ferry_core::driver::{redact_url, resolve_sqlite_path, SqliteUrl};
+use ferry_core::{Config, TableName};
 
 use crate::args::GlobalOpts;
 use crate::exit::Failure;

@@ -6,9 +6,8 @@ use std::borrow::{Borrow, BorrowMut};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use ferry_core::driver::lease::{HolderResult, LeaseConn, Statement};
 use ferry_core::driver::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{
-    driver::BoxFuture, driver::DriverResult, driver::LockHolder, DriverError, DriverErrorKind,
-};
+use ferry_core::driver::{BoxFuture, DriverResult, LockHolder};
+use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::task::AbortHandle;

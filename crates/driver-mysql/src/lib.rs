@@ -83,12 +83,12 @@ use ferry_core::driver::lock::{
 };
 use ferry_core::driver::url::{quote_ident, Backend};
 use ferry_core::driver::watch::ProbeFn;
-use ferry_core::sql::{is_blank, Dialect};
-use ferry_core::{
-    driver::AppliedMigration, driver::BoxFuture, driver::DriverResult, driver::Placeholders,
-    driver::RowChange, driver::TrackingRow, driver::TrackingSql, driver::Value, Driver,
-    DriverError, DriverErrorKind, TableName,
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, DriverResult, Placeholders, RowChange, TrackingRow, TrackingSql,
+    Value,
 };
+use ferry_core::sql::{is_blank, Dialect};
+use ferry_core::{Driver, DriverError, DriverErrorKind, TableName};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use ferry_core::driver::redact_url;
 use ferry_core::driver::url::{one_line, query_pairs, with_query, without_query};
-use ferry_core::{driver::redact_url, DriverError, DriverErrorKind};
+use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::{Opts, OptsBuilder};
 
 /// The `ssl-mode` of a URL, as in the `mysql` client.

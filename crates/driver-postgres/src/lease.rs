@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 
 use ferry_core::driver::lease::{HolderResult, LeaseConn, Statement};
 use ferry_core::driver::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{driver::BoxFuture, driver::DriverResult, driver::LockHolder};
+use ferry_core::driver::{BoxFuture, DriverResult, LockHolder};
 use tokio::task::AbortHandle;
 use tokio_postgres::Client;
 

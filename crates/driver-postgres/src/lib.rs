@@ -85,12 +85,12 @@ use ferry_core::driver::lock::{
 use ferry_core::driver::rt::poll_until;
 use ferry_core::driver::url::{quote_ident, Backend};
 use ferry_core::driver::watch::ProbeFn;
-use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::{
-    driver::AppliedMigration, driver::BoxFuture, driver::DriverResult, driver::Placeholders,
-    driver::RowChange, driver::TrackingRow, driver::TrackingSql, driver::Value, Driver,
-    DriverError, TableName,
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, DriverResult, Placeholders, RowChange, TrackingRow, TrackingSql,
+    Value,
 };
+use ferry_core::sql::{split_statements, Dialect};
+use ferry_core::{Driver, DriverError, TableName};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 

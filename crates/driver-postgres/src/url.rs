@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use ferry_core::driver::redact_url;
 use ferry_core::driver::url::{one_line, query_pairs, with_query, without_query};
-use ferry_core::{driver::redact_url, DriverError, DriverErrorKind};
+use ferry_core::{DriverError, DriverErrorKind};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
 

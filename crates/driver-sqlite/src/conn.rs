@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ferry_core::driver::url::quote_ident;
+use ferry_core::driver::{
+    AppliedMigration, DriverResult, Placeholders, RowChange, SqliteUrl, TrackingRow, TrackingSql,
+    Value,
+};
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::{
-    driver::AppliedMigration, driver::DriverResult, driver::Placeholders, driver::RowChange,
-    driver::SqliteUrl, driver::TrackingRow, driver::TrackingSql, driver::Value, DriverError,
-    TableName,
-};
+use ferry_core::{DriverError, TableName};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, ToSql};

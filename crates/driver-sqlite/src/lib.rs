@@ -72,13 +72,13 @@ mod worker;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, Capabilities, DriverResult, LockChoice, LockHolder, LockMechanism,
+    RowChange, SqliteUrl,
+};
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::Dialect;
-use ferry_core::{
-    driver::AppliedMigration, driver::BoxFuture, driver::Capabilities, driver::DriverResult,
-    driver::LockChoice, driver::LockHolder, driver::LockMechanism, driver::RowChange,
-    driver::SqliteUrl, Driver, DriverError, LockKind, LockOptions, TableName,
-};
+use ferry_core::{Driver, DriverError, LockKind, LockOptions, TableName};
 
 use crate::conn::Conn;
 use crate::worker::Worker;

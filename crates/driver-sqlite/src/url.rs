@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use ferry_core::{driver::DriverResult, driver::SqliteUrl, DriverError, DriverErrorKind};
+use ferry_core::driver::{DriverResult, SqliteUrl};
+use ferry_core::{DriverError, DriverErrorKind};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::db_error;

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 
-use ferry_core::{driver::DriverResult, DriverError, DriverErrorKind};
+use ferry_core::driver::DriverResult;
+use ferry_core::{DriverError, DriverErrorKind};
 
 /// A job for the thread.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;

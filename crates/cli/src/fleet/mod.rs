@@ -9,10 +9,11 @@ mod run;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_core::driver::redact_url;
 use ferry_core::fleet::{self, Target};
 use ferry_core::{
-    driver::redact_url, BackwardsMigrationManager, Config, LockOptions, MigrationResult, Migrator,
-    Outcome, Preload, TableName,
+    BackwardsMigrationManager, Config, LockOptions, MigrationResult, Migrator, Outcome, Preload,
+    TableName,
 };
 
 use crate::args::{BackwardsArgs, Command, Format, ForwardsArgs, GlobalOpts};

@@ -143,7 +143,8 @@ impl LeaseSql {
     ///
     /// ```
     /// use ferry_core::sql::Dialect;
-    /// use ferry_core::{driver::LeaseSql, LockOptions, TableName};
+    /// use ferry_core::driver::LeaseSql;
+    /// use ferry_core::{LockOptions, TableName};
     /// let table = TableName::parse("ferry_migrations").unwrap();
     /// let sql = LeaseSql::for_tracking(Dialect::MySql, Some("app"), &table, "me", &LockOptions::default());
     /// assert!(sql.create().contains("`app`.`ferry_migrations_lock`"));
@@ -244,7 +245,8 @@ impl LockChoice {
     ///
     /// ```
     /// use ferry_core::driver::lease::LockSite;
-    /// use ferry_core::{driver::LockChoice, LockKind, driver::LockMechanism};
+    /// use ferry_core::driver::{LockChoice, LockMechanism};
+    /// use ferry_core::LockKind;
     /// let site = LockSite { middle: "a proxy", server: "the server", ..LockSite::default() };
     /// let pooled = LockSite { pooled: Some("it is pooled".into()), ..site.clone() };
     /// assert_eq!(LockChoice::decide(LockKind::Auto, site).mechanism, LockMechanism::Advisory);

@@ -259,7 +259,7 @@ pub fn lease_owner() -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ferry_core::{driver::LeaseSql, driver::Value};
+/// use ferry_core::driver::{LeaseSql, Value};
 /// use ferry_core::sql::Dialect;
 /// let sql = LeaseSql::new(Dialect::Postgres, "\"ferry_migrations_lock\"", "ferry_migrations", "h:1:ab", Duration::from_secs(30));
 /// let (text, values) = sql.renew();

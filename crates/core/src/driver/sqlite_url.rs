@@ -53,7 +53,7 @@ impl SqliteUrl {
     /// for the user (a URL that is not `sqlite:` is shown with its password redacted).
     ///
     /// ```
-    /// use ferry_core::{driver::SqliteMode, driver::SqliteUrl};
+    /// use ferry_core::driver::{SqliteMode, SqliteUrl};
     /// assert_eq!(SqliteUrl::parse("sqlite::memory:"), Ok(SqliteUrl::Memory));
     /// assert_eq!(SqliteUrl::parse("sqlite:x.db?mode=memory"), Ok(SqliteUrl::Memory));
     /// assert_eq!(

@@ -245,7 +245,7 @@ impl Placeholders {
 /// placeholder style and the quoted table name.
 ///
 /// ```
-/// use ferry_core::{driver::Placeholders, driver::RowChange, driver::TrackingSql, driver::Value};
+/// use ferry_core::driver::{Placeholders, RowChange, TrackingSql, Value};
 /// let sql = TrackingSql::new(Placeholders::Dollar, "\"ferry_migrations\"");
 /// let (text, params) = sql.select(Some("blog"));
 /// assert_eq!(

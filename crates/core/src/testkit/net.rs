@@ -221,7 +221,8 @@ pub async fn silence_and_cut_end_the_call(
     proxied: &dyn Fn(u16) -> String,
     slow_sql: &str,
 ) {
-    use crate::{driver::RowChange, driver::TrackingRow, driver::PROBE_AFTER, DriverErrorKind};
+    use crate::driver::{RowChange, TrackingRow, PROBE_AFTER};
+    use crate::DriverErrorKind;
     use std::time::Instant;
     for freeze in [true, false] {
         let proxy = Arc::new(FreezingProxy::start(server).expect("start a proxy"));

@@ -15,12 +15,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::driver::{BoxFuture, RowChange, TrackingRow};
 use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::net;
 use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
-use ferry_core::{
-    driver::BoxFuture, driver::RowChange, driver::TrackingRow, Driver, DriverErrorKind, TableName,
-};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_mysql::{connect, testing, MysqlDriver};
 use mysql_async::prelude::Queryable;
 

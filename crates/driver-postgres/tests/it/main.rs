@@ -13,13 +13,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::driver::{BoxFuture, LockMechanism, RowChange, TrackingRow};
 use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::net;
 use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
-use ferry_core::{
-    driver::BoxFuture, driver::LockMechanism, driver::RowChange, driver::TrackingRow, Driver,
-    DriverErrorKind, TableName,
-};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
 /// Run `body` with the URL of a fresh database, dropping the database afterwards (also when

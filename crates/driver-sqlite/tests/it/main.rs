@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_core::driver::{BoxFuture, RowChange, TrackingRow};
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{
-    driver::BoxFuture, driver::RowChange, driver::TrackingRow, Driver, DriverErrorKind, TableName,
-};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_sqlite::testing::database_url;
 use ferry_driver_sqlite::SqliteDriver;
 

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use crate::driver::RowChange;
 use crate::{
-    driver::RowChange, AppConfig, BackwardsMigrationManager, DriverErrorKind, Error,
-    ForwardsMigrationManager, ResolveManager, Status,
+    AppConfig, BackwardsMigrationManager, DriverErrorKind, Error, ForwardsMigrationManager,
+    ResolveManager, Status,
 };
 
 use super::*;

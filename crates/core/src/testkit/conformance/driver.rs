@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{
-    driver::RowChange, AppConfig, DriverErrorKind, ForwardsMigrationManager, Status, TableName,
-};
+use crate::driver::RowChange;
+use crate::{AppConfig, DriverErrorKind, ForwardsMigrationManager, Status, TableName};
 
 use super::*;
 

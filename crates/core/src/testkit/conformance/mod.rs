@@ -23,10 +23,10 @@ mod embedded;
 
 use chrono::TimeZone;
 
+use crate::driver::{BoxFuture, LockMechanism, TrackingRow};
 use crate::{
-    driver::BoxFuture, driver::LockMechanism, driver::TrackingRow, AppConfig, AppRegistry,
-    BackwardsMigrationManager, CheckMigrationManager, Driver, ForwardsMigrationManager, LockKind,
-    LockOptions, Migration, Migrator, Status, TableName,
+    AppConfig, AppRegistry, BackwardsMigrationManager, CheckMigrationManager, Driver,
+    ForwardsMigrationManager, LockKind, LockOptions, Migration, Migrator, Status, TableName,
 };
 
 /// Opens connections to the database under test.

@@ -4,10 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::task::Waker;
 
+use crate::driver::{AppliedMigration, DriverResult, RowChange};
 use crate::sql::{line_of_offset, Statement};
-use crate::{
-    driver::AppliedMigration, driver::DriverResult, driver::RowChange, DriverError, TableName,
-};
+use crate::{DriverError, TableName};
 
 /// One tracking table.
 #[derive(Debug, Clone, Default)]
