@@ -51,17 +51,11 @@ impl Place {
                 Ok(Place::Sqlite(url.to_owned()))
             }
             #[allow(unreachable_patterns)]
-            Some(Backend::Postgres) => Err(config(crate::drivers::not_built(
-                "PostgreSQL",
-                "postgres",
-            ))),
+            Some(Backend::Postgres) => Err(config(ferry::not_built(Backend::Postgres))),
             #[allow(unreachable_patterns)]
-            Some(Backend::Mysql) => Err(config(crate::drivers::not_built(
-                "MySQL/MariaDB",
-                "mysql",
-            ))),
+            Some(Backend::Mysql) => Err(config(ferry::not_built(Backend::Mysql))),
             #[allow(unreachable_patterns)]
-            Some(Backend::Sqlite) => Err(config(crate::drivers::not_built("SQLite", "sqlite"))),
+            Some(Backend::Sqlite) => Err(config(ferry::not_built(Backend::Sqlite))),
             None => Err(Failure::Usage(format!(
                 "unsupported database URL `{}`: use postgres://, postgresql://, mysql://, mariadb:// or sqlite:PATH",
                 redact_url(url)

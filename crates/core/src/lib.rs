@@ -81,16 +81,22 @@ pub use project::scaffold;
 pub use text::{checksum, seconds_text};
 pub use verify::{Verdict, VerifiedMigration, VerifyManager};
 
-/// The migrations `ferry-build` embedded in this program (an [`Embedded`]): expands to
-/// `include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))`, the file the build script
-/// wrote. The build script must have run `ferry_build::Embed::...emit()`.
+/// The migrations `ferry-build` embedded in this program (an [`Embedded`]): includes
+/// `$OUT_DIR/ferry_migrations.rs`, the file the build script wrote with
+/// `ferry_build::Embed::...emit()`. The generated code names its types through the module
+/// [`embedded`] that this macro imports, so a program that depends on the `ferry` crate only
+/// (which re-exports this macro as `ferry::embedded_migrations!`) needs no `ferry-core` of its
+/// own.
 ///
 /// ```ignore
+/// let applied = ferry::migrate(&url, ferry::embedded_migrations!()).await?;
+/// // or, with a driver:
 /// let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
 /// ```
 #[macro_export]
 macro_rules! embedded_migrations {
-    () => {
+    () => {{
+        use $crate::embedded as __ferry_embedded;
         include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))
-    };
+    }};
 }
