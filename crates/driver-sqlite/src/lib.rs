@@ -129,6 +129,62 @@ impl SqliteDriver {
         })
     }
 
+    /// A driver on the application's own connection, with tracking table `table`, for a
+    /// program that already holds one: ferry migrates through it, and
+    /// [`SqliteDriver::into_connection`] gives it back.
+    ///
+    /// The connection must not be inside a transaction (the migration lock is a `BEGIN
+    /// IMMEDIATE` of its own): that is an error of kind [`ferry_core::DriverErrorKind::Config`].
+    /// While ferry has it, it lives on the driver's worker thread with a `busy_timeout` of
+    /// 60 s (set back when it is given back), and after each migration its session is put
+    /// back as it was given (pragmas, `temp` objects, attached databases).
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), ferry_core::DriverError> {
+    /// use ferry_core::{Driver, TableName};
+    /// use ferry_driver_sqlite::SqliteDriver;
+    /// let conn = rusqlite::Connection::open_in_memory().unwrap();
+    /// let mut driver = SqliteDriver::from_connection(conn, TableName::default()).await?;
+    /// driver.ensure_table().await?;
+    /// let conn = driver.into_connection().await?;
+    /// let rows: i64 = conn
+    ///     .query_row("SELECT COUNT(*) FROM ferry_migrations", [], |r| r.get(0))
+    ///     .unwrap();
+    /// assert_eq!(rows, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_connection(
+        connection: rusqlite::Connection,
+        table: TableName,
+    ) -> Result<SqliteDriver, DriverError> {
+        let open_table = table.clone();
+        let worker = Worker::start("ferry-sqlite", move || {
+            Conn::from_connection(connection, open_table)
+        })
+        .await?;
+        let target = worker.call(|c| Ok(c.target().clone())).await?;
+        Ok(SqliteDriver {
+            worker,
+            target,
+            table,
+            lock_kind: LockKind::Auto,
+        })
+    }
+
+    /// The connection given to [`SqliteDriver::from_connection`], given back: a lock
+    /// transaction still open (after an error) rolled back, its `busy_timeout` as it was.
+    /// For a driver made by [`connect`], the connection it opened (an error when the database
+    /// file was never created).
+    pub async fn into_connection(self) -> Result<rusqlite::Connection, DriverError> {
+        let describe = url::describe(&self.target);
+        self.worker.into_state()?.into_connection()?.ok_or_else(|| {
+            DriverError::new(
+                ferry_core::DriverErrorKind::Other,
+                format!("the SQLite database {describe} was never opened: nothing to give back"),
+            )
+        })
+    }
+
     /// The tracking table's name.
     pub fn table(&self) -> &TableName {
         &self.table

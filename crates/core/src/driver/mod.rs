@@ -87,7 +87,7 @@ pub struct Capabilities {
 /// - [`Driver::applied`] reads rows in apply order with one query, filtered by app when asked.
 /// - Nothing from an app name, migration ID or description is pasted into SQL text: the
 ///   tracking statements come from [`crate::driver::TrackingSql`] with bound [`crate::driver::Value`]s.
-pub trait Driver: Send {
+pub trait Driver: Send + std::any::Any {
     /// The backend's short name: `sqlite`, `postgres` or `mysql`.
     fn backend(&self) -> &'static str;
 

@@ -229,6 +229,29 @@ impl Migrator {
         self.driver.as_mut()
     }
 
+    /// The driver, given back: for instance to take back an application's own client from
+    /// a driver made with it.
+    pub fn into_driver(self) -> Box<dyn Driver> {
+        self.driver
+    }
+
+    /// The driver as the type it was made with (`None` for another type): a driver built on
+    /// the application's own client gives the client back after a run, also a failed one.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testkit")] {
+    /// use ferry_core::testkit::{MemoryDatabase, MemoryDriver};
+    /// use ferry_core::{AppRegistry, Migrator, TableName};
+    /// let driver = MemoryDatabase::new().open(TableName::default());
+    /// let migrator = Migrator::new(AppRegistry::new(vec![]).unwrap(), Box::new(driver));
+    /// assert!(migrator.into_driver_as::<MemoryDriver>().is_some());
+    /// # }
+    /// ```
+    pub fn into_driver_as<D: Driver>(self) -> Option<D> {
+        let any: Box<dyn std::any::Any> = self.driver;
+        any.downcast::<D>().ok().map(|d| *d)
+    }
+
     pub(crate) fn report(&self, event: Event<'_>) {
         self.reporter.report(event);
     }

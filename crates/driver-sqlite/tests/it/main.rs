@@ -262,6 +262,8 @@ async fn no_transaction_commits_runs_and_relocks() {
     b.unlock().await.unwrap();
 }
 
+mod client;
+
 mod library {
     //! The library API of `ferry-core` as a Rust program uses it, on SQLite.
 
