@@ -198,10 +198,69 @@ impl PostgresDriver {
     pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, DriverError> {
         let target = Target::parse(url)?;
         let client = conn::open(&target).await?;
+        Self::on_client(client, target, table, true).await
+    }
+
+    /// A driver on the application's own client, with tracking table `table`, for a program
+    /// that already holds one: ferry migrates through it, and
+    /// [`PostgresDriver::into_client`] gives it back.
+    ///
+    /// - `url` names the same database: ferry opens short connections of its own there (the
+    ///   liveness probe of a call that waits long, the lease lock's renewal). A client on
+    ///   another database than the URL's is an error of kind
+    ///   [`ferry_core::DriverErrorKind::Config`].
+    /// - The client must be a **session**: a direct connection, or a pooler in session mode.
+    ///   The advisory lock belongs to the server session, and ferry's transactions and
+    ///   session reset assume one; through a pooler in transaction mode (recognised as for
+    ///   [`connect`]) `auto` takes the lease lock, as it does for a URL. Nothing else may use
+    ///   the client while ferry has it (it is moved in).
+    /// - The connection task stays the application's: ferry never spawns, awaits or ends it.
+    ///   Dropping the driver instead of calling [`PostgresDriver::into_client`] drops the
+    ///   client, which closes the connection as tokio-postgres does.
+    /// - After each migration the session is reset (`RESET ALL`, `DISCARD TEMP`, role and
+    ///   session authorization), so a client given back holds the server's defaults, not
+    ///   settings the application made before handing it over. ferry sets nothing of its own
+    ///   on it.
+    ///
+    /// ```no_run
+    /// # async fn demo(url: &str) -> Result<(), ferry_core::DriverError> {
+    /// use ferry_core::TableName;
+    /// use ferry_driver_postgres::PostgresDriver;
+    /// let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    /// tokio::spawn(connection); // the application's connection task
+    /// let driver = PostgresDriver::from_client(client, url, TableName::default()).await?;
+    /// // ... migrate with it (`Embedded::migrate_with`, a `Migrator`) ...
+    /// let client = driver.into_client();
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub async fn from_client(
+        client: Client,
+        url: &str,
+        table: TableName,
+    ) -> Result<PostgresDriver, DriverError> {
+        let target = Target::parse(url)?;
+        Self::on_client(client, target, table, false).await
+    }
+
+    /// The client given to [`PostgresDriver::from_client`] (or opened by [`connect`]), given
+    /// back. Its session was reset after the last migration; the migration lock was released
+    /// by the command that took it.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// The driver on `client`, connected to `target`; `own`: the driver opened it (and may
+    /// make session settings of its own).
+    async fn on_client(
+        client: Client,
+        target: Target,
+        table: TableName,
+        own: bool,
+    ) -> Result<PostgresDriver, DriverError> {
         let announced_pid = pooler::announced_pid(&client).await;
         let row = client
             .query_typed_one(
-                "SELECT pg_backend_pid(), current_schema()::text, version()",
+                "SELECT pg_backend_pid(), current_schema()::text, version(), current_database()::text",
                 &[],
             )
             .await
@@ -211,8 +270,20 @@ impl PostgresDriver {
             announced_pid,
             version: row.get(2),
         };
+        let database: String = row.get(3);
+        // A pooler may name a database by an alias of its own: only a direct connection is
+        // checked.
+        if !own && server.pooled().is_none() && database != target.database {
+            return Err(DriverError::new(
+                ferry_core::DriverErrorKind::Config,
+                format!(
+                    "the client given to ferry is connected to database \"{database}\" but the URL names \"{}\" at {}: ferry's own connections (liveness probe, lease lock) must reach the client's database",
+                    target.database, target.location
+                ),
+            ));
+        }
         let mut session = Vec::new();
-        if server.pooled().is_none() {
+        if own && server.pooled().is_none() {
             // Have the server notice a vanished client during a long statement (PostgreSQL
             // 14+), so that a killed run's backend stops and its advisory lock goes with it.
             // Older servers reject the setting; that is not an error. Never through a pooler:

@@ -77,6 +77,8 @@ async fn scalar(d: &PostgresDriver, sql: &str) -> Option<String> {
     })?
 }
 
+mod client;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
     with_database("conf", |url| async move {
