@@ -64,6 +64,10 @@
 //! [tokio-postgres]: https://docs.rs/tokio-postgres
 //! [rustls]: https://docs.rs/rustls
 
+/// The client crate this driver is built on: `tokio-postgres`, whose `Client` [`PostgresDriver::from_client`] takes, in the version
+/// this driver uses.
+pub use tokio_postgres;
+
 mod changes;
 mod conn;
 mod error;

@@ -59,6 +59,10 @@
 //!
 //! [rusqlite]: https://docs.rs/rusqlite
 
+/// The client crate this driver is built on: `rusqlite`, whose `Connection` [`SqliteDriver::from_connection`] takes, in the version
+/// this driver uses.
+pub use rusqlite;
+
 mod conn;
 mod error;
 pub mod file;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::driver::redact_url;
-use ferry_core::{Embedded, Event, IntoDriver, PlannedMigration, Result, TableName};
+use ferry_core::{Driver, Embedded, Error, Event, Migrator, PlannedMigration, Result, TableName};
 
 /// What [`migrate`] applied, to print at startup (`println!("{applied}")`) or to inspect.
 ///
@@ -70,38 +70,59 @@ impl fmt::Display for Applied {
 /// [`Embedded::migrator`] instead.
 pub async fn migrate(url: &str, migrations: Embedded) -> Result<Applied> {
     let driver = crate::connect(url, TableName::default()).await?;
-    run(redact_url(url), driver, migrations).await
+    let (reporter, warnings) = collect_warnings();
+    let mut migrator = migrations.migrator(driver)?.with_reporter(reporter);
+    run(redact_url(url), &mut migrator, &warnings).await
 }
 
-/// [`migrate`] on a driver the program made.
-pub async fn migrate_with(driver: impl IntoDriver, migrations: Embedded) -> Result<Applied> {
-    let driver = driver.into_driver();
+/// [`migrate`] on a driver the program made, for instance on its own client, and the driver
+/// back to take the client from:
+///
+/// ```no_run
+/// # async fn demo(conn: ferry::sqlite::rusqlite::Connection, migrations: ferry::Embedded) -> ferry::Result<()> {
+/// use ferry::sqlite::SqliteDriver;
+/// let driver = SqliteDriver::from_connection(conn, Default::default()).await?;
+/// let (applied, driver) = ferry::migrate_with(driver, migrations).await?;
+/// let conn = driver.into_connection().await?; // the application's connection, back
+/// # let _ = (applied, conn); Ok(()) }
+/// ```
+///
+/// The same with [`PostgresDriver::from_client`](crate::postgres::PostgresDriver::from_client)
+/// and `into_client`, [`MysqlDriver::from_conn`](crate::mysql::MysqlDriver::from_conn) and
+/// `into_conn`, or [`MysqlDriver::from_pool`](crate::mysql::MysqlDriver::from_pool) (drop the
+/// driver: the connection goes back to the pool). On an error the driver is dropped, and
+/// with it the connection; to keep it then too, run a [`Migrator`](crate::Migrator) and take
+/// the driver back with [`Migrator::into_driver_as`](crate::Migrator::into_driver_as).
+pub async fn migrate_with<D: Driver>(driver: D, migrations: Embedded) -> Result<(Applied, D)> {
     let database = format!("{} database", driver.backend());
-    run(database, driver, migrations).await
+    let (reporter, warnings) = collect_warnings();
+    let mut migrator = migrations.migrator(driver)?.with_reporter(reporter);
+    let applied = run(database, &mut migrator, &warnings).await?;
+    // A migrator gives back the driver it was given, of the type it was given.
+    let driver = migrator.into_driver_as::<D>().ok_or_else(|| {
+        Error::Usage("ferry lost the driver it was given: please report this".into())
+    })?;
+    Ok((applied, driver))
 }
 
-async fn run(
-    database: String,
-    driver: Box<dyn ferry_core::Driver>,
-    migrations: Embedded,
-) -> Result<Applied> {
-    let warnings = Arc::new(Mutex::new(Vec::new()));
+type Warnings = Arc<Mutex<Vec<String>>>;
+
+/// A reporter keeping ferry's warnings, and where it keeps them.
+fn collect_warnings() -> (impl Fn(Event<'_>) + Send + Sync + 'static, Warnings) {
+    let warnings = Warnings::default();
     let seen = Arc::clone(&warnings);
-    let mut migrator = migrations
-        .migrator(driver)?
-        .with_reporter(move |event: Event<'_>| {
-            if let Event::Warning(text) = event {
-                if let Ok(mut list) = seen.lock() {
-                    list.push(text);
-                }
-            }
-        });
-    let result = migrator.forwards_all().await?;
-    drop(migrator);
-    let warnings = match Arc::try_unwrap(warnings) {
-        Ok(list) => list.into_inner().unwrap_or_else(|e| e.into_inner()),
-        Err(shared) => shared.lock().map(|l| l.clone()).unwrap_or_default(),
+    let reporter = move |event: Event<'_>| {
+        if let Event::Warning(text) = event {
+            seen.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+        }
     };
+    (reporter, warnings)
+}
+
+/// Apply every pending migration: what [`migrate`] and [`migrate_with`] share.
+async fn run(database: String, migrator: &mut Migrator, warnings: &Warnings) -> Result<Applied> {
+    let result = migrator.forwards_all().await?;
+    let warnings = std::mem::take(&mut *warnings.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Applied {
         database,
         migrations: result.migrations,

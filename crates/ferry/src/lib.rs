@@ -38,8 +38,14 @@
 //! For more control: [`connect`] gives a driver for a URL, [`Embedded::migrator`] a
 //! [`Migrator`] to set a reporter, a lock timeout, an [`OutOfOrder`] policy or a confirmation
 //! on, and the managers ([`ForwardsMigrationManager`], [`BackwardsMigrationManager`],
-//! [`CheckMigrationManager`]) run one command each. [`migrate_with`] runs [`migrate`] on a
-//! driver the program made.
+//! [`CheckMigrationManager`]) run one command each.
+//!
+//! A program that already holds a client migrates through it with [`migrate_with`] and takes
+//! it back: [`postgres::PostgresDriver::from_client`] (a tokio-postgres `Client`; its
+//! connection task stays the program's), [`mysql::MysqlDriver::from_conn`] or
+//! [`mysql::MysqlDriver::from_pool`] (mysql_async), [`sqlite::SqliteDriver::from_connection`]
+//! (rusqlite). The migration lock belongs to the session, so the client must be a session
+//! of its own: a direct connection or a pooler in session mode, not transaction mode.
 //!
 //! This crate re-exports the application's API of `ferry-core`; what a driver crate needs is
 //! in `ferry_core::driver`.

@@ -144,6 +144,7 @@ async fn concurrent_startup(url: &str) {
     assert_eq!(applied, ["0001", "0002", "0003"]);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_at_startup_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,6 +172,7 @@ async fn migrate_at_startup_on_mysql() {
     .await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_startups_apply_each_migration_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,6 +191,7 @@ async fn concurrent_startups_apply_each_migration_once_on_mysql() {
     on_mysql(async |url: String| concurrent_startup(&url).await).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_migration_is_an_error_naming_it() {
     const BROKEN: Embedded = Embedded::new(&[EmbeddedApp {
@@ -203,6 +206,55 @@ async fn a_failing_migration_is_an_error_naming_it() {
     let text = err.to_string();
     assert!(text.contains("0003"), "{text}");
     assert!(text.contains("notes"), "{text}");
+}
+
+/// A program's own connection: migrated through, then given back and used.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_with_the_applications_sqlite_connection_gives_it_back() {
+    use ferry::sqlite::{rusqlite, SqliteDriver};
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+    let driver = SqliteDriver::from_connection(conn, TableName::default())
+        .await
+        .unwrap();
+    let (applied, driver) = ferry::migrate_with(driver, RELEASE_1).await.unwrap();
+    assert_eq!(
+        applied.to_string(),
+        "sqlite database: applied 2 migrations\n  notes 0001 create notes\n  notes 0003 first note"
+    );
+    let conn = driver.into_connection().await.unwrap();
+    let body: String = conn
+        .query_row("SELECT body FROM notes WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(body, "first");
+}
+
+/// The same through the program's tokio-postgres client, whose connection task it keeps.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_with_the_applications_postgres_client_gives_it_back() {
+    use ferry::postgres::{tokio_postgres, PostgresDriver};
+    on_postgres(async |url: String| {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let task = tokio::spawn(connection);
+        let driver = PostgresDriver::from_client(client, &url, TableName::default())
+            .await
+            .unwrap();
+        let (applied, driver) = ferry::migrate_with(driver, RELEASE_1).await.unwrap();
+        assert_eq!(applied.migrations.len(), 2, "{applied}");
+        let client = driver.into_client();
+        let row = client
+            .query_one("SELECT body FROM notes WHERE id = 1", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "first");
+        drop(client);
+        task.await.unwrap().unwrap();
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

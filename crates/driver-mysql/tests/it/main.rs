@@ -92,6 +92,8 @@ fn with_param(url: &str, extra: &str) -> String {
     format!("{url}{sep}{extra}")
 }
 
+mod client;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
     with_database("conf", |url| async move {

@@ -116,8 +116,7 @@ async fn a_client_on_another_database_than_the_url_is_refused() {
         let other = ferry_core::driver::url::with_database(&url, "postgres").unwrap();
         let err = PostgresDriver::from_client(client, &other, TableName::default())
             .await
-            .err()
-            .expect("accepted a client on another database");
+            .expect_err("accepted a client on another database");
         assert_eq!(err.kind, DriverErrorKind::Config);
         assert!(err.message.contains("\"postgres\""), "{err}");
     })

@@ -118,8 +118,7 @@ async fn a_connection_inside_a_transaction_is_refused() {
     conn.execute_batch("BEGIN").unwrap();
     let err = SqliteDriver::from_connection(conn, TableName::default())
         .await
-        .err()
-        .expect("accepted a connection inside a transaction");
+        .expect_err("accepted a connection inside a transaction");
     assert_eq!(err.kind, DriverErrorKind::Config);
     assert!(err.message.contains("inside a transaction"), "{err}");
 }
