@@ -1,8 +1,8 @@
 //! `ferry-build`: embed an application's migration files in the program, from its build
 //! script, so that they cannot go stale.
 //!
-//! In `Cargo.toml`: `ferry-build` under `[build-dependencies]`, `ferry-core` (and a driver
-//! crate) under `[dependencies]`. In `build.rs`:
+//! In `Cargo.toml`: `ferry-build` under `[build-dependencies]`, `ferry` (or `ferry-core` and
+//! a driver crate) under `[dependencies]`. In `build.rs`:
 //!
 //! ```no_run
 //! // fn main() in build.rs:
@@ -12,8 +12,10 @@
 //! // ferry_build::Embed::folders([("users", "migrations/users")]).emit();
 //! ```
 //!
-//! and in the program, `ferry_core::embedded_migrations!()` is the [`ferry_core::Embedded`]
-//! set: `ferry_core::embedded_migrations!().migrate(driver).await?` applies what is pending.
+//! and in the program, `ferry::embedded_migrations!()` (or `ferry_core::embedded_migrations!()`,
+//! the same macro) is the [`ferry_core::Embedded`] set:
+//! `ferry::migrate(&url, ferry::embedded_migrations!()).await?` applies what is pending. The
+//! generated code names no crate, so the program needs only one of the two.
 //!
 //! The build script reads every migration file with ferry's own loader (a file the CLI would
 //! refuse fails the build with its `file:line: message`), writes

@@ -7,10 +7,14 @@
 //! through the object-safe [`Driver`] trait, implemented by the `ferry-driver-*` crates, and
 //! depends on no database client, no async runtime and no command-line parser.
 //!
-//! The shortest program: embed the migration files with `ferry-build` (a build-dependency;
-//! `build.rs`: `ferry_build::Embed::config("ferry.toml").emit();`), then at startup:
+//! A program does not usually depend on this crate directly: the `ferry` crate connects by URL
+//! and re-exports what is here for applications. The shortest program embeds the migration
+//! files with `ferry-build` (a build-dependency; `build.rs`:
+//! `ferry_build::Embed::config("ferry.toml").emit();`), then at startup:
 //!
 //! ```ignore
+//! let applied = ferry::migrate(&url, ferry::embedded_migrations!()).await?;
+//! // or, with this crate and a driver crate:
 //! let driver = ferry_driver_sqlite::connect(&url, Default::default()).await?;
 //! let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
 //! ```
@@ -19,8 +23,8 @@
 //! ([`ForwardsMigrationManager`], [`BackwardsMigrationManager`], [`CheckMigrationManager`],
 //! ...), [`Embedded`], [`AppConfig`] and [`AppRegistry`], [`Migration`], [`Event`] and
 //! [`Reporter`], [`Confirm`], [`MigrationResult`], [`MigrationStatus`], [`Error`]. What a
-//! driver crate needs (tracking-table SQL, the lease lock's protocol, URL helpers) is under
-//! [`driver`].
+//! driver crate needs (tracking-table SQL, the lease lock's protocol, URL helpers, the
+//! liveness watch) is under [`driver`] only; `ferry new` and `ferry init` are [`scaffold`].
 //!
 //! Migrations can also be read from folders at run time ([`AppConfig::new`], [`Config`]) or
 //! built in code ([`Migration::new`], plain SQL only):
