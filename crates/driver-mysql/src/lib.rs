@@ -22,6 +22,10 @@
 //!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
 //!   proxy that multiplexes connections (ProxySQL and the like), recognised at connect by a
 //!   `CONNECTION_ID()` that differs from the id of the handshake.
+//! - **The application's connection**: [`MysqlDriver::from_conn`] and
+//!   [`MysqlDriver::from_pool`] migrate through a `mysql_async` connection the program holds
+//!   (or one of its pool), and [`MysqlDriver::into_conn`] gives it back with the program's
+//!   session; `mysql_async` is re-exported.
 //! - **Session state** (SPEC §7): the session variables that change what SQL does, read at
 //!   connect, and the database are set back after each migration's SQL, in one statement
 //!   (one round trip); the connection is not reset, which would release `GET_LOCK`.

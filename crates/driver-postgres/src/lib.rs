@@ -37,6 +37,9 @@
 //!   own settings again), inside the migration's transaction before `COMMIT` (pipelined, no
 //!   extra round trip; through a transaction-mode pooler, on the same server connection),
 //!   or after SQL run outside a transaction (one round trip).
+//! - **The application's client**: [`PostgresDriver::from_client`] migrates through a
+//!   `tokio_postgres::Client` the program holds (its connection task stays the program's) and
+//!   [`PostgresDriver::into_client`] gives it back; `tokio_postgres` is re-exported.
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
@@ -147,6 +150,18 @@ pub struct PostgresDriver {
     session: Vec<&'static str>,
 }
 
+/// Whether `client` is inside a transaction: in a simple query outside one, the statement's
+/// transaction starts with it (`now()` is its start, the extended protocol's is earlier).
+async fn in_transaction(client: &Client) -> Result<bool, DriverError> {
+    let messages = client
+        .simple_query("SELECT now() = statement_timestamp()")
+        .await
+        .map_err(|e| db_error(&e))?;
+    Ok(!messages
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))))
+}
+
 /// What the server said about itself at connect.
 #[derive(Debug, Clone)]
 struct Server {
@@ -217,7 +232,8 @@ impl PostgresDriver {
     ///   The advisory lock belongs to the server session, and ferry's transactions and
     ///   session reset assume one; through a pooler in transaction mode (recognised as for
     ///   [`connect`]) `auto` takes the lease lock, as it does for a URL. Nothing else may use
-    ///   the client while ferry has it (it is moved in).
+    ///   the client while ferry has it (it is moved in), and it must not be inside a
+    ///   transaction (an error of kind [`ferry_core::DriverErrorKind::Config`]).
     /// - The connection task stays the application's: ferry never spawns, awaits or ends it.
     ///   Dropping the driver instead of calling [`PostgresDriver::into_client`] drops the
     ///   client, which closes the connection as tokio-postgres does.
@@ -274,6 +290,12 @@ impl PostgresDriver {
             announced_pid,
             version: row.get(2),
         };
+        if !own && in_transaction(&client).await? {
+            return Err(DriverError::new(
+                ferry_core::DriverErrorKind::Config,
+                "the client given to ferry is inside a transaction: commit or roll it back first (ferry runs transactions of its own)",
+            ));
+        }
         let database: String = row.get(3);
         // A pooler may name a database by an alias of its own: only a direct connection is
         // checked.

@@ -29,6 +29,9 @@
 //!   [`Driver::unlock`]. Without the lock it commits at once.
 //! - **Session state** (SPEC §7): after each migration the pragmas it changed are set back,
 //!   `temp` objects dropped and databases it attached detached (`session.rs`).
+//! - **The application's connection**: [`SqliteDriver::from_connection`] moves a
+//!   `rusqlite::Connection` the program holds to the worker thread, and
+//!   [`SqliteDriver::into_connection`] gives it back; `rusqlite` is re-exported.
 //! - **Errors**: statement failures keep SQLite's message and result code (`SQLITE_ERROR`,
 //!   `SQLITE_BUSY`, ...) and name the line within the section. Outside the lock, statements
 //!   wait up to 60 s for another connection's commit before failing as busy.

@@ -87,6 +87,10 @@ pub struct Capabilities {
 /// - [`Driver::applied`] reads rows in apply order with one query, filtered by app when asked.
 /// - Nothing from an app name, migration ID or description is pasted into SQL text: the
 ///   tracking statements come from [`crate::driver::TrackingSql`] with bound [`crate::driver::Value`]s.
+///
+/// `Any` is a supertrait so that a [`crate::Migrator`] can give a driver back as the type it
+/// was made with ([`crate::Migrator::into_driver_as`]): a driver on an application's own
+/// client gives the client back.
 pub trait Driver: Send + std::any::Any {
     /// The backend's short name: `sqlite`, `postgres` or `mysql`.
     fn backend(&self) -> &'static str;

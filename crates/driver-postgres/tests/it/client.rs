@@ -122,3 +122,17 @@ async fn a_client_on_another_database_than_the_url_is_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_inside_a_transaction_is_refused() {
+    super::with_database("client_tx", async |url: String| {
+        let (client, _task) = app_client(&url).await;
+        client.batch_execute("BEGIN").await.unwrap();
+        let err = PostgresDriver::from_client(client, &url, TableName::default())
+            .await
+            .expect_err("accepted a client inside a transaction");
+        assert_eq!(err.kind, DriverErrorKind::Config);
+        assert!(err.message.contains("inside a transaction"), "{err}");
+    })
+    .await;
+}
