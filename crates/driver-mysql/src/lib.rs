@@ -175,7 +175,8 @@ impl MysqlDriver {
     ///   [`ferry_core::DriverErrorKind::Config`].
     /// - The migration lock (`GET_LOCK`) belongs to the session: the connection must be a
     ///   session of its own (a direct connection or a session-mode proxy), used by nothing
-    ///   else while ferry has it (it is moved in), outside any transaction.
+    ///   else while ferry has it (it is moved in), outside any transaction (one inside is an
+    ///   error of kind [`ferry_core::DriverErrorKind::Config`]).
     /// - While ferry has it the session time zone is UTC; after each migration the session
     ///   variables ferry restores are put back, and [`MysqlDriver::into_conn`] puts back
     ///   those of the application (read when it was given, time zone included).
@@ -251,6 +252,16 @@ impl MysqlDriver {
             )
         });
         let given = if given {
+            // `@@in_transaction`: MySQL 5.7+, MariaDB 10.3+; where the server lacks it, the
+            // check is skipped.
+            let in_transaction: Option<Option<i64>> =
+                conn.query_first("SELECT @@in_transaction").await.ok();
+            if in_transaction.flatten() == Some(1) {
+                return Err(DriverError::new(
+                    ferry_core::DriverErrorKind::Config,
+                    "the connection given to ferry is inside a transaction: commit or roll it back first (ferry runs transactions of its own)",
+                ));
+            }
             if let (None, Some(named)) = (&pooled, &target.database) {
                 if current_db.as_deref() != Some(named.as_str()) {
                     return Err(DriverError::new(

@@ -154,3 +154,17 @@ async fn a_conn_on_another_database_than_the_url_is_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conn_inside_a_transaction_is_refused() {
+    super::with_database("client_tx", async |url: String| {
+        let mut conn = Conn::from_url(url.as_str()).await.unwrap();
+        conn.query_drop("BEGIN").await.unwrap();
+        let err = MysqlDriver::from_conn(conn, &url, TableName::default())
+            .await
+            .expect_err("accepted a connection inside a transaction");
+        assert_eq!(err.kind, DriverErrorKind::Config);
+        assert!(err.message.contains("inside a transaction"), "{err}");
+    })
+    .await;
+}
