@@ -34,7 +34,7 @@ enum Step {
     CoreTree,
     /// ARCHITECTURE.md's paths exist, and ferry-core's modules import only downward (xtask/src/tidy.rs)
     Tidy,
-    /// each one-backend ferry builds, and its tree holds no other backend's client
+    /// each one-backend ferry (the CLI and the `ferry` crate) builds, and its tree holds no other backend's client
     BackendTrees,
     /// no dependency needs a newer Rust than the workspace's rust-version
     Msrv,
@@ -227,6 +227,27 @@ fn backend_trees() -> Result<()> {
             version.trim(),
             size / 1024
         );
+    }
+    // The `ferry` crate, a program's dependency: the same rule for its features (SPEC §1).
+    for (backend, own) in BACKEND_CLIENTS {
+        let features = [
+            "-p",
+            "ferry",
+            "--no-default-features",
+            "--features",
+            backend,
+        ];
+        run_ok(cargo().args(["build", "-q"]).args(features))?;
+        let deps = tree(&features)?;
+        if !deps.iter().any(|p| p == own) {
+            bail!("the {backend}-only ferry crate does not depend on {own}");
+        }
+        for (_, client) in BACKEND_CLIENTS.iter().filter(|(b, _)| *b != backend) {
+            if deps.iter().any(|p| p == client) {
+                bail!("the {backend}-only ferry crate depends on {client}");
+            }
+        }
+        println!("ferry crate, {backend} only: {own} and no other client");
     }
     // Leave the usual all-backends debug binary in place.
     cargo_ok("build -q -p ferry-cli")

@@ -338,7 +338,7 @@ mod tests {
         ]);
         let doc = "\
 # Title
-`xtask/src/ci.rs` and `ferry.toml`, `postgres://h/db`, `ferry_core::url`
+`xtask/src/ci.rs` and `ferry.toml`, `postgres://h/db`, `ferry_core::driver::url`
 ### `crates/core` (`ferry-core`)
 - `sql.rs`: the lexer; `manager/plan.rs`, `core/src/manager/*.rs`
 - `manager/`: the commands

@@ -1,8 +1,8 @@
 //! `examples/embedded` built and run for real, as a user's crate would be: a copy in a temporary
-//! folder (path dependencies on this workspace's crates, its own target folder under the
-//! workspace's `target/`, `cargo build --offline`). Adding, editing and removing migration
-//! files and building again gives a program with exactly the files on disk, whose IDs and
-//! checksums are the CLI loader's.
+//! folder (path dependencies on this workspace's crates, the `ferry` crate only with
+//! `ferry-build`; its own target folder under the workspace's `target/`, `cargo build
+//! --offline`). Adding, editing and removing migration files and building again gives a
+//! program with exactly the files on disk, whose IDs and checksums are the CLI loader's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,14 +34,11 @@ edition = "2021"
 publish = false
 
 [features]
-postgres = ["dep:ferry-driver-postgres"]
-mysql = ["dep:ferry-driver-mysql"]
+postgres = ["ferry/postgres"]
+mysql = ["ferry/mysql"]
 
 [dependencies]
-ferry-core = {{ path = {core:?} }}
-ferry-driver-sqlite = {{ path = {sqlite:?} }}
-ferry-driver-postgres = {{ path = {postgres:?}, optional = true }}
-ferry-driver-mysql = {{ path = {mysql:?}, optional = true }}
+ferry = {{ path = {ferry:?}, default-features = false, features = ["sqlite"] }}
 tokio = {{ version = "1.46", features = ["rt", "macros"] }}
 
 [build-dependencies]
@@ -52,10 +49,7 @@ ferry-build = {{ path = {build:?} }}
 [profile.dev.package."*"]
 debug = false
 "#,
-            core = path("crates/core"),
-            sqlite = path("crates/driver-sqlite"),
-            postgres = path("crates/driver-postgres"),
-            mysql = path("crates/driver-mysql"),
+            ferry = path("crates/ferry"),
             build = path("crates/build"),
         );
         std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
@@ -85,6 +79,23 @@ debug = false
             Ok(())
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// What the program prints (`ferry::Applied`) for the migrations `applied` (`app id
+    /// description`) on `db`.
+    fn report(db: &Path, applied: &[&str]) -> String {
+        let url = format!("sqlite:{}", db.display());
+        match applied.len() {
+            0 => format!("{url}: up to date, no migration to apply\n"),
+            n => format!(
+                "{url}: applied {n} migration{}\n{}",
+                if n == 1 { "" } else { "s" },
+                applied
+                    .iter()
+                    .map(|line| format!("  {line}\n"))
+                    .collect::<String>()
+            ),
         }
     }
 
@@ -150,9 +161,15 @@ fn the_program_always_embeds_exactly_the_files_on_disk() {
     example.build().unwrap();
     assert_eq!(
         example.run(&db),
-        "applied users 20250101090000 Create the users table\napplied blog 20250102090000 create posts\n"
+        Example::report(
+            &db,
+            &[
+                "users 20250101090000 Create the users table",
+                "blog 20250102090000 create posts"
+            ]
+        )
     );
-    assert_eq!(example.run(&db), "up to date\n");
+    assert_eq!(example.run(&db), Example::report(&db, &[]));
 
     // A new file: built again, the program applies it.
     let added = blog.join("20250103090000_add_body.sql");
@@ -162,7 +179,10 @@ fn the_program_always_embeds_exactly_the_files_on_disk() {
     )
     .unwrap();
     example.build().unwrap();
-    assert_eq!(example.run(&db), "applied blog 20250103090000 add body\n");
+    assert_eq!(
+        example.run(&db),
+        Example::report(&db, &["blog 20250103090000 add body"])
+    );
 
     // Another new file, edited before it is applied: the recorded checksum is the edited
     // file's, as the CLI reads it.
@@ -179,7 +199,10 @@ fn the_program_always_embeds_exactly_the_files_on_disk() {
     )
     .unwrap();
     example.build().unwrap();
-    assert_eq!(example.run(&db), "applied users 20250104090000 add name\n");
+    assert_eq!(
+        example.run(&db),
+        Example::report(&db, &["users 20250104090000 add name"])
+    );
     let mut expected = on_disk(&users);
     expected.extend(on_disk(&blog));
     expected.sort();
@@ -199,7 +222,14 @@ fn the_program_always_embeds_exactly_the_files_on_disk() {
     let fresh = example.path("fresh.db");
     assert_eq!(
         example.run(&fresh),
-        "applied users 20250101090000 Create the users table\napplied users 20250104090000 add name\napplied blog 20250102090000 create posts\n"
+        Example::report(
+            &fresh,
+            &[
+                "users 20250101090000 Create the users table",
+                "users 20250104090000 add name",
+                "blog 20250102090000 create posts"
+            ]
+        )
     );
 
     // A file the CLI would refuse fails the build, naming the file and line.

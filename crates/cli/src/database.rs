@@ -11,8 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_core::url::Backend;
-use ferry_core::{redact_url, Confirm, ConfirmRequest, DriverError, Outcome};
+use ferry_core::driver::redact_url;
+use ferry_core::driver::url::Backend;
+use ferry_core::{Confirm, ConfirmRequest, DriverError, Outcome};
 
 use crate::args::DatabaseCommand;
 use crate::exit::{Ending, Failure};
@@ -50,17 +51,11 @@ impl Place {
                 Ok(Place::Sqlite(url.to_owned()))
             }
             #[allow(unreachable_patterns)]
-            Some(Backend::Postgres) => Err(config(crate::drivers::not_built(
-                "PostgreSQL",
-                "postgres",
-            ))),
+            Some(Backend::Postgres) => Err(config(ferry::not_built(Backend::Postgres))),
             #[allow(unreachable_patterns)]
-            Some(Backend::Mysql) => Err(config(crate::drivers::not_built(
-                "MySQL/MariaDB",
-                "mysql",
-            ))),
+            Some(Backend::Mysql) => Err(config(ferry::not_built(Backend::Mysql))),
             #[allow(unreachable_patterns)]
-            Some(Backend::Sqlite) => Err(config(crate::drivers::not_built("SQLite", "sqlite"))),
+            Some(Backend::Sqlite) => Err(config(ferry::not_built(Backend::Sqlite))),
             None => Err(Failure::Usage(format!(
                 "unsupported database URL `{}`: use postgres://, postgresql://, mysql://, mariadb:// or sqlite:PATH",
                 redact_url(url)

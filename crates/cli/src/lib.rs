@@ -141,7 +141,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Init(a) => {
             let cwd = std::env::current_dir()
                 .map_err(|e| Failure::Failed(format!("cannot read the working directory: {e}")))?;
-            let path = ferry_core::init_project(&cwd, &a.apps)?;
+            let path = ferry_core::scaffold::init_project(&cwd, &a.apps)?;
             out(&format!("{}\n", path.display()));
             let next = match a.apps.first() {
                 Some(app) => format!("then `ferry new {app} <description>`"),
@@ -188,7 +188,8 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
             ));
         }
         let app = config.registry.get(&a.app)?;
-        let path = ferry_core::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
+        let path =
+            ferry_core::scaffold::new_migration(app, &a.description.join(" "), chrono::Utc::now())?;
         out(&format!("{}\n", path.display()));
         return Ok(Ending::Printed);
     }
@@ -262,7 +263,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     }
     .map(|app| Preload::start(&config.registry, app));
     let mut driver = drivers::driver_for_url(&url, table).await.map_err(|e| {
-        let message = ferry_core::redact_url(&e.to_string());
+        let message = ferry_core::driver::redact_url(&e.to_string());
         match e.kind {
             ferry_core::DriverErrorKind::Config => Failure::Usage(message),
             _ => Failure::Failed(message),
@@ -370,7 +371,7 @@ async fn describe_lock(driver: &mut dyn ferry_core::Driver, holder: bool) {
         Ok(choice) => eprintln!("lock: {choice}"),
         Err(e) => eprintln!(
             "lock: cannot tell which ({})",
-            ferry_core::redact_url(&e.to_string())
+            ferry_core::driver::redact_url(&e.to_string())
         ),
     }
     if holder {
@@ -379,7 +380,7 @@ async fn describe_lock(driver: &mut dyn ferry_core::Driver, holder: bool) {
             Ok(None) => eprintln!("lock held by: nobody"),
             Err(e) => eprintln!(
                 "lock held by: cannot tell ({})",
-                ferry_core::redact_url(&e.to_string())
+                ferry_core::driver::redact_url(&e.to_string())
             ),
         }
     }

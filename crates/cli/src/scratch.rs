@@ -3,8 +3,9 @@
 //! after the run, after a failure, and on Ctrl-C (exit 130). [`with_scratch`] is the whole
 //! life of one.
 
-use ferry_core::url::{with_database, Backend};
-use ferry_core::{redact_url, Driver, TableName};
+use ferry_core::driver::redact_url;
+use ferry_core::driver::url::{with_database, Backend};
+use ferry_core::{Driver, TableName};
 
 use crate::exit::Failure;
 use crate::render::{out, Style};
@@ -72,7 +73,7 @@ impl Scratch {
     /// Create one on the server of `base` (or a temporary SQLite file for an SQLite URL),
     /// named `<prefix>_<random>`.
     pub(crate) async fn create(base: &str, prefix: &str) -> Result<(Scratch, String), Failure> {
-        let token = ferry_core::lease_owner()
+        let token = ferry_core::driver::lease_owner()
             .rsplit(':')
             .next()
             .unwrap_or_default()

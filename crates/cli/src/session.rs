@@ -12,7 +12,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ferry_core::{redact_url, resolve_sqlite_path, Config, SqliteUrl, TableName};
+use ferry_core::driver::{redact_url, resolve_sqlite_path, SqliteUrl};
+use ferry_core::{Config, TableName};
 
 use crate::args::GlobalOpts;
 use crate::exit::Failure;

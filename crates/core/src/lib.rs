@@ -7,10 +7,14 @@
 //! through the object-safe [`Driver`] trait, implemented by the `ferry-driver-*` crates, and
 //! depends on no database client, no async runtime and no command-line parser.
 //!
-//! The shortest program: embed the migration files with `ferry-build` (a build-dependency;
-//! `build.rs`: `ferry_build::Embed::config("ferry.toml").emit();`), then at startup:
+//! A program does not usually depend on this crate directly: the `ferry` crate connects by URL
+//! and re-exports what is here for applications. The shortest program embeds the migration
+//! files with `ferry-build` (a build-dependency; `build.rs`:
+//! `ferry_build::Embed::config("ferry.toml").emit();`), then at startup:
 //!
 //! ```ignore
+//! let applied = ferry::migrate(&url, ferry::embedded_migrations!()).await?;
+//! // or, with this crate and a driver crate:
 //! let driver = ferry_driver_sqlite::connect(&url, Default::default()).await?;
 //! let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
 //! ```
@@ -19,8 +23,8 @@
 //! ([`ForwardsMigrationManager`], [`BackwardsMigrationManager`], [`CheckMigrationManager`],
 //! ...), [`Embedded`], [`AppConfig`] and [`AppRegistry`], [`Migration`], [`Event`] and
 //! [`Reporter`], [`Confirm`], [`MigrationResult`], [`MigrationStatus`], [`Error`]. What a
-//! driver crate needs (tracking-table SQL, the lease lock's protocol, URL helpers) is under
-//! [`driver`].
+//! driver crate needs (tracking-table SQL, the lease lock's protocol, URL helpers, the
+//! liveness watch) is under [`driver`] only; `ferry new` and `ferry init` are [`scaffold`].
 //!
 //! Migrations can also be read from folders at run time ([`AppConfig::new`], [`Config`]) or
 //! built in code ([`Migration::new`], plain SQL only):
@@ -52,7 +56,6 @@ pub mod testkit;
 mod text;
 mod verify;
 
-pub use driver::{lease, lock, rt, url, watch, wire};
 pub use project::fleet;
 pub use verify::{drift, scratch, snapshot};
 
@@ -63,15 +66,6 @@ pub use project::policy::OutOfOrder;
 pub use project::registry::MigrationSource;
 pub use project::{embedded, files};
 
-// Moved to `ferry_core::driver` (see CHANGELOG); kept at the root, hidden, so that code
-// written against the old paths still builds until the next release removes them.
-#[doc(hidden)]
-pub use driver::{
-    lease_owner, redact_url, resolve_sqlite_path, AppliedMigration, Backoff, BoxFuture,
-    Capabilities, DriverResult, LeaseSql, LockChoice, LockHolder, LockMechanism, Placeholders,
-    RowChange, SqliteMode, SqliteUrl, TrackingRow, TrackingSql, Value, COLUMNS, PROBE_AFTER,
-    PROBE_EVERY,
-};
 pub use error::{Error, ErrorClass, Result};
 pub use manager::{
     backwards, forwards, run_backwards, run_forwards, Apps, BackwardsMigrationManager,
@@ -87,20 +81,26 @@ pub use project::migration::{
     MAX_DESCRIPTION_LEN, MAX_ID_LEN,
 };
 pub use project::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_NAME_LEN};
-pub use project::scaffold::{init_project, new_migration, slugify, INIT_CONFIG};
+pub use project::scaffold;
 pub use text::{checksum, seconds_text};
 pub use verify::{Verdict, VerifiedMigration, VerifyManager};
 
-/// The migrations `ferry-build` embedded in this program (an [`Embedded`]): expands to
-/// `include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))`, the file the build script
-/// wrote. The build script must have run `ferry_build::Embed::...emit()`.
+/// The migrations `ferry-build` embedded in this program (an [`Embedded`]): includes
+/// `$OUT_DIR/ferry_migrations.rs`, the file the build script wrote with
+/// `ferry_build::Embed::...emit()`. The generated code names its types through the module
+/// [`embedded`] that this macro imports, so a program that depends on the `ferry` crate only
+/// (which re-exports this macro as `ferry::embedded_migrations!`) needs no `ferry-core` of its
+/// own.
 ///
 /// ```ignore
+/// let applied = ferry::migrate(&url, ferry::embedded_migrations!()).await?;
+/// // or, with a driver:
 /// let applied = ferry_core::embedded_migrations!().migrate(driver).await?;
 /// ```
 #[macro_export]
 macro_rules! embedded_migrations {
-    () => {
+    () => {{
+        use $crate::embedded as __ferry_embedded;
         include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"))
-    };
+    }};
 }

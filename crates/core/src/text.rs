@@ -24,7 +24,7 @@ pub fn seconds_text(duration: std::time::Duration) -> String {
 /// a library or a server fits on one line.
 ///
 /// ```
-/// assert_eq!(ferry_core::url::one_line("  connection\n  refused \t(os error 111)"), "connection refused (os error 111)");
+/// assert_eq!(ferry_core::driver::url::one_line("  connection\n  refused \t(os error 111)"), "connection refused (os error 111)");
 /// ```
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_core::url::Backend;
-use ferry_core::wire::{Heard, POSTGRES_SSL_REQUEST};
+use ferry_core::driver::url::Backend;
+use ferry_core::driver::wire::{Heard, POSTGRES_SSL_REQUEST};
 use ferry_core::DriverError;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,12 +16,12 @@ use crate::url::{SslMode, Target};
 /// handshake, authentication, the `PREFERRED` fallback) is bounded by the target's
 /// `connect_timeout`, and a timeout says how long ferry really waited. A server that speaks
 /// another protocol, or accepts the connection and then says nothing, fails sooner, naming
-/// what it saw ([`ferry_core::wire`]): when connecting fails without an answer from a MySQL
-/// server, or is still going after [`ferry_core::wire::SNIFF_AFTER`], a second connection asks the server
+/// what it saw ([`ferry_core::driver::wire`]): when connecting fails without an answer from a MySQL
+/// server, or is still going after [`ferry_core::driver::wire::SNIFF_AFTER`], a second connection asks the server
 /// what it is.
 pub(crate) async fn open(target: &Target) -> Result<Conn, DriverError> {
     let started = Instant::now();
-    ferry_core::wire::open_naming_the_server(
+    ferry_core::driver::wire::open_naming_the_server(
         &crate::lease::TOKIO,
         Backend::Mysql,
         target.connect_timeout,
@@ -37,7 +37,7 @@ pub(crate) async fn open(target: &Target) -> Result<Conn, DriverError> {
 /// answer to a PostgreSQL `SSLRequest`.
 const LISTEN: Duration = Duration::from_millis(1000);
 
-/// What the server of `target` is ([`ferry_core::wire`]); `None` when it cannot be reached
+/// What the server of `target` is ([`ferry_core::driver::wire`]); `None` when it cannot be reached
 /// or is a unix socket.
 async fn sniff(target: &Target, started: Instant) -> Option<Heard> {
     if target.opts.socket().is_some() {

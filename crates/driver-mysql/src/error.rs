@@ -1,7 +1,7 @@
 //! Turning mysql_async errors into [`DriverError`]s.
 
+use ferry_core::driver::url::one_line;
 use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::url::one_line;
 use ferry_core::{DriverError, DriverErrorKind};
 
 use crate::url::Target;

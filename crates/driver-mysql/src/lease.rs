@@ -1,12 +1,13 @@
-//! The lease lock on MySQL and MariaDB: [`ferry_core::lease`] (take, renew, fence, release)
+//! The lease lock on MySQL and MariaDB: [`ferry_core::driver::lease`] (take, renew, fence, release)
 //! over a mysql_async connection, with tokio as its runtime.
 
 use std::borrow::{Borrow, BorrowMut};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use ferry_core::lease::{HolderResult, LeaseConn, Statement};
-use ferry_core::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{BoxFuture, DriverError, DriverErrorKind, DriverResult, LockHolder};
+use ferry_core::driver::lease::{HolderResult, LeaseConn, Statement};
+use ferry_core::driver::rt::{AbortOnDrop, RuntimeFns};
+use ferry_core::driver::{BoxFuture, DriverResult, LockHolder};
+use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::task::AbortHandle;

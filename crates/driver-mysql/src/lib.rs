@@ -16,12 +16,16 @@
 //!   their tracking row.
 //! - **Tracking table**: `ferry_migrations` or `database.table`, created with
 //!   [`Driver::ensure_table`]; every value is bound as a parameter.
-//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level `GET_LOCK` named by
+//! - **Lock** ([`ferry_core::driver::lock`]): `advisory` is a session-level `GET_LOCK` named by
 //!   [`TableName::lock_name`], taken once per connection (`GET_LOCK` nests); it dies with the
 //!   connection. `table` is the lease lock in `<tracking table>_lock`, renewed from a second
 //!   connection. `auto` takes `GET_LOCK` on a direct connection and the lease lock through a
 //!   proxy that multiplexes connections (ProxySQL and the like), recognised at connect by a
 //!   `CONNECTION_ID()` that differs from the id of the handshake.
+//! - **The application's connection**: [`MysqlDriver::from_conn`] and
+//!   [`MysqlDriver::from_pool`] migrate through a `mysql_async` connection the program holds
+//!   (or one of its pool), and [`MysqlDriver::into_conn`] gives it back with the program's
+//!   session; `mysql_async` is re-exported.
 //! - **Session state** (SPEC §7): the session variables that change what SQL does, read at
 //!   connect, and the database are set back after each migration's SQL, in one statement
 //!   (one round trip); the connection is not reset, which would release `GET_LOCK`.
@@ -62,6 +66,10 @@
 //! [mysql_async]: https://docs.rs/mysql_async
 //! [rustls]: https://docs.rs/rustls
 
+/// The client crate this driver is built on: `mysql_async`, whose `Conn` and `Pool` [`MysqlDriver::from_conn`] and [`MysqlDriver::from_pool`] take, in the version
+/// this driver uses.
+pub use mysql_async;
+
 mod changes;
 mod conn;
 mod error;
@@ -77,15 +85,18 @@ mod url;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use ferry_core::lease::{Held, Lease, LockSite};
-use ferry_core::lock::{lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions};
-use ferry_core::sql::{is_blank, Dialect};
-use ferry_core::url::{quote_ident, Backend};
-use ferry_core::watch::ProbeFn;
-use ferry_core::{
-    AppliedMigration, BoxFuture, Driver, DriverError, DriverErrorKind, DriverResult, Placeholders,
-    RowChange, TableName, TrackingRow, TrackingSql, Value,
+use ferry_core::driver::lease::{Held, Lease, LockSite};
+use ferry_core::driver::lock::{
+    lease_owner, LeaseSql, LockChoice, LockHolder, LockMechanism, LockOptions,
 };
+use ferry_core::driver::url::{quote_ident, Backend};
+use ferry_core::driver::watch::ProbeFn;
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, DriverResult, Placeholders, RowChange, TrackingRow, TrackingSql,
+    Value,
+};
+use ferry_core::sql::{is_blank, Dialect};
+use ferry_core::{Driver, DriverError, DriverErrorKind, TableName};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
 
@@ -126,6 +137,9 @@ pub struct MysqlDriver {
     /// The statement that puts the session back as it was at connect ([`session`]), run
     /// after each migration's SQL.
     restore: String,
+    /// For the application's own connection ([`MysqlDriver::from_conn`]), the statement that
+    /// puts its session back as it was given, run by [`MysqlDriver::into_conn`].
+    given: Option<String>,
 }
 
 /// Connect to the MySQL or MariaDB server of `url`, with tracking table `table`.
@@ -147,25 +161,133 @@ impl MysqlDriver {
     /// Open a connection from a URL; see the free function [`connect`].
     pub async fn connect(url: &str, table: TableName) -> Result<MysqlDriver, DriverError> {
         let target = Target::parse(url)?;
-        let mut conn = conn::open(&target).await?;
-        type Setup = (Option<String>, Option<u64>);
-        let setup: Result<Option<Setup>, mysql_async::Error> = async {
-            conn.query_drop("SET time_zone = '+00:00'").await?;
-            conn.query_first("SELECT DATABASE(), CONNECTION_ID()").await
-        }
-        .await;
-        let (current_db, server_id) = setup
-            .map_err(|e| connect_error(&target, &e))?
-            .unwrap_or_default();
-        let restore = session::capture(&mut conn, current_db.as_deref())
+        let conn = conn::open(&target).await?;
+        Self::on_conn(conn, target, table, false).await
+    }
+
+    /// A driver on the application's own connection, with tracking table `table`, for a
+    /// program that already holds one: ferry migrates through it, and
+    /// [`MysqlDriver::into_conn`] gives it back as the application gave it.
+    ///
+    /// - `url` names the same server and database: ferry opens short connections of its own
+    ///   there (the liveness probe of a call that waits long, the lease lock's renewal). A
+    ///   connection on another database than the one the URL names is an error of kind
+    ///   [`ferry_core::DriverErrorKind::Config`].
+    /// - The migration lock (`GET_LOCK`) belongs to the session: the connection must be a
+    ///   session of its own (a direct connection or a session-mode proxy), used by nothing
+    ///   else while ferry has it (it is moved in), outside any transaction (one inside is an
+    ///   error of kind [`ferry_core::DriverErrorKind::Config`]).
+    /// - While ferry has it the session time zone is UTC; after each migration the session
+    ///   variables ferry restores are put back, and [`MysqlDriver::into_conn`] puts back
+    ///   those of the application (read when it was given, time zone included).
+    ///
+    /// ```no_run
+    /// # async fn demo(url: &str) -> Result<(), ferry_core::DriverError> {
+    /// use ferry_core::TableName;
+    /// use ferry_driver_mysql::MysqlDriver;
+    /// let conn = mysql_async::Conn::from_url(url).await.unwrap();
+    /// let driver = MysqlDriver::from_conn(conn, url, TableName::default()).await?;
+    /// // ... migrate with it (`Embedded::migrate_with`, a `Migrator`) ...
+    /// let conn = driver.into_conn().await?;
+    /// # let _ = conn; Ok(()) }
+    /// ```
+    pub async fn from_conn(
+        conn: Conn,
+        url: &str,
+        table: TableName,
+    ) -> Result<MysqlDriver, DriverError> {
+        let target = Target::parse(url)?;
+        Self::on_conn(conn, target, table, true).await
+    }
+
+    /// A driver on a connection taken from the application's pool (see
+    /// [`MysqlDriver::from_conn`] for `url` and what ferry does with the session). Dropping
+    /// the driver gives the connection back to the pool (which resets it, as
+    /// `mysql_async` pools do by default); the migration lock was released by the command
+    /// that took it.
+    pub async fn from_pool(
+        pool: &mysql_async::Pool,
+        url: &str,
+        table: TableName,
+    ) -> Result<MysqlDriver, DriverError> {
+        let target = Target::parse(url)?;
+        let conn = pool
+            .get_conn()
             .await
             .map_err(|e| connect_error(&target, &e))?;
+        Self::on_conn(conn, target, table, true).await
+    }
+
+    /// The connection given to [`MysqlDriver::from_conn`] (or opened by [`connect`]), given
+    /// back with the session variables it was given with (for a connection ferry opened:
+    /// UTC, as it ran).
+    pub async fn into_conn(mut self) -> Result<Conn, DriverError> {
+        if let Some(given) = self.given.take() {
+            self.conn
+                .query_drop(&given)
+                .await
+                .map_err(|e| db_error(&e))?;
+        }
+        Ok(self.conn)
+    }
+
+    /// The driver on `conn`, connected to `target`; `given`: the application's connection,
+    /// whose session is read first to be put back by [`MysqlDriver::into_conn`].
+    async fn on_conn(
+        mut conn: Conn,
+        target: Target,
+        table: TableName,
+        given: bool,
+    ) -> Result<MysqlDriver, DriverError> {
+        type Setup = (Option<String>, Option<u64>);
+        let first: Result<Option<Setup>, mysql_async::Error> =
+            conn.query_first("SELECT DATABASE(), CONNECTION_ID()").await;
+        let (current_db, server_id) = first
+            .map_err(|e| connect_error(&target, &e))?
+            .unwrap_or_default();
         let pooled = server_id.filter(|id| *id != u64::from(conn.id())).map(|id| {
             format!(
                 "the connection goes through a proxy: the server's connection id {id} is not the id {} of the handshake",
                 conn.id()
             )
         });
+        let given = if given {
+            // `@@in_transaction`: MySQL 5.7+, MariaDB 10.3+; where the server lacks it, the
+            // check is skipped.
+            let in_transaction: Option<Option<i64>> =
+                conn.query_first("SELECT @@in_transaction").await.ok();
+            if in_transaction.flatten() == Some(1) {
+                return Err(DriverError::new(
+                    ferry_core::DriverErrorKind::Config,
+                    "the connection given to ferry is inside a transaction: commit or roll it back first (ferry runs transactions of its own)",
+                ));
+            }
+            if let (None, Some(named)) = (&pooled, &target.database) {
+                if current_db.as_deref() != Some(named.as_str()) {
+                    return Err(DriverError::new(
+                        ferry_core::DriverErrorKind::Config,
+                        format!(
+                            "the connection given to ferry uses database {} but the URL names \"{named}\" at {}: ferry's own connections (liveness probe, lease lock) must reach the same database",
+                            current_db.as_deref().map_or("none".to_owned(), |d| format!("\"{d}\"")),
+                            target.location
+                        ),
+                    ));
+                }
+            }
+            Some(
+                session::capture(&mut conn, current_db.as_deref())
+                    .await
+                    .map_err(|e| connect_error(&target, &e))?,
+            )
+        } else {
+            None
+        };
+        conn.query_drop("SET time_zone = '+00:00'")
+            .await
+            .map_err(|e| connect_error(&target, &e))?;
+        let restore = session::capture(&mut conn, current_db.as_deref())
+            .await
+            .map_err(|e| connect_error(&target, &e))?;
         let database = table.schema().map(str::to_owned).or(current_db);
         let quoted = match &database {
             Some(db) => format!(
@@ -191,12 +313,13 @@ impl MysqlDriver {
             server: None,
             changes: changes::Changes::default(),
             restore,
+            given,
         })
     }
 
     /// The liveness probe for calls on this connection: the connection is watched by its id
     /// on a direct connection; behind a proxy, only whether the server answers.
-    fn probe(&self) -> impl ferry_core::watch::Probe {
+    fn probe(&self) -> impl ferry_core::driver::watch::Probe {
         let target = self.target.clone();
         let session = self.pooled.is_none().then(|| self.conn.id());
         let ask = move || probe::ask(target.clone(), session);
@@ -695,10 +818,14 @@ impl MysqlDriver {
 }
 
 impl Driver for MysqlDriver {
-    ferry_core::watched_driver_methods!(&TOKIO, Backend::Mysql, transactional_ddl = false);
+    ferry_core::driver::watch::watched_driver_methods!(
+        &TOKIO,
+        Backend::Mysql,
+        transactional_ddl = false
+    );
 
     fn write_all<'a>(&'a mut self, changes: &'a [RowChange]) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.write_all(changes))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.write_all(changes))
     }
 
     fn write_then_execute<'a>(
@@ -707,7 +834,7 @@ impl Driver for MysqlDriver {
         sql: &'a str,
         no_transaction: bool,
     ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
-        ferry_core::watched!(
+        ferry_core::driver::watch::watched!(
             self,
             true,
             &TOKIO,
@@ -716,7 +843,7 @@ impl Driver for MysqlDriver {
     }
 
     fn snapshot(&mut self) -> BoxFuture<'_, DriverResult<ferry_core::schema::Schema>> {
-        ferry_core::watched!(self, true, &TOKIO, self.snapshot())
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.snapshot())
     }
 
     fn counts_statements(&self) -> bool {
@@ -729,7 +856,7 @@ impl Driver for MysqlDriver {
         _no_transaction: bool,
         last: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
     }
 }
 
@@ -794,7 +921,7 @@ fn inline(sql: &str, values: Vec<Value<'_>>) -> Option<String> {
     literals.next().is_none().then_some(out)
 }
 
-/// A tracking row as mysql_async decodes it, in [`ferry_core::COLUMNS`] order.
+/// A tracking row as mysql_async decodes it, in [`ferry_core::driver::COLUMNS`] order.
 type RowTuple = (
     i64,
     String,

@@ -1,8 +1,8 @@
-//! The liveness probe of [`ferry_core::watch`] on MySQL and MariaDB: a new connection asks the
+//! The liveness probe of [`ferry_core::driver::watch`] on MySQL and MariaDB: a new connection asks the
 //! server what the watched connection is doing.
 
-use ferry_core::watch::Liveness;
-use ferry_core::BoxFuture;
+use ferry_core::driver::watch::Liveness;
+use ferry_core::driver::BoxFuture;
 use mysql_async::prelude::Queryable;
 
 use crate::url::Target;

@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use ferry_core::url::{one_line, quote_ident};
+use ferry_core::driver::url::{one_line, quote_ident};
 use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder};

@@ -13,7 +13,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use ferry_core::url::quote_ident;
+use ferry_core::driver::url::quote_ident;
 
 /// The session variables restored after each migration, where the server has them (MySQL
 /// and MariaDB differ). `max_join_size` comes before `sql_big_selects`, which setting it

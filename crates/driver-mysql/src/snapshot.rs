@@ -48,9 +48,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use ferry_core::driver::url::quote_ident;
+use ferry_core::driver::DriverResult;
 use ferry_core::schema::{Part, Properties, Schema};
-use ferry_core::url::quote_ident;
-use ferry_core::{DriverError, DriverErrorKind, DriverResult};
+use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 

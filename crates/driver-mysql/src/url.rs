@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use ferry_core::url::{one_line, query_pairs, with_query, without_query};
-use ferry_core::{redact_url, DriverError, DriverErrorKind};
+use ferry_core::driver::redact_url;
+use ferry_core::driver::url::{one_line, query_pairs, with_query, without_query};
+use ferry_core::{DriverError, DriverErrorKind};
 use mysql_async::{Opts, OptsBuilder};
 
 /// The `ssl-mode` of a URL, as in the `mysql` client.
@@ -189,7 +190,7 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 /// a URL is returned as it is.
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn with_database(url: &str, database: &str) -> String {
-    ferry_core::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
+    ferry_core::driver::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
 }
 
 #[cfg(test)]

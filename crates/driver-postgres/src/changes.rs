@@ -37,7 +37,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use ferry_core::DriverResult;
+use ferry_core::driver::DriverResult;
 use tokio_postgres::types::Type;
 
 use crate::error::db_error;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use ferry_core::url::Backend;
-use ferry_core::wire::{Heard, POSTGRES_SSL_REQUEST};
+use ferry_core::driver::url::Backend;
+use ferry_core::driver::wire::{Heard, POSTGRES_SSL_REQUEST};
 use ferry_core::{DriverError, DriverErrorKind};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -35,11 +35,11 @@ use crate::url::{SslMode, Target};
 /// The whole of it (TCP, TLS, startup, authentication, the `prefer` fallback) is bounded by
 /// the target's `connect_timeout`. A server that speaks another protocol, or accepts the
 /// connection and then says nothing, fails sooner, naming what it saw
-/// ([`ferry_core::wire`]): when connecting fails without an answer from a PostgreSQL server,
-/// or is still going after [`ferry_core::wire::SNIFF_AFTER`], a second connection asks the server what it is.
+/// ([`ferry_core::driver::wire`]): when connecting fails without an answer from a PostgreSQL server,
+/// or is still going after [`ferry_core::driver::wire::SNIFF_AFTER`], a second connection asks the server what it is.
 pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
     let started = Instant::now();
-    ferry_core::wire::open_naming_the_server(
+    ferry_core::driver::wire::open_naming_the_server(
         &crate::lease::TOKIO,
         Backend::Postgres,
         target.connect_timeout,
@@ -55,7 +55,7 @@ pub(crate) async fn open(target: &Target) -> Result<Client, DriverError> {
 /// answer to its `SSLRequest`.
 const LISTEN: Duration = Duration::from_millis(1000);
 
-/// What the first TCP host of `target` is ([`ferry_core::wire`]); `None` when it cannot be
+/// What the first TCP host of `target` is ([`ferry_core::driver::wire`]); `None` when it cannot be
 /// reached (a unix socket is not asked: only PostgreSQL makes those).
 async fn sniff(target: &Target, started: Instant) -> Option<Heard> {
     let ports = target.config.get_ports();

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
+use ferry_core::driver::url::one_line;
 use ferry_core::sql::line_of_offset;
-use ferry_core::url::one_line;
 use ferry_core::{DriverError, DriverErrorKind};
 use tokio_postgres::error::ErrorPosition;
 

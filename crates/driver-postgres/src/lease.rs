@@ -1,11 +1,11 @@
-//! The lease lock on PostgreSQL: [`ferry_core::lease`] (take, renew, fence, release) over a
+//! The lease lock on PostgreSQL: [`ferry_core::driver::lease`] (take, renew, fence, release) over a
 //! tokio-postgres client, with tokio as its runtime.
 
 use std::borrow::Borrow;
 
-use ferry_core::lease::{HolderResult, LeaseConn, Statement};
-use ferry_core::rt::{AbortOnDrop, RuntimeFns};
-use ferry_core::{BoxFuture, DriverResult, LockHolder};
+use ferry_core::driver::lease::{HolderResult, LeaseConn, Statement};
+use ferry_core::driver::rt::{AbortOnDrop, RuntimeFns};
+use ferry_core::driver::{BoxFuture, DriverResult, LockHolder};
 use tokio::task::AbortHandle;
 use tokio_postgres::Client;
 

@@ -24,7 +24,7 @@
 //!   tracking, with its temporary log and prepared statements, runs on a direct connection
 //!   only.) A pooler or proxy is recognised at connect:
 //!   the backend pid the server announced differs from `pg_backend_pid()` (see `pooler.rs`).
-//! - **Lock** ([`ferry_core::lock`]): `advisory` is a session-level advisory lock keyed by
+//! - **Lock** ([`ferry_core::driver::lock`]): `advisory` is a session-level advisory lock keyed by
 //!   [`TableName::lock_key`], polled with `pg_try_advisory_lock` (never the blocking
 //!   `pg_advisory_lock`, which deadlocks with `CREATE INDEX CONCURRENTLY` running on another
 //!   connection), taken once per connection; it dies with the connection. `table` is the
@@ -37,6 +37,9 @@
 //!   own settings again), inside the migration's transaction before `COMMIT` (pipelined, no
 //!   extra round trip; through a transaction-mode pooler, on the same server connection),
 //!   or after SQL run outside a transaction (one round trip).
+//! - **The application's client**: [`PostgresDriver::from_client`] migrates through a
+//!   `tokio_postgres::Client` the program holds (its connection task stays the program's) and
+//!   [`PostgresDriver::into_client`] gives it back; `tokio_postgres` is re-exported.
 //! - **Errors**: statement failures keep the SQLSTATE, detail, hint and the line of the
 //!   error position within the SQL text; connection failures name the host and database,
 //!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
@@ -64,6 +67,10 @@
 //! [tokio-postgres]: https://docs.rs/tokio-postgres
 //! [rustls]: https://docs.rs/rustls
 
+/// The client crate this driver is built on: `tokio-postgres`, whose `Client` [`PostgresDriver::from_client`] takes, in the version
+/// this driver uses.
+pub use tokio_postgres;
+
 mod changes;
 mod conn;
 mod error;
@@ -78,18 +85,19 @@ mod url;
 
 use std::time::{Duration, Instant};
 
-use ferry_core::lease::{Held, Lease, LockSite};
-use ferry_core::lock::{
+use ferry_core::driver::lease::{Held, Lease, LockSite};
+use ferry_core::driver::lock::{
     lease_owner, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
 };
-use ferry_core::rt::poll_until;
-use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::url::{quote_ident, Backend};
-use ferry_core::watch::ProbeFn;
-use ferry_core::{
-    AppliedMigration, BoxFuture, Driver, DriverError, DriverResult, Placeholders, RowChange,
-    TableName, TrackingRow, TrackingSql, Value,
+use ferry_core::driver::rt::poll_until;
+use ferry_core::driver::url::{quote_ident, Backend};
+use ferry_core::driver::watch::ProbeFn;
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, DriverResult, Placeholders, RowChange, TrackingRow, TrackingSql,
+    Value,
 };
+use ferry_core::sql::{split_statements, Dialect};
+use ferry_core::{Driver, DriverError, TableName};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -140,6 +148,18 @@ pub struct PostgresDriver {
     /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
     /// made again after every reset: with the startup parameters, the run's starting state.
     session: Vec<&'static str>,
+}
+
+/// Whether `client` is inside a transaction: in a simple query outside one, the statement's
+/// transaction starts with it (`now()` is its start, the extended protocol's is earlier).
+async fn in_transaction(client: &Client) -> Result<bool, DriverError> {
+    let messages = client
+        .simple_query("SELECT now() = statement_timestamp()")
+        .await
+        .map_err(|e| db_error(&e))?;
+    Ok(!messages
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))))
 }
 
 /// What the server said about itself at connect.
@@ -197,10 +217,70 @@ impl PostgresDriver {
     pub async fn connect(url: &str, table: TableName) -> Result<PostgresDriver, DriverError> {
         let target = Target::parse(url)?;
         let client = conn::open(&target).await?;
+        Self::on_client(client, target, table, true).await
+    }
+
+    /// A driver on the application's own client, with tracking table `table`, for a program
+    /// that already holds one: ferry migrates through it, and
+    /// [`PostgresDriver::into_client`] gives it back.
+    ///
+    /// - `url` names the same database: ferry opens short connections of its own there (the
+    ///   liveness probe of a call that waits long, the lease lock's renewal). A client on
+    ///   another database than the URL's is an error of kind
+    ///   [`ferry_core::DriverErrorKind::Config`].
+    /// - The client must be a **session**: a direct connection, or a pooler in session mode.
+    ///   The advisory lock belongs to the server session, and ferry's transactions and
+    ///   session reset assume one; through a pooler in transaction mode (recognised as for
+    ///   [`connect`]) `auto` takes the lease lock, as it does for a URL. Nothing else may use
+    ///   the client while ferry has it (it is moved in), and it must not be inside a
+    ///   transaction (an error of kind [`ferry_core::DriverErrorKind::Config`]).
+    /// - The connection task stays the application's: ferry never spawns, awaits or ends it.
+    ///   Dropping the driver instead of calling [`PostgresDriver::into_client`] drops the
+    ///   client, which closes the connection as tokio-postgres does.
+    /// - After each migration the session is reset (`RESET ALL`, `DISCARD TEMP`, role and
+    ///   session authorization), so a client given back holds the server's defaults, not
+    ///   settings the application made before handing it over. ferry sets nothing of its own
+    ///   on it.
+    ///
+    /// ```no_run
+    /// # async fn demo(url: &str) -> Result<(), ferry_core::DriverError> {
+    /// use ferry_core::TableName;
+    /// use ferry_driver_postgres::PostgresDriver;
+    /// let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    /// tokio::spawn(connection); // the application's connection task
+    /// let driver = PostgresDriver::from_client(client, url, TableName::default()).await?;
+    /// // ... migrate with it (`Embedded::migrate_with`, a `Migrator`) ...
+    /// let client = driver.into_client();
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub async fn from_client(
+        client: Client,
+        url: &str,
+        table: TableName,
+    ) -> Result<PostgresDriver, DriverError> {
+        let target = Target::parse(url)?;
+        Self::on_client(client, target, table, false).await
+    }
+
+    /// The client given to [`PostgresDriver::from_client`] (or opened by [`connect`]), given
+    /// back. Its session was reset after the last migration; the migration lock was released
+    /// by the command that took it.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// The driver on `client`, connected to `target`; `own`: the driver opened it (and may
+    /// make session settings of its own).
+    async fn on_client(
+        client: Client,
+        target: Target,
+        table: TableName,
+        own: bool,
+    ) -> Result<PostgresDriver, DriverError> {
         let announced_pid = pooler::announced_pid(&client).await;
         let row = client
             .query_typed_one(
-                "SELECT pg_backend_pid(), current_schema()::text, version()",
+                "SELECT pg_backend_pid(), current_schema()::text, version(), current_database()::text",
                 &[],
             )
             .await
@@ -210,8 +290,26 @@ impl PostgresDriver {
             announced_pid,
             version: row.get(2),
         };
+        if !own && in_transaction(&client).await? {
+            return Err(DriverError::new(
+                ferry_core::DriverErrorKind::Config,
+                "the client given to ferry is inside a transaction: commit or roll it back first (ferry runs transactions of its own)",
+            ));
+        }
+        let database: String = row.get(3);
+        // A pooler may name a database by an alias of its own: only a direct connection is
+        // checked.
+        if !own && server.pooled().is_none() && database != target.database {
+            return Err(DriverError::new(
+                ferry_core::DriverErrorKind::Config,
+                format!(
+                    "the client given to ferry is connected to database \"{database}\" but the URL names \"{}\" at {}: ferry's own connections (liveness probe, lease lock) must reach the client's database",
+                    target.database, target.location
+                ),
+            ));
+        }
         let mut session = Vec::new();
-        if server.pooled().is_none() {
+        if own && server.pooled().is_none() {
             // Have the server notice a vanished client during a long statement (PostgreSQL
             // 14+), so that a killed run's backend stops and its advisory lock goes with it.
             // Older servers reject the setting; that is not an error. Never through a pooler:
@@ -260,7 +358,7 @@ impl PostgresDriver {
 
     /// The liveness probe for calls on this connection: the session is watched by its backend
     /// pid on a direct connection; behind a pooler, only whether the server answers.
-    fn probe(&self) -> impl ferry_core::watch::Probe {
+    fn probe(&self) -> impl ferry_core::driver::watch::Probe {
         let target = self.target.clone();
         let pid = self.server.backend_pid;
         let session = self.server.pooled().is_none().then_some(pid);
@@ -876,7 +974,11 @@ impl PostgresDriver {
 }
 
 impl Driver for PostgresDriver {
-    ferry_core::watched_driver_methods!(&TOKIO, Backend::Postgres, transactional_ddl = true);
+    ferry_core::driver::watch::watched_driver_methods!(
+        &TOKIO,
+        Backend::Postgres,
+        transactional_ddl = true
+    );
 
     fn counts_statements(&self) -> bool {
         true
@@ -888,20 +990,20 @@ impl Driver for PostgresDriver {
         _no_transaction: bool,
         last: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
     }
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.begin_atomic())
     }
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {
-        ferry_core::watched!(self, true, &TOKIO, self.end_atomic(commit))
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.end_atomic(commit))
     }
 
     /// A simple query (no prepared statement, as everywhere in this driver).
     fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {
-        ferry_core::watched!(self, true, &TOKIO, async {
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, async {
             let messages = self
                 .client
                 .simple_query(sql)

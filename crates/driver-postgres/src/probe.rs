@@ -1,8 +1,8 @@
-//! The liveness probe of [`ferry_core::watch`] on PostgreSQL: a new connection asks the server
+//! The liveness probe of [`ferry_core::driver::watch`] on PostgreSQL: a new connection asks the server
 //! what the watched session is doing.
 
-use ferry_core::watch::Liveness;
-use ferry_core::BoxFuture;
+use ferry_core::driver::watch::Liveness;
+use ferry_core::driver::BoxFuture;
 use tokio_postgres::types::Type;
 
 use crate::url::Target;

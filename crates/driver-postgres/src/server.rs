@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use ferry_core::url::quote_ident;
+use ferry_core::driver::url::quote_ident;
 use ferry_core::DriverError;
 
 use crate::error::db_error;

@@ -32,8 +32,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferry_core::driver::DriverResult;
 use ferry_core::schema::Part;
-use ferry_core::DriverResult;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 

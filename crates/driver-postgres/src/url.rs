@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use ferry_core::url::{one_line, query_pairs, with_query, without_query};
-use ferry_core::{redact_url, DriverError, DriverErrorKind};
+use ferry_core::driver::redact_url;
+use ferry_core::driver::url::{one_line, query_pairs, with_query, without_query};
+use ferry_core::{DriverError, DriverErrorKind};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
 
@@ -232,7 +233,7 @@ impl Target {
 /// connection string gets a `dbname=` appended.
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn with_database(url: &str, database: &str) -> String {
-    ferry_core::url::with_database(url, database)
+    ferry_core::driver::url::with_database(url, database)
         .unwrap_or_else(|| format!("{url} dbname={database}"))
 }
 

@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ferry_core::driver::url::quote_ident;
+use ferry_core::driver::{
+    AppliedMigration, DriverResult, Placeholders, RowChange, SqliteMode, SqliteUrl, TrackingRow,
+    TrackingSql, Value,
+};
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::{split_statements, Dialect};
-use ferry_core::url::quote_ident;
-use ferry_core::{
-    AppliedMigration, DriverError, DriverResult, Placeholders, RowChange, SqliteUrl, TableName,
-    TrackingRow, TrackingSql, Value,
-};
+use ferry_core::{DriverError, DriverErrorKind, TableName};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, ToSql};
@@ -48,6 +49,9 @@ pub(crate) struct Conn {
     tracking: Option<Tracking>,
     /// The connection's state when it was opened, put back after each migration.
     session: Session,
+    /// An application's own connection ([`Conn::from_connection`]): its `busy_timeout`,
+    /// set back when it is given back.
+    given_busy: Option<Duration>,
 }
 
 impl Conn {
@@ -74,7 +78,71 @@ impl Conn {
             lock_timeout: DEFAULT_BUSY,
             tracking: None,
             session,
+            given_busy: None,
         })
+    }
+
+    /// An application's own connection, outside any transaction (the lock is a `BEGIN
+    /// IMMEDIATE` of its own). Its `busy_timeout` is ferry's until [`Conn::into_connection`].
+    pub(crate) fn from_connection(conn: Connection, table: TableName) -> DriverResult<Conn> {
+        if !conn.is_autocommit() {
+            return Err(DriverError::new(
+                DriverErrorKind::Config,
+                "the SQLite connection given to ferry is inside a transaction: commit or roll it back first",
+            ));
+        }
+        let busy: i64 = conn
+            .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+            .map_err(db_error)?;
+        conn.busy_timeout(DEFAULT_BUSY).map_err(db_error)?;
+        let target = match conn.path().filter(|p| !p.is_empty()) {
+            Some(path) => SqliteUrl::File {
+                path: path.into(),
+                mode: SqliteMode::ReadWrite,
+            },
+            None => SqliteUrl::Memory,
+        };
+        let quoted = match table.schema() {
+            Some(s) => format!("{}.{}", quote_ident(s, '"'), quote_ident(table.name(), '"')),
+            None => quote_ident(table.name(), '"'),
+        };
+        let session = Session::capture(&conn);
+        Ok(Conn {
+            target,
+            conn: Some(conn),
+            sql: TrackingSql::new(Placeholders::Question, &quoted),
+            quoted,
+            table,
+            locked: false,
+            lock_timeout: DEFAULT_BUSY,
+            tracking: None,
+            session,
+            given_busy: Some(Duration::from_millis(busy.max(0) as u64)),
+        })
+    }
+
+    /// The connection, given back: a lock transaction still open rolled back, change
+    /// tracking off, its `busy_timeout` as it was given ([`Conn::from_connection`]). `None`
+    /// when the database file was never created.
+    pub(crate) fn into_connection(mut self) -> DriverResult<Option<Connection>> {
+        let Some(conn) = self.conn.take() else {
+            return Ok(None);
+        };
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK").map_err(db_error)?;
+        }
+        if let Some(tracking) = self.tracking.take() {
+            tracking.stop(&conn);
+        }
+        if let Some(busy) = self.given_busy {
+            conn.busy_timeout(busy).map_err(db_error)?;
+        }
+        Ok(Some(conn))
+    }
+
+    /// The database.
+    pub(crate) fn target(&self) -> &SqliteUrl {
+        &self.target
     }
 
     /// The connection, creating the database file when it does not exist yet.

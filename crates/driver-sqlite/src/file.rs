@@ -16,7 +16,8 @@
 
 use std::path::PathBuf;
 
-use ferry_core::{DriverError, DriverErrorKind, DriverResult, SqliteUrl};
+use ferry_core::driver::{DriverResult, SqliteUrl};
+use ferry_core::{DriverError, DriverErrorKind};
 use rusqlite::{Connection, OpenFlags};
 
 /// The files SQLite keeps beside a database file: its rollback journal and its WAL files.

@@ -6,7 +6,7 @@
 //!
 //! - **URLs**: `sqlite:PATH`, `sqlite://PATH` and `sqlite::memory:`, with
 //!   `?mode=ro|rw|rwc|memory` (`rwc`, create when missing, is the default); the grammar is
-//!   [`ferry_core::SqliteUrl`]. The database file is created only by a command that writes:
+//!   [`ferry_core::driver::SqliteUrl`]. The database file is created only by a command that writes:
 //!   until then a missing file reads as an empty database, so `ferry check` and `--preview`
 //!   leave no file behind. `ro` and `rw` refuse a missing file when connecting.
 //! - **Off the caller's executor**: rusqlite blocks, so each driver owns a worker thread
@@ -29,6 +29,9 @@
 //!   [`Driver::unlock`]. Without the lock it commits at once.
 //! - **Session state** (SPEC §7): after each migration the pragmas it changed are set back,
 //!   `temp` objects dropped and databases it attached detached (`session.rs`).
+//! - **The application's connection**: [`SqliteDriver::from_connection`] moves a
+//!   `rusqlite::Connection` the program holds to the worker thread, and
+//!   [`SqliteDriver::into_connection`] gives it back; `rusqlite` is re-exported.
 //! - **Errors**: statement failures keep SQLite's message and result code (`SQLITE_ERROR`,
 //!   `SQLITE_BUSY`, ...) and name the line within the section. Outside the lock, statements
 //!   wait up to 60 s for another connection's commit before failing as busy.
@@ -59,6 +62,10 @@
 //!
 //! [rusqlite]: https://docs.rs/rusqlite
 
+/// The client crate this driver is built on: `rusqlite`, whose `Connection` [`SqliteDriver::from_connection`] takes, in the version
+/// this driver uses.
+pub use rusqlite;
+
 mod conn;
 mod error;
 pub mod file;
@@ -72,12 +79,13 @@ mod worker;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use ferry_core::driver::{
+    AppliedMigration, BoxFuture, Capabilities, DriverResult, LockChoice, LockHolder, LockMechanism,
+    RowChange, SqliteUrl,
+};
 use ferry_core::schema::{Part, Schema};
 use ferry_core::sql::Dialect;
-use ferry_core::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverError, DriverResult, LockChoice,
-    LockHolder, LockKind, LockMechanism, LockOptions, RowChange, SqliteUrl, TableName,
-};
+use ferry_core::{Driver, DriverError, LockKind, LockOptions, TableName};
 
 use crate::conn::Conn;
 use crate::worker::Worker;
@@ -125,6 +133,62 @@ impl SqliteDriver {
             target,
             table,
             lock_kind: LockKind::Auto,
+        })
+    }
+
+    /// A driver on the application's own connection, with tracking table `table`, for a
+    /// program that already holds one: ferry migrates through it, and
+    /// [`SqliteDriver::into_connection`] gives it back.
+    ///
+    /// The connection must not be inside a transaction (the migration lock is a `BEGIN
+    /// IMMEDIATE` of its own): that is an error of kind [`ferry_core::DriverErrorKind::Config`].
+    /// While ferry has it, it lives on the driver's worker thread with a `busy_timeout` of
+    /// 60 s (set back when it is given back), and after each migration its session is put
+    /// back as it was given (pragmas, `temp` objects, attached databases).
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), ferry_core::DriverError> {
+    /// use ferry_core::{Driver, TableName};
+    /// use ferry_driver_sqlite::SqliteDriver;
+    /// let conn = rusqlite::Connection::open_in_memory().unwrap();
+    /// let mut driver = SqliteDriver::from_connection(conn, TableName::default()).await?;
+    /// driver.ensure_table().await?;
+    /// let conn = driver.into_connection().await?;
+    /// let rows: i64 = conn
+    ///     .query_row("SELECT COUNT(*) FROM ferry_migrations", [], |r| r.get(0))
+    ///     .unwrap();
+    /// assert_eq!(rows, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_connection(
+        connection: rusqlite::Connection,
+        table: TableName,
+    ) -> Result<SqliteDriver, DriverError> {
+        let open_table = table.clone();
+        let worker = Worker::start("ferry-sqlite", move || {
+            Conn::from_connection(connection, open_table)
+        })
+        .await?;
+        let target = worker.call(|c| Ok(c.target().clone())).await?;
+        Ok(SqliteDriver {
+            worker,
+            target,
+            table,
+            lock_kind: LockKind::Auto,
+        })
+    }
+
+    /// The connection given to [`SqliteDriver::from_connection`], given back: a lock
+    /// transaction still open (after an error) rolled back, its `busy_timeout` as it was.
+    /// For a driver made by [`connect`], the connection it opened (an error when the database
+    /// file was never created).
+    pub async fn into_connection(self) -> Result<rusqlite::Connection, DriverError> {
+        let describe = url::describe(&self.target);
+        self.worker.into_state()?.into_connection()?.ok_or_else(|| {
+            DriverError::new(
+                ferry_core::DriverErrorKind::Other,
+                format!("the SQLite database {describe} was never opened: nothing to give back"),
+            )
         })
     }
 

@@ -37,8 +37,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferry_core::driver::DriverResult;
 use ferry_core::schema::{Part, Properties};
-use ferry_core::DriverResult;
 use rusqlite::Connection;
 
 use crate::error::db_error;

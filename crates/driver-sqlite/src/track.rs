@@ -46,7 +46,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ferry_core::DriverResult;
+use ferry_core::driver::DriverResult;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;

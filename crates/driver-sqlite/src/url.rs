@@ -1,9 +1,10 @@
 //! From an `sqlite:` URL to an open rusqlite connection. The URL grammar itself is
-//! [`ferry_core::SqliteUrl`], shared with the configuration loader.
+//! [`ferry_core::driver::SqliteUrl`], shared with the configuration loader.
 
 use std::time::Duration;
 
-use ferry_core::{DriverError, DriverErrorKind, DriverResult, SqliteUrl};
+use ferry_core::driver::{DriverResult, SqliteUrl};
+use ferry_core::{DriverError, DriverErrorKind};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::db_error;

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 
-use ferry_core::{DriverError, DriverErrorKind, DriverResult};
+use ferry_core::driver::DriverResult;
+use ferry_core::{DriverError, DriverErrorKind};
 
 /// A job for the thread.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
@@ -27,10 +28,11 @@ pub(crate) struct Worker<S> {
     /// Jobs sent and not yet finished (more than zero at drop only when a call's future was
     /// dropped before its answer came).
     pending: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
+    /// Gives the value back when the thread ends ([`Worker::into_state`]).
+    thread: Option<JoinHandle<Option<S>>>,
 }
 
-impl<S: 'static> Worker<S> {
+impl<S: Send + 'static> Worker<S> {
     /// Start a thread named `name` that builds its value with `init` and then waits for
     /// jobs. Resolves once `init` has run; its error is returned and the thread ends.
     pub(crate) async fn start<F>(name: &str, init: F) -> DriverResult<Worker<S>>
@@ -47,13 +49,14 @@ impl<S: 'static> Worker<S> {
                     Ok(state) => state,
                     Err(e) => {
                         ready_tx.send(Err(e));
-                        return;
+                        return None;
                     }
                 };
                 ready_tx.send(Ok(()));
                 for job in queue {
                     job(&mut state);
                 }
+                Some(state)
             })
             .map_err(|e| {
                 DriverError::new(
@@ -102,6 +105,16 @@ impl<S: 'static> Worker<S> {
             }
             rx.await.unwrap_or_else(|| Err(gone()))
         }
+    }
+}
+
+impl<S> Worker<S> {
+    /// Close the channel, wait for the thread to run the jobs still queued (none between
+    /// two awaited calls) and end, and take its value back.
+    pub(crate) fn into_state(mut self) -> DriverResult<S> {
+        drop(self.jobs.take());
+        let thread = self.thread.take().ok_or_else(gone)?;
+        thread.join().ok().flatten().ok_or_else(gone)
     }
 }
 

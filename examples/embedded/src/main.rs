@@ -13,56 +13,19 @@
 
 use std::process::ExitCode;
 
-use ferry_core::url::Backend;
-use ferry_core::{Driver, Event, TableName};
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match migrate().await {
-        Ok(()) => ExitCode::SUCCESS,
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite:example.db".into());
+    // The one call: connect by URL, apply what is pending under the migration lock, and say
+    // what was applied (and ferry's warnings: a changed or out-of-order migration).
+    match ferry::migrate(&url, ferry::embedded_migrations!()).await {
+        Ok(applied) => {
+            println!("{applied}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn migrate() -> ferry_core::Result<()> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite:example.db".into());
-    let driver = connect(&url).await?;
-
-    // The one call is `ferry_core::embedded_migrations!().migrate(driver).await?`; this one
-    // also prints ferry's warnings (a changed or out-of-order migration).
-    let mut migrator = ferry_core::embedded_migrations!()
-        .migrator(driver)?
-        .with_reporter(|event: Event<'_>| {
-            if let Event::Warning(text) = event {
-                eprintln!("warning: {text}");
-            }
-        });
-    let result = migrator.forwards_all().await?;
-
-    if result.migrations.is_empty() {
-        println!("up to date");
-    }
-    for m in &result.migrations {
-        println!(
-            "applied {} {} {}",
-            m.app_name, m.migration_id, m.description
-        );
-    }
-    Ok(())
-}
-
-/// A driver for `url`, chosen by its scheme among the backends built in.
-async fn connect(url: &str) -> ferry_core::Result<Box<dyn Driver>> {
-    let table = TableName::default();
-    // `?` turns a driver's error into ferry_core::Error.
-    Ok(match Backend::of_url(url) {
-        #[cfg(feature = "postgres")]
-        Some(Backend::Postgres) => Box::new(ferry_driver_postgres::connect(url, table).await?),
-        #[cfg(feature = "mysql")]
-        Some(Backend::Mysql) => Box::new(ferry_driver_mysql::connect(url, table).await?),
-        _ => Box::new(ferry_driver_sqlite::connect(url, table).await?),
-    })
 }

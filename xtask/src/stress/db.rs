@@ -582,7 +582,7 @@ pub fn with_param(url: &str, param: &str) -> String {
 
 /// `url` with its database replaced by `database`.
 pub fn with_database(url: &str, database: &str) -> String {
-    ferry_core::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
+    ferry_core::driver::url::with_database(url, database).unwrap_or_else(|| url.to_owned())
 }
 
 #[cfg(test)]

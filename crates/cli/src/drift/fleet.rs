@@ -13,10 +13,11 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferry_core::drift::{in_schema, read_live, LiveDatabase, Replay};
+use ferry_core::driver::redact_url;
+use ferry_core::driver::url::{quote_ident, Backend};
 use ferry_core::fleet::Target;
 use ferry_core::schema::Schema;
-use ferry_core::url::{quote_ident, Backend};
-use ferry_core::{redact_url, AppRegistry, Config, LockOptions, Migrator, TableName};
+use ferry_core::{AppRegistry, Config, LockOptions, Migrator, TableName};
 use serde_json::json;
 use tokio::task::JoinSet;
 

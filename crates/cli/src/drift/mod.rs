@@ -81,7 +81,7 @@ pub(crate) async fn connect(
     let mut driver = crate::drivers::driver_for_url(url, table)
         .await
         .map_err(|e| {
-            let message = ferry_core::redact_url(&e.to_string());
+            let message = ferry_core::driver::redact_url(&e.to_string());
             match e.kind {
                 ferry_core::DriverErrorKind::Config => Failure::Usage(message),
                 _ => Failure::Failed(message),
@@ -107,12 +107,13 @@ pub(crate) async fn expected_schema(
     let home = table
         .schema()
         .filter(|_| {
-            ferry_core::url::Backend::of_url(base) == Some(ferry_core::url::Backend::Postgres)
+            ferry_core::driver::url::Backend::of_url(base)
+                == Some(ferry_core::driver::url::Backend::Postgres)
         })
         .map(|schema| {
             format!(
                 "CREATE SCHEMA IF NOT EXISTS {}",
-                ferry_core::url::quote_ident(schema, '"')
+                ferry_core::driver::url::quote_ident(schema, '"')
             )
         });
     crate::scratch::with_scratch(base, "ferry_drift", false, table, style, async |mut d| {
@@ -120,7 +121,7 @@ pub(crate) async fn expected_schema(
             d.execute(sql, false).await.map_err(|e| {
                 Failure::Failed(format!(
                     "preparing the scratch database: {}",
-                    ferry_core::redact_url(&e.to_string())
+                    ferry_core::driver::redact_url(&e.to_string())
                 ))
             })?;
         }
@@ -200,7 +201,7 @@ pub(crate) async fn schema(
     let schema = driver.snapshot().await.map_err(|e| {
         Failure::Failed(format!(
             "reading the database's schema: {}",
-            ferry_core::redact_url(&e.to_string())
+            ferry_core::driver::redact_url(&e.to_string())
         ))
     })?;
     match a.format {

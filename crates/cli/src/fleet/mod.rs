@@ -9,10 +9,11 @@ mod run;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_core::driver::redact_url;
 use ferry_core::fleet::{self, Target};
 use ferry_core::{
-    redact_url, BackwardsMigrationManager, Config, LockOptions, MigrationResult, Migrator, Outcome,
-    Preload, TableName,
+    BackwardsMigrationManager, Config, LockOptions, MigrationResult, Migrator, Outcome, Preload,
+    TableName,
 };
 
 use crate::args::{BackwardsArgs, Command, Format, ForwardsArgs, GlobalOpts};
@@ -208,7 +209,7 @@ pub(crate) async fn targets(
     let cwd = std::env::current_dir().unwrap_or_default();
     let url = crate::database_url(g, config)
         .ok()
-        .map(|u| ferry_core::resolve_sqlite_path(&u, &cwd));
+        .map(|u| ferry_core::driver::resolve_sqlite_path(&u, &cwd));
     let mut queried = Vec::new();
     if let Some(query) = &config.fleet.schemas_query {
         let url = url.as_deref().ok_or_else(|| {

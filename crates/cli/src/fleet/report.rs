@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferry_core::{redact_url, MigrationResult, MigrationStatus, Outcome, Status};
+use ferry_core::driver::redact_url;
+use ferry_core::{MigrationResult, MigrationStatus, Outcome, Status};
 use serde_json::json;
 
 use crate::args::Format;

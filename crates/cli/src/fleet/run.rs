@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferry_core::driver::redact_url;
 use ferry_core::fleet::Target;
 use ferry_core::{
-    redact_url, BackwardsMigrationManager, CheckMigrationManager, Confirm, ConfirmRequest, Event,
+    BackwardsMigrationManager, CheckMigrationManager, Confirm, ConfirmRequest, Event,
     ForwardsMigrationManager, NullReporter, Reporter,
 };
 use tokio::task::JoinSet;

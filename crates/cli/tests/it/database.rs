@@ -27,14 +27,16 @@ impl Fresh {
         };
         let url = match backend {
             Backend::Sqlite => format!("sqlite:{name}"),
-            Backend::Postgres | Backend::PgBouncer => {
-                ferry_core::url::with_database(&ferry_driver_postgres::testing::admin_url(), &name)
-                    .unwrap()
-            }
-            Backend::Mysql => {
-                ferry_core::url::with_database(&ferry_driver_mysql::testing::admin_url(), &name)
-                    .unwrap()
-            }
+            Backend::Postgres | Backend::PgBouncer => ferry_core::driver::url::with_database(
+                &ferry_driver_postgres::testing::admin_url(),
+                &name,
+            )
+            .unwrap(),
+            Backend::Mysql => ferry_core::driver::url::with_database(
+                &ferry_driver_mysql::testing::admin_url(),
+                &name,
+            )
+            .unwrap(),
         };
         Fresh { backend, url, name }
     }

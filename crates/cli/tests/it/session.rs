@@ -31,7 +31,9 @@ fn with_password(url: &str) -> String {
 fn elsewhere(b: Backend, url: &str) -> String {
     match b {
         Backend::Sqlite => "sqlite:elsewhere.db".to_owned(),
-        _ => with_password(&ferry_core::url::with_database(url, "ferry_elsewhere").unwrap()),
+        _ => {
+            with_password(&ferry_core::driver::url::with_database(url, "ferry_elsewhere").unwrap())
+        }
     }
 }
 
@@ -107,7 +109,7 @@ fn database_line_comes_first_with_its_source(b: Backend) {
         &r,
         &format!(
             "database: {} (from -d/--database-url)",
-            ferry_core::redact_url(&secret_url)
+            ferry_core::driver::redact_url(&secret_url)
         ),
     );
     if secret_url != p.db.url {
@@ -125,7 +127,7 @@ fn dotenv_in_the_working_directory_else_beside_ferry_toml(b: Backend) {
     let p = Project::new(b);
     p.table_migration("users", "1", "dotenv");
     let secret_url = with_password(&p.db.url);
-    let shown = ferry_core::redact_url(&secret_url);
+    let shown = ferry_core::driver::redact_url(&secret_url);
     std::fs::write(p.path(".env"), format!("DATABASE_URL={secret_url}\n")).unwrap();
     let sub = p.path("sub/deeper");
     std::fs::create_dir_all(&sub).unwrap();
@@ -202,7 +204,7 @@ fn override_of_a_different_database_url_is_a_warning(b: Backend) {
     let config_path = p.path("ferry.toml");
     let other_shown = match b {
         Backend::Sqlite => format!("sqlite:{}", p.path("elsewhere.db").display()),
-        _ => ferry_core::redact_url(&other),
+        _ => ferry_core::driver::redact_url(&other),
     };
     r.stderr_has(&format!(
         "warning: FERRY_DATABASE_URL {} overrides database_url {other_shown} of {}",

@@ -1378,7 +1378,7 @@ fn missing_database_gets_the_create_hint(b: Backend) {
         ),
         _ => (
             "ferry_no_such_database",
-            ferry_core::url::with_database(&p.db.url, "ferry_no_such_database").unwrap(),
+            ferry_core::driver::url::with_database(&p.db.url, "ferry_no_such_database").unwrap(),
         ),
     };
     for command in ["check", "forwards"] {

@@ -28,7 +28,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use ferry_core::{RowChange, TableName};
+use ferry_core::driver::RowChange;
+use ferry_core::TableName;
 
 /// The example project, relative to this crate.
 fn example_dir() -> PathBuf {

@@ -150,7 +150,7 @@ impl TestDb {
             }
             Backend::Postgres | Backend::PgBouncer => {
                 let admin = ferry_driver_postgres::testing::admin_url();
-                let url = ferry_core::url::with_database(&admin, &self.name).unwrap();
+                let url = ferry_core::driver::url::with_database(&admin, &self.name).unwrap();
                 let dump = run(std::process::Command::new("pg_dump").args([
                     "--no-owner",
                     "--exclude-table=ferry_migrations_lock",

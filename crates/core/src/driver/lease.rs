@@ -1,4 +1,4 @@
-//! The lease lock of [`crate::lock`] written once for every server driver: taking it by
+//! The lease lock of [`crate::driver::lock`] written once for every server driver: taking it by
 //! polling ([`Lease::take`]), renewing it from a second connection in a background task of the
 //! driver's [`Runtime`], fencing each migration's transaction ([`Lease::fence`]) and releasing
 //! it ([`Lease::release`]). A driver gives its client as a [`LeaseConn`] (three primitives:
@@ -143,11 +143,12 @@ impl LeaseSql {
     ///
     /// ```
     /// use ferry_core::sql::Dialect;
-    /// use ferry_core::{LeaseSql, LockOptions, TableName};
+    /// use ferry_core::driver::LeaseSql;
+    /// use ferry_core::{LockOptions, TableName};
     /// let table = TableName::parse("ferry_migrations").unwrap();
     /// let sql = LeaseSql::for_tracking(Dialect::MySql, Some("app"), &table, "me", &LockOptions::default());
     /// assert!(sql.create().contains("`app`.`ferry_migrations_lock`"));
-    /// assert_eq!(sql.holder().1[0], ferry_core::Value::Text("app.ferry_migrations"));
+    /// assert_eq!(sql.holder().1[0], ferry_core::driver::Value::Text("app.ferry_migrations"));
     /// ```
     pub fn for_tracking(
         dialect: Dialect,
@@ -243,8 +244,9 @@ impl LockChoice {
     /// the lease lock on another engine or through a pooler, the advisory lock otherwise.
     ///
     /// ```
-    /// use ferry_core::lease::LockSite;
-    /// use ferry_core::{LockChoice, LockKind, LockMechanism};
+    /// use ferry_core::driver::lease::LockSite;
+    /// use ferry_core::driver::{LockChoice, LockMechanism};
+    /// use ferry_core::LockKind;
     /// let site = LockSite { middle: "a proxy", server: "the server", ..LockSite::default() };
     /// let pooled = LockSite { pooled: Some("it is pooled".into()), ..site.clone() };
     /// assert_eq!(LockChoice::decide(LockKind::Auto, site).mechanism, LockMechanism::Advisory);

@@ -2,7 +2,7 @@
 //! what a driver chose and why ([`LockChoice`]), who holds it ([`LockHolder`]), and the lease
 //! lock's protocol, shared by the drivers that offer it ([`LeaseSql`], [`lease_owner`],
 //! [`Backoff`]). The algorithm that runs it (take, renew, fence, release) is
-//! [`crate::lease`]; which lock a server driver takes is [`LockChoice::decide`].
+//! [`crate::driver::lease`]; which lock a server driver takes is [`LockChoice::decide`].
 //!
 //! The lease lock is a row in `<tracking table>_lock` ([`crate::TableName::lease_table`]):
 //!
@@ -218,9 +218,9 @@ impl fmt::Display for LockHolder {
 /// A lease owner naming this run: `host:pid:token`, the token random per call.
 ///
 /// ```
-/// let a = ferry_core::lease_owner();
+/// let a = ferry_core::driver::lease_owner();
 /// assert_eq!(a.split(':').count(), 3);
-/// assert_ne!(a, ferry_core::lease_owner());
+/// assert_ne!(a, ferry_core::driver::lease_owner());
 /// ```
 pub fn lease_owner() -> String {
     use sha2::{Digest, Sha256};
@@ -259,7 +259,7 @@ pub fn lease_owner() -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ferry_core::{LeaseSql, Value};
+/// use ferry_core::driver::{LeaseSql, Value};
 /// use ferry_core::sql::Dialect;
 /// let sql = LeaseSql::new(Dialect::Postgres, "\"ferry_migrations_lock\"", "ferry_migrations", "h:1:ab", Duration::from_secs(30));
 /// let (text, values) = sql.renew();
@@ -406,7 +406,7 @@ impl LeaseSql {
 ///
 /// ```
 /// use std::time::Duration;
-/// let mut backoff = ferry_core::Backoff::new();
+/// let mut backoff = ferry_core::driver::Backoff::new();
 /// let first = backoff.next_delay();
 /// assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(75));
 /// for _ in 0..10 { backoff.next_delay(); }

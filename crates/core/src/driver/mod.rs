@@ -66,7 +66,7 @@ pub struct Capabilities {
 ///
 /// Contract (checked by the conformance suite in `ferry_core::testkit`, true on every backend):
 /// - [`Driver::lock`] takes a database-wide migration lock of the kind set with
-///   [`Driver::set_lock_options`] (see [`crate::lock`]), polling until `timeout` and then
+///   [`Driver::set_lock_options`] (see [`crate::driver::lock`]), polling until `timeout` and then
 ///   failing with [`DriverErrorKind::LockTimeout`]. Taking it again on the connection that
 ///   holds it succeeds at once and does not stack: one [`Driver::unlock`] releases it.
 ///   Releasing a lock that is not held is not an error. An advisory or write lock dies with
@@ -86,8 +86,12 @@ pub struct Capabilities {
 ///   for the run, commits it with that transaction.
 /// - [`Driver::applied`] reads rows in apply order with one query, filtered by app when asked.
 /// - Nothing from an app name, migration ID or description is pasted into SQL text: the
-///   tracking statements come from [`crate::TrackingSql`] with bound [`crate::Value`]s.
-pub trait Driver: Send {
+///   tracking statements come from [`crate::driver::TrackingSql`] with bound [`crate::driver::Value`]s.
+///
+/// `Any` is a supertrait so that a [`crate::Migrator`] can give a driver back as the type it
+/// was made with ([`crate::Migrator::into_driver_as`]): a driver on an application's own
+/// client gives the client back.
+pub trait Driver: Send + std::any::Any {
     /// The backend's short name: `sqlite`, `postgres` or `mysql`.
     fn backend(&self) -> &'static str;
 

@@ -7,15 +7,15 @@
 ///
 /// ```
 /// assert_eq!(
-///     ferry_core::redact_url("mysql://root:hunter2@db:3306/app?password=x"),
+///     ferry_core::driver::redact_url("mysql://root:hunter2@db:3306/app?password=x"),
 ///     "mysql://root:***@db:3306/app?password=***"
 /// );
 /// assert_eq!(
-///     ferry_core::redact_url("bad URL `postgres://u:pa/ss?w@h/db`: no"),
+///     ferry_core::driver::redact_url("bad URL `postgres://u:pa/ss?w@h/db`: no"),
 ///     "bad URL `postgres://u:***@h/db`: no"
 /// );
 /// assert_eq!(
-///     ferry_core::redact_url("host=h password='a b' dbname=x"),
+///     ferry_core::driver::redact_url("host=h password='a b' dbname=x"),
 ///     "host=h password=*** dbname=x"
 /// );
 /// ```

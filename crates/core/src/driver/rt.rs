@@ -1,5 +1,5 @@
 //! The async runtime as the drivers pass it in: core depends on no runtime, yet the lease lock
-//! ([`crate::lease`]), lock polling ([`poll_until`]) and the liveness watch ([`crate::watch`])
+//! ([`crate::driver::lease`]), lock polling ([`poll_until`]) and the liveness watch ([`crate::driver::watch`])
 //! need a timer and a background task. A server driver implements [`Runtime`], or fills in a
 //! [`RuntimeFns`] in three lines, for instance over tokio:
 //!

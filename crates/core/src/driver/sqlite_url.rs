@@ -1,5 +1,5 @@
 //! The grammar of `sqlite:` URLs, parsed once for the configuration loader
-//! ([`crate::resolve_sqlite_path`]) and the SQLite driver.
+//! ([`crate::driver::resolve_sqlite_path`]) and the SQLite driver.
 //!
 //! ```text
 //! sqlite:PATH[?mode=ro|rw|rwc|memory]
@@ -53,7 +53,7 @@ impl SqliteUrl {
     /// for the user (a URL that is not `sqlite:` is shown with its password redacted).
     ///
     /// ```
-    /// use ferry_core::{SqliteMode, SqliteUrl};
+    /// use ferry_core::driver::{SqliteMode, SqliteUrl};
     /// assert_eq!(SqliteUrl::parse("sqlite::memory:"), Ok(SqliteUrl::Memory));
     /// assert_eq!(SqliteUrl::parse("sqlite:x.db?mode=memory"), Ok(SqliteUrl::Memory));
     /// assert_eq!(
@@ -113,7 +113,7 @@ impl SqliteUrl {
 ///
 /// ```
 /// use std::path::Path;
-/// use ferry_core::resolve_sqlite_path;
+/// use ferry_core::driver::resolve_sqlite_path;
 /// assert_eq!(resolve_sqlite_path("sqlite:app.db", Path::new("/p")), "sqlite:/p/app.db");
 /// assert_eq!(resolve_sqlite_path("sqlite://data/app.db?mode=rwc", Path::new("/p")), "sqlite:/p/data/app.db?mode=rwc");
 /// assert_eq!(resolve_sqlite_path("sqlite:///abs.db", Path::new("/p")), "sqlite:///abs.db");

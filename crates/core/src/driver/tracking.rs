@@ -145,7 +145,7 @@ impl RowChange {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use ferry_core::RowChange;
+    /// use ferry_core::driver::RowChange;
     /// let clean = RowChange::MarkClean {
     ///     app_name: "blog".into(),
     ///     migration_id: "1".into(),
@@ -245,7 +245,7 @@ impl Placeholders {
 /// placeholder style and the quoted table name.
 ///
 /// ```
-/// use ferry_core::{Placeholders, RowChange, TrackingSql, Value};
+/// use ferry_core::driver::{Placeholders, RowChange, TrackingSql, Value};
 /// let sql = TrackingSql::new(Placeholders::Dollar, "\"ferry_migrations\"");
 /// let (text, params) = sql.select(Some("blog"));
 /// assert_eq!(

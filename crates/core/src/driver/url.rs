@@ -25,7 +25,7 @@ impl Backend {
     /// The backend a URL names by its scheme (case-insensitive), if any.
     ///
     /// ```
-    /// use ferry_core::url::Backend;
+    /// use ferry_core::driver::url::Backend;
     /// assert_eq!(Backend::of_url("postgresql://h/db"), Some(Backend::Postgres));
     /// assert_eq!(Backend::of_url("MariaDB://h/db"), Some(Backend::Mysql));
     /// assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
@@ -65,7 +65,7 @@ impl fmt::Display for Backend {
 /// quote character inside it.
 ///
 /// ```
-/// use ferry_core::url::quote_ident;
+/// use ferry_core::driver::url::quote_ident;
 /// assert_eq!(quote_ident("a\"b", '"'), "\"a\"\"b\"");
 /// assert_eq!(quote_ident("a`b", '`'), "`a``b`");
 /// ```
@@ -86,7 +86,7 @@ pub fn quote_ident(name: &str, quote: char) -> String {
 /// fragment is dropped. `None` when `url` is not of the form `scheme://...`.
 ///
 /// ```
-/// use ferry_core::url::with_database;
+/// use ferry_core::driver::url::with_database;
 /// assert_eq!(
 ///     with_database("postgres://u@h:5432/old?sslmode=disable", "new").as_deref(),
 ///     Some("postgres://u@h:5432/new?sslmode=disable")
@@ -119,7 +119,7 @@ pub struct QueryPair<'a> {
 /// The part of `url` before its query string (everything when there is none).
 ///
 /// ```
-/// assert_eq!(ferry_core::url::without_query("mysql://h/db?ssl-mode=DISABLED"), "mysql://h/db");
+/// assert_eq!(ferry_core::driver::url::without_query("mysql://h/db?ssl-mode=DISABLED"), "mysql://h/db");
 /// ```
 pub fn without_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
@@ -128,7 +128,7 @@ pub fn without_query(url: &str) -> &str {
 /// The `key=value` pairs of `url`'s query string (after its first `?`), empty pairs skipped.
 ///
 /// ```
-/// let pairs: Vec<_> = ferry_core::url::query_pairs("postgres://h/db?sslrootcert=%2Fca.pem&&x")
+/// let pairs: Vec<_> = ferry_core::driver::url::query_pairs("postgres://h/db?sslrootcert=%2Fca.pem&&x")
 ///     .map(|p| (p.key.into_owned(), p.value.into_owned()))
 ///     .collect();
 /// assert_eq!(pairs, [("sslrootcert".into(), "/ca.pem".into()), ("x".into(), String::new())]);
@@ -153,8 +153,8 @@ pub fn query_pairs(url: &str) -> impl Iterator<Item = QueryPair<'_>> {
 /// are none: the counterpart of [`without_query`] and [`query_pairs`].
 ///
 /// ```
-/// assert_eq!(ferry_core::url::with_query("mysql://h/db", &["a=1", "b=2"]), "mysql://h/db?a=1&b=2");
-/// assert_eq!(ferry_core::url::with_query("mysql://h/db", &[]), "mysql://h/db");
+/// assert_eq!(ferry_core::driver::url::with_query("mysql://h/db", &["a=1", "b=2"]), "mysql://h/db?a=1&b=2");
+/// assert_eq!(ferry_core::driver::url::with_query("mysql://h/db", &[]), "mysql://h/db");
 /// ```
 pub fn with_query(base: &str, pairs: &[&str]) -> String {
     if pairs.is_empty() {
@@ -168,7 +168,7 @@ pub fn with_query(base: &str, pairs: &[&str]) -> String {
 /// UTF-8 are replaced.
 ///
 /// ```
-/// use ferry_core::url::percent_decode;
+/// use ferry_core::driver::url::percent_decode;
 /// assert_eq!(percent_decode("a%2Fb%"), "a/b%");
 /// assert_eq!(percent_decode("%zz"), "%zz");
 /// ```

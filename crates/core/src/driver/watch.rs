@@ -59,7 +59,7 @@ pub trait Probe: Send + Sync {
 /// A [`Probe`] from its limit and a function that asks.
 ///
 /// ```
-/// use ferry_core::watch::{Liveness, Probe, ProbeFn};
+/// use ferry_core::driver::watch::{Liveness, Probe, ProbeFn};
 /// let probe = ProbeFn::new(std::time::Duration::from_secs(5), || {
 ///     Box::pin(async { Liveness::Working })
 /// });
@@ -108,19 +108,20 @@ pub fn check<'a>(probe: &'a dyn Probe, rt: &'a dyn Runtime) -> BoxFuture<'a, Liv
 /// field and a `probe()` method giving a [`Probe`]) under [`watch`], on the runtime `$rt` (a
 /// `&'static dyn` [`Runtime`]). A connection the watch gave up on refuses every later call
 /// with the same error. `$idle_is_lost`: whether an idle session means the answer was lost.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! watched {
+macro_rules! __watched {
     ($self:ident, $idle_is_lost:expr, $rt:expr, $call:expr) => {
         Box::pin(async move {
             if let Some(lost) = &$self.lost {
                 return Err(lost.clone());
             }
             let probe = $self.probe();
-            let rt: &'static dyn $crate::rt::Runtime = $rt;
-            let result = $crate::watch::watch(
+            let rt: &'static dyn $crate::driver::rt::Runtime = $rt;
+            let result = $crate::driver::watch::watch(
                 $call,
                 |d| rt.sleep(d),
-                || $crate::watch::check(&probe, rt),
+                || $crate::driver::watch::check(&probe, rt),
                 $idle_is_lost,
             )
             .await;
@@ -206,7 +207,7 @@ pub(crate) async fn first<T>(
 /// The [`Driver`](crate::Driver) methods a server driver writes alike, for `impl Driver for
 /// ...` of a driver on the runtime `$rt`:
 ///
-/// - `backend` and `capabilities` from `$backend` (a [`Backend`](crate::url::Backend)) and
+/// - `backend` and `capabilities` from `$backend` (a [`Backend`](crate::driver::url::Backend)) and
 ///   `transactional_ddl = $ddl`;
 /// - `set_lock_options` sets the driver's field `lock_options`, `lock_choice` gives its
 ///   method `choice()`;
@@ -217,20 +218,21 @@ pub(crate) async fn first<T>(
 ///   false (it sleeps between polls).
 ///
 /// The driver writes the other methods it overrides.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! watched_driver_methods {
+macro_rules! __watched_driver_methods {
     ($rt:expr, $backend:expr, transactional_ddl = $ddl:expr) => {
         fn backend(&self) -> &'static str {
             $backend.as_str()
         }
 
-        fn capabilities(&self) -> $crate::Capabilities {
-            $crate::Capabilities {
+        fn capabilities(&self) -> $crate::driver::Capabilities {
+            $crate::driver::Capabilities {
                 transactional_ddl: $ddl,
                 dialect: match $backend {
-                    $crate::url::Backend::Postgres => $crate::sql::Dialect::Postgres,
-                    $crate::url::Backend::Mysql => $crate::sql::Dialect::MySql,
-                    $crate::url::Backend::Sqlite => $crate::sql::Dialect::Sqlite,
+                    $crate::driver::url::Backend::Postgres => $crate::sql::Dialect::Postgres,
+                    $crate::driver::url::Backend::Mysql => $crate::sql::Dialect::MySql,
+                    $crate::driver::url::Backend::Sqlite => $crate::sql::Dialect::Sqlite,
                 },
             }
         }
@@ -239,12 +241,16 @@ macro_rules! watched_driver_methods {
             Self::table(self)
         }
 
-        fn table_exists(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<bool>> {
-            $crate::watched!(self, true, $rt, self.table_exists())
+        fn table_exists(
+            &mut self,
+        ) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<bool>> {
+            $crate::__watched!(self, true, $rt, self.table_exists())
         }
 
-        fn ensure_table(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
-            $crate::watched!(self, true, $rt, self.ensure_table())
+        fn ensure_table(
+            &mut self,
+        ) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, true, $rt, self.ensure_table())
         }
 
         fn set_lock_options(&mut self, options: $crate::LockOptions) {
@@ -253,77 +259,93 @@ macro_rules! watched_driver_methods {
 
         fn lock_choice(
             &mut self,
-        ) -> $crate::BoxFuture<'_, $crate::DriverResult<$crate::LockChoice>> {
+        ) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<$crate::driver::LockChoice>>
+        {
             let choice = self.choice();
             Box::pin(async move { Ok(choice) })
         }
 
         fn lock_holder(
             &mut self,
-        ) -> $crate::BoxFuture<'_, $crate::DriverResult<Option<$crate::LockHolder>>> {
-            $crate::watched!(self, true, $rt, self.lock_holder())
+        ) -> $crate::driver::BoxFuture<
+            '_,
+            $crate::driver::DriverResult<Option<$crate::driver::LockHolder>>,
+        > {
+            $crate::__watched!(self, true, $rt, self.lock_holder())
         }
 
         fn lock(
             &mut self,
             timeout: std::time::Duration,
-        ) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
-            $crate::watched!(self, false, $rt, self.lock(timeout))
+        ) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, false, $rt, self.lock(timeout))
         }
 
-        fn unlock(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<()>> {
-            $crate::watched!(self, true, $rt, self.unlock())
+        fn unlock(&mut self) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, true, $rt, self.unlock())
         }
 
         fn applied<'a>(
             &'a mut self,
             app: Option<&'a str>,
-        ) -> $crate::BoxFuture<'a, $crate::DriverResult<Vec<$crate::AppliedMigration>>> {
-            $crate::watched!(self, true, $rt, self.applied(app))
+        ) -> $crate::driver::BoxFuture<
+            'a,
+            $crate::driver::DriverResult<Vec<$crate::driver::AppliedMigration>>,
+        > {
+            $crate::__watched!(self, true, $rt, self.applied(app))
         }
 
         fn execute_in_transaction<'a>(
             &'a mut self,
             sql: &'a str,
-            change: &'a $crate::RowChange,
-        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
-            $crate::watched!(self, true, $rt, self.execute_in_transaction(sql, change))
+            change: &'a $crate::driver::RowChange,
+        ) -> $crate::driver::BoxFuture<'a, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, true, $rt, self.execute_in_transaction(sql, change))
         }
 
         fn execute<'a>(
             &'a mut self,
             sql: &'a str,
             no_transaction: bool,
-        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
-            $crate::watched!(self, true, $rt, self.execute(sql, no_transaction))
+        ) -> $crate::driver::BoxFuture<'a, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, true, $rt, self.execute(sql, no_transaction))
         }
 
         fn write<'a>(
             &'a mut self,
-            change: &'a $crate::RowChange,
-        ) -> $crate::BoxFuture<'a, $crate::DriverResult<()>> {
-            $crate::watched!(self, true, $rt, self.write(change))
+            change: &'a $crate::driver::RowChange,
+        ) -> $crate::driver::BoxFuture<'a, $crate::driver::DriverResult<()>> {
+            $crate::__watched!(self, true, $rt, self.write(change))
         }
 
-        fn track_changes(&mut self) -> $crate::BoxFuture<'_, $crate::DriverResult<bool>> {
-            $crate::watched!(self, true, $rt, self.track_changes())
+        fn track_changes(
+            &mut self,
+        ) -> $crate::driver::BoxFuture<'_, $crate::driver::DriverResult<bool>> {
+            $crate::__watched!(self, true, $rt, self.track_changes())
         }
 
         fn changed_owners(
             &mut self,
-        ) -> $crate::BoxFuture<'_, $crate::DriverResult<Option<std::collections::BTreeSet<String>>>>
-        {
-            $crate::watched!(self, true, $rt, self.changed_owners())
+        ) -> $crate::driver::BoxFuture<
+            '_,
+            $crate::driver::DriverResult<Option<std::collections::BTreeSet<String>>>,
+        > {
+            $crate::__watched!(self, true, $rt, self.changed_owners())
         }
 
         fn snapshot_parts<'a>(
             &'a mut self,
             owners: Option<&'a std::collections::BTreeSet<String>>,
-        ) -> $crate::BoxFuture<
+        ) -> $crate::driver::BoxFuture<
             'a,
-            $crate::DriverResult<std::collections::BTreeMap<String, $crate::schema::Part>>,
+            $crate::driver::DriverResult<std::collections::BTreeMap<String, $crate::schema::Part>>,
         > {
-            $crate::watched!(self, true, $rt, self.snapshot_parts(owners))
+            $crate::__watched!(self, true, $rt, self.snapshot_parts(owners))
         }
     };
 }
+
+// `#[macro_export]` puts a macro at the crate root; the driver SDK's macros are used from here,
+// `ferry_core::driver::watch::{watched, watched_driver_methods}`, and hidden at the root.
+pub use __watched as watched;
+pub use __watched_driver_methods as watched_driver_methods;

@@ -9,8 +9,8 @@
 //! with one byte). This module judges the bytes and words the message.
 //!
 //! ```
-//! use ferry_core::url::Backend;
-//! use ferry_core::wire::Heard;
+//! use ferry_core::driver::url::Backend;
+//! use ferry_core::driver::wire::Heard;
 //! let heard = Heard::from_ssl_reply(b"N");
 //! assert!(heard.speaks(Backend::Postgres));
 //! assert!(heard.describe(Backend::Mysql).contains("PostgreSQL"));
@@ -50,7 +50,7 @@ impl Heard {
     /// Judge what a server sent first, unasked (PostgreSQL never speaks first).
     ///
     /// ```
-    /// use ferry_core::wire::Heard;
+    /// use ferry_core::driver::wire::Heard;
     /// let mut greeting = vec![20, 0, 0, 0, 10];
     /// greeting.extend_from_slice(b"10.11.6-MariaDB\0....");
     /// assert_eq!(Heard::from_greeting(&greeting), Heard::Mysql("10.11.6-MariaDB".into()));

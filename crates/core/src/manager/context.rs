@@ -178,7 +178,7 @@ impl Migrator {
     }
 
     /// Which migration lock the driver takes, and the lease of the lease lock (see
-    /// [`crate::lock`]). Without it, the driver's default: [`LockOptions::default`].
+    /// [`crate::driver::lock`]). Without it, the driver's default: [`LockOptions::default`].
     pub fn with_lock_options(mut self, options: LockOptions) -> Self {
         self.driver.set_lock_options(options);
         self
@@ -227,6 +227,29 @@ impl Migrator {
     /// The driver.
     pub fn driver_mut(&mut self) -> &mut dyn Driver {
         self.driver.as_mut()
+    }
+
+    /// The driver, given back: for instance to take back an application's own client from
+    /// a driver made with it.
+    pub fn into_driver(self) -> Box<dyn Driver> {
+        self.driver
+    }
+
+    /// The driver as the type it was made with (`None` for another type): a driver built on
+    /// the application's own client gives the client back after a run, also a failed one.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testkit")] {
+    /// use ferry_core::testkit::{MemoryDatabase, MemoryDriver};
+    /// use ferry_core::{AppRegistry, Migrator, TableName};
+    /// let driver = MemoryDatabase::new().open(TableName::default());
+    /// let migrator = Migrator::new(AppRegistry::new(vec![]).unwrap(), Box::new(driver));
+    /// assert!(migrator.into_driver_as::<MemoryDriver>().is_some());
+    /// # }
+    /// ```
+    pub fn into_driver_as<D: Driver>(self) -> Option<D> {
+        let any: Box<dyn std::any::Any> = self.driver;
+        any.downcast::<D>().ok().map(|d| *d)
     }
 
     pub(crate) fn report(&self, event: Event<'_>) {

@@ -17,7 +17,7 @@ pub struct Target {
     /// Its unique name: the `[[target]]` / `targets_file` name, the schema's name, or an
     /// SQLite file's path relative to the config folder.
     pub name: String,
-    /// Its database URL (may hold a password: print it only through [`crate::redact_url`]).
+    /// Its database URL (may hold a password: print it only through [`crate::driver::redact_url`]).
     pub url: String,
     /// Schema-per-tenant: the schema that is the `search_path` of its migrations and holds
     /// its tracking table.

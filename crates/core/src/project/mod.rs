@@ -8,4 +8,4 @@ pub(crate) mod loader;
 pub(crate) mod migration;
 pub(crate) mod policy;
 pub(crate) mod registry;
-pub(crate) mod scaffold;
+pub mod scaffold;

@@ -37,8 +37,8 @@ database_url = "sqlite:app.db"
 /// characters, `migration` when nothing is left.
 ///
 /// ```
-/// assert_eq!(ferry_core::slugify("Add user index!"), "add_user_index");
-/// assert_eq!(ferry_core::slugify("  ***  "), "migration");
+/// assert_eq!(ferry_core::scaffold::slugify("Add user index!"), "add_user_index");
+/// assert_eq!(ferry_core::scaffold::slugify("  ***  "), "migration");
 /// ```
 pub fn slugify(description: &str) -> String {
     let mut slug = String::new();
@@ -112,11 +112,11 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
-/// let path = ferry_core::init_project(dir.path(), &["users".into(), "blog".into()]).unwrap();
+/// let path = ferry_core::scaffold::init_project(dir.path(), &["users".into(), "blog".into()]).unwrap();
 /// let config = ferry_core::Config::load(&path).unwrap();
 /// assert_eq!(config.registry.names(), ["users", "blog"]);
 /// assert!(dir.path().join("migrations/blog").is_dir());
-/// assert!(ferry_core::init_project(dir.path(), &[]).unwrap_err().to_string().contains("already exists"));
+/// assert!(ferry_core::scaffold::init_project(dir.path(), &[]).unwrap_err().to_string().contains("already exists"));
 /// ```
 pub fn init_project(dir: &Path, apps: &[String]) -> Result<PathBuf> {
     let path = dir.join(CONFIG_FILE);

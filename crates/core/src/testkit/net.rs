@@ -165,8 +165,12 @@ fn pump(mut from: TcpStream, mut to: TcpStream, frozen: &AtomicBool) {
 }
 
 /// Opens a driver from a URL, for the network cases below.
-pub type Connect<'a> = &'a (dyn Fn(String) -> crate::BoxFuture<'static, crate::DriverResult<Box<dyn crate::Driver>>>
-         + Sync);
+pub type Connect<'a> = &'a (dyn Fn(
+    String,
+) -> crate::driver::BoxFuture<
+    'static,
+    crate::driver::DriverResult<Box<dyn crate::Driver>>,
+> + Sync);
 
 /// A server that accepts the connection and says nothing: connecting with
 /// `url_for(port, "2")` (a URL to 127.0.0.1:`port` with the password `pw-hidden` and
@@ -217,7 +221,8 @@ pub async fn silence_and_cut_end_the_call(
     proxied: &dyn Fn(u16) -> String,
     slow_sql: &str,
 ) {
-    use crate::{DriverErrorKind, RowChange, TrackingRow, PROBE_AFTER};
+    use crate::driver::{RowChange, TrackingRow, PROBE_AFTER};
+    use crate::DriverErrorKind;
     use std::time::Instant;
     for freeze in [true, false] {
         let proxy = Arc::new(FreezingProxy::start(server).expect("start a proxy"));

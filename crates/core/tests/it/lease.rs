@@ -10,15 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ferry_core::lease::{Held, HolderResult, Lease, LeaseConn, LockSite, Statement};
-use ferry_core::rt::{poll_until, AbortOnDrop, Runtime};
+use ferry_core::driver::lease::{Held, HolderResult, Lease, LeaseConn, LockSite, Statement};
+use ferry_core::driver::rt::{poll_until, AbortOnDrop, Runtime};
+use ferry_core::driver::watch::{check, Liveness, ProbeFn};
+use ferry_core::driver::{
+    BoxFuture, DriverResult, LeaseSql, LockChoice, LockHolder, LockMechanism, Value,
+};
 use ferry_core::sql::Dialect;
 use ferry_core::testkit::block_on;
-use ferry_core::watch::{check, Liveness, ProbeFn};
-use ferry_core::{
-    BoxFuture, DriverError, DriverErrorKind, DriverResult, LeaseSql, LockChoice, LockHolder,
-    LockKind, LockMechanism, LockOptions, TableName, Value,
-};
+use ferry_core::{DriverError, DriverErrorKind, LockKind, LockOptions, TableName};
 
 /// A future that is ready at `until`, woken by a thread.
 struct Sleep {

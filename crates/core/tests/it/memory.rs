@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::driver::{RowChange, TrackingRow};
 use ferry_core::testkit::{block_on, MemoryDatabase};
-use ferry_core::{Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 
 fn insert(app: &str, id: &str) -> RowChange {
     RowChange::Insert(TrackingRow {

@@ -43,12 +43,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::DateTime;
+use ferry_core::driver::{RowChange, TrackingRow};
 use ferry_core::testkit::{block_on, MemoryDatabase};
 use ferry_core::{
     backwards, checksum, forwards, run_backwards, run_forwards, AppConfig, AppRegistry,
     BackwardsMigrationManager, CheckMigrationManager, CleanManager, Confirm, ConfirmRequest,
     Driver, Error, Event, ForwardsMigrationManager, MigrationResult, MigrationStatus, Migrator,
-    OutOfOrder, PlannedMigration, Reporter, ResolveManager, RowChange, TableName, TrackingRow,
+    OutOfOrder, PlannedMigration, Reporter, ResolveManager, TableName,
 };
 
 // ---------------------------------------------------------------------------------------------

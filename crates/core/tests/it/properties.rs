@@ -374,7 +374,7 @@ proptest! {
     ) {
         let url = format!("{scheme}://u:{password}@h:5432/db{query}");
         let message = format!("invalid URL `{url}`: something is wrong");
-        let redacted = ferry_core::redact_url(&message);
+        let redacted = ferry_core::driver::redact_url(&message);
         prop_assert!(!redacted.contains(&password), "{}", redacted);
     }
 
@@ -383,7 +383,7 @@ proptest! {
     #[test]
     fn redact_url_replaces_exactly_the_query_password(password in "P[a-z0-9' ]{3,10}") {
         let message = format!("invalid URL `postgres://u@h/db?password={password}`: bad");
-        let redacted = ferry_core::redact_url(&message);
+        let redacted = ferry_core::driver::redact_url(&message);
         prop_assert_eq!(redacted, message.replace(&password, "***"));
     }
 }

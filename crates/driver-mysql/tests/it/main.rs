@@ -15,10 +15,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::driver::{BoxFuture, RowChange, TrackingRow};
 use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::net;
 use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_mysql::{connect, testing, MysqlDriver};
 use mysql_async::prelude::Queryable;
 
@@ -90,6 +91,8 @@ fn with_param(url: &str, extra: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{extra}")
 }
+
+mod client;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
@@ -399,7 +402,7 @@ async fn connection_errors_name_host_and_database_not_password() {
     with_database("connerr", |url| async move {
         // Unknown database.
         let missing = testing::unique_name("missing");
-        let bad_db = ferry_core::url::with_database(&url, &missing).unwrap();
+        let bad_db = ferry_core::driver::url::with_database(&url, &missing).unwrap();
         let err = connect(&bad_db, TableName::default())
             .await
             .expect_err("unknown database");
@@ -1234,7 +1237,7 @@ async fn server_creates_and_drops_any_name() {
     assert!(server.create_database(&name).await.unwrap());
     assert!(server.database_exists(&name).await.unwrap());
     assert!(!server.create_database(&name).await.unwrap());
-    let missing = ferry_core::url::with_database(&admin, "ferry_no_such_database").unwrap();
+    let missing = ferry_core::driver::url::with_database(&admin, "ferry_no_such_database").unwrap();
     assert_eq!(
         Server::of_url(&missing).unwrap().database(),
         Some("ferry_no_such_database")

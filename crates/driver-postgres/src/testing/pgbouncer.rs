@@ -388,7 +388,7 @@ fn id(args: &[&str]) -> Result<u32, String> {
         .map_err(|e| format!("cannot run id: {e}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(ferry_core::url::one_line(&String::from_utf8_lossy(
+        return Err(ferry_core::driver::url::one_line(&String::from_utf8_lossy(
             &output.stderr,
         )));
     }

@@ -13,12 +13,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ferry_core::driver::{BoxFuture, LockMechanism, RowChange, TrackingRow};
 use ferry_core::scratch::with_scratch_database;
 use ferry_core::testkit::net;
 use ferry_core::testkit::{run_conformance, run_lease_conformance, DriverFactory};
-use ferry_core::{
-    BoxFuture, Driver, DriverErrorKind, LockMechanism, RowChange, TableName, TrackingRow,
-};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_postgres::{connect, testing, PostgresDriver};
 
 /// Run `body` with the URL of a fresh database, dropping the database afterwards (also when
@@ -77,6 +76,8 @@ async fn scalar(d: &PostgresDriver, sql: &str) -> Option<String> {
         _ => None,
     })?
 }
+
+mod client;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {
@@ -1253,7 +1254,7 @@ async fn server_creates_and_drops_any_name() {
     assert!(server.create_database(&name).await.unwrap());
     assert!(server.database_exists(&name).await.unwrap());
     assert!(!server.create_database(&name).await.unwrap());
-    let missing = ferry_core::url::with_database(&admin, "ferry_no_such_database").unwrap();
+    let missing = ferry_core::driver::url::with_database(&admin, "ferry_no_such_database").unwrap();
     assert_eq!(
         Server::of_url(&missing).unwrap().database(),
         "ferry_no_such_database"

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_core::driver::{BoxFuture, RowChange, TrackingRow};
 use ferry_core::testkit::{run_conformance, DriverFactory};
-use ferry_core::{BoxFuture, Driver, DriverErrorKind, RowChange, TableName, TrackingRow};
+use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_sqlite::testing::database_url;
 use ferry_driver_sqlite::SqliteDriver;
 
@@ -260,6 +261,8 @@ async fn no_transaction_commits_runs_and_relocks() {
     b.lock(Duration::from_secs(1)).await.unwrap();
     b.unlock().await.unwrap();
 }
+
+mod client;
 
 mod library {
     //! The library API of `ferry-core` as a Rust program uses it, on SQLite.

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use crate::driver::RowChange;
 use crate::{
     AppConfig, BackwardsMigrationManager, DriverErrorKind, Error, ForwardsMigrationManager,
-    ResolveManager, RowChange, Status,
+    ResolveManager, Status,
 };
 
 use super::*;

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{AppConfig, DriverErrorKind, ForwardsMigrationManager, RowChange, Status, TableName};
+use crate::driver::RowChange;
+use crate::{AppConfig, DriverErrorKind, ForwardsMigrationManager, Status, TableName};
 
 use super::*;
 
@@ -265,7 +266,7 @@ pub(super) async fn write_is_visible_then_committed(factory: &dyn DriverFactory)
     let mut b = factory.connect(&table).await;
     a.lock(Duration::from_secs(5)).await.unwrap();
     a.ensure_table().await.unwrap();
-    let row = crate::TrackingRow {
+    let row = crate::driver::TrackingRow {
         app_name: "w".into(),
         migration_id: "1".into(),
         description: "write".into(),

@@ -23,10 +23,10 @@ mod embedded;
 
 use chrono::TimeZone;
 
+use crate::driver::{BoxFuture, LockMechanism, TrackingRow};
 use crate::{
-    AppConfig, AppRegistry, BackwardsMigrationManager, BoxFuture, CheckMigrationManager, Driver,
-    ForwardsMigrationManager, LockKind, LockMechanism, LockOptions, Migration, Migrator, Status,
-    TableName, TrackingRow,
+    AppConfig, AppRegistry, BackwardsMigrationManager, CheckMigrationManager, Driver,
+    ForwardsMigrationManager, LockKind, LockOptions, Migration, Migrator, Status, TableName,
 };
 
 /// Opens connections to the database under test.

@@ -8,7 +8,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use super::MemoryDatabase;
-use crate::{DriverError, DriverResult, TableName};
+use crate::driver::DriverResult;
+use crate::{DriverError, TableName};
 
 /// Wakes a waiting [`LockFuture`] at its deadline, unless cancelled first.
 #[derive(Debug)]

@@ -37,13 +37,14 @@ mod state;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::driver::{
+    AppliedMigration, BoxFuture, Capabilities, DriverResult, LockChoice, LockHolder, LockMechanism,
+    RowChange,
+};
 use crate::schema::{Part, Schema};
 use crate::sql::{split_statements, Dialect};
 use crate::testkit::DriverFactory;
-use crate::{
-    AppliedMigration, BoxFuture, Capabilities, Driver, DriverResult, LockChoice, LockHolder,
-    LockMechanism, LockOptions, RowChange, TableName,
-};
+use crate::{Driver, LockOptions, TableName};
 
 pub use lock::block_on;
 use lock::LockFuture;

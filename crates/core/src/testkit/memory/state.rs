@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::task::Waker;
 
+use crate::driver::{AppliedMigration, DriverResult, RowChange};
 use crate::sql::{line_of_offset, Statement};
-use crate::{AppliedMigration, DriverError, DriverResult, RowChange, TableName};
+use crate::{DriverError, TableName};
 
 /// One tracking table.
 #[derive(Debug, Clone, Default)]

@@ -180,7 +180,7 @@ pub(super) fn id(args: &[&str]) -> Result<u32, String> {
         .map_err(|e| format!("cannot run id: {e}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(crate::url::one_line(&String::from_utf8_lossy(
+        return Err(crate::driver::url::one_line(&String::from_utf8_lossy(
             &output.stderr,
         )));
     }
