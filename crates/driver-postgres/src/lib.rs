@@ -68,6 +68,7 @@ mod changes;
 mod conn;
 mod error;
 mod lease;
+mod lint;
 mod pooler;
 mod probe;
 pub mod server;
@@ -893,6 +894,19 @@ impl Driver for PostgresDriver {
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         ferry_core::watched!(self, true, &TOKIO, self.begin_atomic())
+    }
+
+    fn lint_section<'a>(
+        &'a mut self,
+        statements: &'a [String],
+        no_transaction: bool,
+    ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
+        ferry_core::watched!(
+            self,
+            true,
+            &TOKIO,
+            self.lint_section(statements, no_transaction)
+        )
     }
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {

@@ -1,0 +1,202 @@
+//! `ferry lint`'s measurement (SPEC §13.1) on a scratch database: the section's statements
+//! one by one, and after each, what the session holds and what changed of the relations
+//! that existed before it ([`ferry_core::driver::lint`]).
+//!
+//! Before the first statement: the oids of every table, partitioned table, materialised
+//! view and index outside the system schemas. After each statement, three catalog queries
+//! sent together: those relations' names, `relfilenode`s (a change is a rewrite) and the
+//! strongest mode of `pg_locks` that this backend holds on each; their columns
+//! (`pg_attribute`: `attnum` is the identity, so a rename keeps it, and `attnotnull`); and
+//! their validated foreign-key and check constraints and their indexes (one that appears was
+//! built or validated by reading the table).
+//!
+//! A `no-transaction` section: each statement runs in a transaction of its own, measured
+//! before its commit; one that PostgreSQL refuses inside a transaction block (SQLSTATE
+//! 25001: `CREATE INDEX CONCURRENTLY`, ...) runs alone, and its locks are gone when it is
+//! measured.
+
+use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
+use ferry_core::DriverResult;
+
+use crate::error::{db_error, statement_error};
+use crate::PostgresDriver;
+
+/// Relations that exist now, outside the system schemas.
+const EXISTING: &str = "SELECT c.oid::text FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I') \
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
+const MODES: &str = "ARRAY['AccessShareLock', 'RowShareLock', 'RowExclusiveLock', \
+    'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', \
+    'AccessExclusiveLock']";
+
+impl PostgresDriver {
+    /// See [`ferry_core::Driver::lint_section`].
+    pub(crate) async fn lint_section(
+        &mut self,
+        statements: &[String],
+        no_transaction: bool,
+    ) -> DriverResult<LintRun> {
+        let oids: Vec<String> = self
+            .client
+            .simple_query(EXISTING)
+            .await
+            .map_err(|e| db_error(&e))?
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        let list = format!("'{{{}}}'::oid[]", oids.join(","));
+        let mut run = LintRun {
+            before: self.lint_state(&list).await?,
+            ..LintRun::default()
+        };
+        let result = if no_transaction {
+            self.lint_each(statements, &list, &mut run).await
+        } else {
+            self.lint_together(statements, &list, &mut run).await
+        };
+        let reset = self.reset_session().await;
+        result?;
+        reset?;
+        Ok(run)
+    }
+
+    /// Every statement in one transaction, committed at the end (rolled back on a failure).
+    async fn lint_together(
+        &mut self,
+        statements: &[String],
+        list: &str,
+        run: &mut LintRun,
+    ) -> DriverResult<()> {
+        self.exec("BEGIN").await?;
+        for (i, statement) in statements.iter().enumerate() {
+            if let Err(e) = self.client.batch_execute(statement).await {
+                run.failed = Some((i, statement_error(&e, statement, statement, 0)));
+                return self.exec("ROLLBACK").await;
+            }
+            let state = self.lint_state(list).await?;
+            run.steps.push(LintStep {
+                state,
+                algorithm: None,
+                in_transaction: true,
+            });
+        }
+        self.exec("COMMIT").await
+    }
+
+    /// Each statement in a transaction of its own, or alone when it cannot run in one.
+    async fn lint_each(
+        &mut self,
+        statements: &[String],
+        list: &str,
+        run: &mut LintRun,
+    ) -> DriverResult<()> {
+        for (i, statement) in statements.iter().enumerate() {
+            self.exec("BEGIN").await?;
+            let state = match self.client.batch_execute(statement).await {
+                Ok(()) => {
+                    let state = self.lint_state(list).await;
+                    self.exec("COMMIT").await?;
+                    state?
+                }
+                Err(e) => {
+                    self.exec("ROLLBACK").await?;
+                    let refused_in_block = e
+                        .as_db_error()
+                        .is_some_and(|db| db.code().code() == "25001");
+                    if !refused_in_block {
+                        run.failed = Some((i, statement_error(&e, statement, statement, 0)));
+                        return Ok(());
+                    }
+                    if let Err(e) = self.client.batch_execute(statement).await {
+                        run.failed = Some((i, statement_error(&e, statement, statement, 0)));
+                        return Ok(());
+                    }
+                    self.lint_state(list).await?
+                }
+            };
+            run.steps.push(LintStep {
+                state,
+                algorithm: None,
+                in_transaction: false,
+            });
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, sql: &str) -> DriverResult<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
+    /// The relations of `list` (an `oid[]` literal) as they are now, read in this session.
+    async fn lint_state(&self, list: &str) -> DriverResult<LintState> {
+        let relations = format!(
+            "SELECT c.oid::text, CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
+             CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
+             c.relfilenode::text, \
+             (SELECT l.mode FROM pg_catalog.pg_locks l WHERE l.pid = pg_backend_pid() \
+              AND l.locktype = 'relation' AND l.granted AND l.relation = c.oid \
+              ORDER BY array_position({MODES}, l.mode) DESC NULLS LAST LIMIT 1) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = ANY({list})"
+        );
+        let columns = format!(
+            "SELECT a.attrelid::text, a.attnum::text, a.attname::text, a.attnotnull \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = ANY({list}) AND a.attnum > 0 AND NOT a.attisdropped"
+        );
+        let checked = format!(
+            "SELECT conrelid::text, 'constraint ' || conname FROM pg_catalog.pg_constraint \
+             WHERE conrelid = ANY({list}) AND contype IN ('f', 'c') AND convalidated \
+             UNION ALL SELECT i.indrelid::text, 'index ' || c.relname FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY({list})"
+        );
+        let (relations, columns, checked) = tokio::try_join!(
+            self.client.query_typed(&relations, &[]),
+            self.client.query_typed(&columns, &[]),
+            self.client.query_typed(&checked, &[]),
+        )
+        .map_err(|e| db_error(&e))?;
+        let mut state = LintState::default();
+        for row in relations {
+            let oid: String = row.get(0);
+            if let Some(mode) = row.get::<_, Option<String>>(4) {
+                state.locks.insert(oid.clone(), mode);
+            }
+            state.relations.insert(
+                oid,
+                LintRelation {
+                    kind: row.get(1),
+                    name: row.get(2),
+                    storage: Some(row.get(3)),
+                    ..LintRelation::default()
+                },
+            );
+        }
+        for row in columns {
+            if let Some(r) = state.relations.get_mut(row.get::<_, &str>(0)) {
+                r.columns.insert(
+                    row.get(1),
+                    LintColumn {
+                        name: row.get(2),
+                        not_null: row.get(3),
+                    },
+                );
+            }
+        }
+        for row in checked {
+            if let Some(r) = state.relations.get_mut(row.get::<_, &str>(0)) {
+                r.checked.insert(row.get(1));
+            }
+        }
+        Ok(state)
+    }
+}
