@@ -351,3 +351,46 @@ fn lint_refuses_an_unknown_allow_level(b: Backend) {
         .stderr_has(":2")
         .stderr_has("unknown lint level `sluggish`");
 }
+
+#[test]
+fn sqlite_cases_from_the_documentation() {
+    let setup = "
+CREATE TABLE t_add (id INTEGER PRIMARY KEY);
+CREATE TABLE t_rebuild (id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE t_drop (id INTEGER PRIMARY KEY, c INTEGER);
+CREATE TABLE t_ren (id INTEGER PRIMARY KEY, c INTEGER);
+CREATE TABLE t_idx (id INTEGER PRIMARY KEY, v INTEGER);
+INSERT INTO t_rebuild VALUES (1, 'a');
+";
+    run_cases(
+        Backend::Sqlite,
+        setup,
+        &[
+            // ADD COLUMN changes only the schema text ("the content of the table is not touched").
+            (UP, "ALTER TABLE t_add ADD COLUMN c INTEGER DEFAULT 3;", &[]),
+            // The documented twelve steps of a change ALTER TABLE cannot make: a new table,
+            // the rows copied, the old one dropped, the new one renamed.
+            (
+                UP,
+                "CREATE TABLE t_rebuild_new (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t_rebuild_new SELECT id, v FROM t_rebuild;\nDROP TABLE t_rebuild;\nALTER TABLE t_rebuild_new RENAME TO t_rebuild;",
+                &["destructive table t_rebuild", "rewrites table t_rebuild"],
+            ),
+            (
+                UP,
+                "ALTER TABLE t_drop DROP COLUMN c;",
+                &["destructive column t_drop.c"],
+            ),
+            (
+                UP,
+                "ALTER TABLE t_ren RENAME COLUMN c TO d;",
+                &["destructive column t_ren.c"],
+            ),
+            (UP, "CREATE INDEX t_idx_v ON t_idx (v);", &[]),
+            (
+                UP,
+                "CREATE TABLE fresh (id INTEGER PRIMARY KEY, v INTEGER);\nCREATE INDEX fresh_v ON fresh (v);\nALTER TABLE fresh RENAME TO fresher;",
+                &[],
+            ),
+        ],
+    );
+}
