@@ -394,3 +394,48 @@ INSERT INTO t_rebuild VALUES (1, 'a');
         ],
     );
 }
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mariadb_cases_from_the_documentation() {
+    let setup = "
+CREATE TABLE t_add (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+CREATE TABLE t_wide (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+CREATE TABLE t_idx (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+CREATE TABLE t_drop (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
+CREATE TABLE t_ren (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
+INSERT INTO t_wide VALUES (1, 1), (2, 2);
+INSERT INTO t_idx VALUES (1, 1), (2, 2);
+";
+    run_cases(
+        Backend::Mysql,
+        setup,
+        &[
+            // MariaDB 10.3+ / MySQL 8.0: ADD COLUMN (last) is instant.
+            (UP, "ALTER TABLE t_add ADD COLUMN c INT;", &[]),
+            // A wider integer changes the row format: neither INSTANT nor INPLACE.
+            (
+                UP,
+                "ALTER TABLE t_wide MODIFY v BIGINT;",
+                &["rewrites table t_wide"],
+            ),
+            // A secondary index is built INPLACE with LOCK=NONE: writes go on.
+            (UP, "CREATE INDEX t_idx_v ON t_idx (v);", &[]),
+            (
+                UP,
+                "ALTER TABLE t_drop DROP COLUMN c;",
+                &["destructive column t_drop.c"],
+            ),
+            (
+                UP,
+                "ALTER TABLE t_ren RENAME COLUMN c TO d;",
+                &["destructive column t_ren.c"],
+            ),
+            (
+                UP,
+                "CREATE TABLE fresh (id INT PRIMARY KEY, v INT);\nALTER TABLE fresh MODIFY v BIGINT;",
+                &[],
+            ),
+        ],
+    );
+}
