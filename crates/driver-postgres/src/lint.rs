@@ -2,9 +2,10 @@
 //! one by one, and after each, what the session holds and what changed of the relations
 //! that existed before it ([`ferry_core::driver::lint`]).
 //!
-//! Before the first statement: the oids of every table, partitioned table, materialised
-//! view and index outside the system schemas. After each statement, three catalog queries
-//! sent together: those relations' names, `relfilenode`s (a change is a rewrite) and the
+//! Before the first statement and after each one, four catalog queries sent together, on
+//! every table, partitioned table, materialised view and index outside the system schemas
+//! (those that existed before the section are the pre-existing ones): their oids, names and
+//! `relfilenode`s (a change is a rewrite); the
 //! strongest mode of `pg_locks` that this backend holds on each; their columns
 //! (`pg_attribute`: `attnum` is the identity, so a rename keeps it, and `attnotnull`); and
 //! their validated foreign-key and check constraints and their indexes (one that appears was
@@ -21,11 +22,9 @@ use ferry_core::DriverResult;
 use crate::error::{db_error, statement_error};
 use crate::PostgresDriver;
 
-/// Relations that exist now, outside the system schemas.
-const EXISTING: &str = "SELECT c.oid::text FROM pg_catalog.pg_class c \
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-    WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I') \
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+/// The user relations: outside the system schemas (filtering by schema, not by a list of
+/// oids, keeps each read a few milliseconds with hundreds of tables).
+const USER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
 const MODES: &str = "ARRAY['AccessShareLock', 'RowShareLock', 'RowExclusiveLock', \
@@ -39,26 +38,14 @@ impl PostgresDriver {
         statements: &[String],
         no_transaction: bool,
     ) -> DriverResult<LintRun> {
-        let oids: Vec<String> = self
-            .client
-            .simple_query(EXISTING)
-            .await
-            .map_err(|e| db_error(&e))?
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .collect();
-        let list = format!("'{{{}}}'::oid[]", oids.join(","));
         let mut run = LintRun {
-            before: self.lint_state(&list).await?,
+            before: self.lint_state().await?,
             ..LintRun::default()
         };
         let result = if no_transaction {
-            self.lint_each(statements, &list, &mut run).await
+            self.lint_each(statements, &mut run).await
         } else {
-            self.lint_together(statements, &list, &mut run).await
+            self.lint_together(statements, &mut run).await
         };
         let reset = self.reset_session().await;
         result?;
@@ -70,7 +57,6 @@ impl PostgresDriver {
     async fn lint_together(
         &mut self,
         statements: &[String],
-        list: &str,
         run: &mut LintRun,
     ) -> DriverResult<()> {
         self.exec("BEGIN").await?;
@@ -79,7 +65,7 @@ impl PostgresDriver {
                 run.failed = Some((i, statement_error(&e, statement, statement, 0)));
                 return self.exec("ROLLBACK").await;
             }
-            let state = self.lint_state(list).await?;
+            let state = self.lint_state().await?;
             run.steps.push(LintStep {
                 state,
                 algorithm: None,
@@ -90,17 +76,12 @@ impl PostgresDriver {
     }
 
     /// Each statement in a transaction of its own, or alone when it cannot run in one.
-    async fn lint_each(
-        &mut self,
-        statements: &[String],
-        list: &str,
-        run: &mut LintRun,
-    ) -> DriverResult<()> {
+    async fn lint_each(&mut self, statements: &[String], run: &mut LintRun) -> DriverResult<()> {
         for (i, statement) in statements.iter().enumerate() {
             self.exec("BEGIN").await?;
             let state = match self.client.batch_execute(statement).await {
                 Ok(()) => {
-                    let state = self.lint_state(list).await;
+                    let state = self.lint_state().await;
                     self.exec("COMMIT").await?;
                     state?
                 }
@@ -117,7 +98,7 @@ impl PostgresDriver {
                         run.failed = Some((i, statement_error(&e, statement, statement, 0)));
                         return Ok(());
                     }
-                    self.lint_state(list).await?
+                    self.lint_state().await?
                 }
             };
             run.steps.push(LintStep {
@@ -136,41 +117,49 @@ impl PostgresDriver {
             .map_err(|e| db_error(&e))
     }
 
-    /// The relations of `list` (an `oid[]` literal) as they are now, read in this session.
-    async fn lint_state(&self, list: &str) -> DriverResult<LintState> {
+    /// The user relations as they are now, read in this session.
+    async fn lint_state(&self) -> DriverResult<LintState> {
         let relations = format!(
             "SELECT c.oid::text, CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
              CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
-             c.relfilenode::text, \
-             (SELECT l.mode FROM pg_catalog.pg_locks l WHERE l.pid = pg_backend_pid() \
-              AND l.locktype = 'relation' AND l.granted AND l.relation = c.oid \
-              ORDER BY array_position({MODES}, l.mode) DESC NULLS LAST LIMIT 1) \
+             c.relfilenode::text \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.oid = ANY({list})"
+             WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"
+        );
+        // pg_locks reads the whole lock table: once, not per relation. Weakest first, so
+        // that the strongest mode of a relation is the one kept.
+        let locks = format!(
+            "SELECT l.relation::text, l.mode FROM pg_catalog.pg_locks l \
+             WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+             ORDER BY array_position({MODES}, l.mode) NULLS FIRST"
         );
         let columns = format!(
             "SELECT a.attrelid::text, a.attnum::text, a.attname::text, a.attnotnull \
-             FROM pg_catalog.pg_attribute a \
-             WHERE a.attrelid = ANY({list}) AND a.attnum > 0 AND NOT a.attisdropped"
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND {USER} AND a.attnum > 0 AND NOT a.attisdropped"
         );
         let checked = format!(
-            "SELECT conrelid::text, 'constraint ' || conname FROM pg_catalog.pg_constraint \
-             WHERE conrelid = ANY({list}) AND contype IN ('f', 'c') AND convalidated \
+            "SELECT k.conrelid::text, 'constraint ' || k.conname FROM pg_catalog.pg_constraint k \
+             JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
+             WHERE k.contype IN ('f', 'c') AND k.convalidated AND k.conrelid <> 0 AND {USER} \
              UNION ALL SELECT i.indrelid::text, 'index ' || c.relname FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY({list})"
+             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {USER}"
         );
-        let (relations, columns, checked) = tokio::try_join!(
+        let (relations, locks, columns, checked) = tokio::try_join!(
             self.client.query_typed(&relations, &[]),
+            self.client.query_typed(&locks, &[]),
             self.client.query_typed(&columns, &[]),
             self.client.query_typed(&checked, &[]),
         )
         .map_err(|e| db_error(&e))?;
         let mut state = LintState::default();
+        for row in locks {
+            state.locks.insert(row.get(0), row.get(1));
+        }
         for row in relations {
             let oid: String = row.get(0);
-            if let Some(mode) = row.get::<_, Option<String>>(4) {
-                state.locks.insert(oid.clone(), mode);
-            }
             state.relations.insert(
                 oid,
                 LintRelation {

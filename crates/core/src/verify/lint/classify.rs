@@ -91,8 +91,10 @@ pub fn classify(run: &LintRun, statements: &[String], lines: &[usize]) -> Vec<Fi
             if strength(mode) <= strength(prev.locks.get(id).map_or("", String::as_str)) {
                 continue;
             }
-            // An index's lock follows its table's: the table's finding says it.
-            if cur.relations.get(id).is_some_and(|r| r.kind != "table") {
+            // An index's lock follows its table's: the table's finding says it. A relation
+            // gone (an index rebuilt under a new identity, a table dropped) keeps its lock
+            // until the commit; its own finding, if any, is the drop.
+            if cur.relations.get(id).is_none_or(|r| r.kind != "table") {
                 continue;
             }
             let level = match strength(mode) {
@@ -106,8 +108,8 @@ pub fn classify(run: &LintRun, statements: &[String], lines: &[usize]) -> Vec<Fi
             let object = cur
                 .relations
                 .get(id)
-                .map(|r| format!("{} {}", r.kind, r.name))
-                .unwrap_or_else(|| format!("relation {id}"));
+                .map(|r| format!("table {}", r.name))
+                .unwrap_or_default();
             let why = if scanned {
                 let what: Vec<&str> = seen
                     .scans
