@@ -28,6 +28,7 @@ lint_backends!(
     lint_reads_only_denies_and_accepts,
     lint_all_judges_every_migration_on_an_empty_scratch,
     lint_refuses_an_unknown_allow_level,
+    lint_names_a_failing_statement,
 );
 
 /// `ferry lint --format json` of the project: each judged migration's findings as
@@ -438,4 +439,26 @@ INSERT INTO t_idx VALUES (1, 1), (2, 2);
             ),
         ],
     );
+}
+
+fn lint_names_a_failing_statement(b: Backend) {
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_people.sql",
+        "-- ferry:up\nCREATE TABLE people (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x INTEGER;\n",
+    );
+    p.write(
+        "users",
+        "2_later.sql",
+        "-- ferry:up\nCREATE TABLE later (id INTEGER PRIMARY KEY);\n",
+    );
+    let before = p.db.dump();
+    let r = p.run(&["lint"]);
+    r.expect(1)
+        .stdout_has("users 1: failed\n")
+        .stderr_has("1_people.sql:3");
+    // The run stops there: the later migration is not judged.
+    assert!(!r.stdout.contains("users 2"), "{}", r.stdout);
+    p.db.assert_unchanged(&before, "lint reads the configured database only");
 }

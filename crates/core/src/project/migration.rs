@@ -597,4 +597,40 @@ mod tests {
             Some(1)
         );
     }
+
+    #[test]
+    fn allow_lines_before_and_in_the_up_section() {
+        let m = parse("-- ferry:allow rewrites\n-- ferry:up\n-- ferry:allow blocks-all, rewrites\nSELECT 1;\n").unwrap();
+        assert_eq!(m.allow, [LintLevel::Rewrites, LintLevel::BlocksAll]);
+        // Before the up marker: outside the up section, so outside the checksum.
+        let plain = parse("-- ferry:up\nSELECT 1;\n").unwrap();
+        let allowed = parse("-- ferry:allow destructive\n-- ferry:up\nSELECT 1;\n").unwrap();
+        assert_eq!(plain.checksum, allowed.checksum);
+        let (line, message) = line_of(parse("-- ferry:up\n-- ferry:allow rewrite\n").unwrap_err());
+        assert_eq!(line, Some(2));
+        assert!(
+            message.contains("unknown lint level `rewrite`"),
+            "{message}"
+        );
+        let (line, _) = line_of(parse("-- ferry:allow\n-- ferry:up\n").unwrap_err());
+        assert_eq!(line, Some(1));
+        let (line, message) = line_of(
+            parse("-- ferry:up\nSELECT 1;\n-- ferry:down\n-- ferry:allow rewrites\n").unwrap_err(),
+        );
+        assert_eq!(line, Some(4));
+        assert!(message.contains("not in the down section"), "{message}");
+        // The pair form: anywhere in the .up.sql file.
+        let path = Path::new("m/2_x.up.sql");
+        let section = parse_pair_part(
+            path,
+            "-- ferry:no-transaction\n-- ferry:allow blocks-writes\nSELECT 1;\n",
+        )
+        .unwrap();
+        assert!(section.no_transaction);
+        assert_eq!(
+            pair_allowed(path, &section.sql).unwrap(),
+            [LintLevel::BlocksWrites]
+        );
+        assert!(pair_allowed(path, "-- ferry:allow fast\n").is_err());
+    }
 }
