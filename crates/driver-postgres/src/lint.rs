@@ -2,11 +2,14 @@
 //! one by one, and after each, what the session holds and what changed of the relations
 //! that existed before it ([`ferry_core::driver::lint`]).
 //!
-//! Before the first statement and after each one, four catalog queries sent together, on
-//! every table, partitioned table, materialised view and index outside the system schemas
-//! (those that existed before the section are the pre-existing ones): their oids, names and
-//! `relfilenode`s (a change is a rewrite); the
-//! strongest mode of `pg_locks` that this backend holds on each; their columns
+//! Before the first statement, every table, partitioned table, materialised view and index
+//! outside the system schemas (the pre-existing ones), read with three catalog queries sent
+//! together; after each statement, `pg_locks` of this backend (the strongest mode per
+//! relation), and the same three queries only for the relations that it holds a lock on of
+//! at least `ShareUpdateExclusiveLock`, which every change to a relation's catalog rows
+//! takes (a drop too, held until the commit): so a statement costs what it touched, not
+//! what the database holds. What is read: oids, names and `relfilenode`s (a change is a
+//! rewrite); their columns
 //! (`pg_attribute`: `attnum` is the identity, so a rename keeps it, and `attnotnull`); and
 //! their validated foreign-key and check constraints and their indexes (one that appears was
 //! built or validated by reading the table).
@@ -15,6 +18,8 @@
 //! before its commit; one that PostgreSQL refuses inside a transaction block (SQLSTATE
 //! 25001: `CREATE INDEX CONCURRENTLY`, ...) runs alone, and its locks are gone when it is
 //! measured.
+
+use std::collections::BTreeMap;
 
 use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
 use ferry_core::DriverResult;
@@ -65,7 +70,8 @@ impl PostgresDriver {
                 run.failed = Some((i, statement_error(&e, statement, statement, 0)));
                 return self.exec("ROLLBACK").await;
             }
-            let state = self.lint_state().await?;
+            let prev = run.steps.last().map_or(&run.before, |s| &s.state);
+            let state = self.lint_state_after(prev).await?;
             run.steps.push(LintStep {
                 state,
                 algorithm: None,
@@ -79,9 +85,10 @@ impl PostgresDriver {
     async fn lint_each(&mut self, statements: &[String], run: &mut LintRun) -> DriverResult<()> {
         for (i, statement) in statements.iter().enumerate() {
             self.exec("BEGIN").await?;
+            let prev = run.steps.last().map_or(&run.before, |s| &s.state);
             let state = match self.client.batch_execute(statement).await {
                 Ok(()) => {
-                    let state = self.lint_state().await;
+                    let state = self.lint_state_after(prev).await;
                     self.exec("COMMIT").await?;
                     state?
                 }
@@ -117,51 +124,107 @@ impl PostgresDriver {
             .map_err(|e| db_error(&e))
     }
 
-    /// The user relations as they are now, read in this session.
+    /// The user relations as they are now, read in this session, whole.
     async fn lint_state(&self) -> DriverResult<LintState> {
-        let relations = format!(
-            "SELECT c.oid::text, CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
-             CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
-             c.relfilenode::text \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"
-        );
-        // pg_locks reads the whole lock table: once, not per relation. Weakest first, so
-        // that the strongest mode of a relation is the one kept.
+        let (relations, locks) = tokio::try_join!(self.lint_relations(None), self.lint_locks())?;
+        Ok(LintState { relations, locks })
+    }
+
+    /// The state after a statement, from `prev` (the state before it): every catalog change
+    /// to a relation takes a lock on it of at least `ShareUpdateExclusiveLock` (a drop
+    /// included, held until the commit), so only the relations of `prev` that this session
+    /// holds such a lock on are read again; one of them gone from `pg_class` was dropped.
+    async fn lint_state_after(&self, prev: &LintState) -> DriverResult<LintState> {
+        let locks = self.lint_locks().await?;
+        let touched: Vec<&str> = locks
+            .iter()
+            .filter(|(oid, mode)| prev.relations.contains_key(*oid) && changes_catalog(mode))
+            .map(|(oid, _)| oid.as_str())
+            .collect();
+        let mut state = LintState {
+            relations: prev.relations.clone(),
+            locks: BTreeMap::new(),
+        };
+        if !touched.is_empty() {
+            let list = format!("'{{{}}}'::oid[]", touched.join(","));
+            let read = self.lint_relations(Some(&list)).await?;
+            for oid in &touched {
+                state.relations.remove(*oid);
+            }
+            state.relations.extend(read);
+        }
+        state.locks = locks;
+        Ok(state)
+    }
+
+    /// The strongest mode of each relation lock this session holds. pg_locks reads the whole
+    /// lock table: once per state, not per relation.
+    async fn lint_locks(&self) -> DriverResult<BTreeMap<String, String>> {
+        // Weakest first, so that the strongest mode of a relation is the one kept.
         let locks = format!(
             "SELECT l.relation::text, l.mode FROM pg_catalog.pg_locks l \
              WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
              ORDER BY array_position({MODES}, l.mode) NULLS FIRST"
         );
+        let rows = self
+            .client
+            .query_typed(&locks, &[])
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The relations of `list` (an `oid[]` literal), or every user relation, with their
+    /// columns and checked things.
+    async fn lint_relations(
+        &self,
+        list: Option<&str>,
+    ) -> DriverResult<BTreeMap<String, LintRelation>> {
+        let (rel, col, con, idx) = match list {
+            Some(list) => (
+                format!("c.oid = ANY({list})"),
+                format!("a.attrelid = ANY({list})"),
+                format!("k.conrelid = ANY({list})"),
+                format!("i.indrelid = ANY({list})"),
+            ),
+            None => (
+                format!("c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
+                format!("c.relkind IN ('r', 'p') AND {USER}"),
+                format!("k.conrelid <> 0 AND {USER}"),
+                USER.to_owned(),
+            ),
+        };
+        let relations = format!(
+            "SELECT c.oid::text, CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
+             CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
+             c.relfilenode::text \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE {rel}"
+        );
         let columns = format!(
             "SELECT a.attrelid::text, a.attnum::text, a.attname::text, a.attnotnull \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND {USER} AND a.attnum > 0 AND NOT a.attisdropped"
+             WHERE {col} AND a.attnum > 0 AND NOT a.attisdropped"
         );
         let checked = format!(
             "SELECT k.conrelid::text, 'constraint ' || k.conname FROM pg_catalog.pg_constraint k \
              JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
-             WHERE k.contype IN ('f', 'c') AND k.convalidated AND k.conrelid <> 0 AND {USER} \
+             WHERE k.contype IN ('f', 'c') AND k.convalidated AND {con} \
              UNION ALL SELECT i.indrelid::text, 'index ' || c.relname FROM pg_catalog.pg_index i \
              JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {USER}"
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {idx}"
         );
-        let (relations, locks, columns, checked) = tokio::try_join!(
+        let (relations, columns, checked) = tokio::try_join!(
             self.client.query_typed(&relations, &[]),
-            self.client.query_typed(&locks, &[]),
             self.client.query_typed(&columns, &[]),
             self.client.query_typed(&checked, &[]),
         )
         .map_err(|e| db_error(&e))?;
-        let mut state = LintState::default();
-        for row in locks {
-            state.locks.insert(row.get(0), row.get(1));
-        }
+        let mut out = BTreeMap::new();
         for row in relations {
-            let oid: String = row.get(0);
-            state.relations.insert(
-                oid,
+            out.insert(
+                row.get::<_, String>(0),
                 LintRelation {
                     kind: row.get(1),
                     name: row.get(2),
@@ -171,7 +234,7 @@ impl PostgresDriver {
             );
         }
         for row in columns {
-            if let Some(r) = state.relations.get_mut(row.get::<_, &str>(0)) {
+            if let Some(r) = out.get_mut(row.get::<_, &str>(0)) {
                 r.columns.insert(
                     row.get(1),
                     LintColumn {
@@ -182,10 +245,23 @@ impl PostgresDriver {
             }
         }
         for row in checked {
-            if let Some(r) = state.relations.get_mut(row.get::<_, &str>(0)) {
+            if let Some(r) = out.get_mut(row.get::<_, &str>(0)) {
                 r.checked.insert(row.get(1));
             }
         }
-        Ok(state)
+        Ok(out)
     }
+}
+
+/// Whether a lock of `mode` is one that a change to the relation's catalog rows takes (DML's
+/// `RowExclusiveLock` and reads' are not).
+fn changes_catalog(mode: &str) -> bool {
+    matches!(
+        mode,
+        "ShareUpdateExclusiveLock"
+            | "ShareLock"
+            | "ShareRowExclusiveLock"
+            | "ExclusiveLock"
+            | "AccessExclusiveLock"
+    )
 }
