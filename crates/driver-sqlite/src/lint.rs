@@ -6,6 +6,8 @@
 //! columns by name with `notnull`. SQLite has no lock modes per table: a write transaction
 //! excludes every other writer of the file until it commits, whatever it does.
 
+use std::collections::{BTreeMap, HashMap};
+
 use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
 use ferry_core::{DriverError, DriverResult};
 use rusqlite::Connection;
@@ -19,8 +21,9 @@ pub(crate) fn lint_section(
     statements: &[String],
     no_transaction: bool,
 ) -> DriverResult<LintRun> {
+    let mut cache = Columns::new();
     let mut run = LintRun {
-        before: state(conn.connection()?)?,
+        before: state(conn.connection()?, &mut cache)?,
         ..LintRun::default()
     };
     let mut failed: Option<(usize, DriverError)> = None;
@@ -33,7 +36,7 @@ pub(crate) fn lint_section(
                 return Err(error);
             }
             run.steps.push(LintStep {
-                state: state(c)?,
+                state: state(c, &mut cache)?,
                 algorithm: None,
                 in_transaction: !no_transaction,
             });
@@ -56,11 +59,16 @@ pub(crate) fn lint_section(
     }
 }
 
-fn state(conn: &Connection) -> DriverResult<LintState> {
+/// Each table's columns by `sqlite_master` rowid, with the `CREATE TABLE` text they were read
+/// for: every change to a table's columns rewrites that text, so a table whose text is the
+/// same is not asked again (a statement costs what it changed, not what the file holds).
+type Columns = HashMap<i64, (String, BTreeMap<String, LintColumn>)>;
+
+fn state(conn: &Connection, cache: &mut Columns) -> DriverResult<LintState> {
     let mut state = LintState::default();
     let mut stmt = conn
         .prepare_cached(
-            "SELECT rowid, type, name, rootpage FROM sqlite_master \
+            "SELECT rowid, type, name, rootpage, coalesce(sql, '') FROM sqlite_master \
              WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
         )
         .map_err(db_error)?;
@@ -71,6 +79,7 @@ fn state(conn: &Connection) -> DriverResult<LintState> {
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<i64>>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })
         .map_err(db_error)?
@@ -79,27 +88,33 @@ fn state(conn: &Connection) -> DriverResult<LintState> {
     let mut columns = conn
         .prepare_cached("SELECT name, \"notnull\" FROM pragma_table_info(?1)")
         .map_err(db_error)?;
-    for (rowid, kind, name, root) in rows {
+    for (rowid, kind, name, root, sql) in rows {
         let mut relation = LintRelation {
             storage: root.map(|r| r.to_string()),
             ..LintRelation::default()
         };
         if kind == "table" {
-            for column in columns
-                .query_map([&name], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
-                })
-                .map_err(db_error)?
-            {
-                let (column, not_null) = column.map_err(db_error)?;
-                relation.columns.insert(
-                    column.clone(),
-                    LintColumn {
-                        name: column,
-                        not_null,
-                    },
-                );
+            let fresh = cache.get(&rowid).is_some_and(|(text, _)| *text == sql);
+            if !fresh {
+                let mut read = BTreeMap::new();
+                for column in columns
+                    .query_map([&name], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                    })
+                    .map_err(db_error)?
+                {
+                    let (column, not_null) = column.map_err(db_error)?;
+                    read.insert(
+                        column.clone(),
+                        LintColumn {
+                            name: column,
+                            not_null,
+                        },
+                    );
+                }
+                cache.insert(rowid, (sql, read));
             }
+            relation.columns = cache[&rowid].1.clone();
         }
         relation.kind = kind;
         relation.name = name;

@@ -140,8 +140,8 @@ impl LintPlan {
         self.steps.iter().filter(|s| s.judged).count()
     }
 
-    /// Run the plan on `scratch` (a scratch database: it is written): the replay under its
-    /// migration lock, then every step, each judged one measured with
+    /// Run the plan on `scratch` (a scratch database: it is written), under its migration
+    /// lock: the replay, then every step, each judged one measured with
     /// [`Driver::lint_section`] and classified. A judged migration whose statement fails is
     /// reported with `failed` and ends the run; an unjudged one that fails is an error.
     pub async fn run(&self, scratch: &mut dyn Driver) -> Result<Vec<LintedMigration>> {
@@ -153,10 +153,18 @@ impl LintPlan {
             .lock(Migrator::MAX_LOCK_TIMEOUT)
             .await
             .map_err(Error::db("taking the scratch database's migration lock"))?;
-        let replayed = self.replay.apply(scratch).await;
+        let result = self.run_locked(scratch).await;
         let unlocked = scratch.unlock().await;
-        replayed?;
+        let linted = result?;
         unlocked.map_err(Error::db("releasing the scratch database's lock"))?;
+        Ok(linted)
+    }
+
+    /// [`LintPlan::run`] under the scratch database's lock (on SQLite a transaction that
+    /// spans the run, each migration in a savepoint of it: nothing is synced to disk until
+    /// the end).
+    async fn run_locked(&self, scratch: &mut dyn Driver) -> Result<Vec<LintedMigration>> {
+        self.replay.apply(scratch).await?;
         let mut out = Vec::new();
         for step in &self.steps {
             if !step.judged {
