@@ -49,7 +49,7 @@ impl MysqlDriver {
             let outcome = match &target {
                 None => self.conn.query_drop(statement.as_str()).await,
                 Some(table) => {
-                    let joint = if is_alter(statement) { ", " } else { " " };
+                    let joint = if is_alter(statement) { ", " } else { "" };
                     let mut last = Ok(());
                     for (clause, name) in TRIES {
                         // `CREATE/DROP INDEX` take the options space-separated.
@@ -58,7 +58,9 @@ impl MysqlDriver {
                         } else {
                             clause.replace(", ", " ")
                         };
-                        let sql = format!("{statement}{joint}{clause}");
+                        // On a line of its own: a `--` comment at the statement's end would
+                        // swallow it.
+                        let sql = format!("{statement}\n{joint}{clause}");
                         last = self.conn.query_drop(sql).await;
                         match &last {
                             Ok(()) => {

@@ -405,6 +405,7 @@ CREATE TABLE t_wide (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
 CREATE TABLE t_idx (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
 CREATE TABLE t_drop (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
 CREATE TABLE t_ren (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
+CREATE TABLE t_note (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
 INSERT INTO t_wide VALUES (1, 1), (2, 2);
 INSERT INTO t_idx VALUES (1, 1), (2, 2);
 ";
@@ -419,6 +420,12 @@ INSERT INTO t_idx VALUES (1, 1), (2, 2);
                 UP,
                 "ALTER TABLE t_wide MODIFY v BIGINT;",
                 &["rewrites table t_wide"],
+            ),
+            // The clause is appended on a line of its own, after a trailing comment.
+            (
+                UP,
+                "ALTER TABLE t_note MODIFY v BIGINT -- widen it\n;",
+                &["rewrites table t_note"],
             ),
             // A secondary index is built INPLACE with LOCK=NONE: writes go on.
             (UP, "CREATE INDEX t_idx_v ON t_idx (v);", &[]),
