@@ -728,6 +728,7 @@ impl Driver for MysqlDriver {
         &'a mut self,
         statements: &'a [String],
         _no_transaction: bool,
+        _continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
         ferry_core::watched!(self, true, &TOKIO, self.lint_section(statements))
     }

@@ -138,6 +138,8 @@ pub struct PostgresDriver {
     /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
     /// ([`crate::changes`]).
     changes: Option<changes::Changes>,
+    /// `ferry lint`: the state at the end of the last section measured ([`crate::lint`]).
+    lint_carry: Option<ferry_core::driver::lint::LintState>,
     /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
     /// made again after every reset: with the startup parameters, the run's starting state.
     session: Vec<&'static str>,
@@ -245,6 +247,7 @@ impl PostgresDriver {
             sequence: None,
             search_path: None,
             changes: None,
+            lint_carry: None,
             session,
         })
     }
@@ -900,12 +903,13 @@ impl Driver for PostgresDriver {
         &'a mut self,
         statements: &'a [String],
         no_transaction: bool,
+        continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
         ferry_core::watched!(
             self,
             true,
             &TOKIO,
-            self.lint_section(statements, no_transaction)
+            self.lint_section(statements, no_transaction, continues)
         )
     }
 

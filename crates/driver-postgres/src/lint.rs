@@ -14,6 +14,11 @@
 //! their validated foreign-key and check constraints and their indexes (one that appears was
 //! built or validated by reading the table).
 //!
+//! A section run in one transaction leaves, at its end, the state the next section starts
+//! from when the caller says nothing ran in between (`continues`): the relations it created
+//! all hold its locks until its commit, so they are read then, and the whole read is done
+//! once per run instead of once per migration.
+//!
 //! A `no-transaction` section: each statement runs in a transaction of its own, measured
 //! before its commit; one that PostgreSQL refuses inside a transaction block (SQLSTATE
 //! 25001: `CREATE INDEX CONCURRENTLY`, ...) runs alone, and its locks are gone when it is
@@ -42,9 +47,15 @@ impl PostgresDriver {
         &mut self,
         statements: &[String],
         no_transaction: bool,
+        continues: bool,
     ) -> DriverResult<LintRun> {
+        let carried = self.lint_carry.take().filter(|_| continues);
+        let before = match carried {
+            Some(state) => state,
+            None => self.lint_state().await?,
+        };
         let mut run = LintRun {
-            before: self.lint_state().await?,
+            before,
             ..LintRun::default()
         };
         let result = if no_transaction {
@@ -56,6 +67,30 @@ impl PostgresDriver {
         result?;
         reset?;
         Ok(run)
+    }
+
+    /// The state at the end of a section run in one transaction, before its commit, for the
+    /// next section to start from: the last state read, and the relations the section
+    /// created, which all hold a lock of the section's until the commit.
+    async fn lint_carry(&self, run: &LintRun) -> DriverResult<LintState> {
+        let last = run.steps.last().map_or(&run.before, |s| &s.state);
+        let created: Vec<&str> = last
+            .locks
+            .iter()
+            .filter(|(oid, mode)| !last.relations.contains_key(*oid) && changes_catalog(mode))
+            .map(|(oid, _)| oid.as_str())
+            .collect();
+        let mut state = LintState {
+            relations: last.relations.clone(),
+            locks: BTreeMap::new(),
+        };
+        if !created.is_empty() {
+            let list = format!("'{{{}}}'::oid[]", created.join(","));
+            state
+                .relations
+                .extend(self.lint_relations(Some(&list)).await?);
+        }
+        Ok(state)
     }
 
     /// Every statement in one transaction, committed at the end (rolled back on a failure).
@@ -78,7 +113,10 @@ impl PostgresDriver {
                 in_transaction: true,
             });
         }
-        self.exec("COMMIT").await
+        let carry = self.lint_carry(run).await?;
+        self.exec("COMMIT").await?;
+        self.lint_carry = Some(carry);
+        Ok(())
     }
 
     /// Each statement in a transaction of its own, or alone when it cannot run in one.
@@ -182,7 +220,9 @@ impl PostgresDriver {
     ) -> DriverResult<BTreeMap<String, LintRelation>> {
         let (rel, col, con, idx) = match list {
             Some(list) => (
-                format!("c.oid = ANY({list})"),
+                format!(
+                    "c.oid = ANY({list}) AND c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"
+                ),
                 format!("a.attrelid = ANY({list})"),
                 format!("k.conrelid = ANY({list})"),
                 format!("i.indrelid = ANY({list})"),

@@ -346,6 +346,7 @@ impl Driver for SqliteDriver {
         &'a mut self,
         statements: &'a [String],
         no_transaction: bool,
+        _continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
         let statements = statements.to_vec();
         Box::pin(

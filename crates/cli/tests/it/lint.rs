@@ -187,6 +187,23 @@ INSERT INTO t_nn SELECT g, g FROM generate_series(1, 50) g;
                 "ALTER TABLE t_held ADD COLUMN c int;\nSELECT pg_sleep(0);",
                 &["blocks-all table t_held"],
             ),
+            // A table an earlier pending migration created is pre-existing for the next one
+            // (PostgreSQL carries the state from one judged migration to the next).
+            (
+                UP,
+                "CREATE TABLE carried (id int PRIMARY KEY, v int, w int);",
+                &[],
+            ),
+            (
+                UP,
+                "CREATE INDEX carried_v ON carried (v);",
+                &["blocks-writes table carried"],
+            ),
+            (
+                UP,
+                "ALTER TABLE carried DROP COLUMN w;",
+                &["destructive column carried.w"],
+            ),
             // Only tables created by the migration itself.
             (
                 UP,

@@ -303,14 +303,17 @@ pub trait Driver: Send {
     /// and read a [`lint::LintState`] before the first and after each one (see
     /// [`crate::driver::lint`]); commit what ran, so that the next section sees it. A failing
     /// statement ends the section (rolled back where the backend can) and is reported in
-    /// [`lint::LintRun::failed`], not as the call's error. The default says the backend
-    /// cannot.
+    /// [`lint::LintRun::failed`], not as the call's error. `continues`: the previous call
+    /// on this connection was a `lint_section` that succeeded, and nothing ran since, so the
+    /// driver may take the state it saw at that one's end as this one's start instead of
+    /// reading it whole. The default says the backend cannot.
     fn lint_section<'a>(
         &'a mut self,
         statements: &'a [String],
         no_transaction: bool,
+        continues: bool,
     ) -> BoxFuture<'a, DriverResult<lint::LintRun>> {
-        let _ = (statements, no_transaction);
+        let _ = (statements, no_transaction, continues);
         let backend = self.backend();
         Box::pin(std::future::ready(Err(DriverError::new(
             DriverErrorKind::Other,

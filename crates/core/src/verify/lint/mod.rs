@@ -166,8 +166,12 @@ impl LintPlan {
     async fn run_locked(&self, scratch: &mut dyn Driver) -> Result<Vec<LintedMigration>> {
         self.replay.apply(scratch).await?;
         let mut out = Vec::new();
+        // Whether the last thing run on the scratch database was a judged migration that
+        // succeeded ([`Driver::lint_section`]'s `continues`).
+        let mut continues = false;
         for step in &self.steps {
             if !step.judged {
+                continues = false;
                 apply_up(scratch, &step.app_name, &step.migration)
                     .await
                     .map_err(|e| {
@@ -177,8 +181,9 @@ impl LintPlan {
                     })?;
                 continue;
             }
-            let linted = lint_one(scratch, &step.app_name, &step.migration).await?;
+            let linted = lint_one(scratch, &step.app_name, &step.migration, continues).await?;
             let stop = linted.failed.is_some();
+            continues = !stop;
             out.push(linted);
             if stop {
                 break;
@@ -229,6 +234,7 @@ async fn lint_one(
     scratch: &mut dyn Driver,
     app: &str,
     migration: &Migration,
+    continues: bool,
 ) -> Result<LintedMigration> {
     let up = &migration.up;
     let dialect = scratch.capabilities().dialect;
@@ -246,7 +252,7 @@ async fn lint_one(
         return Ok(linted);
     }
     let run = scratch
-        .lint_section(&statements, up.no_transaction)
+        .lint_section(&statements, up.no_transaction, continues)
         .await
         .map_err(Error::db("measuring a migration on the scratch database"))?;
     linted.findings = classify(&run, &statements, &lines);
