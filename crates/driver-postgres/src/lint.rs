@@ -99,14 +99,27 @@ impl PostgresDriver {
         statements: &[String],
         run: &mut LintRun,
     ) -> DriverResult<()> {
-        self.exec("BEGIN").await?;
+        // Requests are pipelined (sent together, answered in order): `BEGIN` with the first
+        // statement, and each statement with the `pg_locks` read after it (whose answer is
+        // an error, and ignored, when the statement failed).
+        let Some(first) = statements.first() else {
+            self.lint_carry = Some(run.before.clone());
+            return Ok(());
+        };
+        let (begun, first) = tokio::join!(self.exec("BEGIN"), self.ran_then_locks(first));
+        begun?;
+        let mut first = Some(first);
         for (i, statement) in statements.iter().enumerate() {
-            if let Err(e) = self.client.batch_execute(statement).await {
+            let (ran, locks) = match first.take() {
+                Some(outcome) => outcome,
+                None => self.ran_then_locks(statement).await,
+            };
+            if let Err(e) = ran {
                 run.failed = Some((i, statement_error(&e, statement, statement, 0)));
                 return self.exec("ROLLBACK").await;
             }
             let prev = run.steps.last().map_or(&run.before, |s| &s.state);
-            let state = self.lint_state_after(prev).await?;
+            let state = self.lint_state_after(prev, locks?).await?;
             run.steps.push(LintStep {
                 state,
                 algorithm: None,
@@ -126,7 +139,10 @@ impl PostgresDriver {
             let prev = run.steps.last().map_or(&run.before, |s| &s.state);
             let state = match self.client.batch_execute(statement).await {
                 Ok(()) => {
-                    let state = self.lint_state_after(prev).await;
+                    let state = match self.lint_locks().await {
+                        Ok(locks) => self.lint_state_after(prev, locks).await,
+                        Err(e) => Err(e),
+                    };
                     self.exec("COMMIT").await?;
                     state?
                 }
@@ -155,6 +171,19 @@ impl PostgresDriver {
         Ok(())
     }
 
+    /// Run `statement` and read the session's locks after it, pipelined: the statement's
+    /// outcome, and the locks (an error when the statement failed and aborted the
+    /// transaction).
+    async fn ran_then_locks(
+        &self,
+        statement: &str,
+    ) -> (
+        Result<(), tokio_postgres::Error>,
+        DriverResult<BTreeMap<String, String>>,
+    ) {
+        tokio::join!(self.client.batch_execute(statement), self.lint_locks())
+    }
+
     async fn exec(&self, sql: &str) -> DriverResult<()> {
         self.client
             .batch_execute(sql)
@@ -172,8 +201,11 @@ impl PostgresDriver {
     /// to a relation takes a lock on it of at least `ShareUpdateExclusiveLock` (a drop
     /// included, held until the commit), so only the relations of `prev` that this session
     /// holds such a lock on are read again; one of them gone from `pg_class` was dropped.
-    async fn lint_state_after(&self, prev: &LintState) -> DriverResult<LintState> {
-        let locks = self.lint_locks().await?;
+    async fn lint_state_after(
+        &self,
+        prev: &LintState,
+        locks: BTreeMap<String, String>,
+    ) -> DriverResult<LintState> {
         let touched: Vec<&str> = locks
             .iter()
             .filter(|(oid, mode)| prev.relations.contains_key(*oid) && changes_catalog(mode))
