@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{}:3: unknown directive `-- ferry:sideways`; known: description, up, down",
+                "{}:3: unknown directive `-- ferry:sideways`; known: description, allow, up, down",
                 dir.path().join("m/1_a.sql").display()
             )
         );

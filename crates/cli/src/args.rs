@@ -126,6 +126,7 @@ impl Command {
                 | Command::Resolve(_)
                 | Command::Verify(_)
                 | Command::Drift(_)
+                | Command::Lint(_)
                 | Command::New(_)
                 | Command::Show(_)
         )
@@ -193,6 +194,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Compare the database's schema with what its applied migrations give on a scratch database
     Drift(DriftArgs),
+    /// Measure on a scratch database what each pending migration locks and rewrites
+    #[command(after_help = LINT_EXAMPLES)]
+    Lint(LintArgs),
     /// Print the database's schema, one line per object property
     Schema(SchemaArgs),
     /// Write a new migration file from the template
@@ -312,6 +316,45 @@ pub struct DriftArgs {
     /// `--fleet` and its options.
     #[command(flatten)]
     pub fleet: FleetOpts,
+}
+
+/// `ferry lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The app (the pending migrations of the apps it depends on are applied first, not
+    /// judged), or `all` (default)
+    pub app: Option<String>,
+    /// Create the scratch database on this server instead of the configured one's
+    #[arg(long = "scratch-url", value_name = "URL")]
+    pub scratch_url: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit 1 when a judged migration has a finding of these levels that its file does not
+    /// accept with `-- ferry:allow` (rewrites, blocks-all, blocks-writes, destructive)
+    #[arg(long, value_name = "LEVEL[,LEVEL]", value_parser = parse_levels)]
+    pub deny: Option<Levels>,
+    /// Judge every migration of the selection, on a scratch database that starts empty (the
+    /// configured database is not read)
+    #[arg(long)]
+    pub all: bool,
+}
+
+const LINT_EXAMPLES: &str = "Examples:
+  ferry lint                                  judge every pending migration
+  ferry lint blog --format json               one app's pending migrations, as JSON
+  ferry lint --deny rewrites,blocks-all       exit 1 on a rewrite or a long full lock (CI)
+  ferry lint --all --scratch-url postgres://ci@localhost/postgres
+                                              every migration, on another server
+
+A migration file accepts a level with a line `-- ferry:allow rewrites` (before or in its up section).";
+
+/// The levels of `lint --deny`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Levels(pub Vec<ferry_core::LintLevel>);
+
+fn parse_levels(text: &str) -> Result<Levels, String> {
+    ferry_core::LintLevel::parse_list(text).map(Levels)
 }
 
 /// `ferry schema`.

@@ -10,6 +10,7 @@ mod drift;
 pub mod drivers;
 pub mod exit;
 mod fleet;
+mod lint;
 mod output;
 pub mod render;
 mod scratch;
@@ -172,6 +173,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         Command::Resolve(a) => Some(a.app.as_str()),
         Command::New(a) => Some(a.app.as_str()),
         Command::Verify(a) => a.app.as_deref(),
+        Command::Lint(a) => a.app.as_deref(),
         Command::Show(a) => Some(a.app.as_str()),
         _ => None,
     };
@@ -242,6 +244,19 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         return verify::run(a, &g, config, style).await;
     }
 
+    if let Command::Lint(a) = &cli.command {
+        if a.all {
+            // The configured database is not read: name the server the scratch goes on.
+            let base = session
+                .announce_scratch(&g, a.scratch_url.as_deref(), style)?
+                .url;
+            let table = session.table(&g)?;
+            if style.verbose {
+                session.describe_config();
+            }
+            return lint::run(a, &g, config, &base, table, style).await;
+        }
+    }
     let table = session.table(&g)?;
     let url = session.announce(&g, style)?.url;
     if style.verbose {
@@ -251,6 +266,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
     match &cli.command {
         Command::Drift(a) => return drift::run(a, &g, config, &url, table, style).await,
         Command::Schema(a) => return drift::schema(a, &url, table, &g, config).await,
+        Command::Lint(a) => return lint::run(a, &g, config, &url, table, style).await,
         _ => {}
     }
     // The files of the commands that read them are read while we connect.
@@ -358,6 +374,7 @@ async fn run(cli: Cli, style: Style) -> Result<Ending, Failure> {
         | Command::Show(_)
         | Command::Database(_)
         | Command::Drift(_)
+        | Command::Lint(_)
         | Command::Schema(_) => {
             unreachable!("handled above")
         }

@@ -57,7 +57,7 @@ mod text;
 mod verify;
 
 pub use project::fleet;
-pub use verify::{drift, scratch, snapshot};
+pub use verify::{drift, lint, scratch, snapshot};
 
 pub use driver::lock::{LockKind, LockOptions};
 pub use driver::{Driver, DriverError, DriverErrorKind, TableName};
@@ -77,7 +77,7 @@ pub use manager::{
 pub use project::config::{Config, CONFIG_FILE};
 pub use project::loader::load_migrations;
 pub use project::migration::{
-    check_limits, compare_ids, is_valid_id, parse_migration, Migration, Section,
+    check_limits, compare_ids, is_valid_id, parse_migration, LintLevel, Migration, Section,
     MAX_DESCRIPTION_LEN, MAX_ID_LEN,
 };
 pub use project::registry::{validate_app_name, AppConfig, AppRegistry, MAX_APP_NAME_LEN};

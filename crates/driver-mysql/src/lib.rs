@@ -74,6 +74,7 @@ mod changes;
 mod conn;
 mod error;
 mod lease;
+mod lint;
 mod probe;
 pub mod server;
 mod session;
@@ -848,6 +849,15 @@ impl Driver for MysqlDriver {
 
     fn counts_statements(&self) -> bool {
         true
+    }
+
+    fn lint_section<'a>(
+        &'a mut self,
+        statements: &'a [String],
+        _no_transaction: bool,
+        _continues: bool,
+    ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
+        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.lint_section(statements))
     }
 
     fn execute_statement<'a>(

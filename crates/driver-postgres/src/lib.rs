@@ -75,6 +75,7 @@ mod changes;
 mod conn;
 mod error;
 mod lease;
+mod lint;
 mod pooler;
 mod probe;
 pub mod server;
@@ -145,6 +146,8 @@ pub struct PostgresDriver {
     /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
     /// ([`crate::changes`]).
     changes: Option<changes::Changes>,
+    /// `ferry lint`: the state at the end of the last section measured ([`crate::lint`]).
+    lint_carry: Option<ferry_core::driver::lint::LintState>,
     /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
     /// made again after every reset: with the startup parameters, the run's starting state.
     session: Vec<&'static str>,
@@ -342,6 +345,7 @@ impl PostgresDriver {
             sequence: None,
             search_path: None,
             changes: None,
+            lint_carry: None,
             session,
         })
     }
@@ -995,6 +999,20 @@ impl Driver for PostgresDriver {
 
     fn begin_atomic(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         ferry_core::driver::watch::watched!(self, true, &TOKIO, self.begin_atomic())
+    }
+
+    fn lint_section<'a>(
+        &'a mut self,
+        statements: &'a [String],
+        no_transaction: bool,
+        continues: bool,
+    ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
+        ferry_core::driver::watch::watched!(
+            self,
+            true,
+            &TOKIO,
+            self.lint_section(statements, no_transaction, continues)
+        )
     }
 
     fn end_atomic(&mut self, commit: bool) -> BoxFuture<'_, DriverResult<()>> {

@@ -146,7 +146,7 @@ impl Conn {
     }
 
     /// The connection, creating the database file when it does not exist yet.
-    fn connection(&mut self) -> DriverResult<&Connection> {
+    pub(crate) fn connection(&mut self) -> DriverResult<&Connection> {
         Ok(self.open_tracked()?.0)
     }
 
@@ -169,7 +169,7 @@ impl Conn {
 
     /// Put the connection back in the state it was opened in ([`crate::session`]), after a
     /// migration's SQL ran, also when it failed; `ran`'s error comes first.
-    fn after_reset(&mut self, ran: DriverResult<()>) -> DriverResult<()> {
+    pub(crate) fn after_reset(&mut self, ran: DriverResult<()>) -> DriverResult<()> {
         let reset = match &self.conn {
             Some(conn) => self.session.restore(conn).map_err(db_error),
             None => Ok(()),
@@ -373,7 +373,7 @@ impl Conn {
 
     /// Run `body` in the savepoint `name` of the lock's transaction (or, without the lock, in
     /// a transaction of its own), rolled back when it fails.
-    fn in_transaction(
+    pub(crate) fn in_transaction(
         &mut self,
         name: &str,
         body: impl FnOnce(&mut Self) -> DriverResult<()>,

@@ -69,6 +69,7 @@ pub use rusqlite;
 mod conn;
 mod error;
 pub mod file;
+mod lint;
 mod session;
 mod snapshot;
 pub mod testing;
@@ -403,5 +404,18 @@ impl Driver for SqliteDriver {
 
     fn relax_durability(&mut self) -> BoxFuture<'_, DriverResult<()>> {
         Box::pin(self.worker.call(Conn::relax_durability))
+    }
+
+    fn lint_section<'a>(
+        &'a mut self,
+        statements: &'a [String],
+        no_transaction: bool,
+        _continues: bool,
+    ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
+        let statements = statements.to_vec();
+        Box::pin(
+            self.worker
+                .call(move |c| lint::lint_section(c, &statements, no_transaction)),
+        )
     }
 }

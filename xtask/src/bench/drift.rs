@@ -53,7 +53,13 @@ pub fn run(b: &DriftBench) -> Result<()> {
     for (backend, server) in &b.backends {
         let mut runs = Vec::new();
         for run in 1..=b.runs.max(1) {
-            let (forwards, drift) = measure(b, dir.path(), backend, server.as_deref())?;
+            let (forwards, drift) = forwards_then(
+                &b.ferry,
+                dir.path(),
+                backend,
+                server.as_deref(),
+                |scratch| vec!["drift".into(), "--scratch-url".into(), scratch.into()],
+            )?;
             eprintln!(
                 "{backend} run {run}: forwards all {:.2} s, drift {:.2} s ({:.2}×)",
                 forwards.as_secs_f64(),
@@ -97,12 +103,14 @@ pub fn run(b: &DriftBench) -> Result<()> {
     Ok(())
 }
 
-/// `forwards all` on a fresh database, then `drift` on it.
-fn measure(
-    b: &DriftBench,
+/// `forwards all` on a fresh database, then the command `then(scratch server URL)` gives, on
+/// it; both timed. (Also `bench --lint`'s.)
+pub(super) fn forwards_then(
+    ferry: &Path,
     project: &Path,
     backend: &str,
     server: Option<&str>,
+    then: impl Fn(&str) -> Vec<String>,
 ) -> Result<(Duration, Duration)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -122,7 +130,7 @@ fn measure(
     };
     let ferry = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
-        let out = Command::new(&b.ferry)
+        let out = Command::new(ferry)
             .current_dir(project)
             .args(["-q", "-d", &url])
             .args(args)
@@ -142,8 +150,10 @@ fn measure(
     let result = (|| {
         let forwards = ferry(&["forwards", "all"])?;
         let scratch = server.map_or_else(|| url.clone(), str::to_owned);
-        let drift = ferry(&["drift", "--scratch-url", &scratch])?;
-        Ok((forwards, drift))
+        let args = then(&scratch);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let second = ferry(&args)?;
+        Ok((forwards, second))
     })();
     match backend {
         "postgres" => {

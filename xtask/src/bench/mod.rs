@@ -37,6 +37,7 @@ use crate::{build_ferry, target_dir, workspace_root};
 pub mod drift;
 pub mod fleet;
 mod floor;
+pub mod lint;
 mod measure;
 mod report;
 mod runner;
@@ -134,6 +135,13 @@ pub struct BenchArgs {
     /// With --drift: migrations in the app
     #[arg(long, default_value_t = 300, requires = "drift")]
     drift_migrations: usize,
+    /// Measure `ferry lint --all` instead, against `forwards all` of the same migrations on an
+    /// empty database (--backends applies)
+    #[arg(long, conflicts_with_all = ["fleet", "verify", "drift"])]
+    lint: bool,
+    /// With --lint: migrations in the app
+    #[arg(long, default_value_t = 100, requires = "lint")]
+    lint_migrations: usize,
 }
 
 impl BenchArgs {
@@ -157,6 +165,8 @@ impl BenchArgs {
             verify_migrations: 0,
             drift: false,
             drift_migrations: 0,
+            lint: false,
+            lint_migrations: 0,
         }
     }
 }
@@ -239,6 +249,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Backend::Mysql => Some(ferry_driver_mysql::testing::admin_url()),
         Backend::Sqlite => None,
     };
+    if args.lint {
+        return lint::run(&lint::LintBench {
+            ferry: binary,
+            migrations: args.lint_migrations.max(1),
+            backends: backends.iter().map(|&b| (b.name(), server(b))).collect(),
+            runs: args.runs,
+            write_docs: args.write_docs,
+        });
+    }
     if args.drift {
         return drift::run(&drift::DriftBench {
             ferry: binary,

@@ -5,7 +5,8 @@
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
 //! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16);
 //! `database` the `database` and `show` commands; `progress` the running line of a slow
-//! migration; `drift` `ferry drift` and `ferry schema` on every backend (SPEC §12).
+//! migration; `drift` `ferry drift` and `ferry schema` on every backend (SPEC §12); `lint` `ferry lint`
+//! (SPEC §13).
 
 #[cfg(all(unix, feature = "sqlite"))]
 mod corpus;
@@ -18,6 +19,7 @@ mod servers;
 #[macro_use]
 mod shared;
 mod drift;
+mod lint;
 mod session;
 #[cfg(all(unix, feature = "sqlite"))]
 mod snapshots;

@@ -7,6 +7,7 @@
 
 pub(crate) mod error;
 pub mod lease;
+pub mod lint;
 pub mod lock;
 pub(crate) mod redact;
 pub mod rt;
@@ -298,6 +299,29 @@ pub trait Driver: Send + std::any::Any {
         Box::pin(std::future::ready(Err(DriverError::new(
             DriverErrorKind::Other,
             format!("the {backend} driver cannot read a schema snapshot"),
+        ))))
+    }
+
+    /// `ferry lint` (SPEC §13.1), on a scratch database only: run `statements` (one
+    /// section's, in order) in one transaction, or each on its own when `no_transaction`,
+    /// and read a [`lint::LintState`] before the first and after each one (see
+    /// [`crate::driver::lint`]); commit what ran, so that the next section sees it. A failing
+    /// statement ends the section (rolled back where the backend can) and is reported in
+    /// [`lint::LintRun::failed`], not as the call's error. `continues`: the previous call
+    /// on this connection was a `lint_section` that succeeded, and nothing ran since, so the
+    /// driver may take the state it saw at that one's end as this one's start instead of
+    /// reading it whole. The default says the backend cannot.
+    fn lint_section<'a>(
+        &'a mut self,
+        statements: &'a [String],
+        no_transaction: bool,
+        continues: bool,
+    ) -> BoxFuture<'a, DriverResult<lint::LintRun>> {
+        let _ = (statements, no_transaction, continues);
+        let backend = self.backend();
+        Box::pin(std::future::ready(Err(DriverError::new(
+            DriverErrorKind::Other,
+            format!("the {backend} driver cannot measure migrations for `ferry lint`"),
         ))))
     }
 

@@ -210,6 +210,7 @@ pub fn parse<P: AsRef<Path>>(
         MigrationFiles::Pair { id, slug, up, down } => {
             let up_path = up.as_ref();
             let up = parse_pair_part(up_path, &text(up_path)?)?;
+            let allow = crate::project::migration::pair_allowed(up_path, &up.sql)?;
             let mut paths = vec![up_path.to_owned()];
             let down = match down {
                 Some(down) => {
@@ -226,6 +227,7 @@ pub fn parse<P: AsRef<Path>>(
                 up,
                 down,
                 files: paths,
+                allow,
             })
         }
     }

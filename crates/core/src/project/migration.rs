@@ -52,6 +52,80 @@ pub struct Migration {
     pub checksum: String,
     /// The files the migration was read from (empty when built in code). `--clean` deletes these.
     pub files: Vec<PathBuf>,
+    /// The `ferry lint` levels its file accepts (`-- ferry:allow LEVEL[,LEVEL]`, SPEC §13.3),
+    /// in the order written, without repeats.
+    pub allow: Vec<LintLevel>,
+}
+
+/// A level of a `ferry lint` finding that `--deny` can refuse and `-- ferry:allow` can
+/// accept (SPEC §13.2; `ok` is neither).
+///
+/// ```
+/// use ferry_core::LintLevel;
+/// assert_eq!(LintLevel::parse("blocks-all"), Some(LintLevel::BlocksAll));
+/// assert_eq!(LintLevel::parse_list("rewrites, destructive").unwrap(), [LintLevel::Rewrites, LintLevel::Destructive]);
+/// assert!(LintLevel::parse_list("rewrite").unwrap_err().contains("known: rewrites"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LintLevel {
+    /// A pre-existing table or index rewritten.
+    Rewrites,
+    /// Reads and writes of a pre-existing table blocked for longer than a catalog change.
+    BlocksAll,
+    /// Writes of a pre-existing table blocked for longer than a catalog change.
+    BlocksWrites,
+    /// A pre-existing table or column dropped, or renamed.
+    Destructive,
+}
+
+impl LintLevel {
+    /// Every level, in the order of severity used in output.
+    pub const ALL: [LintLevel; 4] = [
+        LintLevel::Rewrites,
+        LintLevel::BlocksAll,
+        LintLevel::BlocksWrites,
+        LintLevel::Destructive,
+    ];
+
+    /// The spelling in files, options and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LintLevel::Rewrites => "rewrites",
+            LintLevel::BlocksAll => "blocks-all",
+            LintLevel::BlocksWrites => "blocks-writes",
+            LintLevel::Destructive => "destructive",
+        }
+    }
+
+    /// The level spelled `word`, if any.
+    pub fn parse(word: &str) -> Option<LintLevel> {
+        Self::ALL.into_iter().find(|l| l.as_str() == word)
+    }
+
+    /// A comma-separated list of levels (spaces around names ignored, repeats dropped); an
+    /// unknown or missing name is an error message naming the known ones.
+    pub fn parse_list(text: &str) -> std::result::Result<Vec<LintLevel>, String> {
+        let mut levels = Vec::new();
+        for word in text.split(',').map(str::trim) {
+            let Some(level) = Self::parse(word) else {
+                let known: Vec<&str> = Self::ALL.iter().map(|l| l.as_str()).collect();
+                return Err(format!(
+                    "unknown lint level `{word}`; known: {}",
+                    known.join(", ")
+                ));
+            };
+            if !levels.contains(&level) {
+                levels.push(level);
+            }
+        }
+        Ok(levels)
+    }
+}
+
+impl std::fmt::Display for LintLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Migration {
@@ -127,6 +201,7 @@ impl Migration {
             up: Section::new(up),
             down: down.map(|d| Section::new(normalize_newlines(d).into_owned())),
             files: Vec::new(),
+            allow: Vec::new(),
         })
     }
 
@@ -248,6 +323,7 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
         message,
     };
     let mut description: Option<String> = None;
+    let mut allow: Vec<LintLevel> = Vec::new();
     // (start byte of section, first line of section, no_transaction, marker line)
     let mut up: Option<(usize, usize, bool, usize)> = None;
     let mut down: Option<(usize, usize, bool, usize)> = None;
@@ -310,6 +386,15 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
                 *slot = Some((offset, line_no + 1, no_transaction, line_no));
                 boundaries.push(line_start);
             }
+            "allow" => {
+                if down.is_some() {
+                    return Err(err(
+                        line_no,
+                        "`-- ferry:allow` belongs before `-- ferry:up` or in the up section, not in the down section".into(),
+                    ));
+                }
+                add_allowed(&mut allow, rest).map_err(|m| err(line_no, m))?;
+            }
             "no-transaction" => {
                 return Err(err(
                     line_no,
@@ -319,7 +404,7 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
             other => {
                 return Err(err(
                     line_no,
-                    format!("unknown directive `-- ferry:{other}`; known: description, up, down"),
+                    format!("unknown directive `-- ferry:{other}`; known: description, allow, up, down"),
                 ))
             }
         }
@@ -354,7 +439,44 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
         up,
         down,
         files: vec![path.to_owned()],
+        allow,
     })
+}
+
+/// Add the levels of one `-- ferry:allow` line (the text after the word) to `allow`.
+fn add_allowed(allow: &mut Vec<LintLevel>, rest: &str) -> std::result::Result<(), String> {
+    if rest.is_empty() {
+        return Err(
+            "`-- ferry:allow` needs levels after it, e.g. `-- ferry:allow rewrites,blocks-all`"
+                .into(),
+        );
+    }
+    for level in LintLevel::parse_list(rest)? {
+        if !allow.contains(&level) {
+            allow.push(level);
+        }
+    }
+    Ok(())
+}
+
+/// The `-- ferry:allow` lines of a pair form's `.up.sql` file, anywhere in it.
+pub(crate) fn pair_allowed(path: &Path, sql: &str) -> Result<Vec<LintLevel>> {
+    let mut allow = Vec::new();
+    for (index, line) in sql.lines().enumerate() {
+        let trimmed = line.trim();
+        let Some(rest) = trimmed.strip_prefix("-- ferry:allow") else {
+            continue;
+        };
+        if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+            continue;
+        }
+        add_allowed(&mut allow, rest.trim()).map_err(|message| Error::MigrationFile {
+            path: path.to_owned(),
+            line: Some(index + 1),
+            message,
+        })?;
+    }
+    Ok(allow)
 }
 
 pub(crate) fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
@@ -366,11 +488,14 @@ pub(crate) fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
                 no_transaction = true;
                 continue;
             }
+            if directive == "allow" || directive.starts_with("allow ") {
+                continue;
+            }
             return Err(Error::MigrationFile {
                 path: path.to_owned(),
                 line: Some(index + 1),
                 message: format!(
-                    "unknown directive `{trimmed}`: pair-form files are plain SQL; only a first line `-- ferry:no-transaction` is allowed"
+                    "unknown directive `{trimmed}`: pair-form files are plain SQL; only a first line `-- ferry:no-transaction` and `-- ferry:allow LEVEL` lines are allowed"
                 ),
             });
         }
@@ -471,5 +596,41 @@ mod tests {
             line_of(parse("-- ferry:up bogus\n").unwrap_err()).0,
             Some(1)
         );
+    }
+
+    #[test]
+    fn allow_lines_before_and_in_the_up_section() {
+        let m = parse("-- ferry:allow rewrites\n-- ferry:up\n-- ferry:allow blocks-all, rewrites\nSELECT 1;\n").unwrap();
+        assert_eq!(m.allow, [LintLevel::Rewrites, LintLevel::BlocksAll]);
+        // Before the up marker: outside the up section, so outside the checksum.
+        let plain = parse("-- ferry:up\nSELECT 1;\n").unwrap();
+        let allowed = parse("-- ferry:allow destructive\n-- ferry:up\nSELECT 1;\n").unwrap();
+        assert_eq!(plain.checksum, allowed.checksum);
+        let (line, message) = line_of(parse("-- ferry:up\n-- ferry:allow rewrite\n").unwrap_err());
+        assert_eq!(line, Some(2));
+        assert!(
+            message.contains("unknown lint level `rewrite`"),
+            "{message}"
+        );
+        let (line, _) = line_of(parse("-- ferry:allow\n-- ferry:up\n").unwrap_err());
+        assert_eq!(line, Some(1));
+        let (line, message) = line_of(
+            parse("-- ferry:up\nSELECT 1;\n-- ferry:down\n-- ferry:allow rewrites\n").unwrap_err(),
+        );
+        assert_eq!(line, Some(4));
+        assert!(message.contains("not in the down section"), "{message}");
+        // The pair form: anywhere in the .up.sql file.
+        let path = Path::new("m/2_x.up.sql");
+        let section = parse_pair_part(
+            path,
+            "-- ferry:no-transaction\n-- ferry:allow blocks-writes\nSELECT 1;\n",
+        )
+        .unwrap();
+        assert!(section.no_transaction);
+        assert_eq!(
+            pair_allowed(path, &section.sql).unwrap(),
+            [LintLevel::BlocksWrites]
+        );
+        assert!(pair_allowed(path, "-- ferry:allow fast\n").is_err());
     }
 }

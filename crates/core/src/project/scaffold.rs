@@ -101,10 +101,15 @@ pub fn new_migration(app: &AppConfig, description: &str, now: DateTime<Utc>) -> 
         time += Duration::seconds(1);
     };
     let path = dir.join(format!("{id}_{}.sql", slugify(&description)));
-    let text = format!("-- ferry:description {description}\n-- ferry:up\n\n\n-- ferry:down\n\n");
+    let text = format!(
+        "-- ferry:description {description}\n{ALLOW_HINT}-- ferry:up\n\n\n-- ferry:down\n\n"
+    );
     write_new(&path, &text)?;
     Ok(path)
 }
+
+/// The comment `ferry new` writes before `-- ferry:up`: how to accept a `ferry lint` finding.
+const ALLOW_HINT: &str = "-- To accept what `ferry lint --deny` refuses, add a line `-- ferry:allow LEVEL[,LEVEL]`\n-- (levels: rewrites, blocks-all, blocks-writes, destructive).\n";
 
 /// Write `ferry.toml` and `migrations/` in `dir`, with an `[[app]]` entry and a folder
 /// `migrations/<name>` for each of `apps` (in that order). Refuses to overwrite an existing

@@ -174,34 +174,55 @@ impl Replay {
     }
 
     async fn run_locked(&self, scratch: &mut dyn Driver) -> Result<Schema> {
-        let dialect = scratch.capabilities().dialect;
-        for step in &self.steps {
-            let up = &step.migration.up;
-            if crate::sql::is_blank(&up.sql, dialect) {
-                continue;
-            }
-            scratch
-                .execute_step(&up.sql, up.no_transaction)
-                .await
-                .map_err(|source| {
-                    let error = Error::Execute {
-                        app: step.app_name.clone(),
-                        id: step.migration.id.clone(),
-                        file: up.file.clone(),
-                        line: source.line.map(|l| up.file_line(l)),
-                        source,
-                        dirty: false,
-                    };
-                    Error::Unsuccessful(format!(
-                        "replaying the applied migrations on the scratch database: {error}"
-                    ))
-                })?;
-        }
+        self.apply(scratch).await?;
         scratch
             .snapshot()
             .await
             .map_err(Error::db("reading the scratch database's schema"))
     }
+}
+
+impl Replay {
+    /// Apply every step's up section on `scratch`, in order, without a lock and without a
+    /// snapshot ([`Replay::run`] is this under the lock, then the snapshot; `lint` replays
+    /// this way before the migrations it judges). A step that fails stops the replay with
+    /// its error, naming the migration and its file.
+    pub async fn apply(&self, scratch: &mut dyn Driver) -> Result<()> {
+        for step in &self.steps {
+            apply_up(scratch, &step.app_name, &step.migration)
+                .await
+                .map_err(|error| {
+                    Error::Unsuccessful(format!(
+                        "replaying the applied migrations on the scratch database: {error}"
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Run `migration`'s up section on `scratch` as a step without a tracking row; a failure is
+/// [`Error::Execute`] naming the file and line.
+pub(crate) async fn apply_up(
+    scratch: &mut dyn Driver,
+    app: &str,
+    migration: &Migration,
+) -> Result<()> {
+    let up = &migration.up;
+    if crate::sql::is_blank(&up.sql, scratch.capabilities().dialect) {
+        return Ok(());
+    }
+    scratch
+        .execute_step(&up.sql, up.no_transaction)
+        .await
+        .map_err(|source| Error::Execute {
+            app: app.to_owned(),
+            id: migration.id.clone(),
+            file: up.file.clone(),
+            line: source.line.map(|l| up.file_line(l)),
+            source,
+            dirty: false,
+        })
 }
 
 /// The differences between `expected` (the replay's schema) and `live`, as

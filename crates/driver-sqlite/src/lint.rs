@@ -1,0 +1,124 @@
+//! `ferry lint`'s measurement (SPEC §13.1) on a scratch database: the section's statements
+//! one by one (in a transaction of their own, or in a savepoint of the lock's, unless
+//! `no-transaction`), and after each, from `sqlite_master` and `pragma_table_info`, the
+//! tables and indexes with their `rowid` in `sqlite_master` as identity (a rename keeps it)
+//! and their root page (a table rebuilt under its old name has a new one), and each table's
+//! columns by name with `notnull`. SQLite has no lock modes per table: a write transaction
+//! excludes every other writer of the file until it commits, whatever it does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
+use ferry_core::driver::{DriverError, DriverResult};
+use rusqlite::Connection;
+
+use crate::conn::Conn;
+use crate::error::{db_error, statement_error};
+
+/// See [`ferry_core::Driver::lint_section`].
+pub(crate) fn lint_section(
+    conn: &mut Conn,
+    statements: &[String],
+    no_transaction: bool,
+) -> DriverResult<LintRun> {
+    let mut cache = Columns::new();
+    let mut run = LintRun {
+        before: state(conn.connection()?, &mut cache)?,
+        ..LintRun::default()
+    };
+    let mut failed: Option<(usize, DriverError)> = None;
+    let mut body = |this: &mut Conn| -> DriverResult<()> {
+        for (i, statement) in statements.iter().enumerate() {
+            let c = this.connection()?;
+            if let Err(e) = c.execute_batch(statement) {
+                let error = statement_error(e, statement, 0);
+                failed = Some((i, error.clone()));
+                return Err(error);
+            }
+            run.steps.push(LintStep {
+                state: state(c, &mut cache)?,
+                algorithm: None,
+                in_transaction: !no_transaction,
+            });
+        }
+        Ok(())
+    };
+    let ran = if no_transaction {
+        let ran = body(conn);
+        conn.after_reset(ran)
+    } else {
+        conn.in_transaction("ferry_lint", body)
+    };
+    match (ran, failed) {
+        (_, Some(failed)) => {
+            run.failed = Some(failed);
+            Ok(run)
+        }
+        (Err(e), None) => Err(e),
+        (Ok(()), None) => Ok(run),
+    }
+}
+
+/// Each table's columns by `sqlite_master` rowid, with the `CREATE TABLE` text they were read
+/// for: every change to a table's columns rewrites that text, so a table whose text is the
+/// same is not asked again (a statement costs what it changed, not what the file holds).
+type Columns = HashMap<i64, (String, BTreeMap<String, LintColumn>)>;
+
+fn state(conn: &Connection, cache: &mut Columns) -> DriverResult<LintState> {
+    let mut state = LintState::default();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT rowid, type, name, rootpage, coalesce(sql, '') FROM sqlite_master \
+             WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    let mut columns = conn
+        .prepare_cached("SELECT name, \"notnull\" FROM pragma_table_info(?1)")
+        .map_err(db_error)?;
+    for (rowid, kind, name, root, sql) in rows {
+        let mut relation = LintRelation {
+            storage: root.map(|r| r.to_string()),
+            ..LintRelation::default()
+        };
+        if kind == "table" {
+            let fresh = cache.get(&rowid).is_some_and(|(text, _)| *text == sql);
+            if !fresh {
+                let mut read = BTreeMap::new();
+                for column in columns
+                    .query_map([&name], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                    })
+                    .map_err(db_error)?
+                {
+                    let (column, not_null) = column.map_err(db_error)?;
+                    read.insert(
+                        column.clone(),
+                        LintColumn {
+                            name: column,
+                            not_null,
+                        },
+                    );
+                }
+                cache.insert(rowid, (sql, read));
+            }
+            relation.columns = cache[&rowid].1.clone();
+        }
+        relation.kind = kind;
+        relation.name = name;
+        state.relations.insert(rowid.to_string(), relation);
+    }
+    Ok(state)
+}
