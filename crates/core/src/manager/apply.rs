@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::report::PlannedMigration;
 use crate::driver::error::{DriverError, DriverErrorKind};
-use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow};
+use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow, DOWN_PROGRESS};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::project::migration::{Migration, Section};
@@ -131,9 +131,9 @@ impl Stepper {
                 .await
                 .map_err(execute_error(false));
         }
-        if forwards && driver.counts_statements() {
+        if driver.counts_statements() {
             return self
-                .step_counted(driver, planned, section, before, after)
+                .step_counted(driver, planned, section, !forwards, before, after)
                 .await;
         }
         // The deferred write, this step's dirty row and its SQL: one call, so that a driver
@@ -166,13 +166,15 @@ impl Stepper {
 
     /// The dirty protocol counting statements (SPEC §14): the deferred write and the dirty
     /// row, then each statement with a progress update after it. The first statement
-    /// failing deletes the row (nothing took effect: `failed`, not dirty); a later one leaves
-    /// it dirty with the statements done.
+    /// failing puts the row back as it was (nothing took effect: forwards deletes the new
+    /// row, `failed` and pending; backwards clears `dirty`, still applied); a later one leaves
+    /// it dirty with the statements done (of the down section where `down`).
     async fn step_counted(
         &mut self,
         driver: &mut dyn Driver,
         planned: &PlannedMigration,
         section: &Section,
+        down: bool,
         before: RowChange,
         after: RowChange,
     ) -> Result<()> {
@@ -184,7 +186,7 @@ impl Stepper {
             app_name: planned.app_name.clone(),
             migration_id: planned.migration_id.clone(),
             statements_done: 0,
-            progress_checksum: String::new(),
+            progress_checksum: progress_text(down, &[]),
         };
         let mut changes: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
         changes.extend([before, zero]);
@@ -196,25 +198,36 @@ impl Stepper {
             return Err(record_error(planned, e));
         }
         self.deferred = None;
-        match run_counted(driver, planned, section, &statements, 0).await {
+        match run_counted(driver, planned, section, &statements, 0, down).await {
             Ok(()) => {
                 self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
                 Ok(())
             }
             Err(Counted::Statement(0, source)) => {
-                let forget = RowChange::Delete {
-                    app_name: planned.app_name.clone(),
-                    migration_id: planned.migration_id.clone(),
+                let (app_name, migration_id) =
+                    (planned.app_name.clone(), planned.migration_id.clone());
+                let undo = if down {
+                    RowChange::MarkClean {
+                        app_name,
+                        migration_id,
+                        duration_ms: None,
+                    }
+                } else {
+                    RowChange::Delete {
+                        app_name,
+                        migration_id,
+                    }
                 };
-                // Nothing took effect; a failure to forget the row leaves it dirty.
-                let forgotten = driver.write(&forget).await.is_ok();
+                // Nothing took effect; a failure to undo the row change leaves it dirty.
+                let undone = driver.write(&undo).await.is_ok();
                 Err(counted_error(
                     planned,
                     section,
                     &statements,
                     0,
                     source,
-                    !forgotten,
+                    !undone,
+                    down,
                 ))
             }
             Err(Counted::Statement(i, source)) => Err(counted_error(
@@ -224,6 +237,7 @@ impl Stepper {
                 i,
                 source,
                 true,
+                down,
             )),
             Err(Counted::Record(source)) => Err(record_error(planned, source)),
         }
@@ -292,13 +306,14 @@ pub(crate) enum Counted {
 
 /// Run `statements[from..]` of `section` one by one ([`Driver::execute_statement`]), writing
 /// the progress after each but the last (SPEC §14): `statements_done` and the digests of the
-/// statements done so far.
+/// statements done so far (marked as the down section's where `down`).
 pub(crate) async fn run_counted(
     driver: &mut dyn Driver,
     planned: &PlannedMigration,
     section: &Section,
     statements: &[sql::Statement<'_>],
     from: usize,
+    down: bool,
 ) -> std::result::Result<(), Counted> {
     let n = statements.len();
     for i in from..n {
@@ -314,12 +329,23 @@ pub(crate) async fn run_counted(
                 app_name: planned.app_name.clone(),
                 migration_id: planned.migration_id.clone(),
                 statements_done: i64::try_from(i + 1).unwrap_or(i64::MAX),
-                progress_checksum: progress_checksum(statements[..=i].iter().map(|s| s.text)),
+                progress_checksum: progress_text(down, &statements[..=i]),
             };
             driver.write(&progress).await.map_err(Counted::Record)?;
         }
     }
     Ok(())
+}
+
+/// The `progress_checksum` of `done`: their digests, after [`DOWN_PROGRESS`] where they are
+/// a down section's.
+fn progress_text(down: bool, done: &[sql::Statement<'_>]) -> String {
+    let digests = progress_checksum(done.iter().map(|s| s.text));
+    if down {
+        format!("{DOWN_PROGRESS}{digests}")
+    } else {
+        digests
+    }
 }
 
 /// Where statement `i` of `section` starts: `FILE:LINE`, or `line N` without a file.
@@ -340,6 +366,7 @@ pub(crate) fn counted_error(
     i: usize,
     source: DriverError,
     dirty: bool,
+    down: bool,
 ) -> Error {
     if source.kind == DriverErrorKind::LockLost {
         return lock_lost(planned, source);
@@ -367,6 +394,7 @@ pub(crate) fn counted_error(
         source,
         done: i,
         total: statements.len(),
+        down,
     }
 }
 
