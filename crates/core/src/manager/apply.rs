@@ -188,17 +188,11 @@ impl Stepper {
             statements_done: 0,
             progress_checksum: progress_text(down, &[]),
         };
-        let mut changes: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
-        changes.extend([before, zero]);
-        if let Err(e) = driver.write_all(&changes).await {
-            // As in `write_with`: the deferred write alone, where that can be helped.
-            if let Some((deferred, _)) = self.deferred.take() {
-                let _ = driver.write(&deferred).await;
-            }
-            return Err(record_error(planned, e));
-        }
-        self.deferred = None;
-        match run_counted(driver, planned, section, &statements, 0, down).await {
+        // Written with the first statement (one round trip where the driver can).
+        let mut first: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
+        first.extend([before, zero]);
+        let deferred = self.deferred.take();
+        match run_counted(driver, planned, section, &statements, 0, down, first).await {
             Ok(()) => {
                 self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
                 Ok(())
@@ -239,6 +233,13 @@ impl Stepper {
                 true,
                 down,
             )),
+            Err(Counted::First(source)) => {
+                // As in `write_with`: the deferred write alone, where that can be helped.
+                if let Some((deferred, _)) = deferred {
+                    let _ = driver.write(&deferred).await;
+                }
+                Err(record_error(planned, source))
+            }
             Err(Counted::Record(source)) => Err(record_error(planned, source)),
         }
     }
@@ -300,13 +301,18 @@ impl Stepper {
 pub(crate) enum Counted {
     /// The statement of this 0-based index failed (the ones before it ran and are recorded).
     Statement(usize, DriverError),
-    /// A progress update failed (after its statement ran).
+    /// A progress update failed (after its statement ran; the next one did not run).
     Record(DriverError),
+    /// The writes asked for before the first statement failed (nothing ran).
+    First(DriverError),
 }
 
-/// Run `statements[from..]` of `section` one by one ([`Driver::execute_statement`]), writing
-/// the progress after each but the last (SPEC §14): `statements_done` and the digests of the
-/// statements done so far (marked as the down section's where `down`).
+/// Run `statements[from..]` of `section` one by one, writing the progress after each but the
+/// last (SPEC §14): `statements_done` and the digests of the statements done so far (marked as
+/// the down section's where `down`). `first` (the dirty row, say) is written before the first
+/// of them. Each write goes with the statement after it ([`Driver::write_then_execute_statement`]:
+/// committed before that statement runs, in one round trip where the driver can), so a
+/// statement costs one round trip and its progress one commit.
 pub(crate) async fn run_counted(
     driver: &mut dyn Driver,
     planned: &PlannedMigration,
@@ -314,25 +320,37 @@ pub(crate) async fn run_counted(
     statements: &[sql::Statement<'_>],
     from: usize,
     down: bool,
+    first: Vec<RowChange>,
 ) -> std::result::Result<(), Counted> {
     let n = statements.len();
+    if from >= n {
+        return match first.is_empty() {
+            true => Ok(()),
+            false => driver.write_all(&first).await.map_err(Counted::First),
+        };
+    }
+    let mut before = first;
     for i in from..n {
         let last = i + 1 == n;
-        if let Err(e) = driver
-            .execute_statement(statements[i].text, section.no_transaction, last)
+        match driver
+            .write_then_execute_statement(&before, statements[i].text, section.no_transaction, last)
             .await
         {
-            return Err(Counted::Statement(i, e));
+            Err(e) if i == from => return Err(Counted::First(e)),
+            Err(e) => return Err(Counted::Record(e)),
+            Ok(Err(e)) => return Err(Counted::Statement(i, e)),
+            Ok(Ok(())) => {}
         }
-        if !last {
-            let progress = RowChange::Progress {
+        before = if last {
+            Vec::new()
+        } else {
+            vec![RowChange::Progress {
                 app_name: planned.app_name.clone(),
                 migration_id: planned.migration_id.clone(),
                 statements_done: i64::try_from(i + 1).unwrap_or(i64::MAX),
                 progress_checksum: progress_text(down, &statements[..=i]),
-            };
-            driver.write(&progress).await.map_err(Counted::Record)?;
-        }
+            }]
+        };
     }
     Ok(())
 }

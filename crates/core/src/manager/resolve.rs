@@ -186,16 +186,17 @@ impl ResolveManager {
             }
         }
         let planned = planned(app, &row.migration_id, description);
-        match run_counted(
+        let counted = run_counted(
             m.driver.as_mut(),
             &planned,
             &section,
             &statements,
             done,
             down,
+            Vec::new(),
         )
-        .await
-        {
+        .await;
+        match counted {
             Ok(()) => {}
             Err(Counted::Statement(i, source)) => {
                 return Err(counted_error(
@@ -208,7 +209,7 @@ impl ResolveManager {
                     down,
                 ))
             }
-            Err(Counted::Record(source)) => {
+            Err(Counted::Record(source) | Counted::First(source)) => {
                 return Err(Error::db("recording the migration's progress")(source))
             }
         }
