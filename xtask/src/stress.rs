@@ -16,6 +16,14 @@
 //!   applied exists, what is not does not (MariaDB: at most one `dirty` row, resolved by
 //!   hand as the docs say), no lock left (the next run with `--lock-timeout 5` finishes the
 //!   work; no advisory lock on PostgreSQL).
+//! - `crash-statements` (MariaDB): `forwards all` and `backwards all -y` killed at a seeded
+//!   moment while migrations of four DDL statements each run under the counted dirty protocol
+//!   (SPEC §14). After each kill: at most one dirty row, with a statement count that matches
+//!   the tables in place (the statement after the count may have run: the crash window), and
+//!   `check -v` naming that statement; then the repair of docs/src/locks-and-recovery.md (undo
+//!   that statement by hand if it ran, or `--applied`/`--reverted` when it was the last;
+//!   `resolve --resume`), and the command run to the end: every table present exactly once
+//!   (or gone), every migration applied (or pending).
 //! - `connection-cut`: a TCP proxy in front of the server cuts every connection while ferry
 //!   runs a slow migration: ferry exits 1 with an `error:` line, nothing is half-recorded, and
 //!   a run straight to the server completes.
@@ -32,6 +40,7 @@ mod ferry;
 mod project;
 mod proxy;
 mod scenarios;
+mod statements;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -283,6 +292,11 @@ pub fn run(args: &StressArgs) -> Result<()> {
         record(scenarios::timed(kind, "crash", |o| {
             scenarios::crash(&ferry, &settings, kind, &mut rng, o)
         }));
+        if kind == Kind::Mysql {
+            record(scenarios::timed(kind, "crash-statements", |o| {
+                statements::crash_statements(&ferry, &settings, kind, &mut rng, o)
+            }));
+        }
         if kind.is_server() {
             record(scenarios::timed(kind, "connection-cut", |o| {
                 scenarios::connection_cut(&ferry, kind, o)

@@ -444,13 +444,7 @@ async fn check(
                         progress.describe()
                     ));
                     if style.verbose {
-                        // SPEC §14.4: the crash window.
-                        out(&format!(
-                            "  statement {} may have run: a crash between a statement and its progress update leaves the count one behind; check the database before `ferry resolve {} {} --resume`, which starts with it\n",
-                            progress.statements_done + 1,
-                            s.app_name,
-                            s.migration_id
-                        ));
+                        out(&render::crash_window(s, progress));
                     }
                 }
             }
@@ -474,6 +468,7 @@ fn statuses_json(statuses: &[ferry_core::MigrationStatus]) -> Vec<serde_json::Va
                 "applied_at": s.applied_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
                 "statements_done": s.progress.as_ref().map(|p| p.statements_done),
                 "statements_total": s.progress.as_ref().and_then(|p| p.statements_total),
+                "statements_of": s.progress.as_ref().map(|p| if p.down { "down" } else { "up" }),
             })
         })
         .collect()

@@ -416,6 +416,38 @@ fn status_color(status: Status) -> &'static str {
     }
 }
 
+/// SPEC §14.4: the crash window under a counted dirty row (`check -v`): which statement to
+/// look for in the database, and what to do whether it ran or not.
+pub(crate) fn crash_window(
+    s: &ferry_core::MigrationStatus,
+    progress: &ferry_core::Progress,
+) -> String {
+    let next = progress.statements_done + 1;
+    let at = progress
+        .failed_at
+        .as_deref()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    let (of, end) = if progress.down {
+        (" of the down section", "--reverted")
+    } else {
+        ("", "--applied")
+    };
+    let last = progress
+        .statements_total
+        .is_some_and(|n| i64::try_from(n).is_ok_and(|n| n == next));
+    let last_note = if last {
+        format!(" (it is the last one: if it ran, the migration's work is done, so use `ferry resolve {} {} {end}`)", s.app_name, s.migration_id)
+    } else {
+        String::new()
+    };
+    format!(
+        "  statement {next}{of}{at} may have run: a crash between a statement and its progress update leaves the count one behind; look at the database: if it did not run, `ferry resolve {app} {id} --resume` starts with it; if it did, undo it by hand first{last_note}\n",
+        app = s.app_name,
+        id = s.migration_id,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

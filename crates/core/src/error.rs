@@ -74,12 +74,17 @@ pub enum Error {
         highest: String,
     },
     /// A migration of the app is dirty: a previous run failed part-way outside a transaction.
-    #[error("app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run `ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)")]
+    #[error("{}", dirty_refusal(app, id, *statements_done, *down))]
     Dirty {
         /// The app.
         app: String,
         /// The dirty migration.
         id: String,
+        /// How many of its statements ran, where they were counted (SPEC §14): then
+        /// `ferry resolve --resume` applies and the message says so.
+        statements_done: Option<i64>,
+        /// A backwards run left it dirty (the statements counted are its down section's).
+        down: bool,
     },
     /// A migration in the range to reverse has no down section and no stored down SQL.
     #[error("migration {app} {id} is irreversible (it has no `-- ferry:down` section); nothing was reversed")]
@@ -135,7 +140,7 @@ pub enum Error {
     },
     /// Statement `done + 1` of a migration whose statements are counted failed after the
     /// first `done` ran (SPEC §14): the row stays dirty with `statements_done = done`.
-    #[error("migration {app} {id} failed{}: {source}\ndirty: {done} of {total} statements ran; failed at {at}\n{app} is blocked until you fix statement {} and run `ferry resolve {app} {id} --resume` (it runs statements {}..{total}), or inspect the database and run `ferry resolve {app} {id} --applied` or `--reverted`", location(file, *line), done + 1, done + 1)]
+    #[error("{} {app} {id} failed{}: {source}\ndirty: {done} of {total} statements{} ran; failed at {at}\n{app} is blocked until you fix statement {} and run `ferry resolve {app} {id} --resume` (it runs statements {}..{total}{}), or inspect the database and run `ferry resolve {app} {id} --applied` or `--reverted`", if *down { "reversing migration" } else { "migration" }, location(file, *line), if *down { " of its down section" } else { "" }, done + 1, done + 1, if *down { " of the down section, then forgets the row" } else { "" })]
     ExecutePartial {
         /// The app.
         app: String,
@@ -153,6 +158,8 @@ pub enum Error {
         done: usize,
         /// How many statements the section has.
         total: usize,
+        /// The section is the down section (a backwards run).
+        down: bool,
     },
     /// `resolve --resume` refused (SPEC §14.3): the file's statements that ran changed since,
     /// or the row's progress is unknown.
@@ -268,6 +275,26 @@ fn dirty_note(app: &str, id: &str, dirty: bool) -> String {
         )
     } else {
         String::new()
+    }
+}
+
+/// The refusal of an app with a dirty migration (SPEC §5.1.5): with `--resume` where the
+/// statements were counted (SPEC §14).
+fn dirty_refusal(app: &str, id: &str, done: Option<i64>, down: bool) -> String {
+    let choose = format!("`ferry resolve {app} {id} --applied` (its changes are in place) or `ferry resolve {app} {id} --reverted` (they are not)");
+    let (section, run) = if down {
+        ("of its down section ", "a backwards run")
+    } else {
+        ("", "a run")
+    };
+    match done {
+        Some(done) => format!(
+            "app `{app}` has a dirty migration {id}: {done} statement(s) {section}ran before {run} that could not use a transaction stopped (statement {next} may have run too if that run was killed: `ferry check -v {app}` says what to look at); fix statement {next} if it failed and run `ferry resolve {app} {id} --resume` (it starts with statement {next}), or inspect the database and run {choose}",
+            next = done + 1,
+        ),
+        None => format!(
+            "app `{app}` has a dirty migration {id}: a run that could not use a transaction failed part-way, so some of its statements may have run; inspect the database, then run {choose}"
+        ),
     }
 }
 

@@ -668,6 +668,49 @@ impl MysqlDriver {
         Ok(self.after_reset(ran).await)
     }
 
+    /// [`Driver::write_then_execute_statement`] in one round trip where [`Self::write_all`]
+    /// would be one batch: `START TRANSACTION; <changes>; COMMIT;` and the statement, as
+    /// [`Self::write_then_execute`] does for a whole section; the session is reset after the
+    /// `last` statement or a failure only, as [`Self::execute_statement`] does.
+    async fn write_then_execute_statement(
+        &mut self,
+        changes: &[RowChange],
+        sql: &str,
+        last: bool,
+    ) -> DriverResult<DriverResult<()>> {
+        let inlined = match changes {
+            [] => None,
+            _ => self.inline_changes(changes),
+        };
+        let (Some(statements), false) = (inlined, is_blank(sql, Dialect::MySql)) else {
+            if !changes.is_empty() {
+                self.write_all(changes).await?;
+            }
+            return Ok(self.execute_statement(sql, last).await);
+        };
+        self.changes.observe(sql);
+        let tracking = statements.len() + 2;
+        let batch = format!(
+            "START TRANSACTION;\n{};\nCOMMIT;\n{sql}",
+            statements.join(";\n")
+        );
+        let (outcome, completed) = self.run_batch(&batch).await;
+        let ran = match outcome {
+            Ok(()) => Ok(()),
+            Err(e) if completed < tracking => {
+                let _ = self.conn.query_drop("ROLLBACK").await;
+                // The section stops here: put the session back as it began.
+                let _ = self.after_reset(Ok(())).await;
+                return Err(db_error(&e));
+            }
+            Err(e) => Err(statement_error(&e, sql, completed - tracking)),
+        };
+        if last || ran.is_err() {
+            return Ok(self.after_reset(ran).await);
+        }
+        Ok(ran)
+    }
+
     /// The statements of `changes` with their values inlined ([`inline`]), when there is no
     /// lease (whose fence must be read before `COMMIT`) and every value can be inlined.
     fn inline_changes(&self, changes: &[RowChange]) -> Option<Vec<String>> {
@@ -858,6 +901,21 @@ impl Driver for MysqlDriver {
         _continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
         ferry_core::driver::watch::watched!(self, true, &TOKIO, self.lint_section(statements))
+    }
+
+    fn write_then_execute_statement<'a>(
+        &'a mut self,
+        changes: &'a [RowChange],
+        sql: &'a str,
+        _no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
+        ferry_core::driver::watch::watched!(
+            self,
+            true,
+            &TOKIO,
+            self.write_then_execute_statement(changes, sql, last)
+        )
     }
 
     fn execute_statement<'a>(

@@ -185,3 +185,52 @@ fn write_migration(
     let path = folder.join(format!("{id}_create_{table}.sql"));
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// The ID of migration `i` (1-based) of [`ddl_app`].
+pub fn ddl_id(i: usize) -> String {
+    format!("{i:03}")
+}
+
+/// The tables migration `id` of [`ddl_app`] creates, in the order its up section creates
+/// them (its down section drops them in reverse).
+pub fn ddl_tables(id: &str) -> Vec<String> {
+    ["a", "b", "c", "d"]
+        .iter()
+        .map(|s| format!("s_{id}_{s}"))
+        .collect()
+}
+
+/// One app `ddl` with `n` migrations of four DDL statements each: `CREATE TABLE` of its four
+/// [`ddl_tables`] (down: `DROP TABLE` of each, in reverse). On MySQL/MariaDB each statement
+/// commits on its own, so they run under the counted dirty protocol (SPEC §14).
+pub fn ddl_app(n: usize) -> Result<Project> {
+    let dir = tempdir()?;
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        "[[app]]\nname = \"ddl\"\nmigrations = \"migrations/ddl\"\n",
+    )?;
+    let folder = dir.path().join("migrations/ddl");
+    std::fs::create_dir_all(&folder)?;
+    let mut migrations = Vec::new();
+    for i in 1..=n {
+        let id = ddl_id(i);
+        let tables = ddl_tables(&id);
+        let up: String = tables
+            .iter()
+            .map(|t| format!("CREATE TABLE {t} (id INT);\n"))
+            .collect();
+        let down: String = tables
+            .iter()
+            .rev()
+            .map(|t| format!("DROP TABLE {t};\n"))
+            .collect();
+        let path = folder.join(format!("{id}_four_tables.sql"));
+        std::fs::write(&path, format!("-- ferry:up\n{up}-- ferry:down\n{down}"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        migrations.push(Mig {
+            app: "ddl".to_owned(),
+            id,
+        });
+    }
+    Ok(Project { dir, migrations })
+}

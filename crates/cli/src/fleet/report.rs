@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferry_core::driver::redact_url;
-use ferry_core::{MigrationResult, MigrationStatus, Outcome, Status};
+use ferry_core::{Error, MigrationResult, MigrationStatus, Outcome, Progress, Status};
 use serde_json::json;
 
 use crate::args::Format;
@@ -50,6 +50,86 @@ pub(crate) struct TargetResult {
     pub duration: Duration,
     /// The first error (password hidden), when it failed.
     pub error: Option<String>,
+    /// How far the migration its failure left dirty got, or the dirty migration that refused
+    /// the run, where its statements were counted (SPEC §14).
+    pub dirty: Option<Dirty>,
+}
+
+/// A dirty migration whose statements were counted, and how far it got (SPEC §14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    pub app_name: String,
+    pub migration_id: String,
+    pub progress: Progress,
+}
+
+impl Dirty {
+    /// The counted dirty migration `error` left or found, if any.
+    fn of_error(error: &Error) -> Option<Dirty> {
+        let (app, id, progress) = match error {
+            Error::ExecutePartial {
+                app,
+                id,
+                at,
+                done,
+                total,
+                down,
+                ..
+            } => (
+                app,
+                id,
+                Progress {
+                    statements_done: i64::try_from(*done).unwrap_or(i64::MAX),
+                    statements_total: Some(*total),
+                    failed_at: Some(at.clone()),
+                    down: *down,
+                },
+            ),
+            Error::Dirty {
+                app,
+                id,
+                statements_done: Some(done),
+                down,
+            } => (
+                app,
+                id,
+                Progress {
+                    statements_done: *done,
+                    statements_total: None,
+                    failed_at: None,
+                    down: *down,
+                },
+            ),
+            _ => return None,
+        };
+        Some(Dirty {
+            app_name: app.clone(),
+            migration_id: id.clone(),
+            progress,
+        })
+    }
+
+    /// `{"app_name","migration_id","statements_done","statements_total","statements_of"}`.
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "app_name": self.app_name,
+            "migration_id": self.migration_id,
+            "statements_done": self.progress.statements_done,
+            "statements_total": self.progress.statements_total,
+            "statements_of": if self.progress.down { "down" } else { "up" },
+        })
+    }
+
+    /// `TARGET APP ID: dirty: k-1 of n statements ran; failed at FILE:LINE`, a line under
+    /// a fleet's table.
+    fn line(&self, target: &str) -> String {
+        format!(
+            "{target} {} {}: {}\n",
+            self.app_name,
+            self.migration_id,
+            self.progress.describe()
+        )
+    }
 }
 
 impl TargetResult {
@@ -59,6 +139,7 @@ impl TargetResult {
         applied_before_failure: usize,
         duration: Duration,
     ) -> Self {
+        let dirty = outcome.as_ref().err().and_then(Dirty::of_error);
         let (result, applied, error) = match outcome {
             Ok(r) => match r.outcome {
                 Outcome::Done if !r.migrations.is_empty() => {
@@ -85,6 +166,7 @@ impl TargetResult {
             applied,
             duration,
             error: error.map(|e| redact_url(&e)),
+            dirty,
         }
     }
 
@@ -95,6 +177,7 @@ impl TargetResult {
             applied: 0,
             duration: Duration::ZERO,
             error: Some(error),
+            dirty: None,
         }
     }
 
@@ -105,6 +188,7 @@ impl TargetResult {
             applied: 0,
             duration: Duration::ZERO,
             error: None,
+            dirty: None,
         }
     }
 
@@ -133,6 +217,8 @@ pub(crate) struct AppCounts {
     pub changed: usize,
     pub missing: usize,
     pub dirty: usize,
+    /// The dirty migrations whose statements were counted, and how far they got (SPEC §14).
+    pub progress: Vec<Dirty>,
 }
 
 impl AppCounts {
@@ -156,6 +242,13 @@ impl AppCounts {
                 Status::Changed => app.changed += 1,
                 Status::Missing => app.missing += 1,
                 Status::Dirty => app.dirty += 1,
+            }
+            if let Some(progress) = &s.progress {
+                app.progress.push(Dirty {
+                    app_name: s.app_name.clone(),
+                    migration_id: s.migration_id.clone(),
+                    progress: progress.clone(),
+                });
             }
         }
         apps
@@ -207,6 +300,7 @@ pub(crate) fn print_run(results: &[TargetResult], format: Format, style: Style) 
                     "applied": r.applied,
                     "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
                     "error": r.error,
+                    "dirty": r.dirty.as_ref().map(Dirty::json),
                 });
                 text.push_str(&format!("{line}\n"));
             }
@@ -232,10 +326,13 @@ pub(crate) fn print_run(results: &[TargetResult], format: Format, style: Style) 
                     ]
                 })
                 .collect();
-            out(&table(
-                &["TARGET", "RESULT", "APPLIED", "TIME", "ERROR"],
-                &rows,
-            ));
+            let mut text = table(&["TARGET", "RESULT", "APPLIED", "TIME", "ERROR"], &rows);
+            for r in results {
+                if let Some(dirty) = &r.dirty {
+                    text.push_str(&dirty.line(&r.target));
+                }
+            }
+            out(&text);
             style.info(&format!(
                 "{} target(s): {} ok, {} nothing to do, {} failed, {} skipped",
                 results.len(),
@@ -269,6 +366,7 @@ pub(crate) fn print_check(results: &[CheckResult], format: Format, style: Style)
                             "changed": a.changed,
                             "missing": a.missing,
                             "dirty": a.dirty,
+                            "progress": a.progress.iter().map(Dirty::json).collect::<Vec<_>>(),
                         })
                     })
                     .collect();
@@ -299,12 +397,18 @@ pub(crate) fn print_check(results: &[CheckResult], format: Format, style: Style)
                     ),
                 }
             }
-            out(&table(
+            let mut text = table(
                 &[
                     "TARGET", "APP", "APPLIED", "PENDING", "CHANGED", "MISSING", "DIRTY",
                 ],
                 &rows,
-            ));
+            );
+            for r in results {
+                for dirty in r.outcome.iter().flatten().flat_map(|a| &a.progress) {
+                    text.push_str(&dirty.line(&r.target));
+                }
+            }
+            out(&text);
         }
     }
     for r in results {

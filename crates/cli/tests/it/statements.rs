@@ -78,9 +78,12 @@ mod mysql {
             "users 1: dirty: 1 of 3 statements ran; failed at {}:4",
             path.display()
         ));
-        p.run(&["check", "users", "-v"]).expect(0).stdout_has(
-            "statement 2 may have run: a crash between a statement and its progress update",
-        );
+        p.run(&["check", "users", "-v"])
+            .expect(0)
+            .stdout_has(&format!(
+            "statement 2 ({}:4) may have run: a crash between a statement and its progress update",
+            path.display()
+        ));
         // Still broken: the resume fails again at statement 2, still dirty with 1 done.
         p.run(&["resolve", "users", "1", "--resume"])
             .expect(1)
@@ -361,4 +364,104 @@ fn no_transaction_section_counts_statements_pgbouncer() {
 #[test]
 fn no_transaction_section_counts_statements_mysql() {
     no_transaction_section_counts_statements(Backend::Mysql);
+}
+
+/// A down section under the dirty protocol counts its statements like an up section: its
+/// first statement failing leaves the migration applied and not dirty; statement 2 failing
+/// leaves it dirty with `1 of 3 statements of its down section ran`, in the error, `check`
+/// and its JSON (`statements_of: "down"`); the refusal of the next run names `--resume`,
+/// which (after fixing statement 2) runs statements 2..3 of the down section and deletes the
+/// row. MySQL/MariaDB: plain DDL; PostgreSQL and SQLite: a `no-transaction` down section.
+fn down_section_counts_statements(backend: Backend) {
+    let p = Project::new(backend);
+    let down = if backend == Backend::Mysql {
+        "-- ferry:down"
+    } else {
+        "-- ferry:down no-transaction"
+    };
+    let good = format!("-- ferry:up\nCREATE TABLE nd_a (id INT);\nCREATE TABLE nd_b (id INT);\nCREATE TABLE nd_c (id INT);\n{down}\nDROP TABLE nd_c;\nDROP TABLE nd_b;\nDROP TABLE nd_a;\n");
+    let broken =
+        |table: &str| good.replace(&format!("DROP TABLE {table}"), "DROP TABLE nd_nothing");
+    let path = p.write("users", "1_nd.sql", &good);
+    p.run(&["forwards", "users"]).expect(0);
+    // Statement 1 of the down section fails: nothing took effect, still applied, not dirty.
+    p.write("users", "1_nd.sql", &broken("nd_c"));
+    let r = p.run(&["backwards", "users", "-y"]);
+    r.expect(1).stderr_has(&format!("{}:6", path.display()));
+    assert!(!r.stderr.contains("dirty"), "{}", r.stderr);
+    assert_eq!(p.ids("users", "applied"), ["1"]);
+    assert_eq!(
+        check_json(&p)[0]["statements_done"],
+        serde_json::Value::Null
+    );
+    // Statement 2 fails: dirty, 1 of 3 of the down section done.
+    p.write("users", "1_nd.sql", &broken("nd_b"));
+    p.run(&["backwards", "users", "-y"])
+        .expect(1)
+        .stderr_has(&format!(
+            "dirty: 1 of 3 statements of its down section ran; failed at {}:7",
+            path.display()
+        ))
+        .stderr_has("ferry resolve users 1 --resume");
+    assert_eq!(p.ids("users", "dirty"), ["1"]);
+    let rows = check_json(&p);
+    assert_eq!(rows[0]["statements_done"], 1);
+    assert_eq!(rows[0]["statements_total"], 3);
+    assert_eq!(rows[0]["statements_of"], "down");
+    p.run(&["check", "users", "-v"])
+        .expect(0)
+        .stdout_has(&format!(
+            "users 1: dirty: 1 of 3 statements of its down section ran; failed at {}:7",
+            path.display()
+        ))
+        .stdout_has("statement 2 of the down section");
+    // Both directions are refused, naming --resume.
+    for command in ["forwards", "backwards"] {
+        p.run(&[command, "users", "-y"])
+            .expect(1)
+            .stderr_has("1 statement(s) of its down section ran")
+            .stderr_has("ferry resolve users 1 --resume");
+    }
+    // Still broken: the resume fails at statement 2 again, still 1 done.
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has("dirty: 1 of 3 statements of its down section ran");
+    // Statement 1 of the down section edited: refused, naming it.
+    p.write(
+        "users",
+        "1_nd.sql",
+        &good.replace("DROP TABLE nd_c;", "DROP TABLE IF EXISTS nd_c;"),
+    );
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(1)
+        .stderr_has(&format!(
+            "statement 1 ({}:6) of its down section changed since it ran",
+            path.display()
+        ));
+    p.write("users", "1_nd.sql", &good);
+    p.run(&["resolve", "users", "1", "--resume"])
+        .expect(0)
+        .stderr_has("ran statements 2..3 of its down section; it is reverted");
+    assert_eq!(p.ids("users", "pending"), ["1"]);
+    // Every table was dropped exactly once: the up section runs again.
+    p.run(&["forwards", "users"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), ["1"]);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn down_section_counts_statements_sqlite() {
+    down_section_counts_statements(Backend::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn down_section_counts_statements_postgres() {
+    down_section_counts_statements(Backend::Postgres);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn down_section_counts_statements_mysql() {
+    down_section_counts_statements(Backend::Mysql);
 }

@@ -183,6 +183,27 @@ pub trait Driver: Send + std::any::Any {
         self.execute(sql, no_transaction)
     }
 
+    /// The counted dirty protocol's step (SPEC §14): apply `changes` as [`Driver::write_all`]
+    /// does (the progress of the statements before, or the dirty row and what was deferred
+    /// before it), then, once they are committed, run the statement `sql` as
+    /// [`Driver::execute_statement`] does. The outer error is the changes' (the statement did
+    /// not run); the inner result is the statement's. The default makes the two calls (the
+    /// first only when `changes` is not empty); a driver may send both in one round trip.
+    fn write_then_execute_statement<'a>(
+        &'a mut self,
+        changes: &'a [RowChange],
+        sql: &'a str,
+        no_transaction: bool,
+        last: bool,
+    ) -> BoxFuture<'a, DriverResult<DriverResult<()>>> {
+        Box::pin(async move {
+            if !changes.is_empty() {
+                self.write_all(changes).await?;
+            }
+            Ok(self.execute_statement(sql, no_transaction, last).await)
+        })
+    }
+
     /// Apply a row change on its own (see the trait docs for when it is committed).
     fn write<'a>(&'a mut self, change: &'a RowChange) -> BoxFuture<'a, DriverResult<()>>;
 

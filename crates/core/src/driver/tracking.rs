@@ -74,6 +74,27 @@ pub struct AppliedMigration {
     pub progress_checksum: Option<String>,
 }
 
+/// What begins the `progress_checksum` of a row left dirty by a **backwards** run whose down
+/// section's statements were counted: `down:` and then the digests of those statements.
+pub const DOWN_PROGRESS: &str = "down:";
+
+impl AppliedMigration {
+    /// Whether the row's counted progress is of its down section (a backwards run left it
+    /// dirty), not of its up section.
+    pub fn progress_is_down(&self) -> bool {
+        self.progress_checksum
+            .as_deref()
+            .is_some_and(|p| p.starts_with(DOWN_PROGRESS))
+    }
+
+    /// The recorded digests ([`statement_digest`]) of the statements done, in order.
+    pub fn progress_digests(&self) -> Vec<&str> {
+        let text = self.progress_checksum.as_deref().unwrap_or("");
+        let text = text.strip_prefix(DOWN_PROGRESS).unwrap_or(text);
+        text.split(',').filter(|d| !d.is_empty()).collect()
+    }
+}
+
 impl Deref for AppliedMigration {
     type Target = TrackingRow;
 

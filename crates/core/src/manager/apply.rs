@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::report::PlannedMigration;
 use crate::driver::error::{DriverError, DriverErrorKind};
-use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow};
+use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow, DOWN_PROGRESS};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::project::migration::{Migration, Section};
@@ -131,9 +131,9 @@ impl Stepper {
                 .await
                 .map_err(execute_error(false));
         }
-        if forwards && driver.counts_statements() {
+        if driver.counts_statements() {
             return self
-                .step_counted(driver, planned, section, before, after)
+                .step_counted(driver, planned, section, !forwards, before, after)
                 .await;
         }
         // The deferred write, this step's dirty row and its SQL: one call, so that a driver
@@ -166,13 +166,15 @@ impl Stepper {
 
     /// The dirty protocol counting statements (SPEC §14): the deferred write and the dirty
     /// row, then each statement with a progress update after it. The first statement
-    /// failing deletes the row (nothing took effect: `failed`, not dirty); a later one leaves
-    /// it dirty with the statements done.
+    /// failing puts the row back as it was (nothing took effect: forwards deletes the new
+    /// row, `failed` and pending; backwards clears `dirty`, still applied); a later one leaves
+    /// it dirty with the statements done (of the down section where `down`).
     async fn step_counted(
         &mut self,
         driver: &mut dyn Driver,
         planned: &PlannedMigration,
         section: &Section,
+        down: bool,
         before: RowChange,
         after: RowChange,
     ) -> Result<()> {
@@ -184,37 +186,42 @@ impl Stepper {
             app_name: planned.app_name.clone(),
             migration_id: planned.migration_id.clone(),
             statements_done: 0,
-            progress_checksum: String::new(),
+            progress_checksum: progress_text(down, &[]),
         };
-        let mut changes: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
-        changes.extend([before, zero]);
-        if let Err(e) = driver.write_all(&changes).await {
-            // As in `write_with`: the deferred write alone, where that can be helped.
-            if let Some((deferred, _)) = self.deferred.take() {
-                let _ = driver.write(&deferred).await;
-            }
-            return Err(record_error(planned, e));
-        }
-        self.deferred = None;
-        match run_counted(driver, planned, section, &statements, 0).await {
+        // Written with the first statement (one round trip where the driver can).
+        let mut first: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
+        first.extend([before, zero]);
+        let deferred = self.deferred.take();
+        match run_counted(driver, planned, section, &statements, 0, down, first).await {
             Ok(()) => {
                 self.deferred = Some((after.with_duration(started.elapsed()), planned.clone()));
                 Ok(())
             }
             Err(Counted::Statement(0, source)) => {
-                let forget = RowChange::Delete {
-                    app_name: planned.app_name.clone(),
-                    migration_id: planned.migration_id.clone(),
+                let (app_name, migration_id) =
+                    (planned.app_name.clone(), planned.migration_id.clone());
+                let undo = if down {
+                    RowChange::MarkClean {
+                        app_name,
+                        migration_id,
+                        duration_ms: None,
+                    }
+                } else {
+                    RowChange::Delete {
+                        app_name,
+                        migration_id,
+                    }
                 };
-                // Nothing took effect; a failure to forget the row leaves it dirty.
-                let forgotten = driver.write(&forget).await.is_ok();
+                // Nothing took effect; a failure to undo the row change leaves it dirty.
+                let undone = driver.write(&undo).await.is_ok();
                 Err(counted_error(
                     planned,
                     section,
                     &statements,
                     0,
                     source,
-                    !forgotten,
+                    !undone,
+                    down,
                 ))
             }
             Err(Counted::Statement(i, source)) => Err(counted_error(
@@ -224,7 +231,15 @@ impl Stepper {
                 i,
                 source,
                 true,
+                down,
             )),
+            Err(Counted::First(source)) => {
+                // As in `write_with`: the deferred write alone, where that can be helped.
+                if let Some((deferred, _)) = deferred {
+                    let _ = driver.write(&deferred).await;
+                }
+                Err(record_error(planned, source))
+            }
             Err(Counted::Record(source)) => Err(record_error(planned, source)),
         }
     }
@@ -286,40 +301,69 @@ impl Stepper {
 pub(crate) enum Counted {
     /// The statement of this 0-based index failed (the ones before it ran and are recorded).
     Statement(usize, DriverError),
-    /// A progress update failed (after its statement ran).
+    /// A progress update failed (after its statement ran; the next one did not run).
     Record(DriverError),
+    /// The writes asked for before the first statement failed (nothing ran).
+    First(DriverError),
 }
 
-/// Run `statements[from..]` of `section` one by one ([`Driver::execute_statement`]), writing
-/// the progress after each but the last (SPEC §14): `statements_done` and the digests of the
-/// statements done so far.
+/// Run `statements[from..]` of `section` one by one, writing the progress after each but the
+/// last (SPEC §14): `statements_done` and the digests of the statements done so far (marked as
+/// the down section's where `down`). `first` (the dirty row, say) is written before the first
+/// of them. Each write goes with the statement after it ([`Driver::write_then_execute_statement`]:
+/// committed before that statement runs, in one round trip where the driver can), so a
+/// statement costs one round trip and its progress one commit.
 pub(crate) async fn run_counted(
     driver: &mut dyn Driver,
     planned: &PlannedMigration,
     section: &Section,
     statements: &[sql::Statement<'_>],
     from: usize,
+    down: bool,
+    first: Vec<RowChange>,
 ) -> std::result::Result<(), Counted> {
     let n = statements.len();
+    if from >= n {
+        return match first.is_empty() {
+            true => Ok(()),
+            false => driver.write_all(&first).await.map_err(Counted::First),
+        };
+    }
+    let mut before = first;
     for i in from..n {
         let last = i + 1 == n;
-        if let Err(e) = driver
-            .execute_statement(statements[i].text, section.no_transaction, last)
+        match driver
+            .write_then_execute_statement(&before, statements[i].text, section.no_transaction, last)
             .await
         {
-            return Err(Counted::Statement(i, e));
+            Err(e) if i == from => return Err(Counted::First(e)),
+            Err(e) => return Err(Counted::Record(e)),
+            Ok(Err(e)) => return Err(Counted::Statement(i, e)),
+            Ok(Ok(())) => {}
         }
-        if !last {
-            let progress = RowChange::Progress {
+        before = if last {
+            Vec::new()
+        } else {
+            vec![RowChange::Progress {
                 app_name: planned.app_name.clone(),
                 migration_id: planned.migration_id.clone(),
                 statements_done: i64::try_from(i + 1).unwrap_or(i64::MAX),
-                progress_checksum: progress_checksum(statements[..=i].iter().map(|s| s.text)),
-            };
-            driver.write(&progress).await.map_err(Counted::Record)?;
-        }
+                progress_checksum: progress_text(down, &statements[..=i]),
+            }]
+        };
     }
     Ok(())
+}
+
+/// The `progress_checksum` of `done`: their digests, after [`DOWN_PROGRESS`] where they are
+/// a down section's.
+fn progress_text(down: bool, done: &[sql::Statement<'_>]) -> String {
+    let digests = progress_checksum(done.iter().map(|s| s.text));
+    if down {
+        format!("{DOWN_PROGRESS}{digests}")
+    } else {
+        digests
+    }
 }
 
 /// Where statement `i` of `section` starts: `FILE:LINE`, or `line N` without a file.
@@ -340,6 +384,7 @@ pub(crate) fn counted_error(
     i: usize,
     source: DriverError,
     dirty: bool,
+    down: bool,
 ) -> Error {
     if source.kind == DriverErrorKind::LockLost {
         return lock_lost(planned, source);
@@ -367,6 +412,7 @@ pub(crate) fn counted_error(
         source,
         done: i,
         total: statements.len(),
+        down,
     }
 }
 

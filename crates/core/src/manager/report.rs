@@ -319,15 +319,32 @@ pub struct Progress {
     pub statements_total: Option<usize>,
     /// Where the next statement (the one that failed, or may have run) starts in the file.
     pub failed_at: Option<String>,
+    /// The statements counted are the down section's: a backwards run left the row dirty.
+    /// Serialized as `statements_of`: `"down"` or `"up"`.
+    #[serde(rename = "statements_of", serialize_with = "section_name")]
+    pub down: bool,
+}
+
+fn section_name<S: serde::Serializer>(down: &bool, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(if *down { "down" } else { "up" })
 }
 
 impl Progress {
-    /// `dirty: k-1 of n statements ran; failed at FILE:LINE`.
+    /// `dirty: k-1 of n statements ran; failed at FILE:LINE` (`k-1 statement(s) ran` when the
+    /// file is gone).
     pub fn describe(&self) -> String {
-        let total = self
-            .statements_total
-            .map_or_else(|| "?".to_owned(), |n| n.to_string());
-        let mut text = format!("dirty: {} of {total} statements ran", self.statements_done);
+        let of = if self.down {
+            " of its down section"
+        } else {
+            ""
+        };
+        let mut text = match self.statements_total {
+            Some(total) => format!(
+                "dirty: {} of {total} statements{of} ran",
+                self.statements_done
+            ),
+            None => format!("dirty: {} statement(s){of} ran", self.statements_done),
+        };
         if let Some(at) = &self.failed_at {
             text.push_str(&format!("; failed at {at}"));
         }

@@ -8,7 +8,7 @@ use super::plan::{self, planned, Empty, Plan};
 use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
 use crate::driver::tracking::{statement_digest, AppliedMigration, RowChange};
 use crate::error::{Error, Result};
-use crate::project::migration::{compare_ids, Migration};
+use crate::project::migration::{compare_ids, Migration, Section};
 use crate::project::registry::AppConfig;
 use crate::sql;
 
@@ -125,7 +125,9 @@ impl ResolveManager {
 impl ResolveManager {
     /// SPEC §14.3 `--resume`, under the lock: check that the statements that ran are
     /// unchanged in the file, run the rest under the counted dirty protocol, then clear
-    /// `dirty` and record the file's checksum and down section.
+    /// `dirty` and record the file's checksum and down section. A row left dirty by a
+    /// backwards run resumes its down section (the file's, else the stored `down_sql`) and
+    /// is then deleted: the migration is reverted.
     async fn resume(
         &self,
         m: &mut Migrator,
@@ -137,11 +139,6 @@ impl ResolveManager {
             id: row.migration_id.clone(),
             reason,
         };
-        let files = m.load_all(&[m.registry.get(app)?.clone()])?;
-        let file = files[0]
-            .iter()
-            .find(|f| compare_ids(&f.id, &row.migration_id).is_eq())
-            .ok_or_else(|| refuse("its file is missing".into()))?;
         let Some(done) = row.statements_done else {
             return Err(refuse(
                 "its progress is unknown (its statements were not counted); inspect the database and use --applied or --reverted".into(),
@@ -153,59 +150,92 @@ impl ResolveManager {
                 m.driver.backend()
             )));
         }
+        let down = row.progress_is_down();
+        let files = m.load_all(&[m.registry.get(app)?.clone()])?;
+        let file = files[0]
+            .iter()
+            .find(|f| compare_ids(&f.id, &row.migration_id).is_eq());
+        let section = match (file, down) {
+            (Some(f), false) => f.up.clone(),
+            (None, false) => return Err(refuse("its file is missing".into())),
+            (Some(Migration { down: Some(d), .. }), true) => d.clone(),
+            (_, true) => match &row.down_sql {
+                Some(sql) => Section::new(sql.clone()),
+                None => return Err(refuse("its down section is missing from the file and from the tracking row; inspect the database and use --applied or --reverted".into())),
+            },
+        };
+        let description = file.map_or(row.description.as_str(), |f| f.description.as_str());
         let dialect = m.driver.capabilities().dialect;
-        let statements = sql::split_statements(&file.up.sql, dialect);
+        let statements = sql::split_statements(&section.sql, dialect);
         let done = usize::try_from(done).unwrap_or(usize::MAX);
+        let of = if down { " of its down section" } else { "" };
         if done > statements.len() {
             return Err(refuse(format!(
-                "{done} statements ran, and the file now has {}",
+                "{done} statements{of} ran, and the file now has {}",
                 statements.len()
             )));
         }
-        let recorded: Vec<&str> = row
-            .progress_checksum
-            .as_deref()
-            .map(|p| p.split(',').filter(|d| !d.is_empty()).collect())
-            .unwrap_or_default();
+        let recorded = row.progress_digests();
         for (i, statement) in statements[..done].iter().enumerate() {
             if recorded.get(i).copied() != Some(statement_digest(statement.text).as_str()) {
                 return Err(refuse(format!(
-                    "statement {} ({}) changed since it ran; put it back as it ran, or inspect the database and use --applied or --reverted",
+                    "statement {} ({}){of} changed since it ran; put it back as it ran, or inspect the database and use --applied or --reverted",
                     i + 1,
-                    statement_at(&file.up, statement)
+                    statement_at(&section, statement)
                 )));
             }
         }
-        let planned = planned(app, &row.migration_id, &file.description);
-        match run_counted(m.driver.as_mut(), &planned, &file.up, &statements, done).await {
+        let planned = planned(app, &row.migration_id, description);
+        let counted = run_counted(
+            m.driver.as_mut(),
+            &planned,
+            &section,
+            &statements,
+            done,
+            down,
+            Vec::new(),
+        )
+        .await;
+        match counted {
             Ok(()) => {}
             Err(Counted::Statement(i, source)) => {
                 return Err(counted_error(
                     &planned,
-                    &file.up,
+                    &section,
                     &statements,
                     i,
                     source,
                     true,
+                    down,
                 ))
             }
-            Err(Counted::Record(source)) => {
+            Err(Counted::Record(source) | Counted::First(source)) => {
                 return Err(Error::db("recording the migration's progress")(source))
             }
         }
-        let changes = [
-            RowChange::MarkClean {
-                app_name: app.to_owned(),
-                migration_id: row.migration_id.clone(),
-                duration_ms: None,
-            },
-            RowChange::AcceptChanged {
-                app_name: app.to_owned(),
-                migration_id: row.migration_id.clone(),
-                checksum: file.checksum.clone(),
-                down_sql: file.down.as_ref().map(|d| d.sql.clone()),
-            },
-        ];
+        let (app_name, migration_id) = (app.to_owned(), row.migration_id.clone());
+        let (changes, state) = if down {
+            let forget = RowChange::Delete {
+                app_name,
+                migration_id,
+            };
+            (vec![forget], "it is reverted (row deleted)")
+        } else {
+            let changes = vec![
+                RowChange::MarkClean {
+                    app_name: app_name.clone(),
+                    migration_id: migration_id.clone(),
+                    duration_ms: None,
+                },
+                RowChange::AcceptChanged {
+                    app_name,
+                    migration_id,
+                    checksum: file.map(|f| f.checksum.clone()).unwrap_or_default(),
+                    down_sql: file.and_then(|f| f.down.as_ref().map(|d| d.sql.clone())),
+                },
+            ];
+            (changes, "it is applied")
+        };
         m.driver
             .write_all(&changes)
             .await
@@ -215,7 +245,7 @@ impl ResolveManager {
             ..MigrationResult::new(
                 Outcome::Done,
                 format!(
-                    "Resumed {app} {}: ran statements {}..{}; it is applied",
+                    "Resumed {app} {}: ran statements {}..{}{of}; {state}",
                     row.migration_id,
                     done + 1,
                     statements.len()

@@ -9,6 +9,7 @@
 //! recipe of docs/src/fleets.md, step by step.
 
 mod behaviour;
+mod progress;
 mod recipe;
 #[cfg(feature = "postgres")]
 mod schemas;

@@ -147,6 +147,8 @@ fn refuse_dirty(app: &str, rows: &[AppliedMigration]) -> Result<()> {
         Some(r) => Err(Error::Dirty {
             app: app.to_owned(),
             id: r.migration_id.clone(),
+            statements_done: r.statements_done,
+            down: r.progress_is_down(),
         }),
         None => Ok(()),
     }

@@ -59,22 +59,37 @@ pub(crate) fn statuses(
     out
 }
 
-/// How far a dirty `row` got (SPEC §14), with its file's statements where there is one.
+/// How far a dirty `row` got (SPEC §14), with its file's statements where there is one: of
+/// its up section, or of its down section where a backwards run left it dirty (the file's, or
+/// the stored `down_sql` when the file is gone).
 pub(super) fn progress(
     row: &AppliedMigration,
     file: Option<&Migration>,
     dialect: crate::sql::Dialect,
 ) -> Option<Progress> {
     let done = row.statements_done?;
-    let statements = file.map(|f| crate::sql::split_statements(&f.up.sql, dialect));
-    let failed_at = file.zip(statements.as_ref()).and_then(|(f, s)| {
-        let next = s.get(usize::try_from(done).ok()?)?;
-        Some(crate::manager::apply::statement_at(&f.up, next))
-    });
+    let down = row.progress_is_down();
+    let section = match (file, down) {
+        (Some(f), false) => Some(f.up.clone()),
+        (Some(f), true) => f.down.clone(),
+        (None, true) => row.down_sql.as_ref().map(|sql| Section::new(sql.clone())),
+        (None, false) => None,
+    };
+    let statements = section
+        .as_ref()
+        .map(|s| crate::sql::split_statements(&s.sql, dialect));
+    let failed_at = section
+        .as_ref()
+        .zip(statements.as_ref())
+        .and_then(|(section, s)| {
+            let next = s.get(usize::try_from(done).ok()?)?;
+            Some(crate::manager::apply::statement_at(section, next))
+        });
     Some(Progress {
         statements_done: done,
         statements_total: statements.map(|s| s.len()),
         failed_at,
+        down,
     })
 }
 
