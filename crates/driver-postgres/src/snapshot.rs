@@ -44,6 +44,10 @@ use crate::PostgresDriver;
 /// of it are a child's parents.
 const PG_INHERITS: u32 = 2611;
 
+/// `pg_catalog.pg_proc`'s object id: the members query's rows of it name a function's own
+/// name (`proname`) in place of an owner, for [`crate::changes`].
+const PG_PROC: u32 = 1255;
+
 /// A part's owner: which catalog, and how a read of some owners finds the family's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OwnerKind {
@@ -94,10 +98,12 @@ impl Owners {
 /// relations, types and functions, then the members query.
 pub(crate) type Prepared = Vec<tokio_postgres::Statement>;
 
-/// What a read found: the parts, and each member's owner (`(classid, objid)` → owner).
+/// What a read found: the parts, each member's owner (`(classid, objid)` → owner), and
+/// each function's name (`proname`, by object id).
 pub(crate) struct Read {
     pub(crate) parts: BTreeMap<String, Part>,
     pub(crate) members: Vec<((u32, u32), String)>,
+    pub(crate) functions: Vec<(u32, String)>,
 }
 
 impl PostgresDriver {
@@ -158,6 +164,7 @@ impl PostgresDriver {
             return Ok(Read {
                 parts: BTreeMap::new(),
                 members: Vec::new(),
+                functions: Vec::new(),
             });
         }
         let prepared = self.prepared().await?;
@@ -173,7 +180,8 @@ impl PostgresDriver {
                 [home, owners.of(kind) as &(dyn ToSql + Sync)]
             })
             .collect();
-        let member_params: [&(dyn ToSql + Sync); 2] = [&owners.relations, &owners.types];
+        let member_params: [&(dyn ToSql + Sync); 3] =
+            [&owners.relations, &owners.types, &owners.functions];
         let client = &self.client;
         // A family whose owners are none has nothing to say.
         let reads = prepared
@@ -228,7 +236,10 @@ impl PostgresDriver {
         }
         prepared.push(
             self.client
-                .prepare_typed(&members(true), &[Type::OID_ARRAY, Type::OID_ARRAY])
+                .prepare_typed(
+                    &members(true),
+                    &[Type::OID_ARRAY, Type::OID_ARRAY, Type::OID_ARRAY],
+                )
                 .await
                 .map_err(|e| db_error(&e))?,
         );
@@ -274,6 +285,7 @@ impl PostgresDriver {
             .filter(|(_, part)| !part.objects.is_empty())
             .collect();
         let mut found = Vec::with_capacity(members.len());
+        let mut functions = Vec::new();
         for row in members {
             let read = || -> Result<_, tokio_postgres::Error> {
                 Ok((
@@ -286,6 +298,8 @@ impl PostgresDriver {
                 if let Some(part) = parts.get_mut(&owner) {
                     part.depends_on.insert(format!("r{objid}"));
                 }
+            } else if classid == PG_PROC {
+                functions.push((objid, owner));
             } else {
                 found.push(((classid, objid), owner));
             }
@@ -293,6 +307,7 @@ impl PostgresDriver {
         Ok(Read {
             parts,
             members: found,
+            functions,
         })
     }
 
@@ -349,8 +364,9 @@ fn families() -> Vec<Family> {
 }
 
 /// The members query: `(classid, objid, owner)` of each index, constraint, trigger, default,
-/// rule, row type and array type of a user relation or type; `scoped`: only those of the
-/// relations in `$1` and the types in `$2` (both `oid[]`).
+/// rule, row type and array type of a user relation or type, and `(pg_proc, oid, proname)`
+/// of each function or procedure; `scoped`: only those of the relations in `$1`, the types in
+/// `$2` and the functions in `$3` (all `oid[]`).
 fn members(scoped: bool) -> String {
     let user = user_schema("n");
     let only = |column: &str, param: &str| {
@@ -444,6 +460,13 @@ fn members(scoped: bool) -> String {
              WHERE t.typtype = 'c' AND {user} AND EXISTS (SELECT FROM pg_catalog.pg_class r \
              WHERE r.oid = t.typrelid AND r.relkind = 'c'){}",
             only("t.oid", "$2")
+        ),
+        // Functions and their names (an aggregate too: its name resolves calls as well).
+        format!(
+            "SELECT 'pg_catalog.pg_proc'::regclass::oid, p.oid, p.proname::text \
+             FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE {user}{}",
+            only("p.oid", "$3")
         ),
     ];
     of_relations
