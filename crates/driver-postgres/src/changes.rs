@@ -467,7 +467,10 @@ impl Entries {
                 found.names.extend(at(&self.names));
                 match changes.functions.get(&objid) {
                     Some(names) => found.names.extend(names.iter().cloned()),
-                    None if dropped || tag.as_deref().is_some_and(|t| FUNCTION_CREATING.contains(&t)) => {}
+                    None if dropped
+                        || tag
+                            .as_deref()
+                            .is_some_and(|t| FUNCTION_CREATING.contains(&t)) => {}
                     None => return None,
                 }
             }

@@ -25,7 +25,8 @@
 //! objects PostgreSQL derives from others: identity sequences (the column's `identity`
 //! says it), indexes that implement a constraint, constraints cloned onto partitions.
 //!
-//! A whole read uses unnamed statements (`query_typed`), as everywhere in this driver. A read
+//! A whole read uses unnamed statements (`query_typed`), as everywhere in this driver, all
+//! sent before the first answer is awaited: one round trip, whatever the schema. A read
 //! of some owners, which only happens on a direct connection ([`crate::changes`]), uses
 //! statements prepared once per connection: their generic plans look the owners up by index,
 //! and planning them again each time would cost more than running them.
@@ -137,23 +138,25 @@ impl PostgresDriver {
         Ok(read.parts)
     }
 
-    /// Every family and every member, with unnamed statements.
+    /// Every family and every member, with unnamed statements, sent at once: one round trip
+    /// (the connection pipelines them; each is parsed, bound and run in one message, so a
+    /// transaction-mode pooler may run them on any server connection).
     async fn read_whole(&mut self) -> DriverResult<Read> {
         let home: &(dyn ToSql + Sync) = &self.home_schema;
-        let mut results = Vec::new();
-        for family in families() {
-            results.push(
-                self.client
-                    .query_typed(&family.sql, &[(home, Type::TEXT)])
-                    .await
-                    .map_err(|e| db_error(&e))?,
-            );
-        }
-        let members = self
-            .client
-            .query_typed(&members(false), &[])
-            .await
-            .map_err(|e| db_error(&e))?;
+        let families = families();
+        let members_sql = members(false);
+        let client = &self.client;
+        let params = [(home, Type::TEXT)];
+        let reads = families
+            .iter()
+            .map(|family| client.query_typed(&family.sql, &params));
+        let (results, members) = tokio::join!(
+            biased;
+            futures_util::future::try_join_all(reads),
+            client.query_typed(&members_sql, &[]),
+        );
+        let results = results.map_err(|e| db_error(&e))?;
+        let members = members.map_err(|e| db_error(&e))?;
         self.collect(results, members)
     }
 
