@@ -134,6 +134,9 @@ pub struct PostgresDriver {
     /// Schema per tenant ([`Driver::use_schema`]): `SET LOCAL search_path TO` this (quoted)
     /// at the start of every transaction.
     search_path: Option<String>,
+    /// The tenant's schema as named ([`Driver::use_schema`]): a whole snapshot reads its
+    /// objects only ([`crate::snapshot`]).
+    tenant: Option<String>,
     /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
     /// ([`crate::changes`]).
     changes: Option<changes::Changes>,
@@ -243,6 +246,7 @@ impl PostgresDriver {
             atomic: false,
             sequence: None,
             search_path: None,
+            tenant: None,
             changes: None,
             session,
         })
@@ -919,6 +923,7 @@ impl Driver for PostgresDriver {
 
     fn use_schema(&mut self, schema: &str) -> DriverResult<()> {
         self.search_path = Some(quote_ident(schema, '"'));
+        self.tenant = Some(schema.to_owned());
         Ok(())
     }
 

@@ -18,7 +18,8 @@
 //! defaults, rules and row types that belong to it, so that a dropped one, which the catalog
 //! no longer knows, can still be traced to its owner.
 //!
-//! Every non-system schema is read. Objects in the connection's current schema (as it was
+//! Every non-system schema is read (in a tenant's schema, [`ferry_core::Driver::use_schema`],
+//! that schema only: `in_tenant`). Objects in the connection's current schema (as it was
 //! when the driver connected, so that a migration changing `search_path` does not rename
 //! everything) are named unqualified, others `schema.name`. Objects that belong to an
 //! extension are left out: the extension and its version stand for them. So are the
@@ -143,8 +144,14 @@ impl PostgresDriver {
     /// transaction-mode pooler may run them on any server connection).
     async fn read_whole(&mut self) -> DriverResult<Read> {
         let home: &(dyn ToSql + Sync) = &self.home_schema;
-        let families = families();
-        let members_sql = members(false);
+        let mut families = families();
+        let mut members_sql = members(false);
+        if let Some(tenant) = &self.tenant {
+            for family in &mut families {
+                family.sql = in_tenant(&family.sql, tenant);
+            }
+            members_sql = in_tenant(&members_sql, tenant);
+        }
         let client = &self.client;
         let params = [(home, Type::TEXT)];
         let reads = families
@@ -489,6 +496,20 @@ fn collapse_whitespace(text: &str) -> String {
 /// current one (`$1`).
 fn qualified(ns: &str, name: &str) -> String {
     format!("(CASE WHEN {ns}.nspname = $1 THEN '' ELSE {ns}.nspname || '.' END || {name})")
+}
+
+/// `sql` (a family's or the members query) reading the objects of schema `tenant` only, in
+/// place of those of every user schema: a tenant's snapshot ([`ferry_core::Driver::use_schema`],
+/// SPEC §11) holds only what is in its schema once the callers keep its objects
+/// ([`ferry_core::drift::in_schema`]), so reading the others would cost what the whole
+/// database holds, once per tenant. The names and properties are those a whole read gives.
+fn in_tenant(sql: &str, tenant: &str) -> String {
+    // An escape string: the same whatever `standard_conforming_strings` says.
+    let literal = format!("E'{}'", tenant.replace('\\', "\\\\").replace('\'', "''"));
+    sql.replace(
+        &user_schema("n"),
+        &format!("{} AND n.nspname = {literal}", user_schema("n")),
+    )
 }
 
 /// The condition that the `pg_namespace` alias `ns` is a user schema.
