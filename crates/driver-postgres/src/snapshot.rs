@@ -157,10 +157,21 @@ impl PostgresDriver {
         let reads = families
             .iter()
             .map(|family| client.query_typed(&family.sql, &params));
+        // The members only serve change tracking (a dropped member traced to its owner, a
+        // partition's parents, function names): without it, a whole read leaves them out,
+        // the costliest of its queries on a large catalog.
+        let tracking = self.changes.is_some();
+        let members = async {
+            if tracking {
+                client.query_typed(&members_sql, &[]).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
         let (results, members) = tokio::join!(
             biased;
             futures_util::future::try_join_all(reads),
-            client.query_typed(&members_sql, &[]),
+            members,
         );
         let results = results.map_err(|e| db_error(&e))?;
         let members = members.map_err(|e| db_error(&e))?;
