@@ -36,6 +36,7 @@ use crate::{build_ferry, target_dir, workspace_root};
 
 pub mod drift;
 pub mod fleet;
+pub mod history;
 mod floor;
 mod measure;
 mod report;
