@@ -38,7 +38,8 @@
 //!   `standard_conforming_strings`, `quote_all_identifiers`), or a `search_path` with more
 //!   than one schema, where a new object could hide another of the same name;
 //! - a log that went missing (`DISCARD TEMP`) or could not be written; it is installed again;
-//! - an object the step created and dropped again, or a dropped one no read listed.
+//! - an object the step created and dropped again, or a dropped one no read listed (one the
+//!   step altered and then dropped is answered for by its drop).
 //!
 //! Needs a superuser (event triggers do), a direct connection (temporary objects do not
 //! survive a transaction-mode pooler) and PostgreSQL 12 or later; otherwise the driver does
@@ -435,6 +436,17 @@ impl Entries {
             names: BTreeSet::new(),
         };
         let mut created = BTreeSet::new();
+        // The objects the step dropped: an entry that altered one of them before is the
+        // drop's to answer for.
+        let dropped_objects: HashSet<(u32, u32)> = (0..self.classids.len())
+            .filter(|&i| self.dropped.get(i).copied().flatten().unwrap_or(false))
+            .filter_map(|i| {
+                Some((
+                    self.classids.get(i).copied().flatten()?,
+                    self.objids.get(i).copied().flatten()?,
+                ))
+            })
+            .collect();
         for i in 0..self.classids.len() {
             let at = |v: &Vec<Option<String>>| v.get(i).cloned().flatten();
             let schema = at(&self.schemas).unwrap_or_default();
@@ -483,6 +495,9 @@ impl Entries {
             };
             let owner = match at(&self.owners) {
                 Some(owner) => owner,
+                // Altered, then dropped by the same step: the drop's entry names its owner
+                // (it existed before, so the reads listed it) or gives up.
+                None if !dropped && dropped_objects.contains(&(classid, objid)) => continue,
                 None if !dropped => return None, // Created and gone again within the step.
                 None => match changes.members.get(&(classid, objid)) {
                     Some(owner) => owner.clone(),

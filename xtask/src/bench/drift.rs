@@ -16,8 +16,10 @@ use anyhow::{bail, Result};
 const APP: &str = "big";
 
 /// The histories measured, each on every backend.
-const SHAPES: [super::history::Shape; 2] =
-    [super::history::Shape::Synthetic, super::history::Shape::RealApp];
+const SHAPES: [super::history::Shape; 2] = [
+    super::history::Shape::Synthetic,
+    super::history::Shape::RealApp,
+];
 
 /// What to measure.
 pub struct DriftBench {

@@ -275,7 +275,10 @@ fn schema_fleet(b: &FleetBench) -> Result<Vec<Sample>> {
         .map_err(|e| anyhow::anyhow!("creating a PostgreSQL database: {e}"))?;
     let result = (|| -> Result<Vec<Sample>> {
         let schemas: Vec<String> = (0..b.schemas).map(|i| format!("tenant{i:04}")).collect();
-        let create: Vec<String> = schemas.iter().map(|s| format!("CREATE SCHEMA {s};")).collect();
+        let create: Vec<String> = schemas
+            .iter()
+            .map(|s| format!("CREATE SCHEMA {s};"))
+            .collect();
         rt.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
             let task = tokio::spawn(connection);
@@ -404,7 +407,10 @@ fn render(samples: &[Sample], migrations: usize) -> String {
             .iter()
             .find(|o| o.backend == s.backend && o.mode.starts_with("shell loop"))
             .map_or("-".to_owned(), |o| {
-                format!("{:.2}×", s.wall.as_secs_f64() / o.wall.as_secs_f64().max(1e-9))
+                format!(
+                    "{:.2}×",
+                    s.wall.as_secs_f64() / o.wall.as_secs_f64().max(1e-9)
+                )
             });
         let (cpu, rss) = match s.process {
             Some((cpu, rss)) => (

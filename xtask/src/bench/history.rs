@@ -255,10 +255,7 @@ impl RealApp {
                 } else {
                     format!("DROP INDEX {index};")
                 };
-                (
-                    format!("CREATE INDEX {index} ON {name} (name, id);"),
-                    drop,
-                )
+                (format!("CREATE INDEX {index} ON {name} (name, id);"), drop)
             }
             7 => {
                 self.routines += 1;

@@ -36,8 +36,8 @@ use crate::{build_ferry, target_dir, workspace_root};
 
 pub mod drift;
 pub mod fleet;
-pub mod history;
 mod floor;
+pub mod history;
 mod measure;
 mod report;
 mod runner;

@@ -1212,7 +1212,8 @@ async fn tracked_snapshots_follow_every_change() {
 
 /// What a real application's migrations do to functions and triggers reads no snapshot
 /// whole: replacing a trigger function, creating a trigger, altering and dropping a function,
-/// re-creating a view, adding an enum value. Each reads again the few owners it changed.
+/// re-creating a view, adding an enum value and taking it back. Each reads again the few
+/// owners it changed.
 #[tokio::test(flavor = "multi_thread")]
 async fn replacing_functions_reads_no_snapshot_whole() {
     use ferry_core::testkit::snapshot::follow;
@@ -1233,6 +1234,12 @@ async fn replacing_functions_reads_no_snapshot_whole() {
             "CREATE OR REPLACE VIEW recent AS SELECT p.id, p.title, u.email \
              FROM posts p JOIN users u ON u.id = p.user_id WHERE p.published;",
             "ALTER TYPE mood ADD VALUE 'glad';",
+            // The value taken back: the type renamed, made again, the column moved to it,
+            // the old one dropped (altered, then dropped, in one step).
+            "ALTER TABLE users ALTER COLUMN feeling DROP DEFAULT; \
+             ALTER TYPE mood RENAME TO mood_old; CREATE TYPE mood AS ENUM ('sad', 'ok'); \
+             ALTER TABLE users ALTER COLUMN feeling TYPE mood USING feeling::text::mood, \
+             ALTER COLUMN feeling SET DEFAULT 'ok'; DROP TYPE mood_old;",
             "CREATE OR REPLACE PROCEDURE cleanup(days integer) LANGUAGE sql AS \
              $$ DELETE FROM posts WHERE published $$;",
             "DROP TRIGGER posts_touch_again ON posts; DROP FUNCTION touch() CASCADE;",
