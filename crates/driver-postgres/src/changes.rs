@@ -18,7 +18,11 @@
 //! listed. Owners that existed before the step bring their dependents along: whatever
 //! `pg_depend` records as depending on the owner, its indexes, constraints, row type or array
 //! type (a view on a renamed table, a foreign key to it, a sequence owned by its column, a
-//! trigger or view calling a function), followed to the end.
+//! trigger or view calling a function). One round of them: a dependent may print the owner
+//! otherwise (its new name, a renamed column), but its own name and columns change only by
+//! DDL on it, which the log names, so what depends on the dependent prints the same. (Not
+//! followed further, a chain of tables each with a foreign key to the one before would be
+//! read whole at every change to its first table.)
 //!
 //! A function created, replaced, altered or dropped can also change how a call to *another*
 //! function of the same name is printed elsewhere (PostgreSQL qualifies a call whose name no
@@ -162,9 +166,6 @@ const FUNCTION_CREATING: &[&str] = &["CREATE FUNCTION", "CREATE PROCEDURE", "CRE
 /// What [`PostgresDriver::dependents`] lists when a changed function's name is also one of
 /// PostgreSQL's own.
 const BUILT_IN: &str = "!";
-
-/// How many rounds of dependents to follow before giving up and reading everything.
-const MAX_ROUNDS: usize = 32;
 
 impl PostgresDriver {
     /// See [`ferry_core::Driver::track_changes`]: only for a superuser on a direct connection.
@@ -326,24 +327,19 @@ impl PostgresDriver {
         };
         changes.gone = found.gone;
         let mut owners = found.owners;
-        let mut frontier: BTreeSet<String> = found.existing;
-        // The function names go with the first round only.
-        let mut names: Vec<String> = found.names.into_iter().collect();
-        for _ in 0..MAX_ROUNDS {
-            if frontier.is_empty() && names.is_empty() {
-                return Ok(Some(owners));
-            }
-            let dependents = self.dependents(&frontier, &names).await?;
-            names.clear();
-            if dependents.iter().any(|owner| owner == BUILT_IN) {
-                return Ok(None);
-            }
-            frontier = dependents
-                .into_iter()
-                .filter(|owner| owners.insert(owner.clone()))
-                .collect();
+        if found.existing.is_empty() && found.names.is_empty() {
+            return Ok(Some(owners));
         }
-        Ok(None)
+        // One round: what depends on a changed owner may print it otherwise, but keeps its
+        // own name and columns, so what depends on *it* prints the same (see the module
+        // documentation).
+        let names: Vec<String> = found.names.into_iter().collect();
+        let dependents = self.dependents(&found.existing, &names).await?;
+        if dependents.iter().any(|owner| owner == BUILT_IN) {
+            return Ok(None);
+        }
+        owners.extend(dependents);
+        Ok(Some(owners))
     }
 
     /// The owners of whatever depends on `owners` or their parts, or on a function named one
