@@ -143,6 +143,11 @@ impl PostgresDriver {
     /// (the connection pipelines them; each is parsed, bound and run in one message, so a
     /// transaction-mode pooler may run them on any server connection).
     async fn read_whole(&mut self) -> DriverResult<Read> {
+        if self.changes.is_none() {
+            if let Some(tenant) = self.tenant.clone() {
+                return self.read_tenant(&tenant).await;
+            }
+        }
         let home: &(dyn ToSql + Sync) = &self.home_schema;
         let mut families = families();
         let mut members_sql = members(false);
@@ -176,6 +181,57 @@ impl PostgresDriver {
         let results = results.map_err(|e| db_error(&e))?;
         let members = members.map_err(|e| db_error(&e))?;
         self.collect(results, members)
+    }
+
+    /// A tenant's whole snapshot, without change tracking: the relations, types and
+    /// functions of its schema listed by one query, then the families restricted to them as
+    /// a read of some owners runs them (by the catalogs' indexes, rather than scanning every
+    /// tenant's rows), with unnamed statements, sent at once: two round trips. Schemas and
+    /// extensions belong to the whole database and are not read.
+    async fn read_tenant(&mut self, tenant: &str) -> DriverResult<Read> {
+        let row = self
+            .client
+            .query_typed_one(
+                "SELECT ARRAY(SELECT c.oid FROM pg_catalog.pg_class c \
+                 WHERE c.relnamespace = n.oid), \
+                 ARRAY(SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace = n.oid), \
+                 ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid) \
+                 FROM pg_catalog.pg_namespace n WHERE n.nspname = $1 \
+                 UNION ALL SELECT ARRAY[]::oid[], ARRAY[]::oid[], ARRAY[]::oid[] LIMIT 1",
+                &[(&tenant, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        let owners = Owners {
+            relations: row.get(0),
+            types: row.get(1),
+            functions: row.get(2),
+        };
+        let scoped: Vec<(String, &Vec<u32>)> = families()
+            .into_iter()
+            .filter_map(|family| {
+                let (kind, _) = family.scope?;
+                let owners = owners.of(kind);
+                (!owners.is_empty()).then(|| (family.scoped_sql(), owners))
+            })
+            .collect();
+        let home: &(dyn ToSql + Sync) = &self.home_schema;
+        let client = &self.client;
+        let params: Vec<[(&(dyn ToSql + Sync), Type); 2]> = scoped
+            .iter()
+            .map(|(_, owners)| {
+                let owners: &(dyn ToSql + Sync) = *owners;
+                [(home, Type::TEXT), (owners, Type::OID_ARRAY)]
+            })
+            .collect();
+        let reads = scoped
+            .iter()
+            .zip(&params)
+            .map(|((sql, _), params)| client.query_typed(sql, params));
+        let results = futures_util::future::try_join_all(reads)
+            .await
+            .map_err(|e| db_error(&e))?;
+        self.collect(results, Vec::new())
     }
 
     /// The families of relations, types and functions and the members of `owners` only,

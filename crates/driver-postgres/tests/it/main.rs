@@ -1210,6 +1210,54 @@ async fn tracked_snapshots_follow_every_change() {
     .await;
 }
 
+/// A tenant's snapshot (`use_schema`) reads its own schema only, and holds there exactly what
+/// the whole snapshot holds in that schema, every kind of object included; other tenants'
+/// objects are not in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_snapshot_is_the_whole_one_in_its_schema() {
+    use ferry_core::drift::in_schema;
+
+    with_database("tenant", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        let tenant_schema = SNAPSHOT_SCHEMA
+            .replace(
+                "CREATE SCHEMA extra;",
+                "CREATE SCHEMA extra; CREATE SCHEMA ten; SET search_path TO ten;",
+            )
+            .replace("public.users", "ten.users");
+        d.execute(&tenant_schema, false).await.unwrap();
+        d.execute(
+            "RESET search_path; CREATE SCHEMA other; CREATE TABLE other.users (id int);",
+            false,
+        )
+        .await
+        .unwrap();
+        let whole = d.snapshot().await.unwrap();
+        let mut t = open(&url, "ten.ferry_migrations").await;
+        t.use_schema("ten").unwrap();
+        let tenant = t.snapshot().await.unwrap();
+        assert!(
+            tenant
+                .objects()
+                .all(|(_, name, _)| name.starts_with("ten.")),
+            "{}",
+            ferry_core::testkit::snapshot::listing(&tenant)
+        );
+        let (mine, expected) = (in_schema(&tenant, "ten"), in_schema(&whole, "ten"));
+        assert!(
+            mine.get("table", "users").is_some()
+                && mine.get("trigger", "posts.posts_touch").is_some()
+        );
+        assert!(
+            mine.differences(&expected).is_empty(),
+            "{:?}",
+            mine.differences(&expected)
+        );
+        assert_eq!(mine.len(), expected.len());
+    })
+    .await;
+}
+
 /// What a real application's migrations do to functions and triggers reads no snapshot
 /// whole: replacing a trigger function, creating a trigger, altering and dropping a function,
 /// re-creating a view, adding an enum value and taking it back. Each reads again the few
