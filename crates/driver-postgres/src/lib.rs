@@ -42,7 +42,7 @@
 //!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
 //!   a server that speaks another protocol, or nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): every non-system schema
-//!   read from `pg_catalog` in nine queries sent at once, in parts by owner (`snapshot.rs`;
+//!   read from `pg_catalog` in nine queries sent at once, in parts by owner (`snapshot/`;
 //!   in a tenant's schema, [`Driver::use_schema`], that schema only); objects in the current
 //!   schema (as at connect) are unqualified, others `schema.name`; extension members are left
 //!   out. [`Driver::changed_owners`] says which owners (relations, types, functions and
