@@ -13,22 +13,37 @@
 //!
 //! [`PostgresDriver::changed_owners`] empties the log in one statement and maps each entry
 //! to its owner ([`crate::snapshot`]): a relation for a column, index, constraint, trigger,
-//! default, rule or row type; a type for a domain constraint or array type. A dropped object
-//! is traced through the members the last read listed. Owners that existed before the step
-//! bring their dependents along: whatever `pg_depend` records as depending on the owner, its
-//! indexes, constraints, row type or array type (a view on a renamed table, a foreign key to
-//! it, a sequence owned by its column), followed to the end.
+//! default, rule or row type; a type for a domain constraint or array type; a function or
+//! procedure for itself. A dropped object is traced through the members the last read
+//! listed. Owners that existed before the step bring their dependents along: whatever
+//! `pg_depend` records as depending on the owner, its indexes, constraints, row type or array
+//! type (a view on a renamed table, a foreign key to it, a sequence owned by its column, a
+//! trigger or view calling a function). One round of them: a dependent may print the owner
+//! otherwise (its new name, a renamed column), but its own name and columns change only by
+//! DDL on it, which the log names, so what depends on the dependent prints the same. (Not
+//! followed further, a chain of tables each with a foreign key to the one before would be
+//! read whole at every change to its first table.)
+//!
+//! A function created, replaced, altered or dropped can also change how a call to *another*
+//! function of the same name is printed elsewhere (PostgreSQL qualifies a call whose name no
+//! longer resolves to the function it calls: a new overload, a new parameter default, a
+//! rename). So a changed function brings along whatever depends on any function of its name,
+//! and of its name before the step (the last read's name for its object id): each entry of
+//! the log carries the function's name, from the catalog or, when dropped, from its address.
 //!
 //! Where that could be wrong, the answer is "cannot tell" and the snapshot is read whole:
-//! - a change to a schema, an extension, a function, an operator, a collation or any other
-//!   object outside the families above (a new function can change how a call elsewhere is
-//!   printed; a schema rename renames everything in it);
+//! - a change to a schema, an extension, an operator, a cast, a collation or any other object
+//!   outside the families above (a schema rename renames everything in it);
+//! - a function of the same name as one of PostgreSQL's own (`pg_catalog`): calls to those
+//!   are not recorded in `pg_depend`;
+//! - a function changed whose earlier name no read listed;
 //! - a change of the settings that decide how definitions are printed (`search_path`,
 //!   `DateStyle`, `IntervalStyle`, `TimeZone`, `extra_float_digits`, `bytea_output`,
 //!   `standard_conforming_strings`, `quote_all_identifiers`), or a `search_path` with more
 //!   than one schema, where a new object could hide another of the same name;
 //! - a log that went missing (`DISCARD TEMP`) or could not be written; it is installed again;
-//! - an object the step created and dropped again, or a dropped one no read listed.
+//! - an object the step created and dropped again, or a dropped one no read listed (one the
+//!   step altered and then dropped is answered for by its drop).
 //!
 //! Needs a superuser (event triggers do), a direct connection (temporary objects do not
 //! survive a transaction-mode pooler) and PostgreSQL 12 or later; otherwise the driver does
@@ -55,6 +70,9 @@ pub(crate) struct Changes {
     gone: BTreeSet<String>,
     /// The printing settings at the last answer.
     settings: Option<String>,
+    /// Each function's (or procedure's) name as the reads found it, by object id: a rename
+    /// or drop reaches the calls to the other functions of its old name.
+    functions: HashMap<u32, BTreeSet<String>>,
     /// The statements of a partial read ([`crate::snapshot`]).
     pub(crate) prepared: Option<Prepared>,
     /// The dependents statement.
@@ -83,6 +101,9 @@ impl Changes {
                 }
             }
             self.gone.clear();
+        }
+        for (oid, name) in &read.functions {
+            self.functions.entry(*oid).or_default().insert(name.clone());
         }
         for (member, owner) in &read.members {
             if let Some(old) = self.members.insert(*member, owner.clone()) {
@@ -122,6 +143,7 @@ const OWNED: &[&str] = &[
     "pg_trigger",
     "pg_attrdef",
     "pg_rewrite",
+    "pg_proc",
 ];
 
 /// Commands whose object (the entry's own) did not exist before: nothing depended on it.
@@ -137,8 +159,13 @@ const CREATING: &[&str] = &[
     "CREATE DOMAIN",
 ];
 
-/// How many rounds of dependents to follow before giving up and reading everything.
-const MAX_ROUNDS: usize = 32;
+/// Commands that create a function or replace it with one of the same name: the name logged
+/// is the one it had before too.
+const FUNCTION_CREATING: &[&str] = &["CREATE FUNCTION", "CREATE PROCEDURE", "CREATE AGGREGATE"];
+
+/// What [`PostgresDriver::dependents`] lists when a changed function's name is also one of
+/// PostgreSQL's own.
+const BUILT_IN: &str = "!";
 
 impl PostgresDriver {
     /// See [`ferry_core::Driver::track_changes`]: only for a superuser on a direct connection.
@@ -168,13 +195,15 @@ impl PostgresDriver {
     /// Create the log, its functions and the event triggers (again, after a `DISCARD`).
     async fn install_log(&mut self) -> DriverResult<()> {
         let pid = self.server.backend_pid;
-        let log = |kind: &str, source: &str, tag: &str, dropped: &str| {
+        let log = |kind: &str, source: &str, tag: &str, dropped: &str, name: &str| {
             format!(
                 "CREATE OR REPLACE FUNCTION pg_temp.ferry_{kind}() RETURNS event_trigger \
                  LANGUAGE plpgsql AS $ferry$ BEGIN \
                  INSERT INTO pg_temp.ferry_changes \
-                 (classid, objid, objsubid, object_type, schema_name, command_tag, dropped) \
-                 SELECT classid, objid, objsubid, object_type, schema_name, {tag}, {dropped} \
+                 (classid, objid, objsubid, object_type, schema_name, command_tag, dropped, \
+                 name) \
+                 SELECT classid, objid, objsubid, object_type, schema_name, {tag}, {dropped}, \
+                 CASE WHEN classid = 'pg_catalog.pg_proc'::regclass THEN {name} END \
                  FROM pg_catalog.{source}(); \
                  EXCEPTION WHEN OTHERS THEN \
                  PERFORM pg_catalog.set_config('ferry.changes_lost', 'yes', false); \
@@ -189,20 +218,22 @@ impl PostgresDriver {
             "SET client_min_messages = warning; \
              CREATE TEMP TABLE IF NOT EXISTS ferry_changes (seq bigserial, classid oid, \
              objid oid, objsubid int, object_type text, schema_name text, command_tag text, \
-             dropped bool); \
+             dropped bool, name text); \
              {} {} RESET client_min_messages; \
              SELECT pg_catalog.set_config('ferry.changes_lost', '', false);",
             log(
                 "ddl_command_end",
                 "pg_event_trigger_ddl_commands",
                 "command_tag",
-                "false"
+                "false",
+                "(SELECT p.proname::text FROM pg_catalog.pg_proc p WHERE p.oid = objid)",
             ),
             log(
                 "sql_drop",
                 "pg_event_trigger_dropped_objects",
                 "NULL",
-                "true"
+                "true",
+                "address_names[pg_catalog.array_upper(address_names, 1)]",
             ),
         );
         self.client
@@ -277,6 +308,9 @@ impl PostgresDriver {
             subids: row
                 .get::<_, Option<Vec<Option<i32>>>>(11)
                 .unwrap_or_default(),
+            names: row
+                .get::<_, Option<Vec<Option<String>>>>(12)
+                .unwrap_or_default(),
         };
         if lost.as_deref().is_some_and(|l| !l.is_empty()) {
             let _ = self.install_log().await;
@@ -293,22 +327,29 @@ impl PostgresDriver {
         };
         changes.gone = found.gone;
         let mut owners = found.owners;
-        let mut frontier: BTreeSet<String> = found.existing;
-        for _ in 0..MAX_ROUNDS {
-            if frontier.is_empty() {
-                return Ok(Some(owners));
-            }
-            let dependents = self.dependents(&frontier).await?;
-            frontier = dependents
-                .into_iter()
-                .filter(|owner| owners.insert(owner.clone()))
-                .collect();
+        if found.existing.is_empty() && found.names.is_empty() {
+            return Ok(Some(owners));
         }
-        Ok(None)
+        // One round: what depends on a changed owner may print it otherwise, but keeps its
+        // own name and columns, so what depends on *it* prints the same (see the module
+        // documentation).
+        let names: Vec<String> = found.names.into_iter().collect();
+        let dependents = self.dependents(&found.existing, &names).await?;
+        if dependents.iter().any(|owner| owner == BUILT_IN) {
+            return Ok(None);
+        }
+        owners.extend(dependents);
+        Ok(Some(owners))
     }
 
-    /// The owners of whatever depends on `owners` or their parts.
-    async fn dependents(&mut self, owners: &BTreeSet<String>) -> DriverResult<Vec<String>> {
+    /// The owners of whatever depends on `owners` or their parts, or on a function named one
+    /// of `names`; [`BUILT_IN`] among them when one of `names` is also the name of one of
+    /// PostgreSQL's own functions.
+    async fn dependents(
+        &mut self,
+        owners: &BTreeSet<String>,
+        names: &[String],
+    ) -> DriverResult<Vec<String>> {
         let (mut relations, mut types, mut functions) = (Vec::new(), Vec::new(), Vec::new());
         for owner in owners {
             match OwnerKind::parse(owner) {
@@ -325,7 +366,12 @@ impl PostgresDriver {
                     .client
                     .prepare_typed(
                         &dependents_query(),
-                        &[Type::OID_ARRAY, Type::OID_ARRAY, Type::OID_ARRAY],
+                        &[
+                            Type::OID_ARRAY,
+                            Type::OID_ARRAY,
+                            Type::OID_ARRAY,
+                            Type::TEXT_ARRAY,
+                        ],
                     )
                     .await
                     .map_err(|e| db_error(&e))?;
@@ -337,7 +383,7 @@ impl PostgresDriver {
         };
         let rows = self
             .client
-            .query(&statement, &[&relations, &types, &functions])
+            .query(&statement, &[&relations, &types, &functions, &names])
             .await
             .map_err(|e| db_error(&e))?;
         Ok(rows
@@ -359,6 +405,8 @@ struct Entries {
     owners: Vec<Option<String>>,
     /// A column's number, 0 for a whole object.
     subids: Vec<Option<i32>>,
+    /// A function's name when the entry was logged (its address's, when dropped).
+    names: Vec<Option<String>>,
 }
 
 /// The owners the log names.
@@ -369,6 +417,8 @@ struct Found {
     existing: BTreeSet<String>,
     /// Those the step dropped.
     gone: BTreeSet<String>,
+    /// The names the changed functions had before the step and have after it.
+    names: BTreeSet<String>,
 }
 
 impl Entries {
@@ -379,8 +429,20 @@ impl Entries {
             owners: BTreeSet::new(),
             existing: BTreeSet::new(),
             gone: BTreeSet::new(),
+            names: BTreeSet::new(),
         };
         let mut created = BTreeSet::new();
+        // The objects the step dropped: an entry that altered one of them before is the
+        // drop's to answer for.
+        let dropped_objects: HashSet<(u32, u32)> = (0..self.classids.len())
+            .filter(|&i| self.dropped.get(i).copied().flatten().unwrap_or(false))
+            .filter_map(|i| {
+                Some((
+                    self.classids.get(i).copied().flatten()?,
+                    self.objids.get(i).copied().flatten()?,
+                ))
+            })
+            .collect();
         for i in 0..self.classids.len() {
             let at = |v: &Vec<Option<String>>| v.get(i).cloned().flatten();
             let schema = at(&self.schemas).unwrap_or_default();
@@ -407,14 +469,31 @@ impl Entries {
             }
             let dropped = self.dropped.get(i).copied().flatten().unwrap_or(false);
             let object_type = at(&self.object_types).unwrap_or_default();
+            if class == "pg_proc" {
+                // Its name now (or as dropped), and as the reads knew it: a step that
+                // creates a function logs its name then; any other must find the old name.
+                found.names.extend(at(&self.names));
+                match changes.functions.get(&objid) {
+                    Some(names) => found.names.extend(names.iter().cloned()),
+                    None if dropped
+                        || tag
+                            .as_deref()
+                            .is_some_and(|t| FUNCTION_CREATING.contains(&t)) => {}
+                    None => return None,
+                }
+            }
             // The object's own owner name, were it an owner itself.
             let own = match class.as_str() {
                 "pg_class" => Some(format!("r{objid}")),
                 "pg_type" => Some(format!("t{objid}")),
+                "pg_proc" => Some(format!("p{objid}")),
                 _ => None,
             };
             let owner = match at(&self.owners) {
                 Some(owner) => owner,
+                // Altered, then dropped by the same step: the drop's entry names its owner
+                // (it existed before, so the reads listed it) or gives up.
+                None if !dropped && dropped_objects.contains(&(classid, objid)) => continue,
                 None if !dropped => return None, // Created and gone again within the step.
                 None => match changes.members.get(&(classid, objid)) {
                     Some(owner) => owner.clone(),
@@ -517,14 +596,16 @@ fn log_query() -> String {
          array_agg(e.objid ORDER BY e.seq), array_agg(e.object_type ORDER BY e.seq), \
          array_agg(e.schema_name ORDER BY e.seq), array_agg(e.command_tag ORDER BY e.seq), \
          array_agg(e.dropped ORDER BY e.seq), array_agg(e.owner ORDER BY e.seq), \
-         array_agg(e.objsubid ORDER BY e.seq) \
+         array_agg(e.objsubid ORDER BY e.seq), array_agg(e.name ORDER BY e.seq) \
          FROM entries e",
         owner = owner_of("l.classid", "l.objid"),
     )
 }
 
 /// The owners of what depends (`pg_depend`) on the relations `$1`, types `$2` and functions
-/// `$3`, or on their indexes, constraints, row types and array types.
+/// `$3`, or on their indexes, constraints, row types and array types, or on any function named
+/// one of `$4`; and [`BUILT_IN`] when one of `$4` names a function of PostgreSQL's own (its
+/// object id below 16384, `FirstNormalObjectId`: calls to those are not recorded).
 fn dependents_query() -> String {
     format!(
         "WITH parts(classid, objid) AS ( \
@@ -543,10 +624,14 @@ fn dependents_query() -> String {
              WHERE t.oid = ANY($2) \
            UNION ALL SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid \
              FROM pg_catalog.pg_constraint co WHERE co.contypid = ANY($2) \
-           UNION ALL SELECT 'pg_catalog.pg_proc'::regclass::oid, p FROM unnest($3::oid[]) p) \
+           UNION ALL SELECT 'pg_catalog.pg_proc'::regclass::oid, p FROM unnest($3::oid[]) p \
+           UNION ALL SELECT 'pg_catalog.pg_proc'::regclass::oid, p.oid \
+             FROM pg_catalog.pg_proc p WHERE p.proname = ANY($4::text[])) \
          SELECT DISTINCT {owner} FROM parts s \
          JOIN pg_catalog.pg_depend d ON d.refclassid = s.classid AND d.refobjid = s.objid \
-         WHERE d.deptype <> 'i'",
+         WHERE d.deptype <> 'i' \
+         UNION ALL SELECT '{BUILT_IN}' WHERE EXISTS (SELECT FROM pg_catalog.pg_proc p \
+           WHERE p.proname = ANY($4::text[]) AND p.oid < 16384)",
         owner = owner_of("d.classid", "d.objid"),
     )
 }

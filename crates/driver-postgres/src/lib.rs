@@ -45,11 +45,12 @@
 //!   never the password; a missing database is [`ferry_core::DriverErrorKind::DatabaseMissing`];
 //!   a server that speaks another protocol, or nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot_parts`], for `ferry verify`): every non-system schema
-//!   read from `pg_catalog` in nine queries, in parts by owner (`snapshot.rs`); objects in the
-//!   current schema (as at connect) are unqualified, others `schema.name`; extension members
-//!   are left out. [`Driver::changed_owners`] says which owners the DDL since the last
-//!   snapshot changed, from event triggers (`changes.rs`; a superuser on a direct connection,
-//!   otherwise every snapshot is read whole).
+//!   read from `pg_catalog` in nine queries sent at once, in parts by owner (`snapshot/`;
+//!   in a tenant's schema, [`Driver::use_schema`], that schema only); objects in the current
+//!   schema (as at connect) are unqualified, others `schema.name`; extension members are left
+//!   out. [`Driver::changed_owners`] says which owners (relations, types, functions and
+//!   procedures) the DDL since the last snapshot changed, from event triggers (`changes.rs`; a
+//!   superuser on a direct connection, otherwise every snapshot is read whole).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_core::DriverError> {
@@ -143,6 +144,9 @@ pub struct PostgresDriver {
     /// Schema per tenant ([`Driver::use_schema`]): `SET LOCAL search_path TO` this (quoted)
     /// at the start of every transaction.
     search_path: Option<String>,
+    /// The tenant's schema as named ([`Driver::use_schema`]): a whole snapshot reads its
+    /// objects only ([`crate::snapshot`]).
+    tenant: Option<String>,
     /// Change tracking for `verify`'s snapshots, once [`Driver::track_changes`] turned it on
     /// ([`crate::changes`]).
     changes: Option<changes::Changes>,
@@ -344,6 +348,7 @@ impl PostgresDriver {
             atomic: false,
             sequence: None,
             search_path: None,
+            tenant: None,
             changes: None,
             lint_carry: None,
             session,
@@ -1039,6 +1044,7 @@ impl Driver for PostgresDriver {
 
     fn use_schema(&mut self, schema: &str) -> DriverResult<()> {
         self.search_path = Some(quote_ident(schema, '"'));
+        self.tenant = Some(schema.to_owned());
         Ok(())
     }
 

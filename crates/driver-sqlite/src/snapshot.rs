@@ -328,8 +328,10 @@ fn is_internal(name: &str) -> bool {
 /// Up to this many tables, a read runs each table's pragmas as statements of their own; more,
 /// it joins them in one query per pragma. A `PRAGMA` statement is cheap to prepare, a query
 /// joining table-valued pragmas is not (and is prepared again after every schema change), and
-/// such a join runs the same `PRAGMA` for each table anyway.
-const FEW_TABLES: usize = 8;
+/// such a join runs the same `PRAGMA` for each table anyway. On a new connection (each target
+/// of `drift --fleet`), 20 tables' pragmas cost less than preparing the four joins: about
+/// 15 % less CPU for the drift of 300 files of 20 tables than with 8 here.
+const FEW_TABLES: usize = 32;
 
 /// How a read runs the pragmas of the ordinary tables it reads.
 enum Pragmas<'a> {
@@ -969,7 +971,7 @@ fn tokenize(sql: &str) -> Vec<Token<'_>> {
 mod tests {
     use super::*;
 
-    /// More tables than [`FEW_TABLES`], odd names, foreign keys with implicit targets (one
+    /// Odd names (the test adds tables, to more than [`FEW_TABLES`]), foreign keys with implicit targets (one
     /// in another case, one to itself), a virtual table with its shadow tables, a view with a
     /// trigger.
     const SCHEMA: &str = "
@@ -999,6 +1001,11 @@ CREATE VIRTUAL TABLE notes USING fts5(body);
     fn a_part_read_alone_is_the_part_read_whole() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA).unwrap();
+        // More tables than a read runs pragmas for one by one.
+        let fillers: String = (0..FEW_TABLES)
+            .map(|i| format!("CREATE TABLE filler{i} (id INTEGER PRIMARY KEY, v TEXT UNIQUE);"))
+            .collect();
+        conn.execute_batch(&fillers).unwrap();
         let none = BTreeSet::new();
         let whole = read(&conn, None, &none).unwrap();
         assert!(whole.len() > FEW_TABLES, "the whole read joins the pragmas");

@@ -1,7 +1,8 @@
 //! `cargo xtask bench --drift`: what `ferry drift` (SPEC §12) costs on a long history, against
 //! `forwards all` of the same history on an empty database (issue 21: drift at most 1.5× it).
 //!
-//! The app of `--verify` (N migrations, 300 by default, each `CREATE TABLE` + `CREATE INDEX`).
+//! The app of `--verify` (N migrations, 300 by default), in its two histories
+//! ([`super::history`]: synthetic, and shaped like a real application's).
 //! Per backend and run: a fresh database, `forwards all` timed, then `ferry drift` on it timed
 //! (its scratch database on the same server, or a temporary SQLite file). Medians of `--runs`.
 //! A benchmark: it asserts nothing about time, but a drift run that finds drift is an error.
@@ -13,6 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 const APP: &str = "big";
+
+/// The histories measured, each on every backend.
+const SHAPES: [super::history::Shape; 2] = [
+    super::history::Shape::Synthetic,
+    super::history::Shape::RealApp,
+];
 
 /// What to measure.
 pub struct DriftBench {
@@ -34,23 +41,19 @@ pub fn run(b: &DriftBench) -> Result<()> {
         .prefix("ferry-drift-bench-")
         .tempdir()?;
     let folder = dir.path().join("migrations").join(APP);
-    std::fs::create_dir_all(&folder)?;
-    for i in 1..=b.migrations {
-        std::fs::write(
-            folder.join(format!("{:014}_t{i}.sql", 20240000000000u64 + i as u64)),
-            format!(
-                "-- ferry:up\nCREATE TABLE t{i} (id INTEGER PRIMARY KEY, name VARCHAR(50), created_at TIMESTAMP);\nCREATE INDEX t{i}_name ON t{i} (name);\n-- ferry:down\nDROP TABLE t{i};\n"
-            ),
-        )?;
-    }
     std::fs::write(
         dir.path().join("ferry.toml"),
         format!("[[app]]\nname = \"{APP}\"\nmigrations = \"migrations/{APP}\"\n"),
     )?;
     let mut text = String::from(
-        "| backend | forwards all | drift | ratio | per migration |\n|---|---|---|---|---|\n",
+        "| backend | history | forwards all | drift | ratio | per migration |\n|---|---|---|---|---|---|\n",
     );
-    for (backend, server) in &b.backends {
+    for (shape, (backend, server)) in SHAPES
+        .iter()
+        .flat_map(|shape| b.backends.iter().map(move |backend| (*shape, backend)))
+    {
+        super::history::write(&folder, shape, backend, b.migrations)?;
+        let history = shape.name();
         let mut runs = Vec::new();
         for run in 1..=b.runs.max(1) {
             let (forwards, drift) = forwards_then(
@@ -61,7 +64,7 @@ pub fn run(b: &DriftBench) -> Result<()> {
                 |scratch| vec!["drift".into(), "--scratch-url".into(), scratch.into()],
             )?;
             eprintln!(
-                "{backend} run {run}: forwards all {:.2} s, drift {:.2} s ({:.2}×)",
+                "{backend} {history} run {run}: forwards all {:.2} s, drift {:.2} s ({:.2}×)",
                 forwards.as_secs_f64(),
                 drift.as_secs_f64(),
                 drift.as_secs_f64() / forwards.as_secs_f64().max(1e-9)
@@ -81,7 +84,7 @@ pub fn run(b: &DriftBench) -> Result<()> {
         );
         let per_migration = drift * 1000.0 / b.migrations as f64;
         let line = format!(
-            "| {backend} | {forwards:.2} s | {drift:.2} s | {ratio:.2}× | {per_migration:.1} ms |\n"
+            "| {backend} | {history} | {forwards:.2} s | {drift:.2} s | {ratio:.2}× | {per_migration:.1} ms |\n"
         );
         eprint!("{line}");
         text.push_str(&line);

@@ -6,7 +6,9 @@
 //! starts from unmigrated targets and is checked afterwards (`check --fleet --strict`). Peak
 //! RSS of the fleet process at P = 1 and P = 16 gives the memory per running target. Then, on
 //! the migrated fleet, `check --fleet`, `drift --fleet` (one replay for the whole fleet) and
-//! `drift` of one target. A benchmark: it asserts nothing about time.
+//! `drift` of one target. PostgreSQL schemas of one database (100 by default, schema per
+//! tenant) are migrated by `ferry --fleet forwards all --parallel 8` only, then measured the
+//! same way on the migrated fleet. A benchmark: it asserts nothing about time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +29,8 @@ pub struct FleetBench {
     pub postgres: usize,
     /// SQLite files (0: none).
     pub sqlite: usize,
+    /// PostgreSQL schemas of one database (0: none).
+    pub schemas: usize,
     /// Migrations per target.
     pub migrations: usize,
     /// Rewrite the fleet section of docs/benchmarks.md.
@@ -121,6 +125,9 @@ pub fn run(b: &FleetBench) -> Result<()> {
             let _ = rt.block_on(ferry_driver_postgres::testing::drop_database(name));
         }
         samples.extend(result?);
+    }
+    if b.schemas > 0 {
+        samples.extend(schema_fleet(b)?);
     }
     let table = render(&samples, b.migrations);
     print!("{table}");
@@ -255,6 +262,77 @@ fn measure_backend(
     Ok(samples)
 }
 
+/// A fleet of PostgreSQL schemas in one database: migrated once by the fleet, then checked
+/// and drifted.
+fn schema_fleet(b: &FleetBench) -> Result<Vec<Sample>> {
+    let dir = project(b.migrations)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let name = ferry_driver_postgres::testing::unique_name("fleet_schemas");
+    let url = rt
+        .block_on(ferry_driver_postgres::testing::create_database(&name))
+        .map_err(|e| anyhow::anyhow!("creating a PostgreSQL database: {e}"))?;
+    let result = (|| -> Result<Vec<Sample>> {
+        let schemas: Vec<String> = (0..b.schemas).map(|i| format!("tenant{i:04}")).collect();
+        let create: Vec<String> = schemas
+            .iter()
+            .map(|s| format!("CREATE SCHEMA {s};"))
+            .collect();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(connection);
+            client.batch_execute(&create.join("\n")).await?;
+            drop(client);
+            let _ = task.await;
+            Ok::<_, tokio_postgres::Error>(())
+        })
+        .context("creating the tenants' schemas")?;
+        let list: Vec<String> = schemas.iter().map(|s| format!("\"{s}\"")).collect();
+        let config = format!(
+            "database_url = \"{url}\"\nschemas = [{}]\n{}",
+            list.join(", "),
+            app_config()
+        );
+        std::fs::write(dir.path().join("ferry.toml"), config)?;
+        let mut samples = Vec::new();
+        let backend = "postgres schemas";
+        for (mode, args) in [
+            (
+                "ferry --fleet --parallel 8".to_owned(),
+                vec!["-q", "--fleet", "--parallel", "8", "forwards", "all"],
+            ),
+            (
+                "check --fleet --parallel 8".to_owned(),
+                vec!["-q", "--fleet", "--parallel", "8", "check", "--strict"],
+            ),
+            (
+                "drift --fleet --parallel 8".to_owned(),
+                vec!["-q", "--fleet", "--parallel", "8", "drift"],
+            ),
+            (
+                "drift of one target (one replay)".to_owned(),
+                vec!["-q", "--fleet", "--target", "tenant0000", "drift"],
+            ),
+        ] {
+            let before = cpu_counters();
+            let (wall, cpu, rss) = measured(dir.path(), &b.ferry, &args)?;
+            eprintln!("{backend} {mode}: {:.2} s", wall.as_secs_f64());
+            samples.push(Sample {
+                backend,
+                targets: schemas.len(),
+                mode,
+                wall,
+                process: Some((cpu, rss)),
+                busy: busy_share(before, cpu_counters()),
+            });
+        }
+        Ok(samples)
+    })();
+    let _ = rt.block_on(ferry_driver_postgres::testing::drop_database(&name));
+    result
+}
+
 /// Run ferry through xtask's measuring helper: wall time, CPU time and peak RSS.
 fn measured(project: &Path, ferry: &Path, args: &[&str]) -> Result<(Duration, Duration, u64)> {
     let report = project.join("measure.txt");
@@ -325,11 +403,15 @@ fn render(samples: &[Sample], migrations: usize) -> String {
         "| backend | targets × migrations | mode | wall | vs. shell loop | ferry CPU | peak RSS | machine busy |\n|---|---|---|---|---|---|---|---|\n",
     );
     for s in samples {
-        let sequential = samples
+        let ratio = samples
             .iter()
             .find(|o| o.backend == s.backend && o.mode.starts_with("shell loop"))
-            .map_or(Duration::ZERO, |o| o.wall);
-        let ratio = s.wall.as_secs_f64() / sequential.as_secs_f64().max(1e-9);
+            .map_or("-".to_owned(), |o| {
+                format!(
+                    "{:.2}×",
+                    s.wall.as_secs_f64() / o.wall.as_secs_f64().max(1e-9)
+                )
+            });
         let (cpu, rss) = match s.process {
             Some((cpu, rss)) => (
                 format!("{:.2} s", cpu.as_secs_f64()),
@@ -341,12 +423,34 @@ fn render(samples: &[Sample], migrations: usize) -> String {
             .busy
             .map_or("-".to_owned(), |b| format!("{:.0} %", b * 100.0));
         text.push_str(&format!(
-            "| {} | {} × {migrations} | {} | {:.2} s | {ratio:.2}× | {cpu} | {rss} | {busy} |\n",
+            "| {} | {} × {migrations} | {} | {:.2} s | {ratio} | {cpu} | {rss} | {busy} |\n",
             s.backend,
             s.targets,
             s.mode,
             s.wall.as_secs_f64()
         ));
+    }
+    // Issue 21: drift of the whole fleet at most 2× one `check --fleet` plus one replay (the
+    // drift of one target).
+    for backend in ["sqlite", "postgres", "postgres schemas"] {
+        let wall = |mode: &str| {
+            samples
+                .iter()
+                .find(|s| s.backend == backend && s.mode.starts_with(mode))
+                .map(|s| s.wall.as_secs_f64())
+        };
+        if let (Some(check), Some(drift), Some(one)) = (
+            wall("check --fleet"),
+            wall("drift --fleet"),
+            wall("drift of one target"),
+        ) {
+            let target = 2.0 * check + one;
+            let verdict = if drift <= target { "met" } else { "**missed**" };
+            text.push_str(&format!(
+                "\n{backend}: drift --fleet {drift:.2} s against 2 × check {check:.2} s + one drift {one:.2} s = {target:.2} s ({:.2}×): {verdict}.\n",
+                drift / target
+            ));
+        }
     }
     for backend in ["sqlite", "postgres"] {
         let rss = |p: usize| {

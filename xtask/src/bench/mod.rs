@@ -37,6 +37,7 @@ use crate::{build_ferry, target_dir, workspace_root};
 pub mod drift;
 pub mod fleet;
 mod floor;
+pub mod history;
 pub mod lint;
 mod measure;
 mod report;
@@ -120,6 +121,9 @@ pub struct BenchArgs {
     /// With --fleet: SQLite files (0 for none)
     #[arg(long, default_value_t = 1000, requires = "fleet")]
     fleet_sqlite: usize,
+    /// With --fleet: PostgreSQL schemas of one database (schema per tenant; 0 for none)
+    #[arg(long, default_value_t = 100, requires = "fleet")]
+    fleet_schemas: usize,
     /// With --fleet: migrations per target
     #[arg(long, default_value_t = 20, requires = "fleet")]
     fleet_migrations: usize,
@@ -160,6 +164,7 @@ impl BenchArgs {
             fleet: false,
             fleet_postgres: 0,
             fleet_sqlite: 0,
+            fleet_schemas: 0,
             fleet_migrations: 0,
             verify: false,
             verify_migrations: 0,
@@ -286,6 +291,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ferry: binary,
             postgres: args.fleet_postgres,
             sqlite: args.fleet_sqlite,
+            schemas: args.fleet_schemas,
             migrations: args.fleet_migrations.max(1),
             write_docs: args.write_docs,
         });

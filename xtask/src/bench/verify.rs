@@ -1,8 +1,10 @@
 //! `cargo xtask bench --verify`: what `ferry verify` (SPEC §9) costs on a long history,
 //! against plain `forwards all`, `backwards all -y`, `forwards all` on the same backend.
 //!
-//! One app of N migrations (300 by default), each `CREATE TABLE` + `CREATE INDEX`, down
-//! `DROP TABLE`. Verify runs with `-v`, whose last line says how much of its time went to
+//! One app of N migrations (300 by default), in two histories ([`super::history`]): the
+//! synthetic one (each `CREATE TABLE` + `CREATE INDEX`, down `DROP TABLE`) and one shaped like
+//! a real application's (foreign keys, views over joins re-created, trigger functions and
+//! procedures replaced, enums extended). Verify runs with `-v`, whose last line says how much of its time went to
 //! schema snapshots. Each backend runs `--runs` times on fresh databases and the medians are
 //! reported. A benchmark: it asserts nothing about time.
 
@@ -13,6 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 const APP: &str = "big";
+
+/// The histories measured, each on every backend.
+const SHAPES: [super::history::Shape; 2] = [
+    super::history::Shape::Synthetic,
+    super::history::Shape::RealApp,
+];
 
 /// What to measure.
 pub struct VerifyBench {
@@ -34,34 +42,31 @@ pub fn run(b: &VerifyBench) -> Result<()> {
         .prefix("ferry-verify-bench-")
         .tempdir()?;
     let folder = dir.path().join("migrations").join(APP);
-    std::fs::create_dir_all(&folder)?;
-    for i in 1..=b.migrations {
-        std::fs::write(
-            folder.join(format!("{:014}_t{i}.sql", 20240000000000u64 + i as u64)),
-            format!(
-                "-- ferry:up\nCREATE TABLE t{i} (id INTEGER PRIMARY KEY, name VARCHAR(50), created_at TIMESTAMP);\nCREATE INDEX t{i}_name ON t{i} (name);\n-- ferry:down\nDROP TABLE t{i};\n"
-            ),
-        )?;
-    }
     std::fs::write(
         dir.path().join("ferry.toml"),
         format!("[[app]]\nname = \"{APP}\"\nmigrations = \"migrations/{APP}\"\n"),
     )?;
     let mut text = String::from(
-        "| backend | up + down + up | verify | ratio | per migration | of which snapshots |\n|---|---|---|---|---|---|\n",
+        "| backend | history | up + down + up | verify | ratio | per migration | of which snapshots | read whole |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for (backend, server) in &b.backends {
+    for (shape, (backend, server)) in SHAPES
+        .iter()
+        .flat_map(|shape| b.backends.iter().map(move |backend| (*shape, backend)))
+    {
+        super::history::write(&folder, shape, backend, b.migrations)?;
+        let history = shape.name();
         let mut runs = Vec::new();
         for run in 1..=b.runs.max(1) {
-            let (plain, verify, snapshots) = measure(b, dir.path(), backend, server.as_deref())?;
+            let (plain, verify, snapshots, whole) =
+                measure(b, dir.path(), backend, server.as_deref())?;
             eprintln!(
-                "{backend} run {run}: up + down + up {:.2} s, verify {:.2} s ({:.1}×), snapshots {:.2} s",
+                "{backend} {history} run {run}: up + down + up {:.2} s, verify {:.2} s ({:.1}×), snapshots {:.2} s, {whole} read whole",
                 plain.as_secs_f64(),
                 verify.as_secs_f64(),
                 verify.as_secs_f64() / plain.as_secs_f64().max(1e-9),
                 snapshots.as_secs_f64()
             );
-            runs.push((plain, verify, snapshots));
+            runs.push((plain, verify, snapshots, whole));
         }
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -77,9 +82,10 @@ pub fn run(b: &VerifyBench) -> Result<()> {
                 .collect(),
         );
         let share = snapshots / verify.max(1e-9) * 100.0;
+        let whole = runs.iter().map(|r| r.3).max().unwrap_or(0);
         let per_migration = verify * 1000.0 / b.migrations as f64;
         let line = format!(
-            "| {backend} | {plain:.2} s | {verify:.2} s | {ratio:.1}× | {per_migration:.1} ms | {snapshots:.2} s ({share:.0} %) |\n"
+            "| {backend} | {history} | {plain:.2} s | {verify:.2} s | {ratio:.1}× | {per_migration:.1} ms | {snapshots:.2} s ({share:.0} %) | {whole} |\n"
         );
         eprint!("{line}");
         text.push_str(&line);
@@ -107,7 +113,7 @@ fn measure(
     project: &Path,
     backend: &str,
     server: Option<&str>,
-) -> Result<(Duration, Duration, Duration)> {
+) -> Result<(Duration, Duration, Duration, u64)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -172,7 +178,13 @@ fn measure(
             .and_then(|part| part.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .context("cannot read the snapshot time")?;
-        Ok((plain, verify, Duration::from_millis(snapshots_ms)))
+        // `(W read whole, ...`: how many snapshots change tracking could not spare.
+        let whole: u64 = line
+            .split_once(" (")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .context("cannot read how many snapshots were read whole")?;
+        Ok((plain, verify, Duration::from_millis(snapshots_ms), whole))
     })();
     match backend {
         "postgres" => {

@@ -411,6 +411,8 @@ fn drift_fleet_of_schemas(b: Backend) {
         &[
             "CREATE INDEX hand_idx ON tenant_b.people (email, id)",
             "ALTER TABLE tenant_c.posts ALTER COLUMN title TYPE VARCHAR(40)",
+            // Outside every tenant's schema: no tenant's drift (each reads its own schema).
+            "CREATE TABLE public.outside (id INT)",
         ],
     );
     let before = p.db.dump();

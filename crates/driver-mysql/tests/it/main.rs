@@ -972,6 +972,53 @@ async fn changed_owners_are_what_the_sql_names() {
     .await;
 }
 
+/// What a real application's migrations do to routines, triggers, views and enums reads no
+/// snapshot whole: each step reads again the few owners its text names.
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_routines_reads_no_snapshot_whole() {
+    use ferry_core::testkit::snapshot::follow;
+
+    with_database("routines", |url| async move {
+        let mut d = open(&url, "ferry_migrations").await;
+        d.ensure_table().await.unwrap();
+        d.execute(
+            "CREATE TABLE parent (id INT PRIMARY KEY, status ENUM('a', 'b'));
+             CREATE TABLE child (id INT PRIMARY KEY, pid INT, name VARCHAR(20),
+               CONSTRAINT child_fk FOREIGN KEY (pid) REFERENCES parent (id));
+             CREATE VIEW kids AS SELECT id FROM child;",
+            false,
+        )
+        .await
+        .unwrap();
+        let s = d.snapshot().await.unwrap();
+        let s = follow(&mut d, s, "SELECT 1;").await;
+        let steps = [
+            "CREATE PROCEDURE purge_kids() DELETE FROM child WHERE id < 0;",
+            "DROP PROCEDURE purge_kids; CREATE PROCEDURE purge_kids() BEGIN DELETE FROM child WHERE pid IS NULL; END;",
+            "CREATE FUNCTION kids_count() RETURNS INT DETERMINISTIC READS SQL DATA \
+             RETURN (SELECT COUNT(*) FROM child);",
+            "CREATE TRIGGER child_touch BEFORE UPDATE ON child FOR EACH ROW SET NEW.name = NEW.name;",
+            "DROP TRIGGER child_touch; \
+             CREATE TRIGGER child_touch BEFORE INSERT ON child FOR EACH ROW SET NEW.name = 'x';",
+            "CREATE OR REPLACE VIEW kids AS SELECT c.id, p.status, kids_count() AS n \
+             FROM child c JOIN parent p ON p.id = c.pid;",
+            "ALTER TABLE parent MODIFY COLUMN status ENUM('a', 'b', 'c');",
+            "DROP FUNCTION kids_count; DROP PROCEDURE purge_kids; DROP TRIGGER child_touch;",
+        ];
+        let mut s = s;
+        for sql in steps {
+            s = follow(&mut d, s, sql).await;
+        }
+        let reads = s.reads().expect("tracked");
+        assert_eq!(
+            (reads.whole, reads.partial),
+            (1, 1 + steps.len() as u64),
+            "{reads:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tracked_snapshots_stay_exact() {
     use ferry_core::testkit::snapshot::assert_change;

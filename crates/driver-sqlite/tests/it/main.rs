@@ -1084,6 +1084,21 @@ async fn the_tracker_reads_only_what_changed() {
         ),
         ("ALTER TABLE extra ADD COLUMN note TEXT;", 1),
         ("DROP TABLE extra;", 1),
+        // Triggers and views created, re-created over joins and dropped: their table or view.
+        ("CREATE TRIGGER t1_touch AFTER UPDATE ON t1 BEGIN SELECT 1; END;", 1),
+        (
+            "DROP TRIGGER t1_touch; CREATE TRIGGER t1_touch AFTER INSERT ON t1 BEGIN SELECT 2; END;",
+            1,
+        ),
+        (
+            "CREATE VIEW v1 AS SELECT a.id, b.v FROM t1 a JOIN t2 b ON b.id = a.id;",
+            1,
+        ),
+        (
+            "DROP VIEW v1; CREATE VIEW v1 AS SELECT a.id FROM t1 a JOIN t3 b ON b.id = a.id;",
+            1,
+        ),
+        ("DROP TRIGGER t1_touch; DROP VIEW v1;", 2),
         ("SELECT * FROM t1; INSERT INTO t2 (v) VALUES ('x');", 0),
     ] {
         d.execute_step(sql, false).await.unwrap();

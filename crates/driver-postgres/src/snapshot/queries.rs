@@ -1,321 +1,19 @@
-//! The schema snapshot ([`ferry_core::schema`], SPEC §9.3) read from `pg_catalog`, in parts
-//! by owner ([`ferry_core::Driver::snapshot_parts`]).
-//!
-//! One query per family of objects, whatever the schema's size (nine in all): schemas,
-//! extensions, relations (tables, views, materialised views, sequences), columns,
-//! constraints, indexes, triggers, functions and procedures, types (enum, domain, composite,
-//! range). Each returns rows of `(kind, name, properties, owner)`, the properties as a
-//! `text[]` of alternating names and values (a NULL value leaves the property unset), so that
-//! one loop fills the parts.
-//!
-//! Owners are named by catalog and object id: `r<oid>` a relation (a table with its columns,
-//! constraints, indexes and triggers; a view; a materialised view; a sequence), `t<oid>` a
-//! type, `p<oid>` a function or procedure, `n<oid>` a schema, `e<oid>` an extension. A read
-//! of some owners runs the families of relations, types and functions restricted to them
-//! (`= ANY($2)` on the catalogs' own indexes); schemas and extensions are read whole only
-//! (a change to them makes [`crate::changes`] say it cannot tell what changed). Beside the
-//! families, one query lists each owner's *members*: the indexes, constraints, triggers,
-//! defaults, rules and row types that belong to it, so that a dropped one, which the catalog
-//! no longer knows, can still be traced to its owner.
-//!
-//! Every non-system schema is read. Objects in the connection's current schema (as it was
-//! when the driver connected, so that a migration changing `search_path` does not rename
-//! everything) are named unqualified, others `schema.name`. Objects that belong to an
-//! extension are left out: the extension and its version stand for them. So are the
-//! objects PostgreSQL derives from others: identity sequences (the column's `identity`
-//! says it), indexes that implement a constraint, constraints cloned onto partitions.
-//!
-//! A whole read uses unnamed statements (`query_typed`), as everywhere in this driver. A read
-//! of some owners, which only happens on a direct connection ([`crate::changes`]), uses
-//! statements prepared once per connection: their generic plans look the owners up by index,
-//! and planning them again each time would cost more than running them.
+//! The catalog queries of a snapshot ([`super`]): one per family of objects, the members
+//! query, and the SQL fragments they share.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use ferry_core::driver::DriverResult;
-use ferry_core::schema::Part;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Row;
-
-use crate::error::db_error;
-use crate::PostgresDriver;
-
-/// `pg_catalog.pg_inherits`'s object id (fixed in every PostgreSQL): the members query's rows
-/// of it are a child's parents.
-const PG_INHERITS: u32 = 2611;
-
-/// A part's owner: which catalog, and how a read of some owners finds the family's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OwnerKind {
-    /// `r<oid>`, a relation.
-    Relation,
-    /// `t<oid>`, a type.
-    Type,
-    /// `p<oid>`, a function or procedure.
-    Function,
-}
-
-impl OwnerKind {
-    /// The kind and object id of an owner's name, if it is one of a relation, type or function.
-    pub(crate) fn parse(owner: &str) -> Option<(OwnerKind, u32)> {
-        let kind = match owner.as_bytes().first()? {
-            b'r' => OwnerKind::Relation,
-            b't' => OwnerKind::Type,
-            b'p' => OwnerKind::Function,
-            _ => return None,
-        };
-        Some((kind, owner[1..].parse().ok()?))
-    }
-}
-
-/// The owners of a partial read, by kind.
-#[derive(Debug, Default)]
-pub(crate) struct Owners {
-    pub(crate) relations: Vec<u32>,
-    pub(crate) types: Vec<u32>,
-    pub(crate) functions: Vec<u32>,
-}
-
-impl Owners {
-    fn of(&self, kind: OwnerKind) -> &Vec<u32> {
-        match kind {
-            OwnerKind::Relation => &self.relations,
-            OwnerKind::Type => &self.types,
-            OwnerKind::Function => &self.functions,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.relations.is_empty() && self.types.is_empty() && self.functions.is_empty()
-    }
-}
-
-/// The statements of a partial read, prepared once per connection: one per family of
-/// relations, types and functions, then the members query.
-pub(crate) type Prepared = Vec<tokio_postgres::Statement>;
-
-/// What a read found: the parts, and each member's owner (`(classid, objid)` → owner).
-pub(crate) struct Read {
-    pub(crate) parts: BTreeMap<String, Part>,
-    pub(crate) members: Vec<((u32, u32), String)>,
-}
-
-impl PostgresDriver {
-    /// See [`ferry_core::Driver::snapshot_parts`].
-    pub(crate) async fn snapshot_parts(
-        &mut self,
-        owners: Option<&BTreeSet<String>>,
-    ) -> DriverResult<BTreeMap<String, Part>> {
-        let read = match owners {
-            None => self.read_whole().await?,
-            Some(owners) => {
-                let mut asked = Owners::default();
-                for owner in owners {
-                    if self.changes.as_ref().is_some_and(|c| c.is_gone(owner)) {
-                        continue; // Dropped by the last step: nothing left to read.
-                    }
-                    match OwnerKind::parse(owner) {
-                        Some((OwnerKind::Relation, oid)) => asked.relations.push(oid),
-                        Some((OwnerKind::Type, oid)) => asked.types.push(oid),
-                        Some((OwnerKind::Function, oid)) => asked.functions.push(oid),
-                        // Schemas and extensions are read whole only.
-                        None => {}
-                    }
-                }
-                self.read_owners(&asked).await?
-            }
-        };
-        if let Some(changes) = &mut self.changes {
-            changes.remember(owners, &read);
-        }
-        Ok(read.parts)
-    }
-
-    /// Every family and every member, with unnamed statements.
-    async fn read_whole(&mut self) -> DriverResult<Read> {
-        let home: &(dyn ToSql + Sync) = &self.home_schema;
-        let mut results = Vec::new();
-        for family in families() {
-            results.push(
-                self.client
-                    .query_typed(&family.sql, &[(home, Type::TEXT)])
-                    .await
-                    .map_err(|e| db_error(&e))?,
-            );
-        }
-        let members = self
-            .client
-            .query_typed(&members(false), &[])
-            .await
-            .map_err(|e| db_error(&e))?;
-        self.collect(results, members)
-    }
-
-    /// The families of relations, types and functions and the members of `owners` only,
-    /// sent at once: one round trip.
-    async fn read_owners(&mut self, owners: &Owners) -> DriverResult<Read> {
-        if owners.is_empty() {
-            return Ok(Read {
-                parts: BTreeMap::new(),
-                members: Vec::new(),
-            });
-        }
-        let prepared = self.prepared().await?;
-        let scoped: Vec<Family> = families()
-            .into_iter()
-            .filter(|f| f.scope.is_some())
-            .collect();
-        let home: &(dyn ToSql + Sync) = &self.home_schema;
-        let params: Vec<[&(dyn ToSql + Sync); 2]> = scoped
-            .iter()
-            .map(|family| {
-                let (kind, _) = family.scope.expect("filtered above");
-                [home, owners.of(kind) as &(dyn ToSql + Sync)]
-            })
-            .collect();
-        let member_params: [&(dyn ToSql + Sync); 2] = [&owners.relations, &owners.types];
-        let client = &self.client;
-        // A family whose owners are none has nothing to say.
-        let reads = prepared
-            .iter()
-            .zip(&params)
-            .zip(&scoped)
-            .filter(|(_, family)| {
-                family
-                    .scope
-                    .is_some_and(|(kind, _)| !owners.of(kind).is_empty())
-            })
-            .map(|((statement, params), _)| client.query(statement, params));
-        let members = client.query(
-            prepared.last().expect("the members statement"),
-            &member_params,
-        );
-        // Generic plans, always: they look the owners up by index, and the custom plans
-        // PostgreSQL would otherwise make each time cost more to plan than to run. Set for
-        // this transaction only, sent with the queries (`biased`: in this order).
-        let (begun, results, members, committed) = tokio::join!(
-            biased;
-            client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"),
-            futures_util::future::try_join_all(reads),
-            members,
-            client.batch_execute("COMMIT"),
-        );
-        let read = begun
-            .and(results)
-            .and_then(|results| Ok((results, members?)));
-        if read.is_err() {
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
-        let (results, members) = read
-            .and_then(|r| committed.map(|()| r))
-            .map_err(|e| db_error(&e))?;
-        self.collect(results, members)
-    }
-
-    /// The statements of a partial read, prepared on first use.
-    async fn prepared(&mut self) -> DriverResult<Prepared> {
-        if let Some(prepared) = self.changes.as_ref().and_then(|c| c.prepared.clone()) {
-            return Ok(prepared);
-        }
-        let mut prepared = Vec::new();
-        for family in families().into_iter().filter(|f| f.scope.is_some()) {
-            prepared.push(
-                self.client
-                    .prepare_typed(&family.scoped_sql(), &[Type::TEXT, Type::OID_ARRAY])
-                    .await
-                    .map_err(|e| db_error(&e))?,
-            );
-        }
-        prepared.push(
-            self.client
-                .prepare_typed(&members(true), &[Type::OID_ARRAY, Type::OID_ARRAY])
-                .await
-                .map_err(|e| db_error(&e))?,
-        );
-        if let Some(changes) = &mut self.changes {
-            changes.prepared = Some(prepared.clone());
-        }
-        Ok(prepared)
-    }
-
-    /// The parts of the families' rows, without ferry's own tables, and the members.
-    fn collect(&self, results: Vec<Vec<Row>>, members: Vec<Row>) -> DriverResult<Read> {
-        let mut parts: BTreeMap<String, Part> = BTreeMap::new();
-        for row in results.into_iter().flatten() {
-            let read = || -> Result<_, tokio_postgres::Error> {
-                Ok((
-                    row.try_get::<_, String>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, Vec<Option<String>>>(2)?,
-                    row.try_get::<_, String>(3)?,
-                ))
-            };
-            let (kind, name, properties, owner) = read().map_err(|e| db_error(&e))?;
-            let object = parts.entry(owner).or_default().objects.add(kind, name);
-            for pair in properties.chunks(2) {
-                if let [Some(property), Some(value)] = pair {
-                    let value = if property == "definition" {
-                        collapse_whitespace(value)
-                    } else {
-                        value.clone()
-                    };
-                    object.set(property.as_str(), value);
-                }
-            }
-        }
-        let tracking = self.snapshot_name(self.table.name());
-        let lease = self.snapshot_name(self.table.lease_table().name());
-        let mut parts: BTreeMap<String, Part> = parts
-            .into_iter()
-            .map(|(owner, part)| {
-                let objects = part.objects.without_table(&tracking).without_table(&lease);
-                (owner, Part::new(objects))
-            })
-            .filter(|(_, part)| !part.objects.is_empty())
-            .collect();
-        let mut found = Vec::with_capacity(members.len());
-        for row in members {
-            let read = || -> Result<_, tokio_postgres::Error> {
-                Ok((
-                    (row.try_get::<_, u32>(0)?, row.try_get::<_, u32>(1)?),
-                    row.try_get::<_, String>(2)?,
-                ))
-            };
-            let ((classid, objid), owner) = read().map_err(|e| db_error(&e))?;
-            if classid == PG_INHERITS {
-                if let Some(part) = parts.get_mut(&owner) {
-                    part.depends_on.insert(format!("r{objid}"));
-                }
-            } else {
-                found.push(((classid, objid), owner));
-            }
-        }
-        Ok(Read {
-            parts,
-            members: found,
-        })
-    }
-
-    /// The name a snapshot gives to the relation `name` in the tracking table's schema.
-    fn snapshot_name(&self, name: &str) -> String {
-        match &self.schema {
-            Some(schema) if self.home_schema.as_ref() != Some(schema) => format!("{schema}.{name}"),
-            _ => name.to_owned(),
-        }
-    }
-}
+use super::OwnerKind;
 
 /// One family's query, and how a read of some owners filters it.
-struct Family {
-    sql: String,
+pub(super) struct Family {
+    pub(super) sql: String,
     /// The owners' kind and the column that names the owner, for a read of some owners;
     /// `None` for the families read whole only (schemas, extensions).
-    scope: Option<(OwnerKind, &'static str)>,
+    pub(super) scope: Option<(OwnerKind, &'static str)>,
 }
 
 impl Family {
     /// The query restricted to the owners in `$2` (an `oid[]`).
-    fn scoped_sql(&self) -> String {
+    pub(super) fn scoped_sql(&self) -> String {
         let (kind, column) = self.scope.expect("a family read in part");
         // A relation's family filters the relation too, so that the plan looks it up by its
         // index instead of scanning `pg_class`.
@@ -329,7 +27,7 @@ impl Family {
 }
 
 /// The families, in order: schemas and extensions first (read whole only).
-fn families() -> Vec<Family> {
+pub(super) fn families() -> Vec<Family> {
     let scopes = [
         None,
         None,
@@ -349,9 +47,10 @@ fn families() -> Vec<Family> {
 }
 
 /// The members query: `(classid, objid, owner)` of each index, constraint, trigger, default,
-/// rule, row type and array type of a user relation or type; `scoped`: only those of the
-/// relations in `$1` and the types in `$2` (both `oid[]`).
-fn members(scoped: bool) -> String {
+/// rule, row type and array type of a user relation or type, and `(pg_proc, oid, proname)`
+/// of each function or procedure; `scoped`: only those of the relations in `$1`, the types in
+/// `$2` and the functions in `$3` (all `oid[]`).
+pub(super) fn members(scoped: bool) -> String {
     let user = user_schema("n");
     let only = |column: &str, param: &str| {
         if scoped {
@@ -445,6 +144,13 @@ fn members(scoped: bool) -> String {
              WHERE r.oid = t.typrelid AND r.relkind = 'c'){}",
             only("t.oid", "$2")
         ),
+        // Functions and their names (an aggregate too: its name resolves calls as well).
+        format!(
+            "SELECT 'pg_catalog.pg_proc'::regclass::oid, p.oid, p.proname::text \
+             FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE {user}{}",
+            only("p.oid", "$3")
+        ),
     ];
     of_relations
         .into_iter()
@@ -455,23 +161,37 @@ fn members(scoped: bool) -> String {
 
 /// Runs of whitespace as one space, without leading or trailing whitespace: definitions are
 /// compared as text, and their layout is not part of the schema.
-fn collapse_whitespace(text: &str) -> String {
+pub(super) fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `name` qualified by the schema of the `pg_namespace` alias `ns`, unless that schema is the
 /// current one (`$1`).
-fn qualified(ns: &str, name: &str) -> String {
+pub(super) fn qualified(ns: &str, name: &str) -> String {
     format!("(CASE WHEN {ns}.nspname = $1 THEN '' ELSE {ns}.nspname || '.' END || {name})")
 }
 
+/// `sql` (a family's or the members query) reading the objects of schema `tenant` only, in
+/// place of those of every user schema: a tenant's snapshot ([`ferry_core::Driver::use_schema`],
+/// SPEC §11) holds only what is in its schema once the callers keep its objects
+/// ([`ferry_core::drift::in_schema`]), so reading the others would cost what the whole
+/// database holds, once per tenant. The names and properties are those a whole read gives.
+pub(super) fn in_tenant(sql: &str, tenant: &str) -> String {
+    // An escape string: the same whatever `standard_conforming_strings` says.
+    let literal = format!("E'{}'", tenant.replace('\\', "\\\\").replace('\'', "''"));
+    sql.replace(
+        &user_schema("n"),
+        &format!("{} AND n.nspname = {literal}", user_schema("n")),
+    )
+}
+
 /// The condition that the `pg_namespace` alias `ns` is a user schema.
-fn user_schema(ns: &str) -> String {
+pub(super) fn user_schema(ns: &str) -> String {
     format!("{ns}.nspname <> 'information_schema' AND {ns}.nspname NOT LIKE 'pg\\_%'")
 }
 
 /// The condition that the object `oid` of catalog `catalog` does not belong to an extension.
-fn not_in_extension(catalog: &str, oid: &str) -> String {
+pub(super) fn not_in_extension(catalog: &str, oid: &str) -> String {
     format!(
         "NOT EXISTS (SELECT FROM pg_catalog.pg_depend x \
          WHERE x.classid = 'pg_catalog.{catalog}'::regclass AND x.objid = {oid} AND x.deptype = 'e')"
@@ -479,7 +199,7 @@ fn not_in_extension(catalog: &str, oid: &str) -> String {
 }
 
 /// A referential action code of `pg_constraint` in words.
-fn action(code: &str) -> String {
+pub(super) fn action(code: &str) -> String {
     format!(
         "CASE {code} WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade' \
          WHEN 'n' THEN 'set null' WHEN 'd' THEN 'set default' END"
@@ -487,7 +207,7 @@ fn action(code: &str) -> String {
 }
 
 /// The names of the columns numbered `keys` (an `int2[]`) of relation `rel`, in order.
-fn column_list(keys: &str, rel: &str) -> String {
+pub(super) fn column_list(keys: &str, rel: &str) -> String {
     format!(
         "(SELECT string_agg(a.attname, ', ' ORDER BY k.i) \
          FROM unnest({keys}) WITH ORDINALITY AS k(num, i) \
@@ -496,7 +216,7 @@ fn column_list(keys: &str, rel: &str) -> String {
 }
 
 /// The catalog queries, one per family of objects; `$1` is the current schema.
-fn queries() -> Vec<String> {
+pub(super) fn queries() -> Vec<String> {
     let table_name = qualified("n", "c.relname");
     let user = user_schema("n");
     vec![

@@ -16,7 +16,11 @@
 //! assert!(s.get("table", "t").is_some());
 //! ```
 
+mod model;
+
 use std::ops::Deref;
+
+use model::Model;
 
 use crate::schema::Schema;
 use crate::snapshot::{Snapshot, Tracker};
@@ -182,8 +186,12 @@ pub fn listing(schema: &Schema) -> String {
 
 /// Walk `driver`'s schema through `steps` random changes (seeded: the same seed, the same
 /// walk) and [`follow`] each: tables with foreign keys to each other, indexes, views, added,
-/// renamed and dropped columns, renamed and dropped tables. Statements the database refuses
-/// (a view or a key in the way) change nothing, and are followed too. Returns how many ran.
+/// renamed and dropped columns, renamed and dropped tables; and what real applications do
+/// besides: functions and procedures (PostgreSQL, MySQL) created, replaced and dropped, their
+/// bodies reading a table; triggers created, replaced and dropped; views re-created over
+/// joins (calling a function where there is one); enum values added (a PostgreSQL enum type,
+/// a MySQL `ENUM` column). Statements the database refuses (a view or a key in the way)
+/// change nothing, and are followed too. Returns how many ran.
 pub async fn wander<D: Driver + ?Sized>(
     driver: &mut D,
     before: impl Into<Followed>,
@@ -191,10 +199,7 @@ pub async fn wander<D: Driver + ?Sized>(
     seed: u64,
     steps: usize,
 ) -> (Followed, usize) {
-    let mut model = Model {
-        rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
-        ..Model::default()
-    };
+    let mut model = Model::seeded(seed);
     let mut followed = before.into();
     followed.start(driver).await;
     let mut ran = 0;
@@ -232,183 +237,4 @@ pub async fn wander_here<D: Driver + ?Sized>(
         "seed {seed}: only {ran} of {steps} changes ran"
     );
     followed.reads().expect("tracked")
-}
-
-/// What [`wander`] believes the schema holds.
-#[derive(Default)]
-struct Model {
-    rng: u64,
-    next: usize,
-    /// Tables and their columns (the first is `id`, the primary key).
-    tables: Vec<(String, Vec<String>)>,
-    /// Indexes and their tables.
-    indexes: Vec<(String, String)>,
-    /// Views.
-    views: Vec<String>,
-}
-
-type Apply = Box<dyn FnOnce(&mut Model) + Send>;
-
-impl Model {
-    fn random(&mut self, n: usize) -> usize {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
-    }
-
-    fn name(&mut self, prefix: &str) -> String {
-        self.next += 1;
-        format!("{prefix}{}", self.next)
-    }
-
-    /// The next change and what it does to the model when it runs.
-    fn next_change(&mut self, dialect: crate::sql::Dialect) -> (String, Apply) {
-        use crate::sql::Dialect;
-        let choice = if self.tables.is_empty() {
-            0
-        } else {
-            self.random(10)
-        };
-        let t = if self.tables.is_empty() {
-            0
-        } else {
-            self.random(self.tables.len())
-        };
-        // A column to rename or drop needs one besides `id`.
-        let choice = if choice == 7 && self.tables[t].1.len() < 2 {
-            6
-        } else {
-            choice
-        };
-        match choice {
-            // A table, maybe with a foreign key to another.
-            0 | 1 => {
-                let name = self.name("t");
-                let column = self.name("c");
-                let key = if self.tables.is_empty() || self.random(2) == 0 {
-                    String::new()
-                } else {
-                    let parent = self.tables[t].0.clone();
-                    format!(", {column}_ref INTEGER REFERENCES {parent} (id)")
-                };
-                let sql =
-                    format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, {column} INTEGER{key})");
-                let mut columns = vec!["id".to_owned(), column.clone()];
-                if !key.is_empty() {
-                    columns.push(format!("{column}_ref"));
-                }
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| m.tables.push((name, columns))),
-                )
-            }
-            2 => {
-                let (table, columns) = self.tables[t].clone();
-                let name = self.name("i");
-                let column = columns[self.random(columns.len())].clone();
-                let sql = format!("CREATE INDEX {name} ON {table} ({column})");
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| m.indexes.push((name, table))),
-                )
-            }
-            3 if !self.indexes.is_empty() => {
-                let i = self.random(self.indexes.len());
-                let (name, table) = self.indexes[i].clone();
-                let sql = match dialect {
-                    Dialect::MySql => format!("DROP INDEX {name} ON {table}"),
-                    _ => format!("DROP INDEX {name}"),
-                };
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| {
-                        m.indexes.retain(|(n, _)| *n != name);
-                    }),
-                )
-            }
-            4 => {
-                let table = self.tables[t].0.clone();
-                let name = self.name("v");
-                let sql = format!("CREATE VIEW {name} AS SELECT id FROM {table}");
-                (sql, Box::new(move |m: &mut Model| m.views.push(name)))
-            }
-            5 if !self.views.is_empty() => {
-                let v = self.random(self.views.len());
-                let name = self.views[v].clone();
-                (
-                    format!("DROP VIEW {name}"),
-                    Box::new(move |m: &mut Model| {
-                        m.views.retain(|v| *v != name);
-                    }),
-                )
-            }
-            6 => {
-                let table = self.tables[t].0.clone();
-                let column = self.name("c");
-                let sql = format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER");
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| {
-                        if let Some((_, columns)) = m.tables.iter_mut().find(|(n, _)| *n == table) {
-                            columns.push(column);
-                        }
-                    }),
-                )
-            }
-            7 => {
-                let (table, columns) = self.tables[t].clone();
-                let old = columns[1 + self.random(columns.len() - 1)].clone();
-                let new = self.name("c");
-                let sql = if self.random(2) == 0 {
-                    format!("ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
-                } else {
-                    format!("ALTER TABLE {table} DROP COLUMN {old}")
-                };
-                let drop = sql.contains(" DROP ");
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| {
-                        if let Some((_, columns)) = m.tables.iter_mut().find(|(n, _)| *n == table) {
-                            columns.retain(|c| *c != old);
-                            if !drop {
-                                columns.push(new);
-                            }
-                        }
-                    }),
-                )
-            }
-            8 => {
-                let old = self.tables[t].0.clone();
-                let new = self.name("t");
-                let sql = format!("ALTER TABLE {old} RENAME TO {new}");
-                (
-                    sql,
-                    Box::new(move |m: &mut Model| {
-                        for (name, _) in &mut m.tables {
-                            if *name == old {
-                                *name = new.clone();
-                            }
-                        }
-                        for (_, table) in &mut m.indexes {
-                            if *table == old {
-                                *table = new.clone();
-                            }
-                        }
-                    }),
-                )
-            }
-            _ => {
-                let table = self.tables[t].0.clone();
-                (
-                    format!("DROP TABLE {table}"),
-                    Box::new(move |m: &mut Model| {
-                        m.tables.retain(|(n, _)| *n != table);
-                        m.indexes.retain(|(_, n)| *n != table);
-                    }),
-                )
-            }
-        }
-    }
 }
