@@ -49,7 +49,7 @@
 //!   in a tenant's schema, [`Driver::use_schema`], that schema only); objects in the current
 //!   schema (as at connect) are unqualified, others `schema.name`; extension members are left
 //!   out. [`Driver::changed_owners`] says which owners (relations, types, functions and
-//!   procedures) the DDL since the last snapshot changed, from event triggers (`changes.rs`; a
+//!   procedures) the DDL since the last snapshot changed, from event triggers (`changes/`; a
 //!   superuser on a direct connection, otherwise every snapshot is read whole).
 //!
 //! ```no_run
