@@ -32,8 +32,8 @@
 //! - **Errors**: statement failures keep the server's error number, SQLSTATE and the line of
 //!   the failing statement within the SQL text; connection failures name the host (or
 //!   socket) and database, never the password; an unknown database (1049) is
-//!   [`DriverErrorKind::DatabaseMissing`]; a server that speaks another protocol, or
-//!   nothing, is named within 5 s.
+//!   [`ferry_core::DriverErrorKind::DatabaseMissing`]; a server that speaks another
+//!   protocol, or nothing, is named within 5 s.
 //! - **Snapshot** ([`Driver::snapshot`], for `ferry verify`): the connected database, one
 //!   query per `information_schema` view, all in one round trip (and one more for MariaDB's
 //!   sequences); indexes are named `table.index`, their names being unique per table only.
@@ -142,8 +142,9 @@ pub struct MysqlDriver {
 /// `url` is `mysql://` or `mariadb://`, with optional `socket=PATH` and `ssl-mode=...`
 /// parameters. A schema part in `table` (`db.table`) names another database. Failures to
 /// connect (refused, authentication, unknown database, TLS) are errors of kind
-/// [`DriverErrorKind::Connect`] whose one-line message names the host (or socket) and the
-/// database, never the password; an invalid URL is [`DriverErrorKind::Config`].
+/// [`ferry_core::DriverErrorKind::Connect`] whose one-line message names the host (or socket)
+/// and the database, never the password; an invalid URL is
+/// [`ferry_core::DriverErrorKind::Config`].
 ///
 /// Must be called within a tokio runtime.
 pub async fn connect(url: &str, table: TableName) -> Result<MysqlDriver, DriverError> {
