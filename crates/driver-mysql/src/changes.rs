@@ -47,7 +47,7 @@
 //! events (in the database, or naming it in their body): an event may run at any time, so
 //! once one exists every later snapshot is read whole. So is every snapshot once a read has
 //! found a name outside printable ASCII, or objects of one kind and name in two owners
-//! (names with dots: see `snapshot.rs`).
+//! (names with dots: see `snapshot/mod.rs`).
 //!
 //! # Limits
 //!
