@@ -1,4 +1,5 @@
-//! The conformance suite of `ferry_core::testkit` (`GET_LOCK` and the lease lock) and the capabilities.
+//! The conformance suite of `ferry_core::testkit` (`GET_LOCK` and the lease lock) and the
+//! capabilities.
 
 use ferry_core::testkit::{run_conformance, run_lease_conformance};
 use ferry_core::Driver;

@@ -1,4 +1,5 @@
-//! Connecting: errors that name host and database but not the password, `ssl-mode`, unix sockets, the `mariadb://` scheme and the UTC session, creating and dropping databases.
+//! Connecting: errors that name host and database but not the password, `ssl-mode`, unix
+//! sockets, the `mariadb://` scheme and the UTC session, creating and dropping databases.
 
 use ferry_core::{Driver, DriverErrorKind, TableName};
 use ferry_driver_mysql::{connect, testing};

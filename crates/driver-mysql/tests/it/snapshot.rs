@@ -1,4 +1,5 @@
-//! Schema snapshots: what `verify` compares, the owners a change names, and tracked snapshots checked against whole reads.
+//! Schema snapshots: what `verify` compares, the owners a change names, and tracked snapshots
+//! checked against whole reads.
 
 use std::time::Duration;
 

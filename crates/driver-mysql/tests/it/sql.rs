@@ -1,4 +1,6 @@
-//! Running SQL: multi-statement batches (error numbers, the failing statement's line, draining), procedures and triggers, row writes with SQL, databases as schemas, the session each batch starts from.
+//! Running SQL: multi-statement batches (error numbers, the failing statement's line,
+//! draining), procedures and triggers, row writes with SQL, databases as schemas, the session
+//! each batch starts from.
 
 use std::time::Duration;
 

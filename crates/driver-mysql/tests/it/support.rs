@@ -1,4 +1,5 @@
-//! Shared helpers: a fresh database per test, drivers and plain connections on it, the conformance factory, tracking rows.
+//! Shared helpers: a fresh database per test, drivers and plain connections on it, the
+//! conformance factory, tracking rows.
 
 use std::future::Future;
 

@@ -1,4 +1,5 @@
-//! The conformance suite of `ferry_core::testkit` (advisory lock, lease lock, through PgBouncer) and the capabilities.
+//! The conformance suite of `ferry_core::testkit` (advisory lock, lease lock, through
+//! PgBouncer) and the capabilities.
 
 use std::time::Duration;
 

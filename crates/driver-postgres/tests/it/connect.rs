@@ -1,4 +1,5 @@
-//! Connecting: errors that name host and database but not the password, TLS modes, unix sockets, creating and dropping databases.
+//! Connecting: errors that name host and database but not the password, TLS modes, unix
+//! sockets, creating and dropping databases.
 
 use std::time::{Duration, Instant};
 

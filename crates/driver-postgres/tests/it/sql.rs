@@ -1,4 +1,5 @@
-//! Running SQL: schemas and `search_path`, `no-transaction` statements sent alone, dollar quotes, SQLSTATE and error positions, the session each batch starts from.
+//! Running SQL: schemas and `search_path`, `no-transaction` statements sent alone, dollar
+//! quotes, SQLSTATE and error positions, the session each batch starts from.
 
 use std::time::Duration;
 
