@@ -19,3 +19,4 @@ mod net;
 mod snapshot;
 mod sql;
 mod support;
+mod tracking;
