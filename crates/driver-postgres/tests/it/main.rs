@@ -17,3 +17,4 @@ mod net;
 mod snapshot;
 mod sql;
 mod support;
+mod tracking;
