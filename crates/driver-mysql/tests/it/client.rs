@@ -38,7 +38,7 @@ async fn value(conn: &mut Conn, sql: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_through_the_applications_conn_then_use_it() {
-    super::with_database("client", async |url: String| {
+    crate::support::with_database("client", async |url: String| {
         // The application's connection, with settings of its own.
         let mut conn = Conn::from_url(url.as_str()).await.unwrap();
         conn.query_drop("SET SESSION time_zone = '+02:00', SESSION lock_wait_timeout = 77")
@@ -113,7 +113,7 @@ async fn migrate_through_the_applications_conn_then_use_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_through_a_connection_of_the_applications_pool_then_use_the_pool() {
-    super::with_database("client_pool", async |url: String| {
+    crate::support::with_database("client_pool", async |url: String| {
         let pool = Pool::new(url.as_str());
         let driver = MysqlDriver::from_pool(&pool, &url, TableName::default())
             .await
@@ -143,7 +143,7 @@ async fn migrate_through_a_connection_of_the_applications_pool_then_use_the_pool
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_conn_on_another_database_than_the_url_is_refused() {
-    super::with_database("client_other", async |url: String| {
+    crate::support::with_database("client_other", async |url: String| {
         let conn = Conn::from_url(url.as_str()).await.unwrap();
         let other = ferry_core::driver::url::with_database(&url, "mysql").unwrap();
         let err = MysqlDriver::from_conn(conn, &other, TableName::default())
@@ -157,7 +157,7 @@ async fn a_conn_on_another_database_than_the_url_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_conn_inside_a_transaction_is_refused() {
-    super::with_database("client_tx", async |url: String| {
+    crate::support::with_database("client_tx", async |url: String| {
         let mut conn = Conn::from_url(url.as_str()).await.unwrap();
         conn.query_drop("BEGIN").await.unwrap();
         let err = MysqlDriver::from_conn(conn, &url, TableName::default())

@@ -50,7 +50,7 @@ async fn text(client: &Client, sql: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_through_the_applications_client_then_use_it() {
-    super::with_database("client", async |url: String| {
+    crate::support::with_database("client", async |url: String| {
         let (client, task) = app_client(&url).await;
         let driver = PostgresDriver::from_client(client, &url, TableName::default())
             .await
@@ -111,7 +111,7 @@ async fn migrate_through_the_applications_client_then_use_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_on_another_database_than_the_url_is_refused() {
-    super::with_database("client_other", async |url: String| {
+    crate::support::with_database("client_other", async |url: String| {
         let (client, _task) = app_client(&url).await;
         let other = ferry_core::driver::url::with_database(&url, "postgres").unwrap();
         let err = PostgresDriver::from_client(client, &other, TableName::default())
@@ -125,7 +125,7 @@ async fn a_client_on_another_database_than_the_url_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_inside_a_transaction_is_refused() {
-    super::with_database("client_tx", async |url: String| {
+    crate::support::with_database("client_tx", async |url: String| {
         let (client, _task) = app_client(&url).await;
         client.batch_execute("BEGIN").await.unwrap();
         let err = PostgresDriver::from_client(client, &url, TableName::default())

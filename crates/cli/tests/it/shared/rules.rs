@@ -191,7 +191,7 @@ fn accept_changed_records_the_edited_file(b: Backend) {
 
 fn atomic_and_rehearse_say_ran(b: Backend) {
     if b == Backend::Mysql {
-        return; // Both are refused on MySQL (tested in shared.rs).
+        return; // Both are refused on MySQL (tested in shared/atomic.rs).
     }
     let p = Project::new(b);
     p.table_migration("users", "1", "ran_a");
