@@ -146,6 +146,8 @@ pub struct PostgresDriver {
     changes: Option<changes::Changes>,
     /// `ferry lint`: the state at the end of the last section measured ([`crate::lint`]).
     lint_carry: Option<ferry_core::driver::lint::LintState>,
+    /// `ferry lint`: the reads after a statement, prepared once per session ([`crate::lint`]).
+    lint_reads: Option<lint::LintReads>,
     /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
     /// made again after every reset: with the startup parameters, the run's starting state.
     session: Vec<&'static str>,
@@ -345,6 +347,7 @@ impl PostgresDriver {
             tenant: None,
             changes: None,
             lint_carry: None,
+            lint_reads: None,
             session,
         })
     }

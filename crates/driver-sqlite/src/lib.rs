@@ -410,12 +410,12 @@ impl Driver for SqliteDriver {
         &'a mut self,
         statements: &'a [String],
         no_transaction: bool,
-        _continues: bool,
+        continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
         let statements = statements.to_vec();
         Box::pin(
             self.worker
-                .call(move |c| lint::lint_section(c, &statements, no_transaction)),
+                .call(move |c| lint::lint_section(c, &statements, no_transaction, continues)),
         )
     }
 }

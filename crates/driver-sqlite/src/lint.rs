@@ -5,6 +5,10 @@
 //! and their root page (a table rebuilt under its old name has a new one), and each table's
 //! columns by name with `notnull`. SQLite has no lock modes per table: a write transaction
 //! excludes every other writer of the file until it commits, whatever it does.
+//!
+//! A section that ran leaves its last state for the next one to start from when the caller
+//! says nothing ran in between (`continues`): one read of `sqlite_master` per statement, none
+//! before a section that follows a judged one.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,10 +24,20 @@ pub(crate) fn lint_section(
     conn: &mut Conn,
     statements: &[String],
     no_transaction: bool,
+    continues: bool,
 ) -> DriverResult<LintRun> {
-    let mut cache = Columns::new();
+    let carried = conn.lint_carry.take();
+    let (before, mut cache) = match carried {
+        Some(Carry { state, cache }) if continues => (Some(state), cache),
+        Some(Carry { cache, .. }) => (None, cache),
+        None => (None, Columns::new()),
+    };
+    let before = match before {
+        Some(state) => state,
+        None => state(conn.connection()?, &mut cache)?,
+    };
     let mut run = LintRun {
-        before: state(conn.connection()?, &mut cache)?,
+        before,
         ..LintRun::default()
     };
     let mut failed: Option<(usize, DriverError)> = None;
@@ -55,8 +69,18 @@ pub(crate) fn lint_section(
             Ok(run)
         }
         (Err(e), None) => Err(e),
-        (Ok(()), None) => Ok(run),
+        (Ok(()), None) => {
+            let state = run.steps.last().map_or(&run.before, |s| &s.state).clone();
+            conn.lint_carry = Some(Carry { state, cache });
+            Ok(run)
+        }
     }
+}
+
+/// The state a section ended with, for the next one to start from, and the columns read.
+pub(crate) struct Carry {
+    state: LintState,
+    cache: Columns,
 }
 
 /// Each table's columns by `sqlite_master` rowid, with the `CREATE TABLE` text they were read

@@ -51,6 +51,8 @@ pub(crate) struct Conn {
     /// An application's own connection ([`Conn::from_connection`]): its `busy_timeout`,
     /// set back when it is given back.
     given_busy: Option<Duration>,
+    /// `ferry lint`: the state at the end of the last section measured ([`crate::lint`]).
+    pub(crate) lint_carry: Option<crate::lint::Carry>,
 }
 
 impl Conn {
@@ -78,6 +80,7 @@ impl Conn {
             tracking: None,
             session,
             given_busy: None,
+            lint_carry: None,
         })
     }
 
@@ -117,6 +120,7 @@ impl Conn {
             tracking: None,
             session,
             given_busy: Some(Duration::from_millis(busy.max(0) as u64)),
+            lint_carry: None,
         })
     }
 
