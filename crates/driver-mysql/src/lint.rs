@@ -105,9 +105,9 @@ impl MysqlDriver {
             )
             .await
             .map_err(|e| db_error(&e))?;
-        let mut state = LintState::default();
+        let mut relations = std::collections::BTreeMap::new();
         for name in tables {
-            state.relations.insert(
+            relations.insert(
                 name.clone(),
                 LintRelation {
                     kind: "table".into(),
@@ -117,7 +117,7 @@ impl MysqlDriver {
             );
         }
         for (table, column, nullable) in columns {
-            if let Some(r) = state.relations.get_mut(&table) {
+            if let Some(r) = relations.get_mut(&table) {
                 r.columns.insert(
                     column.clone(),
                     LintColumn {
@@ -127,7 +127,13 @@ impl MysqlDriver {
                 );
             }
         }
-        Ok(state)
+        Ok(LintState {
+            relations: relations
+                .into_iter()
+                .map(|(k, v)| (k, std::sync::Arc::new(v)))
+                .collect(),
+            ..LintState::default()
+        })
     }
 }
 

@@ -25,6 +25,7 @@
 //! measured.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
 use ferry_core::driver::DriverResult;
@@ -216,7 +217,10 @@ impl PostgresDriver {
         statement: &str,
     ) -> (
         Result<(), tokio_postgres::Error>,
-        DriverResult<(BTreeMap<String, String>, BTreeMap<String, LintRelation>)>,
+        DriverResult<(
+            BTreeMap<String, String>,
+            BTreeMap<String, Arc<LintRelation>>,
+        )>,
     ) {
         let (ran, locks, relations, columns, checked) = tokio::join!(
             self.client.batch_execute(statement),
@@ -283,7 +287,7 @@ impl PostgresDriver {
     async fn lint_relations(
         &self,
         list: Option<&str>,
-    ) -> DriverResult<BTreeMap<String, LintRelation>> {
+    ) -> DriverResult<BTreeMap<String, Arc<LintRelation>>> {
         let [relations, columns, checked] = match list {
             Some(list) => relation_queries(
                 &format!(
@@ -370,7 +374,7 @@ fn assemble(
     relations: Vec<tokio_postgres::Row>,
     columns: Vec<tokio_postgres::Row>,
     checked: Vec<tokio_postgres::Row>,
-) -> BTreeMap<String, LintRelation> {
+) -> BTreeMap<String, Arc<LintRelation>> {
     let mut out = BTreeMap::new();
     for row in relations {
         out.insert(
@@ -399,7 +403,7 @@ fn assemble(
             r.checked.insert(row.get(1));
         }
     }
-    out
+    out.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
 }
 
 /// The state after a statement, from `prev` (the state before it), the session's locks
@@ -411,7 +415,7 @@ fn assemble(
 fn after(
     prev: &LintState,
     locks: BTreeMap<String, String>,
-    read: &BTreeMap<String, LintRelation>,
+    read: &BTreeMap<String, Arc<LintRelation>>,
 ) -> LintState {
     let mut state = LintState {
         relations: prev.relations.clone(),

@@ -10,7 +10,8 @@
 //! says nothing ran in between (`continues`): one read of `sqlite_master` per statement, none
 //! before a section that follows a judged one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use ferry_core::driver::lint::{LintColumn, LintRelation, LintRun, LintState, LintStep};
 use ferry_core::driver::{DriverError, DriverResult};
@@ -83,10 +84,14 @@ pub(crate) struct Carry {
     cache: Columns,
 }
 
-/// Each table's columns by `sqlite_master` rowid, with the `CREATE TABLE` text they were read
-/// for: every change to a table's columns rewrites that text, so a table whose text is the
-/// same is not asked again (a statement costs what it changed, not what the file holds).
-type Columns = HashMap<i64, (String, BTreeMap<String, LintColumn>)>;
+/// Each relation by `sqlite_master` rowid, with what it was read from (type, name, root page,
+/// `CREATE` text): every change to a table's columns rewrites that text, so a relation whose
+/// row is the same is shared with the state before (a statement costs what it changed, not
+/// what the file holds).
+type Columns = HashMap<i64, (Row, Arc<LintRelation>)>;
+
+/// A `sqlite_master` row: type, name, root page, `CREATE` text.
+type Row = (String, String, Option<i64>, String);
 
 fn state(conn: &Connection, cache: &mut Columns) -> DriverResult<LintState> {
     let mut state = LintState::default();
@@ -100,10 +105,12 @@ fn state(conn: &Connection, cache: &mut Columns) -> DriverResult<LintState> {
         .query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, String>(4)?,
+                (
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, String>(4)?,
+                ),
             ))
         })
         .map_err(db_error)?
@@ -112,37 +119,44 @@ fn state(conn: &Connection, cache: &mut Columns) -> DriverResult<LintState> {
     let mut columns = conn
         .prepare_cached("SELECT name, \"notnull\" FROM pragma_table_info(?1)")
         .map_err(db_error)?;
-    for (rowid, kind, name, root, sql) in rows {
+    for (rowid, row) in rows {
+        if let Some((seen, relation)) = cache.get(&rowid) {
+            if *seen == row {
+                state
+                    .relations
+                    .insert(rowid.to_string(), Arc::clone(relation));
+                continue;
+            }
+        }
+        let (kind, name, root, _) = &row;
         let mut relation = LintRelation {
+            kind: kind.clone(),
+            name: name.clone(),
             storage: root.map(|r| r.to_string()),
             ..LintRelation::default()
         };
         if kind == "table" {
-            let fresh = cache.get(&rowid).is_some_and(|(text, _)| *text == sql);
-            if !fresh {
-                let mut read = BTreeMap::new();
-                for column in columns
-                    .query_map([&name], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
-                    })
-                    .map_err(db_error)?
-                {
-                    let (column, not_null) = column.map_err(db_error)?;
-                    read.insert(
-                        column.clone(),
-                        LintColumn {
-                            name: column,
-                            not_null,
-                        },
-                    );
-                }
-                cache.insert(rowid, (sql, read));
+            for column in columns
+                .query_map([name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                })
+                .map_err(db_error)?
+            {
+                let (column, not_null) = column.map_err(db_error)?;
+                relation.columns.insert(
+                    column.clone(),
+                    LintColumn {
+                        name: column,
+                        not_null,
+                    },
+                );
             }
-            relation.columns = cache[&rowid].1.clone();
         }
-        relation.kind = kind;
-        relation.name = name;
-        state.relations.insert(rowid.to_string(), relation);
+        let relation = Arc::new(relation);
+        state
+            .relations
+            .insert(rowid.to_string(), Arc::clone(&relation));
+        cache.insert(rowid, (row, relation));
     }
     Ok(state)
 }

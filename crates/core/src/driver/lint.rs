@@ -11,6 +11,7 @@
 //! statement.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::error::DriverError;
 
@@ -19,8 +20,10 @@ use super::error::DriverError;
 pub struct LintState {
     /// Relations by an identity that survives a rename (PostgreSQL: the oid; SQLite: the
     /// `sqlite_master` rowid; MySQL: the table's internal id), among them those that existed
-    /// before the section. A driver may leave out relations created by the section.
-    pub relations: BTreeMap<String, LintRelation>,
+    /// before the section. A driver may leave out relations created by the section. Shared
+    /// (`Arc`) between consecutive states where a statement left a relation as it was: a
+    /// state costs what changed, and core skips a relation that is the same `Arc` as before.
+    pub relations: BTreeMap<String, Arc<LintRelation>>,
     /// The strongest lock mode the session holds on each relation (by identity), where the
     /// backend can tell (PostgreSQL's `pg_locks` mode names, e.g. `AccessExclusiveLock`).
     pub locks: BTreeMap<String, String>,

@@ -159,14 +159,17 @@ struct Seen {
 impl Seen {
     fn of(before: &LintState, prev: &LintState, cur: &LintState) -> Seen {
         let mut seen = Seen::default();
-        let prev_names: BTreeSet<&str> = prev
-            .relations
-            .values()
-            .filter(|r| r.kind == "table")
-            .map(|r| r.name.as_str())
-            .collect();
+        // Read only when a relation of `before` is gone (a rebuild under its old name).
+        let mut prev_names: Option<BTreeSet<&str>> = None;
         for (id, was) in &before.relations {
             let (Some(p), c) = (prev.relations.get(id), cur.relations.get(id)) else {
+                let prev_names = prev_names.get_or_insert_with(|| {
+                    prev.relations
+                        .values()
+                        .filter(|r| r.kind == "table")
+                        .map(|r| r.name.as_str())
+                        .collect()
+                });
                 // Gone earlier: back under its old name with a new identity is a rebuild.
                 if was.kind == "table" && !prev_names.contains(was.name.as_str()) {
                     let back = cur
@@ -189,6 +192,10 @@ impl Seen {
                 }
                 continue;
             };
+            if std::sync::Arc::ptr_eq(p, c) {
+                // The statement left it as it was (the driver shared it).
+                continue;
+            }
             if p.kind != "table" {
                 if p.storage.is_some() && p.storage != c.storage {
                     seen.rewritten
@@ -342,7 +349,10 @@ mod tests {
 
     fn state(rels: Vec<(&str, LintRelation)>, locks: &[(&str, &str)]) -> LintState {
         LintState {
-            relations: rels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            relations: rels
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), std::sync::Arc::new(v)))
+                .collect(),
             locks: locks
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
