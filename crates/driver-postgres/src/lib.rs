@@ -148,6 +148,9 @@ pub struct PostgresDriver {
     lint_carry: Option<ferry_core::driver::lint::LintState>,
     /// `ferry lint`: the reads after a statement, prepared once per session ([`crate::lint`]).
     lint_reads: Option<lint::LintReads>,
+    /// A tenant's whole snapshot: its statements, prepared once per session on a direct
+    /// connection ([`crate::snapshot`]); kept by [`Driver::switch_table`].
+    tenant_reads: Option<snapshot::TenantReads>,
     /// The session settings this driver made itself (at connect, [`Driver::relax_durability`]),
     /// made again after every reset: with the startup parameters, the run's starting state.
     session: Vec<&'static str>,
@@ -348,6 +351,7 @@ impl PostgresDriver {
             changes: None,
             lint_carry: None,
             lint_reads: None,
+            tenant_reads: None,
             session,
         })
     }
@@ -442,6 +446,26 @@ impl Driver for PostgresDriver {
         self.search_path = Some(quote_ident(schema, '"'));
         self.tenant = Some(schema.to_owned());
         Ok(())
+    }
+
+    fn switch_table(&mut self, table: TableName) -> DriverResult<bool> {
+        if !matches!(self.held, Held::None) || self.atomic || self.lost.is_some() {
+            return Ok(false);
+        }
+        let schema = match table.schema() {
+            Some(schema) => Some(schema.to_owned()),
+            None => self.home_schema.clone(),
+        };
+        self.quoted = qualified(schema.as_deref(), table.name());
+        self.sql = TrackingSql::new(Placeholders::Dollar, &self.quoted);
+        self.schema = schema;
+        self.table = table;
+        self.sequence = None;
+        self.search_path = None;
+        self.tenant = None;
+        self.changes = None;
+        self.lint_carry = None;
+        Ok(true)
     }
 
     /// `synchronous_commit = off` for the session, on a direct connection only (behind a

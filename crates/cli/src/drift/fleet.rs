@@ -17,7 +17,7 @@ use ferry_core::driver::redact_url;
 use ferry_core::driver::url::{quote_ident, Backend};
 use ferry_core::fleet::Target;
 use ferry_core::schema::Schema;
-use ferry_core::{AppRegistry, Config, LockOptions, Migrator, TableName};
+use ferry_core::{AppRegistry, Config, Driver, LockOptions, Migrator, TableName};
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -51,6 +51,8 @@ struct Reader {
     table: TableName,
     lock: LockOptions,
     lock_timeout: Duration,
+    /// Connections of finished tenant reads, reused by the next tenant of their database.
+    idle: std::sync::Arc<std::sync::Mutex<IdleDrivers>>,
 }
 
 impl Reader {
@@ -61,9 +63,12 @@ impl Reader {
                 .map_err(|why| format!("schema `{schema}`: {why}"))?,
             None => self.table.clone(),
         };
-        let mut driver = crate::drivers::driver_for_url(&target.url, table)
-            .await
-            .map_err(|e| format!("connecting to {}: {e}", redact_url(&target.url)))?;
+        let mut driver = match self.idle_driver(target, &table)? {
+            Some(driver) => driver,
+            None => crate::drivers::driver_for_url(&target.url, table)
+                .await
+                .map_err(|e| format!("connecting to {}: {e}", redact_url(&target.url)))?,
+        };
         if let Some(schema) = &target.schema {
             driver.use_schema(schema).map_err(|e| e.to_string())?;
         }
@@ -73,10 +78,46 @@ impl Reader {
         let mut live = read_live(&mut m).await.map_err(|e| e.to_string())?;
         if let Some(schema) = &target.schema {
             live.schema = in_schema(&live.schema, schema);
+            // Only after a read that succeeded: the lock was released, nothing is open.
+            self.lock_idle()
+                .entry(target.url.clone())
+                .or_default()
+                .push(m.into_driver());
         }
         Ok(live)
     }
+
+    /// A connection left by a tenant read of the same database, switched to `table`: the
+    /// tenants of one database are read on `--parallel` connections, whose catalog caches
+    /// are warm after the first tenant (a new connection plans every catalog query cold).
+    fn idle_driver(
+        &self,
+        target: &Target,
+        table: &TableName,
+    ) -> Result<Option<Box<dyn Driver>>, String> {
+        if target.schema.is_none() {
+            return Ok(None);
+        }
+        while let Some(mut driver) = self.lock_idle().get_mut(&target.url).and_then(Vec::pop) {
+            if driver
+                .switch_table(table.clone())
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(Some(driver));
+            }
+        }
+        Ok(None)
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, IdleDrivers> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
+
+/// Connections free for the next tenant, by the URL of their database.
+type IdleDrivers = HashMap<String, Vec<Box<dyn Driver>>>;
 
 /// Which targets may share a replay: same backend, same kind of target (database or tenant
 /// schema), same applied history.
@@ -102,6 +143,7 @@ pub(crate) async fn run(
         lock: LockOptions::new(g.lock.or(config.lock).unwrap_or_default())
             .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE)),
         lock_timeout: Duration::from_secs_f64(g.lock_timeout),
+        idle: std::sync::Arc::default(),
     };
     let parallel = usize::from(g.fleet.parallel.unwrap_or(4)).max(1);
 

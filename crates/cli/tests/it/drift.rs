@@ -437,6 +437,76 @@ fn drift_fleet_of_schemas(b: Backend) {
     );
 }
 
+/// SPEC §12.5 with `--parallel 1`: every tenant is read on the connection the one before it
+/// left (switched to the tenant's tracking table): tenants at two versions get two replays,
+/// and each tenant's rows and schema are its own.
+#[cfg(feature = "postgres")]
+fn drift_fleet_of_schemas_on_one_connection(b: Backend) {
+    let tenants = ["tenant_a", "tenant_b", "tenant_c", "tenant_d"];
+    let list: Vec<String> = tenants.iter().map(|t| format!("\"{t}\"")).collect();
+    let p = Project::with_config(b, &format!("schemas = [{}]\n{CONFIG}", list.join(", ")));
+    history(&p);
+    let create: Vec<String> = tenants
+        .iter()
+        .map(|t| format!("CREATE SCHEMA {t}"))
+        .collect();
+    on_live(&p, &create.iter().map(String::as_str).collect::<Vec<_>>());
+    p.run(&["--fleet", "forwards", "all"]).expect(0);
+    // tenant_b one version behind: its own rows must be read, not tenant_a's.
+    p.run(&["--fleet", "--target", "tenant_b", "backwards", "blog", "-y"])
+        .expect(0);
+    p.run(&["--fleet", "--parallel", "1", "drift"])
+        .expect(0)
+        .stderr_has("4 target(s): 4 no drift, 0 drift, 0 failed; 2 replay(s)");
+    on_live(
+        &p,
+        &[
+            "CREATE INDEX hand_idx ON tenant_c.people (email, id)",
+            // What tenant_b lacks by its history: drift there only.
+            "CREATE TABLE tenant_b.posts (id INTEGER PRIMARY KEY, title VARCHAR(20))",
+        ],
+    );
+    let r = p.run(&["--fleet", "--parallel", "1", "drift", "--format", "json"]);
+    r.expect(1);
+    let (targets, summary) = fleet_report(&r.stdout);
+    assert_eq!(
+        summary,
+        serde_json::json!({"no_drift": 2, "drift": 2, "failed": 0, "replays": 2})
+    );
+    for clean in ["tenant_a", "tenant_d"] {
+        assert_eq!(
+            targets[clean]["differences"],
+            serde_json::json!([]),
+            "{clean}"
+        );
+    }
+    assert_eq!(
+        targets["tenant_c"]["differences"],
+        serde_json::json!([{"object": "index", "name": "hand_idx", "property": "extra",
+            "expected": "no", "actual": "yes"}])
+    );
+    let extra: Vec<&str> = targets["tenant_b"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["property"] == "extra")
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(extra, ["posts"], "{}", r.stdout);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn drift_fleet_of_postgres_schemas_on_one_connection() {
+    drift_fleet_of_schemas_on_one_connection(Backend::Postgres);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn drift_fleet_of_postgres_schemas_on_one_connection_through_pgbouncer() {
+    drift_fleet_of_schemas_on_one_connection(Backend::PgBouncer);
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn drift_fleet_of_postgres_schemas() {

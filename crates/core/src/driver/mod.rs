@@ -269,6 +269,17 @@ pub trait Driver: Send + std::any::Any {
         ))
     }
 
+    /// Point this connection at another tracking table of the same database, as if it had
+    /// been opened with `table` (a fleet's next tenant, SPEC §11, read on a connection whose
+    /// catalog caches are warm): what belonged to the last table (its tenant schema, change
+    /// tracking, lint state) is forgotten. Only between commands, with no lock held and no
+    /// transaction open. Returns whether it did; the default cannot, and then the caller
+    /// opens a new connection.
+    fn switch_table(&mut self, table: TableName) -> DriverResult<bool> {
+        let _ = table;
+        Ok(false)
+    }
+
     /// Run a read-only query and return its first column as text, NULLs left out
     /// (`schemas_query`, SPEC §11). The default says the backend cannot.
     fn query_column<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, DriverResult<Vec<String>>> {

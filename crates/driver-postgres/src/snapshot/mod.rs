@@ -189,52 +189,102 @@ impl PostgresDriver {
     /// A tenant's whole snapshot, without change tracking: the relations, types and
     /// functions of its schema listed by one query, then the families restricted to them as
     /// a read of some owners runs them (by the catalogs' indexes, rather than scanning every
-    /// tenant's rows), with unnamed statements, sent at once: two round trips. Schemas and
-    /// extensions belong to the whole database and are not read.
+    /// tenant's rows), sent at once: two round trips. Schemas and extensions belong to the
+    /// whole database and are not read. On a direct connection the statements are prepared
+    /// once per session and run with generic plans (a fleet reads its tenants one after
+    /// another on a connection: planning them for each would cost more than running them);
+    /// behind a pooler, unnamed statements.
     async fn read_tenant(&mut self, tenant: &str) -> DriverResult<Read> {
-        let row = self
-            .client
-            .query_typed_one(
-                "SELECT ARRAY(SELECT c.oid FROM pg_catalog.pg_class c \
-                 WHERE c.relnamespace = n.oid), \
-                 ARRAY(SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace = n.oid), \
-                 ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid) \
-                 FROM pg_catalog.pg_namespace n WHERE n.nspname = $1 \
-                 UNION ALL SELECT ARRAY[]::oid[], ARRAY[]::oid[], ARRAY[]::oid[] LIMIT 1",
-                &[(&tenant, Type::TEXT)],
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
+        let prepared = if self.is_pooled() {
+            None
+        } else {
+            Some(self.tenant_reads().await?)
+        };
+        let client = &self.client;
+        let tenant_param: [(&(dyn ToSql + Sync), Type); 1] = [(&tenant, Type::TEXT)];
+        let row = match &prepared {
+            Some(reads) => client.query_one(&reads.owners, &[&tenant]).await,
+            None => client.query_typed_one(TENANT_OWNERS, &tenant_param).await,
+        }
+        .map_err(|e| db_error(&e))?;
         let owners = Owners {
             relations: row.get(0),
             types: row.get(1),
             functions: row.get(2),
         };
-        let scoped: Vec<(String, &Vec<u32>)> = families()
+        let home: &(dyn ToSql + Sync) = &self.home_schema;
+        let families: Vec<Family> = families()
             .into_iter()
-            .filter_map(|family| {
+            .filter(|family| family.scope.is_some())
+            .collect();
+        // A family whose owners are none has nothing to say.
+        let asked: Vec<(usize, &Vec<u32>)> = families
+            .iter()
+            .enumerate()
+            .filter_map(|(i, family)| {
                 let (kind, _) = family.scope?;
                 let owners = owners.of(kind);
-                (!owners.is_empty()).then(|| (family.scoped_sql(), owners))
+                (!owners.is_empty()).then_some((i, owners))
             })
             .collect();
-        let home: &(dyn ToSql + Sync) = &self.home_schema;
-        let client = &self.client;
-        let params: Vec<[(&(dyn ToSql + Sync), Type); 2]> = scoped
-            .iter()
-            .map(|(_, owners)| {
-                let owners: &(dyn ToSql + Sync) = *owners;
-                [(home, Type::TEXT), (owners, Type::OID_ARRAY)]
-            })
-            .collect();
-        let reads = scoped
-            .iter()
-            .zip(&params)
-            .map(|((sql, _), params)| client.query_typed(sql, params));
-        let results = futures_util::future::try_join_all(reads)
-            .await
-            .map_err(|e| db_error(&e))?;
+        let results = match &prepared {
+            Some(reads) => {
+                let params: Vec<[&(dyn ToSql + Sync); 2]> = asked
+                    .iter()
+                    .map(|(_, owners)| [home, *owners as &(dyn ToSql + Sync)])
+                    .collect();
+                let reads = asked
+                    .iter()
+                    .zip(&params)
+                    .map(|((i, _), params)| client.query(&reads.families[*i], params));
+                in_generic_plans(client, futures_util::future::try_join_all(reads)).await
+            }
+            None => {
+                let scoped: Vec<String> = asked
+                    .iter()
+                    .map(|(i, _)| families[*i].scoped_sql())
+                    .collect();
+                let params: Vec<[(&(dyn ToSql + Sync), Type); 2]> = asked
+                    .iter()
+                    .map(|(_, owners)| {
+                        let owners: &(dyn ToSql + Sync) = *owners;
+                        [(home, Type::TEXT), (owners, Type::OID_ARRAY)]
+                    })
+                    .collect();
+                let reads = scoped
+                    .iter()
+                    .zip(&params)
+                    .map(|(sql, params)| client.query_typed(sql, params));
+                futures_util::future::try_join_all(reads).await
+            }
+        }
+        .map_err(|e| db_error(&e))?;
         self.collect(results, Vec::new())
+    }
+
+    /// The statements of a tenant's whole read, prepared on first use.
+    async fn tenant_reads(&mut self) -> DriverResult<TenantReads> {
+        if let Some(reads) = &self.tenant_reads {
+            return Ok(reads.clone());
+        }
+        let scoped: Vec<String> = families()
+            .into_iter()
+            .filter(|f| f.scope.is_some())
+            .map(|f| f.scoped_sql())
+            .collect();
+        let client = &self.client;
+        let (owners, families) = tokio::try_join!(
+            client.prepare_typed(TENANT_OWNERS, &[Type::TEXT]),
+            futures_util::future::try_join_all(
+                scoped
+                    .iter()
+                    .map(|sql| client.prepare_typed(sql, &[Type::TEXT, Type::OID_ARRAY])),
+            ),
+        )
+        .map_err(|e| db_error(&e))?;
+        let reads = TenantReads { owners, families };
+        self.tenant_reads = Some(reads.clone());
+        Ok(reads)
     }
 
     /// The families of relations, types and functions and the members of `owners` only,
@@ -278,24 +328,13 @@ impl PostgresDriver {
             prepared.last().expect("the members statement"),
             &member_params,
         );
-        // Generic plans, always: they look the owners up by index, and the custom plans
-        // PostgreSQL would otherwise make each time cost more to plan than to run. Set for
-        // this transaction only, sent with the queries (`biased`: in this order).
-        let (begun, results, members, committed) = tokio::join!(
-            biased;
-            client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"),
-            futures_util::future::try_join_all(reads),
-            members,
-            client.batch_execute("COMMIT"),
-        );
-        let read = begun
-            .and(results)
-            .and_then(|results| Ok((results, members?)));
-        if read.is_err() {
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
-        let (results, members) = read
-            .and_then(|r| committed.map(|()| r))
+        let read = async {
+            let (results, members) =
+                tokio::join!(biased; futures_util::future::try_join_all(reads), members);
+            Ok((results?, members?))
+        };
+        let (results, members) = in_generic_plans(client, read)
+            .await
             .map_err(|e| db_error(&e))?;
         self.collect(results, members)
     }
@@ -398,4 +437,42 @@ impl PostgresDriver {
             _ => name.to_owned(),
         }
     }
+}
+
+/// The query listing a tenant's relations, types and functions (`$1`: its schema); one row,
+/// empty arrays when there is no such schema.
+const TENANT_OWNERS: &str = "SELECT ARRAY(SELECT c.oid FROM pg_catalog.pg_class c \
+    WHERE c.relnamespace = n.oid), \
+    ARRAY(SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace = n.oid), \
+    ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid) \
+    FROM pg_catalog.pg_namespace n WHERE n.nspname = $1 \
+    UNION ALL SELECT ARRAY[]::oid[], ARRAY[]::oid[], ARRAY[]::oid[] LIMIT 1";
+
+/// The prepared statements of a tenant's whole read: the owners query, then one per family
+/// read in part, in the order of [`families`] (those with a scope).
+#[derive(Clone)]
+pub(crate) struct TenantReads {
+    owners: tokio_postgres::Statement,
+    families: Vec<tokio_postgres::Statement>,
+}
+
+/// Run `read` (prepared statements on `client`) with generic plans, always: they look the
+/// owners up by index, and the custom plans PostgreSQL would otherwise make each time cost
+/// more to plan than to run. Set for this transaction only, sent with the queries
+/// (`biased`: in this order); rolled back when the read fails.
+async fn in_generic_plans<T>(
+    client: &tokio_postgres::Client,
+    read: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    let (begun, read, committed) = tokio::join!(
+        biased;
+        client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"),
+        read,
+        client.batch_execute("COMMIT"),
+    );
+    let read = begun.and(read);
+    if read.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    read.and_then(|r| committed.map(|()| r))
 }

@@ -88,3 +88,35 @@ async fn lock_waiter_does_not_deadlock_with_create_index_concurrently() {
     })
     .await;
 }
+
+/// `switch_table` (a fleet's next tenant on the same connection): refused while the lock is
+/// held; afterwards the lock, the rows and the table are the new table's.
+#[tokio::test(flavor = "multi_thread")]
+async fn switch_table_moves_lock_and_rows_to_the_new_table() {
+    with_database("switch", |url| async move {
+        let mut a = open(&url, "ferry_migrations").await;
+        let mut other = open(&url, "ops.ferry_migrations").await;
+        a.ensure_table().await.unwrap();
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        let ops = ferry_core::TableName::parse("ops.ferry_migrations").unwrap();
+        assert!(
+            !a.switch_table(ops.clone()).unwrap(),
+            "switched holding the lock"
+        );
+        a.unlock().await.unwrap();
+        assert!(a.switch_table(ops).unwrap());
+        assert_eq!(a.table().to_string(), "ops.ferry_migrations");
+        assert!(
+            !a.table_exists().await.unwrap(),
+            "still reads the old table"
+        );
+        // The new table's lock: `other`, on that table, cannot take it meanwhile.
+        a.lock(Duration::from_secs(1)).await.unwrap();
+        let err = other.lock(Duration::ZERO).await.unwrap_err();
+        assert_eq!(err.kind, DriverErrorKind::LockTimeout);
+        a.unlock().await.unwrap();
+        other.lock(Duration::ZERO).await.expect("released");
+        other.unlock().await.unwrap();
+    })
+    .await;
+}
