@@ -1,7 +1,11 @@
-//! Scratch databases (SPEC §9.1), for `verify` and `drift`: created by ferry on the server of
-//! the configured URL (or of `--scratch-url`; a temporary file for SQLite) and always dropped,
-//! after the run, after a failure, and on Ctrl-C (exit 130). [`with_scratch`] is the whole
-//! life of one.
+//! Scratch databases (SPEC §9.1), for `verify`, `drift` and `lint`: created by ferry on the
+//! server of the configured URL (or of `--scratch-url`; a temporary file for SQLite) and
+//! always dropped, after the run, after a failure, on Ctrl-C (exit 130), and on SIGTERM or
+//! SIGHUP (a CI job cancelled, a terminal closed: exit 143 or 129, as the signal would).
+//! [`with_scratch`] is the whole life of one.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use ferry_core::driver::redact_url;
 use ferry_core::driver::url::{with_database, Backend};
@@ -23,9 +27,11 @@ pub(crate) async fn with_scratch<T>(
     style: Style,
     body: impl AsyncFnOnce(Box<dyn Driver>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    // Listen for Ctrl-C from now on (the task registers the handler as soon as it runs), so
-    // that an interrupt while the scratch database exists always drops it.
+    // Listen for Ctrl-C, SIGTERM and SIGHUP from now on (the tasks register the handlers as
+    // soon as they run), so that a signal while the scratch database exists always drops it.
     let mut interrupted = tokio::spawn(tokio::signal::ctrl_c());
+    let mut terminated = termination();
+    let active = Active::enter();
     let (scratch, url) = Scratch::create(base, prefix).await?;
     if style.verbose {
         eprintln!("scratch database: {}", redact_url(&url));
@@ -44,8 +50,9 @@ pub(crate) async fn with_scratch<T>(
         }
     };
     let outcome = tokio::select! {
-        result = run => Some(result),
-        () = interrupt => None,
+        result = run => Ended::Ran(result),
+        () = interrupt => Ended::Interrupted,
+        Ok(()) = terminated.changed() => Ended::Terminated,
     };
     interrupted.abort();
     if keep {
@@ -53,11 +60,84 @@ pub(crate) async fn with_scratch<T>(
     } else {
         scratch.drop(style).await;
     }
-    outcome.unwrap_or_else(|| {
-        Err(Failure::Interrupted(
+    drop(active);
+    // A signal while the scratch database was dropped, or just before: now that it is gone,
+    // end as the signal would.
+    if let Some(code) = *terminated.borrow() {
+        eprintln!("terminated; the scratch database was dropped");
+        std::process::exit(code);
+    }
+    match outcome {
+        Ended::Ran(result) => result,
+        Ended::Interrupted => Err(Failure::Interrupted(
             "interrupted; the scratch database was dropped".into(),
-        ))
-    })
+        )),
+        Ended::Terminated => unreachable!("a termination exits above"),
+    }
+}
+
+/// How the life of a scratch database ended.
+enum Ended<T> {
+    Ran(Result<T, Failure>),
+    Interrupted,
+    /// By SIGTERM or SIGHUP.
+    Terminated,
+}
+
+/// Scratch databases alive now: a termination signal waits for them to be dropped.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// One scratch database alive, for as long as it lives.
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE.fetch_add(1, Ordering::SeqCst);
+        Active
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The exit code of a SIGTERM (143) or SIGHUP (129) that arrived, once one did. The handlers
+/// are installed by the first call and stay for the life of the process (tokio cannot remove
+/// them): a signal while no scratch database exists ends the process at once, as it would
+/// have without them; while one exists, the caller drops it first.
+fn termination() -> tokio::sync::watch::Receiver<Option<i32>> {
+    static SIGNALLED: OnceLock<tokio::sync::watch::Receiver<Option<i32>>> = OnceLock::new();
+    SIGNALLED
+        .get_or_init(|| {
+            let (tell, told) = tokio::sync::watch::channel(None);
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                if let (Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) {
+                    tokio::spawn(async move {
+                        loop {
+                            let code = tokio::select! {
+                                _ = term.recv() => 143,
+                                _ = hup.recv() => 129,
+                            };
+                            if ACTIVE.load(Ordering::SeqCst) == 0 {
+                                std::process::exit(code);
+                            }
+                            let _ = tell.send(Some(code));
+                        }
+                    });
+                }
+            }
+            #[cfg(not(unix))]
+            drop(tell);
+            told
+        })
+        .clone()
 }
 
 /// A scratch database: where it is, and how to get rid of it.

@@ -9,6 +9,7 @@ backends!(
     drift_refuses_dirty_rows_and_missing_files_and_lists_changed_ones,
     schema_prints_the_live_schema_sorted_and_stable,
     drift_drops_its_scratch_database_on_ctrl_c,
+    drift_drops_its_scratch_database_on_sigterm,
     drift_names_every_kind_of_hand_change,
 );
 
@@ -522,6 +523,26 @@ fn drift_fleet_of_postgres_schemas_through_pgbouncer() {
 /// SPEC §12.2 with §9.1: Ctrl-C during the replay drops the scratch database, exit 130. (The
 /// slow migration is recorded with `--fake`, so only the replay runs it.)
 fn drift_drops_its_scratch_database_on_ctrl_c(b: Backend) {
+    drift_drops_its_scratch_database_on(
+        b,
+        "INT",
+        130,
+        "interrupted; the scratch database was dropped",
+    );
+}
+
+/// As Ctrl-C, for SIGTERM (a CI job cancelled): the scratch database is dropped before the
+/// process ends, with the exit code the signal stands for (143).
+fn drift_drops_its_scratch_database_on_sigterm(b: Backend) {
+    drift_drops_its_scratch_database_on(
+        b,
+        "TERM",
+        143,
+        "terminated; the scratch database was dropped",
+    );
+}
+
+fn drift_drops_its_scratch_database_on(b: Backend, signal: &str, code: i32, says: &str) {
     let p = Project::new(b);
     p.write(
         "users",
@@ -535,16 +556,13 @@ fn drift_drops_its_scratch_database_on_ctrl_c(b: Backend) {
     let child = p.spawn(&["drift", "-v"]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
     std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("interrupted; the scratch database was dropped"),
-        "{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
     assert_scratch_dropped(&p, &stderr);
 }
 
