@@ -24,6 +24,8 @@ use crate::url::Target;
 
 /// ER_DB_CREATE_EXISTS: the database exists.
 const DB_CREATE_EXISTS: &str = "1007";
+/// ER_DB_DROP_EXISTS: `DROP DATABASE` of a database that does not exist.
+const DB_DROP_EXISTS: &str = "1008";
 /// ER_BAD_DB_ERROR: unknown database.
 const BAD_DB: &str = "1049";
 
@@ -64,14 +66,16 @@ impl Server {
     }
 
     /// `DROP DATABASE name`: `true` when it was dropped, `false` when it did not exist.
+    /// One connection: a database that does not exist is the server's answer to `DROP`.
     pub async fn drop_database(&self, name: &str) -> Result<bool, DriverError> {
-        let existed = self.database_exists(name).await?;
-        self.execute(&format!(
-            "DROP DATABASE IF EXISTS {}",
-            quote_ident(name, '`')
-        ))
-        .await?;
-        Ok(existed)
+        match self
+            .execute(&format!("DROP DATABASE {}", quote_ident(name, '`')))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.code.as_deref() == Some(DB_DROP_EXISTS) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether database `name` exists.

@@ -76,15 +76,18 @@ impl Server {
     /// `DROP DATABASE name`: `true` when it was dropped, `false` when it did not exist.
     /// With `force`, the server's other connections to it are closed first (`WITH (FORCE)`,
     /// PostgreSQL 13 and later); without, a database in use is not dropped (an error).
+    /// One connection: a database that does not exist is the server's answer to `DROP`.
     pub async fn drop_database(&self, name: &str, force: bool) -> Result<bool, DriverError> {
-        let existed = self.database_exists(name).await?;
         let statement = format!(
-            "DROP DATABASE IF EXISTS {}{}",
+            "DROP DATABASE {}{}",
             quote_ident(name, '"'),
             if force { " WITH (FORCE)" } else { "" }
         );
-        self.execute(&statement).await?;
-        Ok(existed)
+        match self.execute(&statement).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.sqlstate.as_deref() == Some(UNKNOWN_DATABASE) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether database `name` exists.
