@@ -368,6 +368,23 @@ fn lint_refuses_an_unknown_allow_level(b: Backend) {
         .stderr_has("1_people.sql")
         .stderr_has(":2")
         .stderr_has("unknown lint level `sluggish`");
+    // In a pair's `.down.sql` file (lint judges up sections): refused too, naming file:line.
+    let p = Project::new(b);
+    p.write(
+        "users",
+        "1_people.up.sql",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY);\n",
+    );
+    p.write(
+        "users",
+        "1_people.down.sql",
+        "DROP TABLE people;\n-- ferry:allow destructive\n",
+    );
+    p.run(&["lint"])
+        .expect(2)
+        .stderr_has("1_people.down.sql")
+        .stderr_has(":2")
+        .stderr_has("not in the .down.sql file");
 }
 
 #[test]

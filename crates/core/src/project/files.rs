@@ -209,14 +209,14 @@ pub fn parse<P: AsRef<Path>>(
         }
         MigrationFiles::Pair { id, slug, up, down } => {
             let up_path = up.as_ref();
-            let up = parse_pair_part(up_path, &text(up_path)?)?;
+            let up = parse_pair_part(up_path, &text(up_path)?, false)?;
             let allow = crate::project::migration::pair_allowed(up_path, &up.sql)?;
             let mut paths = vec![up_path.to_owned()];
             let down = match down {
                 Some(down) => {
                     let down_path = down.as_ref();
                     paths.push(down_path.to_owned());
-                    Some(parse_pair_part(down_path, &text(down_path)?)?)
+                    Some(parse_pair_part(down_path, &text(down_path)?, true)?)
                 }
                 None => None,
             };

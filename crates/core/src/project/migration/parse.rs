@@ -147,7 +147,9 @@ pub fn parse_migration(path: &Path, id: &str, slug: &str, text: &str) -> Result<
     })
 }
 
-pub(crate) fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
+/// `down`: the `.down.sql` half, where `-- ferry:allow` has no meaning (lint judges up
+/// sections) and is refused, as in a single file's down section.
+pub(crate) fn parse_pair_part(path: &Path, text: &str, down: bool) -> Result<Section> {
     let mut no_transaction = false;
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -157,6 +159,13 @@ pub(crate) fn parse_pair_part(path: &Path, text: &str) -> Result<Section> {
                 continue;
             }
             if directive == "allow" || directive.starts_with("allow ") {
+                if down {
+                    return Err(Error::MigrationFile {
+                        path: path.to_owned(),
+                        line: Some(index + 1),
+                        message: "`-- ferry:allow` belongs in the .up.sql file (lint judges up sections), not in the .down.sql file".into(),
+                    });
+                }
                 continue;
             }
             return Err(Error::MigrationFile {
@@ -293,6 +302,7 @@ mod tests {
         let section = parse_pair_part(
             path,
             "-- ferry:no-transaction\n-- ferry:allow blocks-writes\nSELECT 1;\n",
+            false,
         )
         .unwrap();
         assert!(section.no_transaction);
@@ -301,5 +311,12 @@ mod tests {
             [LintLevel::BlocksWrites]
         );
         assert!(pair_allowed(path, "-- ferry:allow fast\n").is_err());
+        // Not in the .down.sql file: refused, naming the line.
+        let down = Path::new("m/2_x.down.sql");
+        let (line, message) = line_of(
+            parse_pair_part(down, "DROP TABLE x;\n-- ferry:allow destructive\n", true).unwrap_err(),
+        );
+        assert_eq!(line, Some(2));
+        assert!(message.contains(".up.sql"), "{message}");
     }
 }
