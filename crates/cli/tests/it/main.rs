@@ -5,7 +5,8 @@
 //! of `tests/fixtures/bad/` (issue 11); `fleet` runs fleets of 20 databases or schemas per
 //! backend (issue 13); `session` the database line, `.env`, `--help` and aliases (SPEC §16);
 //! `database` the `database` and `show` commands; `progress` the running line of a slow
-//! migration; `drift` `ferry drift` and `ferry schema` on every backend (SPEC §12); `lint` `ferry lint`
+//! migration; `drift` `ferry drift` and `ferry schema` on every backend (SPEC §12; `drift::fleet`
+//! with `--fleet`); `lint` `ferry lint`
 //! (SPEC §13).
 
 #[cfg(all(unix, feature = "sqlite"))]
