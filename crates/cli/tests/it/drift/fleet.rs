@@ -123,11 +123,9 @@ fn ferry_driver_sqlite_connect(path: &std::path::Path) -> Box<dyn ferry_core::Dr
     )
 }
 
-/// SPEC §12.5 on PostgreSQL schemas: each tenant's schema against the replay, which all
-/// tenants at one version share; directly and through PgBouncer.
+/// A project whose fleet is `tenants`, schemas of the live database, each migrated.
 #[cfg(feature = "postgres")]
-fn drift_fleet_of_schemas(b: Backend) {
-    let tenants = ["tenant_a", "tenant_b", "tenant_c"];
+fn migrated_tenants(b: Backend, tenants: &[&str]) -> Project {
     let list: Vec<String> = tenants.iter().map(|t| format!("\"{t}\"")).collect();
     let p = Project::with_config(b, &format!("schemas = [{}]\n{CONFIG}", list.join(", ")));
     history(&p);
@@ -137,6 +135,14 @@ fn drift_fleet_of_schemas(b: Backend) {
         .collect();
     on_live(&p, &create.iter().map(String::as_str).collect::<Vec<_>>());
     p.run(&["--fleet", "forwards", "all"]).expect(0);
+    p
+}
+
+/// SPEC §12.5 on PostgreSQL schemas: each tenant's schema against the replay, which all
+/// tenants at one version share; directly and through PgBouncer.
+#[cfg(feature = "postgres")]
+fn drift_fleet_of_schemas(b: Backend) {
+    let p = migrated_tenants(b, &["tenant_a", "tenant_b", "tenant_c"]);
     p.run(&["--fleet", "drift"])
         .expect(0)
         .stderr_has("3 target(s): 3 no drift, 0 drift, 0 failed; 1 replay(s)");
@@ -176,16 +182,7 @@ fn drift_fleet_of_schemas(b: Backend) {
 /// and each tenant's rows and schema are its own.
 #[cfg(feature = "postgres")]
 fn drift_fleet_of_schemas_on_one_connection(b: Backend) {
-    let tenants = ["tenant_a", "tenant_b", "tenant_c", "tenant_d"];
-    let list: Vec<String> = tenants.iter().map(|t| format!("\"{t}\"")).collect();
-    let p = Project::with_config(b, &format!("schemas = [{}]\n{CONFIG}", list.join(", ")));
-    history(&p);
-    let create: Vec<String> = tenants
-        .iter()
-        .map(|t| format!("CREATE SCHEMA {t}"))
-        .collect();
-    on_live(&p, &create.iter().map(String::as_str).collect::<Vec<_>>());
-    p.run(&["--fleet", "forwards", "all"]).expect(0);
+    let p = migrated_tenants(b, &["tenant_a", "tenant_b", "tenant_c", "tenant_d"]);
     // tenant_b one version behind: its own rows must be read, not tenant_a's.
     p.run(&["--fleet", "--target", "tenant_b", "backwards", "blog", "-y"])
         .expect(0);
