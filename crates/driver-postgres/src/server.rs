@@ -93,11 +93,17 @@ impl Server {
     /// Whether database `name` exists.
     pub async fn database_exists(&self, name: &str) -> Result<bool, DriverError> {
         let client = crate::conn::open(&self.admin).await?;
-        let row = client
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        // An unnamed statement, as everywhere in this driver: a named one collides with
+        // another client's behind a transaction-mode pooler ("prepared statement "s0"
+        // already exists").
+        let rows = client
+            .query_typed(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[(&name, tokio_postgres::types::Type::TEXT)],
+            )
             .await
             .map_err(|e| db_error(&e))?;
-        Ok(row.is_some())
+        Ok(!rows.is_empty())
     }
 
     /// Run `statement` on a connection of its own to the maintenance database.
