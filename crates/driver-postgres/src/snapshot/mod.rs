@@ -460,7 +460,7 @@ pub(crate) struct TenantReads {
 /// owners up by index, and the custom plans PostgreSQL would otherwise make each time cost
 /// more to plan than to run. Set for this transaction only, sent with the queries
 /// (`biased`: in this order); rolled back when the read fails.
-async fn in_generic_plans<T>(
+pub(crate) async fn in_generic_plans<T>(
     client: &tokio_postgres::Client,
     read: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {
