@@ -78,20 +78,39 @@ pub(crate) async fn connect(
     g: &GlobalOpts,
     config: &Config,
 ) -> Result<Migrator, Failure> {
-    let mut driver = crate::drivers::driver_for_url(url, table)
-        .await
-        .map_err(|e| {
-            let message = ferry_core::driver::redact_url(&e.to_string());
-            match e.kind {
-                ferry_core::DriverErrorKind::Config => Failure::Usage(message),
-                _ => Failure::Failed(message),
-            }
-        })?;
-    let lock = LockOptions::new(g.lock.or(config.lock).unwrap_or_default())
-        .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE));
-    driver.set_lock_options(lock);
-    Ok(Migrator::new(config.registry.clone(), driver)
-        .with_lock_timeout(Duration::from_secs_f64(g.lock_timeout)))
+    Connect::new(g, config).open(url, table).await
+}
+
+/// What a connection to a live database is opened with: owned, for a task of its own.
+struct Connect {
+    registry: ferry_core::AppRegistry,
+    lock: LockOptions,
+    lock_timeout: Duration,
+}
+
+impl Connect {
+    fn new(g: &GlobalOpts, config: &Config) -> Self {
+        Connect {
+            registry: config.registry.clone(),
+            lock: LockOptions::new(g.lock.or(config.lock).unwrap_or_default())
+                .with_lease(config.lock_lease.unwrap_or(LockOptions::DEFAULT_LEASE)),
+            lock_timeout: Duration::from_secs_f64(g.lock_timeout),
+        }
+    }
+
+    async fn open(self, url: &str, table: TableName) -> Result<Migrator, Failure> {
+        let mut driver = crate::drivers::driver_for_url(url, table)
+            .await
+            .map_err(|e| {
+                let message = ferry_core::driver::redact_url(&e.to_string());
+                match e.kind {
+                    ferry_core::DriverErrorKind::Config => Failure::Usage(message),
+                    _ => Failure::Failed(message),
+                }
+            })?;
+        driver.set_lock_options(self.lock);
+        Ok(Migrator::new(self.registry, driver).with_lock_timeout(self.lock_timeout))
+    }
 }
 
 /// The expected schema of `replay`, on a new scratch database on the server of `base`.
@@ -101,10 +120,18 @@ pub(crate) async fn expected_schema(
     table: TableName,
     style: Style,
 ) -> Result<Schema, Failure> {
-    // On PostgreSQL the live snapshot holds the schema a `schema.table` tracking table lives
-    // in: the scratch database gets it too. (On MySQL the first part names another database,
-    // which the scratch connection must not touch.)
-    let home = table
+    let home = home_schema(base, &table);
+    crate::scratch::with_scratch(base, "ferry_drift", false, table, style, async |mut d| {
+        replay_on(d.as_mut(), home.as_deref(), replay).await
+    })
+    .await
+}
+
+/// On PostgreSQL the live snapshot holds the schema a `schema.table` tracking table lives
+/// in: the scratch database gets it too (this statement). On MySQL the first part names
+/// another database, which the scratch connection must not touch.
+fn home_schema(base: &str, table: &TableName) -> Option<String> {
+    table
         .schema()
         .filter(|_| {
             ferry_core::driver::url::Backend::of_url(base)
@@ -115,19 +142,24 @@ pub(crate) async fn expected_schema(
                 "CREATE SCHEMA IF NOT EXISTS {}",
                 ferry_core::driver::url::quote_ident(schema, '"')
             )
-        });
-    crate::scratch::with_scratch(base, "ferry_drift", false, table, style, async |mut d| {
-        if let Some(sql) = &home {
-            d.execute(sql, false).await.map_err(|e| {
-                Failure::Failed(format!(
-                    "preparing the scratch database: {}",
-                    ferry_core::driver::redact_url(&e.to_string())
-                ))
-            })?;
-        }
-        replay.run(d.as_mut()).await.map_err(Failure::from)
-    })
-    .await
+        })
+}
+
+/// Replay on the scratch database `d`, after creating the home schema (`home`).
+async fn replay_on(
+    d: &mut dyn Driver,
+    home: Option<&str>,
+    replay: &Replay,
+) -> Result<Schema, Failure> {
+    if let Some(sql) = home {
+        d.execute(sql, false).await.map_err(|e| {
+            Failure::Failed(format!(
+                "preparing the scratch database: {}",
+                ferry_core::driver::redact_url(&e.to_string())
+            ))
+        })?;
+    }
+    replay.run(d).await.map_err(Failure::from)
 }
 
 /// Compare what was read of a live database with its expected schema.
@@ -154,17 +186,51 @@ pub(crate) async fn run(
     style: Style,
 ) -> Result<Ending, Failure> {
     let files = read_files(config)?;
-    let mut live_db = connect(url, table.clone(), g, config).await?;
-    let live = read_live(&mut live_db).await?;
-    drop(live_db);
-    let replay = Replay::plan(&live.applied, &files)?;
-    for (app, id) in &replay.changed {
-        style.warn(&format!(
-            "{app} {id}: the file changed after it was applied; replayed as it is now"
-        ));
-    }
+    // The live read (under its lock) and the scratch database's creation overlap: the replay
+    // waits for the live rows. An error of the live read (connecting, the lock, a dirty row,
+    // a missing file) is the one reported, as when it came first; nothing is replayed then.
+    let mut reading = Some(tokio::spawn({
+        let connect = Connect::new(g, config);
+        let (url, table) = (url.to_owned(), table.clone());
+        async move {
+            let mut live_db = connect.open(&url, table).await?;
+            Ok::<_, Failure>(read_live(&mut live_db).await?)
+        }
+    }));
     let base = a.scratch_url.as_deref().unwrap_or(url);
-    let expected = expected_schema(&replay, base, table, style).await?;
+    let home = home_schema(base, &table);
+    let replayed =
+        crate::scratch::with_scratch(base, "ferry_drift", false, table, style, async |mut d| {
+            let Some(task) = reading.take() else {
+                return Err(Failure::Failed("the live read was lost".into()));
+            };
+            let live = joined(task.await)?;
+            let replay = Replay::plan(&live.applied, &files)?;
+            for (app, id) in &replay.changed {
+                style.warn(&format!(
+                    "{app} {id}: the file changed after it was applied; replayed as it is now"
+                ));
+            }
+            let expected = replay_on(d.as_mut(), home.as_deref(), &replay).await?;
+            Ok((live, replay, expected))
+        })
+        .await;
+    let (live, replay, expected) = match (replayed, reading) {
+        (Ok(done), _) => done,
+        (Err(e @ Failure::Interrupted(_)), task) => {
+            if let Some(task) = task {
+                task.abort();
+            }
+            return Err(e);
+        }
+        // The scratch database could not be made before the live read ended: its error
+        // comes second.
+        (Err(e), Some(task)) => {
+            joined(task.await)?;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     let report = report(&live, &replay, &expected, config)?;
     match a.format {
         Format::Json => out(&format!("{}\n", report.json())),
@@ -185,6 +251,11 @@ pub(crate) async fn run(
         if report.replayed == 1 { "" } else { "s" }
     ));
     Ok(Ending::Printed)
+}
+
+/// The outcome of a spawned live read.
+fn joined<T>(task: Result<Result<T, Failure>, tokio::task::JoinError>) -> Result<T, Failure> {
+    task.unwrap_or_else(|e| Err(Failure::Failed(format!("reading the database: {e}"))))
 }
 
 /// Run `ferry schema` on the database of `url`: its snapshot, read without a lock and
