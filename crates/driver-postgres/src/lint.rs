@@ -3,16 +3,16 @@
 //! that existed before it ([`ferry_core::driver::lint`]).
 //!
 //! Before the first statement, every table, partitioned table, materialised view and index
-//! outside the system schemas (the pre-existing ones), read with three catalog queries sent
-//! together; after each statement, `pg_locks` of this backend (the strongest mode per
-//! relation), and the same three queries only for the relations that it holds a lock on of
-//! at least `ShareUpdateExclusiveLock`, which every change to a relation's catalog rows
-//! takes (a drop too, held until the commit): so a statement costs what it touched, not
-//! what the database holds. What is read: oids, names and `relfilenode`s (a change is a
-//! rewrite); their columns
-//! (`pg_attribute`: `attnum` is the identity, so a rename keeps it, and `attnotnull`); and
-//! their validated foreign-key and check constraints and their indexes (one that appears was
-//! built or validated by reading the table).
+//! outside the system schemas (the pre-existing ones); after each statement, the relations
+//! that this backend holds a lock on of at least `ShareUpdateExclusiveLock`, which every
+//! change to a relation's catalog rows takes (a drop too, held until the commit): so a
+//! statement costs what it touched, not what the database holds. Each read is one query
+//! (`pg_locks` of this backend read once, the strongest mode per relation kept), prepared
+//! once per session for the reads after a statement. What is read: oids, names and
+//! `relfilenode`s (a change is a rewrite); their columns (`pg_attribute`: `attnum` is the
+//! identity, so a rename keeps it, and `attnotnull`); and their validated foreign-key and
+//! check constraints and their indexes (one that appears was built or validated by reading
+//! the table).
 //!
 //! A section run in one transaction leaves, at its end, the state the next section starts
 //! from when the caller says nothing ran in between (`continues`): the relations it created
@@ -37,10 +37,6 @@ use crate::PostgresDriver;
 /// oids, keeps each read a few milliseconds with hundreds of tables).
 const USER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
-
-const MODES: &str = "ARRAY['AccessShareLock', 'RowShareLock', 'RowExclusiveLock', \
-    'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', \
-    'AccessExclusiveLock']";
 
 impl PostgresDriver {
     /// See [`ferry_core::Driver::lint_section`].
@@ -75,38 +71,40 @@ impl PostgresDriver {
     }
 
     /// Every statement in one transaction, committed at the end (rolled back on a failure),
-    /// with the session reset pipelined after it (`Ok(true)`; `Ok(false)`: nothing ran).
+    /// with the session reset after it (`Ok(true)`; `Ok(false)`: nothing ran).
     ///
-    /// Requests are pipelined (sent together, answered in order): `BEGIN` with the first
-    /// statement, each statement with the reads after it ([`LintReads`]: its locks and the
-    /// relations it holds a catalog-changing lock on, whose answers are errors, and ignored,
-    /// when the statement failed), and the `COMMIT` with the session reset: two requests per
-    /// statement fewer than reading the locks first, and no read before the commit, since
-    /// the relations the section created all hold its locks until then and so were read
-    /// after its last statement, for the next section to start from.
+    /// The whole section is one pipeline (every request sent at once, answered in order):
+    /// `BEGIN`, each statement followed by the read after it ([`LintReads`]: its locks and the
+    /// relations it holds a catalog-changing lock on), `COMMIT` and the session reset. After
+    /// a statement fails, PostgreSQL refuses the rest of the transaction (their answers are
+    /// errors, and ignored), and the `COMMIT` of a failed transaction rolls it back; a failure
+    /// ends the run, so nothing after it is judged. No read before the commit: the relations
+    /// the section created all hold its locks until then and so were read after its last
+    /// statement, for the next section to start from.
     async fn lint_together(
         &mut self,
         statements: &[String],
         run: &mut LintRun,
     ) -> DriverResult<bool> {
-        let Some(first) = statements.first() else {
+        if statements.is_empty() {
             self.lint_carry = Some(run.before.clone());
             return Ok(false);
-        };
+        }
         let reads = self.lint_reads().await?;
-        let (begun, first) = tokio::join!(self.exec("BEGIN"), self.ran_then_read(&reads, first));
+        let reset = self.reset_sql();
+        let (begun, outcomes, end, reset) = tokio::join!(
+            biased;
+            self.exec("BEGIN"),
+            in_order(statements.iter().map(|s| self.ran_then_read(&reads, s))),
+            self.exec("COMMIT"),
+            self.exec(&reset),
+        );
         begun?;
-        let mut first = Some(first);
         let mut last_read = BTreeMap::new();
-        for (i, statement) in statements.iter().enumerate() {
-            let (ran, read) = match first.take() {
-                Some(outcome) => outcome,
-                None => self.ran_then_read(&reads, statement).await,
-            };
+        for ((ran, read), statement) in outcomes.into_iter().zip(statements) {
             if let Err(e) = ran {
+                let i = run.steps.len();
                 run.failed = Some((i, statement_error(&e, statement, statement, 0)));
-                let (end, reset) = tokio::join!(self.exec("ROLLBACK"), self.reset_session());
-                end?;
                 reset?;
                 return Ok(true);
             }
@@ -132,7 +130,6 @@ impl PostgresDriver {
         for (oid, relation) in last_read {
             carry.relations.entry(oid).or_insert(relation);
         }
-        let (end, reset) = tokio::join!(self.exec("COMMIT"), self.reset_session());
         end?;
         reset?;
         self.lint_carry = Some(carry);
@@ -141,17 +138,16 @@ impl PostgresDriver {
 
     /// Each statement in a transaction of its own, or alone when it cannot run in one.
     async fn lint_each(&mut self, statements: &[String], run: &mut LintRun) -> DriverResult<()> {
+        let reads = self.lint_reads().await?;
         for (i, statement) in statements.iter().enumerate() {
             self.exec("BEGIN").await?;
             let prev = run.steps.last().map_or(&run.before, |s| &s.state);
             let state = match self.client.batch_execute(statement).await {
                 Ok(()) => {
-                    let state = match self.lint_locks().await {
-                        Ok(locks) => self.lint_state_after(prev, locks).await,
-                        Err(e) => Err(e),
-                    };
+                    let read = self.client.query(&reads.state, &[]).await;
                     self.exec("COMMIT").await?;
-                    state?
+                    let (locks, read) = split(read.map_err(|e| db_error(&e))?);
+                    after(prev, locks, &read)
                 }
                 Err(e) => {
                     self.exec("ROLLBACK").await?;
@@ -178,37 +174,23 @@ impl PostgresDriver {
         Ok(())
     }
 
-    /// The reads after a statement, prepared on first use (one round trip per session).
+    /// The read after a statement ([`state_query`] of the locked relations), prepared on
+    /// first use (one round trip per session).
     async fn lint_reads(&mut self) -> DriverResult<LintReads> {
         if let Some(reads) = &self.lint_reads {
             return Ok(reads.clone());
         }
-        let locked = format!("IN (SELECT l.relation FROM pg_catalog.pg_locks l {HELD})");
-        let [relations, columns, checked] = relation_queries(
-            &format!("c.oid {locked} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
-            &format!("a.attrelid {locked}"),
-            &format!("k.conrelid {locked}"),
-            &format!("i.indrelid {locked}"),
-        );
-        let locks = locks_query();
-        let (locks, relations, columns, checked) = tokio::try_join!(
-            self.client.prepare(&locks),
-            self.client.prepare(&relations),
-            self.client.prepare(&columns),
-            self.client.prepare(&checked),
-        )
-        .map_err(|e| db_error(&e))?;
-        let reads = LintReads {
-            locks,
-            relations,
-            columns,
-            checked,
-        };
+        let state = self
+            .client
+            .prepare(&state_query(false))
+            .await
+            .map_err(|e| db_error(&e))?;
+        let reads = LintReads { state };
         self.lint_reads = Some(reads.clone());
         Ok(reads)
     }
 
-    /// Run `statement` and the reads after it, pipelined: the statement's outcome, and the
+    /// Run `statement` and the read after it, pipelined: the statement's outcome, and the
     /// session's locks with the relations it holds a catalog-changing lock on (an error when
     /// the statement failed and aborted the transaction).
     async fn ran_then_read(
@@ -222,19 +204,11 @@ impl PostgresDriver {
             BTreeMap<String, Arc<LintRelation>>,
         )>,
     ) {
-        let (ran, locks, relations, columns, checked) = tokio::join!(
+        let (ran, read) = tokio::join!(
             self.client.batch_execute(statement),
-            self.client.query(&reads.locks, &[]),
-            self.client.query(&reads.relations, &[]),
-            self.client.query(&reads.columns, &[]),
-            self.client.query(&reads.checked, &[]),
+            self.client.query(&reads.state, &[]),
         );
-        let read = (|| {
-            let locks = locks?.iter().map(|r| (r.get(0), r.get(1))).collect();
-            Ok((locks, assemble(relations?, columns?, checked?)))
-        })()
-        .map_err(|e: tokio_postgres::Error| db_error(&e));
-        (ran, read)
+        (ran, read.map(split).map_err(|e| db_error(&e)))
     }
 
     async fn exec(&self, sql: &str) -> DriverResult<()> {
@@ -244,166 +218,168 @@ impl PostgresDriver {
             .map_err(|e| db_error(&e))
     }
 
-    /// The user relations as they are now, read in this session, whole.
+    /// The user relations as they are now, read in this session, whole, with its locks.
     async fn lint_state(&self) -> DriverResult<LintState> {
-        let (relations, locks) = tokio::try_join!(self.lint_relations(None), self.lint_locks())?;
-        Ok(LintState { relations, locks })
-    }
-
-    /// The state after a statement run alone (a `no-transaction` one), from `prev` and the
-    /// locks after it: the relations of `prev` it touched ([`after`]) read again.
-    async fn lint_state_after(
-        &self,
-        prev: &LintState,
-        locks: BTreeMap<String, String>,
-    ) -> DriverResult<LintState> {
-        let touched: Vec<&str> = locks
-            .iter()
-            .filter(|(oid, mode)| prev.relations.contains_key(*oid) && changes_catalog(mode))
-            .map(|(oid, _)| oid.as_str())
-            .collect();
-        let read = if touched.is_empty() {
-            BTreeMap::new()
-        } else {
-            let list = format!("'{{{}}}'::oid[]", touched.join(","));
-            self.lint_relations(Some(&list)).await?
-        };
-        Ok(after(prev, locks, &read))
-    }
-
-    /// The strongest mode of each relation lock this session holds. pg_locks reads the whole
-    /// lock table: once per state, not per relation.
-    async fn lint_locks(&self) -> DriverResult<BTreeMap<String, String>> {
         let rows = self
             .client
-            .query_typed(&locks_query(), &[])
+            .query_typed(&state_query(true), &[])
             .await
             .map_err(|e| db_error(&e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// The relations of `list` (an `oid[]` literal), or every user relation, with their
-    /// columns and checked things.
-    async fn lint_relations(
-        &self,
-        list: Option<&str>,
-    ) -> DriverResult<BTreeMap<String, Arc<LintRelation>>> {
-        let [relations, columns, checked] = match list {
-            Some(list) => relation_queries(
-                &format!(
-                    "c.oid = ANY({list}) AND c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"
-                ),
-                &format!("a.attrelid = ANY({list})"),
-                &format!("k.conrelid = ANY({list})"),
-                &format!("i.indrelid = ANY({list})"),
-            ),
-            None => relation_queries(
-                &format!("c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
-                &format!("c.relkind IN ('r', 'p') AND {USER}"),
-                &format!("k.conrelid <> 0 AND {USER}"),
-                USER,
-            ),
-        };
-        let (relations, columns, checked) = tokio::try_join!(
-            self.client.query_typed(&relations, &[]),
-            self.client.query_typed(&columns, &[]),
-            self.client.query_typed(&checked, &[]),
-        )
-        .map_err(|e| db_error(&e))?;
-        Ok(assemble(relations, columns, checked))
+        let (locks, relations) = split(rows);
+        Ok(LintState { relations, locks })
     }
 }
 
-/// The reads after a statement of a section run in one transaction, prepared once per
-/// session (their plans are made once: planning these catalog joins costs more than running
-/// them): the session's locks, and the relations it holds a catalog-changing lock on
-/// (`pg_locks` in a subquery, so that they go with the statement, not after its locks).
+/// Await `futures` together, each first polled in the order given: a request of a
+/// `tokio_postgres` client is sent when its future is first polled, so the server receives
+/// them in that order (`join_all` promises no order of first polls).
+async fn in_order<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures
+        .map(|f| Box::pin(futures_util::future::maybe_done(f)))
+        .collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for f in &mut futures {
+            done &= std::future::Future::poll(f.as_mut(), cx).is_ready();
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    futures
+        .iter_mut()
+        .filter_map(|f| f.as_mut().take_output())
+        .collect()
+}
+
+/// The read after a statement, prepared once per session (its plan is made once: planning
+/// these catalog joins costs more than running them).
 #[derive(Clone)]
 pub(crate) struct LintReads {
-    locks: tokio_postgres::Statement,
-    relations: tokio_postgres::Statement,
-    columns: tokio_postgres::Statement,
-    checked: tokio_postgres::Statement,
+    state: tokio_postgres::Statement,
 }
 
-/// This backend's granted relation locks (the `FROM pg_locks l` clause's rest).
-const HELD: &str = "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-    AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
-    'ExclusiveLock', 'AccessExclusiveLock')";
+/// Lock modes weakest first: of two locks on one relation, the later one is kept.
+const MODES: [&str; 8] = [
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+];
 
-/// The session's relation locks, weakest first, so that the strongest mode of a relation is
-/// the one kept.
-fn locks_query() -> String {
+/// One query for a state: this backend's granted relation locks (`pg_locks` read once, in a
+/// materialised CTE) and the user relations, whole (`all`) or only those it holds a
+/// catalog-changing lock on, with their columns and checked things. Each row is one of
+/// them, told by its first column: `0` a lock (oid, mode), `1` a relation (oid, kind, name,
+/// `relfilenode`), `2` a column (oid, `attnum`, name, not null), `3` a checked thing (oid,
+/// `constraint <name>` or `index <name>`).
+fn state_query(all: bool) -> String {
+    let [rel, col, con, idx] = if all {
+        [
+            format!("c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
+            format!("c.relkind IN ('r', 'p') AND {USER}"),
+            format!("k.conrelid <> 0 AND {USER}"),
+            USER.to_owned(),
+        ]
+    } else {
+        let locked = "IN (SELECT h.relation FROM held h WHERE h.mode IN \
+            ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
+            'ExclusiveLock', 'AccessExclusiveLock'))";
+        [
+            format!("c.oid {locked} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
+            format!("a.attrelid {locked}"),
+            format!("k.conrelid {locked}"),
+            format!("i.indrelid {locked}"),
+        ]
+    };
     format!(
-        "SELECT l.relation::text, l.mode FROM pg_catalog.pg_locks l \
-         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-         ORDER BY array_position({MODES}, l.mode) NULLS FIRST"
+        "WITH held AS MATERIALIZED (SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted) \
+         SELECT 0, h.relation::text, h.mode, NULL::text, NULL::text, NULL::bool FROM held h \
+         UNION ALL SELECT 1, c.oid::text, \
+         CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
+         CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
+         c.relfilenode::text, NULL \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE {rel} \
+         UNION ALL SELECT 2, a.attrelid::text, a.attnum::text, a.attname::text, NULL, a.attnotnull \
+         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE {col} AND a.attnum > 0 AND NOT a.attisdropped \
+         UNION ALL SELECT 3, k.conrelid::text, 'constraint ' || k.conname, NULL, NULL, NULL \
+         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
+         WHERE k.contype IN ('f', 'c') AND k.convalidated AND {con} \
+         UNION ALL SELECT 3, i.indrelid::text, 'index ' || c.relname, NULL, NULL, NULL \
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {idx}"
     )
 }
 
-/// The three catalog queries of a read, from the conditions on the relations (`c`), the
-/// columns (`a`), the constraints (`k`) and the indexes (`i`): relations, columns, checked.
-fn relation_queries(rel: &str, col: &str, con: &str, idx: &str) -> [String; 3] {
-    [
-        format!(
-            "SELECT c.oid::text, CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
-             CASE WHEN n.nspname = current_schema() THEN c.relname::text ELSE n.nspname || '.' || c.relname END, \
-             c.relfilenode::text \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE {rel}"
-        ),
-        format!(
-            "SELECT a.attrelid::text, a.attnum::text, a.attname::text, a.attnotnull \
-             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE {col} AND a.attnum > 0 AND NOT a.attisdropped"
-        ),
-        format!(
-            "SELECT k.conrelid::text, 'constraint ' || k.conname FROM pg_catalog.pg_constraint k \
-             JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
-             WHERE k.contype IN ('f', 'c') AND k.convalidated AND {con} \
-             UNION ALL SELECT i.indrelid::text, 'index ' || c.relname FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {idx}"
-        ),
-    ]
-}
-
-/// The relations of a read's three answers, by oid.
-fn assemble(
-    relations: Vec<tokio_postgres::Row>,
-    columns: Vec<tokio_postgres::Row>,
-    checked: Vec<tokio_postgres::Row>,
-) -> BTreeMap<String, Arc<LintRelation>> {
-    let mut out = BTreeMap::new();
-    for row in relations {
-        out.insert(
-            row.get::<_, String>(0),
-            LintRelation {
-                kind: row.get(1),
-                name: row.get(2),
-                storage: Some(row.get(3)),
-                ..LintRelation::default()
-            },
-        );
+/// The rows of a [`state_query`]: the strongest lock mode per relation, and the relations
+/// by oid with their columns and checked things.
+fn split(
+    rows: Vec<tokio_postgres::Row>,
+) -> (
+    BTreeMap<String, String>,
+    BTreeMap<String, Arc<LintRelation>>,
+) {
+    let rank = |mode: &str| MODES.iter().position(|m| *m == mode);
+    let mut locks: BTreeMap<String, String> = BTreeMap::new();
+    let mut relations: BTreeMap<String, LintRelation> = BTreeMap::new();
+    // Relations first: a column or a checked thing of a relation not read is left out.
+    let mut later = Vec::new();
+    for row in &rows {
+        match row.get::<_, i32>(0) {
+            0 => {
+                let mode: String = row.get(2);
+                let oid: String = row.get(1);
+                let stronger = locks.get(&oid).is_none_or(|held| rank(&mode) > rank(held));
+                if stronger {
+                    locks.insert(oid, mode);
+                }
+            }
+            1 => {
+                relations.insert(
+                    row.get(1),
+                    LintRelation {
+                        kind: row.get(2),
+                        name: row.get(3),
+                        storage: Some(row.get(4)),
+                        ..LintRelation::default()
+                    },
+                );
+            }
+            _ => later.push(row),
+        }
     }
-    for row in columns {
-        if let Some(r) = out.get_mut(row.get::<_, &str>(0)) {
+    for row in later {
+        let Some(r) = relations.get_mut(row.get::<_, &str>(1)) else {
+            continue;
+        };
+        if row.get::<_, i32>(0) == 2 {
             r.columns.insert(
-                row.get(1),
+                row.get(2),
                 LintColumn {
-                    name: row.get(2),
-                    not_null: row.get(3),
+                    name: row.get(3),
+                    not_null: row.get(5),
                 },
             );
+        } else {
+            r.checked.insert(row.get(2));
         }
     }
-    for row in checked {
-        if let Some(r) = out.get_mut(row.get::<_, &str>(0)) {
-            r.checked.insert(row.get(1));
-        }
-    }
-    out.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+    let relations = relations
+        .into_iter()
+        .map(|(k, v)| (k, Arc::new(v)))
+        .collect();
+    (locks, relations)
 }
 
 /// The state after a statement, from `prev` (the state before it), the session's locks

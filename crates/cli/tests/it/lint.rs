@@ -487,7 +487,7 @@ fn lint_names_a_failing_statement(b: Backend) {
     p.write(
         "users",
         "1_people.sql",
-        "-- ferry:up\nCREATE TABLE people (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x INTEGER;\n",
+        "-- ferry:up\nCREATE TABLE people (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x INTEGER;\nCREATE TABLE after_it (id INTEGER PRIMARY KEY);\n",
     );
     p.write(
         "users",
@@ -499,6 +499,9 @@ fn lint_names_a_failing_statement(b: Backend) {
     r.expect(1)
         .stdout_has("users 1: failed\n")
         .stderr_has("1_people.sql:3");
+    // The statement after the failing one is not blamed (PostgreSQL was sent it already,
+    // and refused it in the failed transaction).
+    assert!(!r.stderr.contains("1_people.sql:4"), "{}", r.stderr);
     // The run stops there: the later migration is not judged.
     assert!(!r.stdout.contains("users 2"), "{}", r.stdout);
     p.db.assert_unchanged(&before, "lint reads the configured database only");
