@@ -250,11 +250,14 @@ fn line_diff<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<(char, &'a str)> {
 }
 
 /// A progress line on stderr: `<verb> <app> <id> <description> (<detail>)`.
+/// One line, written at once (stderr is unbuffered: `eprintln!` with arguments writes
+/// each piece with a system call of its own).
 fn progress(verb: &str, migration: &ferry_core::PlannedMigration, detail: &str) {
-    eprintln!(
-        "{verb} {} {} {} ({detail})",
+    let line = format!(
+        "{verb} {} {} {} ({detail})\n",
         migration.app_name, migration.migration_id, migration.description
     );
+    eprint!("{line}");
 }
 
 fn format_elapsed(d: std::time::Duration) -> String {

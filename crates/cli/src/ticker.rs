@@ -27,11 +27,18 @@ struct State {
     shown: bool,
     /// The reporter is gone: end the thread.
     stop: bool,
+    /// Until when the thread sleeps (`None`: until woken). A migration that starts while
+    /// it sleeps until no later than that migration could need a line does not wake it: a
+    /// run of quick migrations costs no thread switch each.
+    asleep_until: Option<Instant>,
 }
 
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// How long a migration runs before its first line: AFTER on a terminal, else the
+    /// interval (never less than AFTER).
+    first: Duration,
 }
 
 impl Shared {
@@ -61,6 +68,7 @@ impl Ticker {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            first: if live { AFTER } else { interval.max(AFTER) },
         });
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -77,20 +85,23 @@ impl Ticker {
     pub(crate) fn started(&self, label: String) {
         let mut state = self.shared.lock();
         clear(&mut state);
-        state.running = Some((label, Instant::now()));
+        let now = Instant::now();
+        state.running = Some((label, now));
         state.printed = 0;
-        self.shared.wake.notify_all();
+        let due = now + self.shared.first;
+        if state.asleep_until.is_none_or(|until| until > due) {
+            self.shared.wake.notify_all();
+        }
     }
 
     /// Before anything else is printed: clear the live line; `ended` when the running
-    /// migration is over.
+    /// migration is over. The thread is not woken: it finds out when it next looks.
     pub(crate) fn interrupt(&self, ended: bool) {
         let mut state = self.shared.lock();
         clear(&mut state);
         if ended {
             state.running = None;
         }
-        self.shared.wake.notify_all();
     }
 }
 
@@ -130,6 +141,7 @@ fn tick(shared: &Shared, live: bool, interval: Duration) {
             return;
         }
         let Some((label, started)) = &state.running else {
+            state.asleep_until = None;
             state = shared
                 .wake
                 .wait(state)
@@ -150,9 +162,8 @@ fn tick(shared: &Shared, live: bool, interval: Duration) {
                 AFTER - elapsed
             }
         } else {
-            // Lines at interval, 2 × interval, ..., none before AFTER.
-            let due = interval * (state.printed + 1);
-            let due = due.max(AFTER);
+            // The first line at the interval (not before AFTER), then one per interval.
+            let due = interval.max(AFTER) + interval * state.printed;
             if elapsed >= due {
                 eprintln!("{}", line(label, elapsed));
                 state.printed += 1;
@@ -160,6 +171,7 @@ fn tick(shared: &Shared, live: bool, interval: Duration) {
             }
             due - elapsed
         };
+        state.asleep_until = Some(Instant::now() + next);
         state = shared
             .wake
             .wait_timeout(state, next)

@@ -70,9 +70,20 @@ fn running_line(backend: Backend) {
     quick.expect(0);
     assert!(!quick.stderr.contains("running"), "{}", quick.stderr);
 
-    // A slow one on a non-terminal: a line a second from 2 s on, each its own line, before
-    // the `applied` line.
+    // A slow one on a non-terminal, after a quick one in the same run (the watching thread
+    // is not woken for each migration): a line a second from 2 s on, each its own line,
+    // before the `applied` line.
+    project.table_migration("users", "0", "comments");
     let (run, took) = slow_run(&project, &[]);
+    let quick = run
+        .stderr
+        .find("users 0")
+        .expect("the quick migration ran first");
+    assert!(
+        quick < run.stderr.find("running").unwrap_or(0),
+        "{}",
+        run.stderr
+    );
     let lines: Vec<&str> = run
         .stderr
         .lines()
@@ -85,11 +96,15 @@ fn running_line(backend: Backend) {
         run.stderr
     );
     assert!(lines[0].ends_with(" s)"), "{}", run.stderr);
+    // One line per interval: none repeated (the first is not followed by a second at once).
+    let distinct: std::collections::BTreeSet<&&str> = lines.iter().collect();
+    assert_eq!(distinct.len(), lines.len(), "{}", run.stderr);
     let first: u64 = lines[0]["running users 1 slow (".len()..lines[0].len() - 3]
         .parse()
         .unwrap();
     assert!(first >= 2, "{}", run.stderr);
-    let applied = run.stderr.find("applied").unwrap();
+    // The slow migration's `applied` line is the last one.
+    let applied = run.stderr.rfind("applied").unwrap();
     assert!(
         run.stderr.find("running").unwrap() < applied,
         "{}",
