@@ -132,6 +132,9 @@ pub struct MysqlDriver {
     /// The statement that puts the session back as it was at connect ([`session`]), run
     /// after each migration's SQL.
     restore: String,
+    /// A statement of the counted section running now may have changed the session
+    /// ([`session::keeps_session`]): restore it after the section's last statement.
+    touched: bool,
     /// For the application's own connection ([`MysqlDriver::from_conn`]), the statement that
     /// puts its session back as it was given, run by [`MysqlDriver::into_conn`].
     given: Option<String>,
@@ -309,6 +312,7 @@ impl MysqlDriver {
             server: None,
             changes: changes::Changes::default(),
             restore,
+            touched: false,
             given,
         })
     }

@@ -82,7 +82,24 @@ impl MysqlDriver {
                 .await?;
         }
         let ran = self.run_sql(sql).await;
-        if last || ran.is_err() {
+        self.counted_end(ran, sql, last).await
+    }
+
+    /// After statement `sql` of a counted section ran (`ran`): the session is restored
+    /// after a failure, and after the `last` statement unless every statement of the
+    /// section kept it as it was ([`crate::session::keeps_session`]).
+    async fn counted_end(
+        &mut self,
+        ran: DriverResult<()>,
+        sql: &str,
+        last: bool,
+    ) -> DriverResult<()> {
+        self.touched |= !crate::session::keeps_session(sql);
+        if !(last || ran.is_err()) {
+            return ran;
+        }
+        let touched = std::mem::take(&mut self.touched);
+        if touched || ran.is_err() {
             return self.after_reset(ran).await;
         }
         ran
@@ -191,15 +208,13 @@ impl MysqlDriver {
             Err(e) if completed < tracking => {
                 let _ = self.conn.query_drop("ROLLBACK").await;
                 // The section stops here: put the session back as it began.
+                self.touched = false;
                 let _ = self.after_reset(Ok(())).await;
                 return Err(db_error(&e));
             }
             Err(e) => Err(statement_error(&e, sql, completed - tracking)),
         };
-        if last || ran.is_err() {
-            return Ok(self.after_reset(ran).await);
-        }
-        Ok(ran)
+        Ok(self.counted_end(ran, sql, last).await)
     }
 
     /// The statements of `changes` with their values inlined ([`inline`]), when there is no
@@ -208,12 +223,10 @@ impl MysqlDriver {
         if matches!(self.held, Held::Lease(_)) {
             return None;
         }
-        changes
-            .iter()
-            .map(|change| {
-                let (sql, values) = self.sql.change(change);
-                inline(sql, values)
-            })
+        self.sql
+            .changes(changes)
+            .into_iter()
+            .map(|(sql, values)| inline(sql, values))
             .collect()
     }
 

@@ -179,9 +179,68 @@ fn literals(value: Option<&str>) -> Vec<String> {
     }
 }
 
+/// Whether `statement` (one statement of a counted section) certainly leaves the session as
+/// it was, so that the restore after the section's last statement can be left out: a
+/// `CREATE TABLE` (not `... SELECT`), `CREATE [UNIQUE | FULLTEXT | SPATIAL] INDEX`,
+/// `ALTER TABLE`, `DROP TABLE`, `DROP INDEX` or `RENAME TABLE`, with no executable comment
+/// (`/*!`), no `SELECT` and no `CALL` anywhere in its text. These run no stored code (no
+/// triggers fire; defaults, checks and generated columns may not call stored functions)
+/// and set no variable. Anything else, even a word in a string or a comment, counts as a
+/// possible change: the session is then restored, as it always was.
+pub(crate) fn keeps_session(statement: &str) -> bool {
+    if statement.contains("/*!") || statement.contains("/*M!") {
+        return false;
+    }
+    let words: Vec<String> = statement
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if words.iter().any(|w| w == "SELECT" || w == "CALL") {
+        return false;
+    }
+    let lead: Vec<&str> = words.iter().take(3).map(String::as_str).collect();
+    matches!(
+        lead.as_slice(),
+        ["CREATE", "TABLE", ..]
+            | ["CREATE", "INDEX", ..]
+            | ["CREATE", "UNIQUE" | "FULLTEXT" | "SPATIAL", "INDEX"]
+            | ["ALTER", "TABLE", ..]
+            | ["DROP", "TABLE" | "INDEX", ..]
+            | ["RENAME", "TABLE", ..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_that_keep_the_session() {
+        for kept in [
+            "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(5) CHARACTER SET utf8mb4)",
+            "create unique index t_s on t (s)",
+            "ALTER TABLE t ADD COLUMN x INT DEFAULT 1, ALGORITHM=INSTANT",
+            "DROP TABLE IF EXISTS t",
+            "RENAME TABLE t TO u",
+        ] {
+            assert!(keeps_session(kept), "{kept}");
+        }
+        for changes in [
+            "SET SESSION sql_mode = ''",
+            "SET NAMES latin1",
+            "USE other",
+            "CREATE TABLE t AS SELECT 1 AS x",
+            "CREATE TABLE t (x INT) /*!50100 SET sql_mode='' */",
+            "CREATE TEMPORARY TABLE t (x INT)",
+            "INSERT INTO t VALUES (1)",
+            "CALL p()",
+            "CREATE PROCEDURE p() SET @@session.sql_mode = ''",
+            "ALTER TABLE t COMMENT 'select'",
+        ] {
+            assert!(!keeps_session(changes), "{changes}");
+        }
+    }
 
     #[test]
     fn literals_by_kind() {

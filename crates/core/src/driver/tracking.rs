@@ -286,8 +286,10 @@ pub struct TrackingSql {
     select_all: String,
     select_app: String,
     insert: String,
+    insert_counted: String,
     delete: String,
     mark_dirty: String,
+    mark_dirty_counted: String,
     mark_clean: String,
     accept_changed: String,
     progress: String,
@@ -298,7 +300,7 @@ pub struct TrackingSql {
 impl TrackingSql {
     /// The statements for `quoted_table` (already quoted and schema-qualified by the driver).
     pub fn new(placeholders: Placeholders, quoted_table: &str) -> TrackingSql {
-        let p = placeholders.list(9);
+        let p = placeholders.list(10);
         let t = quoted_table;
         let columns = COLUMNS.join(", ");
         // A table made before the progress columns: the same shape, NULL for them.
@@ -323,8 +325,18 @@ impl TrackingSql {
                 "INSERT INTO {t} ({INSERT_COLUMNS}) VALUES ({})",
                 p[..8].join(", ")
             ),
+            insert_counted: format!(
+                "INSERT INTO {t} ({INSERT_COLUMNS}, statements_done, progress_checksum) VALUES ({})",
+                p[..10].join(", ")
+            ),
             delete: format!("DELETE FROM {t} {}", key(0)),
             mark_dirty: format!("UPDATE {t} SET dirty = TRUE {}", key(0)),
+            mark_dirty_counted: format!(
+                "UPDATE {t} SET dirty = TRUE, statements_done = {}, progress_checksum = {} {}",
+                p[0],
+                p[1],
+                key(2)
+            ),
             mark_clean: format!(
                 "UPDATE {t} SET dirty = FALSE, statements_done = NULL, progress_checksum = NULL, \
                  duration_ms = COALESCE({}, duration_ms) {}",
@@ -442,11 +454,84 @@ impl TrackingSql {
             ),
         }
     }
+
+    /// The statements of `changes`, in order: one per change, except that an insert or a
+    /// mark-dirty followed by the [`RowChange::Progress`] of the same row (the dirty row of
+    /// a section whose statements are counted, SPEC §14) is one statement writing both.
+    pub fn changes<'a>(&'a self, changes: &'a [RowChange]) -> Vec<(&'a str, Vec<Value<'a>>)> {
+        let mut out = Vec::with_capacity(changes.len());
+        let mut rest = changes;
+        while let Some((change, after)) = rest.split_first() {
+            if let Some(RowChange::Progress {
+                app_name,
+                migration_id,
+                statements_done,
+                progress_checksum,
+            }) = after.first()
+            {
+                let progress = [Value::Int(*statements_done), Value::Text(progress_checksum)];
+                let same = |a: &str, m: &str| a == app_name && m == migration_id;
+                match change {
+                    RowChange::Insert(row) if same(&row.app_name, &row.migration_id) => {
+                        let (_, mut values) = self.change(change);
+                        values.extend(progress);
+                        out.push((self.insert_counted.as_str(), values));
+                        rest = &after[1..];
+                        continue;
+                    }
+                    RowChange::MarkDirty {
+                        app_name: a,
+                        migration_id: m,
+                    } if same(a, m) => {
+                        let mut values = progress.to_vec();
+                        values.extend([Value::Text(a), Value::Text(m)]);
+                        out.push((self.mark_dirty_counted.as_str(), values));
+                        rest = &after[1..];
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            out.push(self.change(change));
+            rest = after;
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dirty_row_and_its_progress_are_one_statement() {
+        let sql = TrackingSql::new(Placeholders::Dollar, "t");
+        let progress = |id: &str| RowChange::Progress {
+            app_name: "a".into(),
+            migration_id: id.into(),
+            statements_done: 0,
+            progress_checksum: String::new(),
+        };
+        let dirty = RowChange::MarkDirty {
+            app_name: "a".into(),
+            migration_id: "2".into(),
+        };
+        // Of the same row: merged.
+        let changes = [dirty.clone(), progress("2")];
+        let merged = sql.changes(&changes);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(
+            merged[0].0,
+            "UPDATE t SET dirty = TRUE, statements_done = $1, progress_checksum = $2 \
+             WHERE app_name = $3 AND migration_id = $4"
+        );
+        // Of another row, or alone: one statement each.
+        let changes = [dirty, progress("3"), progress("3")];
+        let apart = sql.changes(&changes);
+        assert_eq!(apart.len(), 3);
+        assert_eq!(apart[0].0, sql.mark_dirty);
+        assert_eq!(apart[1].0, sql.progress);
+    }
 
     #[test]
     fn statements_per_placeholder_style() {
