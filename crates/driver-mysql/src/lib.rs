@@ -135,6 +135,8 @@ pub struct MysqlDriver {
     /// A statement of the counted section running now may have changed the session
     /// ([`session::keeps_session`]): restore it after the section's last statement.
     touched: bool,
+    /// The state the last `lint_section` ended with, for the next one to start from.
+    lint_carry: Option<ferry_core::driver::lint::LintState>,
     /// For the application's own connection ([`MysqlDriver::from_conn`]), the statement that
     /// puts its session back as it was given, run by [`MysqlDriver::into_conn`].
     given: Option<String>,
@@ -313,6 +315,7 @@ impl MysqlDriver {
             changes: changes::Changes::default(),
             restore,
             touched: false,
+            lint_carry: None,
             given,
         })
     }
@@ -375,9 +378,14 @@ impl Driver for MysqlDriver {
         &'a mut self,
         statements: &'a [String],
         _no_transaction: bool,
-        _continues: bool,
+        continues: bool,
     ) -> BoxFuture<'a, DriverResult<ferry_core::driver::lint::LintRun>> {
-        ferry_core::driver::watch::watched!(self, true, &TOKIO, self.lint_section(statements))
+        ferry_core::driver::watch::watched!(
+            self,
+            true,
+            &TOKIO,
+            self.lint_section(statements, continues)
+        )
     }
 
     fn write_then_execute_statement<'a>(

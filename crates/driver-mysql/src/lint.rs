@@ -25,14 +25,36 @@ const TRIES: [(&str, &str); 3] = [
 ];
 
 impl MysqlDriver {
-    /// See [`ferry_core::Driver::lint_section`].
-    pub(crate) async fn lint_section(&mut self, statements: &[String]) -> DriverResult<LintRun> {
+    /// See [`ferry_core::Driver::lint_section`]. `continues`: the state the last section
+    /// ended with is this one's start (nothing ran since), so it is not read again.
+    pub(crate) async fn lint_section(
+        &mut self,
+        statements: &[String],
+        continues: bool,
+    ) -> DriverResult<LintRun> {
+        let before = match self.lint_carry.take().filter(|_| continues) {
+            Some(state) => state,
+            None => self.lint_state().await?,
+        };
         let mut run = LintRun {
-            before: self.lint_state().await?,
+            before,
             ..LintRun::default()
         };
         let result = self.lint_statements(statements, &mut run).await;
-        self.after_reset(result).await?;
+        // The session is put back unless every statement left it as it was.
+        let kept = result.is_ok()
+            && run.failed.is_none()
+            && statements.iter().all(|s| crate::session::keeps_session(s));
+        if !kept {
+            self.after_reset(result).await?;
+        }
+        if run.failed.is_none() {
+            self.lint_carry = Some(
+                run.steps
+                    .last()
+                    .map_or_else(|| run.before.clone(), |step| step.state.clone()),
+            );
+        }
         Ok(run)
     }
 
@@ -78,8 +100,13 @@ impl MysqlDriver {
                 run.failed = Some((i, db_error(&e)));
                 return Ok(());
             }
+            let prev = run.steps.last().map_or(&run.before, |s| &s.state);
+            let state = match only_table(statement) {
+                Some(table) => self.lint_table_state(prev, &table).await?,
+                None => self.lint_state().await?,
+            };
             run.steps.push(LintStep {
-                state: self.lint_state().await?,
+                state,
                 algorithm,
                 in_transaction: false,
             });
@@ -87,24 +114,47 @@ impl MysqlDriver {
         Ok(())
     }
 
+    /// The state after a statement that changed `table` only ([`only_table`]): `prev` with
+    /// that table read again; the whole state when the table is not found.
+    async fn lint_table_state(&mut self, prev: &LintState, table: &str) -> DriverResult<LintState> {
+        let read = self.lint_relations(Some(table)).await?;
+        if read.is_empty() {
+            return self.lint_state().await;
+        }
+        let mut state = prev.clone();
+        state.relations.extend(read);
+        Ok(state)
+    }
+
     /// The base tables of the connection's database and their columns.
     async fn lint_state(&mut self) -> DriverResult<LintState> {
-        let tables: Vec<String> = self
+        Ok(LintState {
+            relations: self.lint_relations(None).await?,
+            ..LintState::default()
+        })
+    }
+
+    /// The base tables of the connection's database (only `table`, a plain name, when
+    /// given) and their columns: both queries in one round trip.
+    async fn lint_relations(
+        &mut self,
+        table: Option<&str>,
+    ) -> DriverResult<std::collections::BTreeMap<String, std::sync::Arc<LintRelation>>> {
+        let only = table.map_or(String::new(), |t| format!(" AND TABLE_NAME = '{t}'"));
+        let mut result = self
             .conn
-            .query(
+            .query_iter(format!(
                 "SELECT TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
-            )
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'{only}; \
+                 SELECT TABLE_NAME, COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE(){only}"
+            ))
             .await
             .map_err(|e| db_error(&e))?;
-        let columns: Vec<(String, String, String)> = self
-            .conn
-            .query(
-                "SELECT TABLE_NAME, COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = DATABASE()",
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
+        let tables: Vec<String> = result.collect().await.map_err(|e| db_error(&e))?;
+        let columns: Vec<(String, String, String)> =
+            result.collect().await.map_err(|e| db_error(&e))?;
+        result.drop_result().await.map_err(|e| db_error(&e))?;
         let mut relations = std::collections::BTreeMap::new();
         for name in tables {
             relations.insert(
@@ -127,14 +177,51 @@ impl MysqlDriver {
                 );
             }
         }
-        Ok(LintState {
-            relations: relations
-                .into_iter()
-                .map(|(k, v)| (k, std::sync::Arc::new(v)))
-                .collect(),
-            ..LintState::default()
-        })
+        Ok(relations
+            .into_iter()
+            .map(|(k, v)| (k, std::sync::Arc::new(v)))
+            .collect())
     }
+}
+
+/// The one table of this database that `statement` can have changed, when it names it
+/// plainly (letters, digits, `_`, `$`) and changes no other: an `ALTER TABLE` that renames
+/// nothing, a `CREATE` or `DROP INDEX ... ON` it, or a plain `CREATE TABLE` of it (not
+/// `... SELECT`, `... LIKE`, `OR REPLACE` or `TEMPORARY`). Its read after the statement can
+/// then be that table's alone, the set of tables otherwise as it was.
+fn only_table(statement: &str) -> Option<String> {
+    let words = words(statement);
+    let upper: Vec<String> = statement
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if ["RENAME", "SELECT", "LIKE", "REPLACE", "TEMPORARY"]
+        .iter()
+        .any(|w| upper.iter().any(|u| u == w))
+    {
+        return None;
+    }
+    // A quoted name that is not plain (`my table`) would be split into words here.
+    let quoted_plain = statement.split('`').skip(1).step_by(2).all(|q| {
+        q.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    });
+    if !quoted_plain {
+        return None;
+    }
+    let is = |i: usize, w: &str| words.get(i).is_some_and(|u| u.eq_ignore_ascii_case(w));
+    let name = if is(0, "CREATE") && is(1, "TABLE") {
+        let at = if is(2, "IF") { 5 } else { 2 };
+        let name = words.get(at)?.split('(').next()?;
+        name.trim_matches('`').to_owned()
+    } else {
+        altered_table(statement)?
+    };
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    plain.then_some(name)
 }
 
 fn is_alter(statement: &str) -> bool {
@@ -190,7 +277,36 @@ fn refuses_clause(e: &mysql_async::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::altered_table;
+    use super::{altered_table, only_table};
+
+    #[test]
+    fn a_statement_read_for_its_table_alone() {
+        let t = |s: &str| only_table(s);
+        assert_eq!(t("CREATE TABLE t1 (id INT)").as_deref(), Some("t1"));
+        assert_eq!(
+            t("create table if not exists `t1`(id INT)").as_deref(),
+            Some("t1")
+        );
+        assert_eq!(t("ALTER TABLE t1 ADD COLUMN c INT").as_deref(), Some("t1"));
+        assert_eq!(t("CREATE INDEX i ON t1 (c)").as_deref(), Some("t1"));
+        // Anything that can touch another table, or names one oddly: read whole.
+        for whole in [
+            "ALTER TABLE t1 RENAME TO t2",
+            "ALTER TABLE t1 RENAME COLUMN a TO b",
+            "CREATE TABLE t2 AS SELECT * FROM t1",
+            "CREATE TABLE t2 LIKE t1",
+            "CREATE OR REPLACE TABLE t1 (id INT)",
+            "CREATE TEMPORARY TABLE t1 (id INT)",
+            "CREATE TABLE db.t1 (id INT)",
+            "CREATE TABLE `my table` (id INT)",
+            "ALTER TABLE `my table` ADD COLUMN c INT",
+            "DROP TABLE t1",
+            "RENAME TABLE t1 TO t2",
+            "INSERT INTO t1 VALUES (1)",
+        ] {
+            assert_eq!(t(whole), None, "{whole}");
+        }
+    }
 
     #[test]
     fn finds_the_altered_table() {

@@ -440,6 +440,8 @@ CREATE TABLE t_idx (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
 CREATE TABLE t_drop (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
 CREATE TABLE t_ren (id INT PRIMARY KEY, c INT) ENGINE=InnoDB;
 CREATE TABLE t_note (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+CREATE TABLE t_moved (id INT PRIMARY KEY) ENGINE=InnoDB;
+CREATE TABLE t_gone (id INT PRIMARY KEY) ENGINE=InnoDB;
 INSERT INTO t_wide VALUES (1, 1), (2, 2);
 INSERT INTO t_idx VALUES (1, 1), (2, 2);
 ";
@@ -478,6 +480,13 @@ INSERT INTO t_idx VALUES (1, 1), (2, 2);
                 "CREATE TABLE fresh (id INT PRIMARY KEY, v INT);\nALTER TABLE fresh MODIFY v BIGINT;",
                 &[],
             ),
+            // A table renamed or dropped: read whole after the statement, not by its name.
+            (
+                UP,
+                "ALTER TABLE t_moved RENAME TO t_moved_too;",
+                &["destructive table t_moved"],
+            ),
+            (UP, "DROP TABLE t_gone;", &["destructive table t_gone"]),
         ],
     );
 }
