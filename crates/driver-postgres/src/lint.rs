@@ -91,11 +91,16 @@ impl PostgresDriver {
             return Ok(false);
         }
         let reads = self.lint_reads().await?;
+        let newest = newest(&run.before);
         let reset = self.reset_sql();
         let (begun, outcomes, end, reset) = tokio::join!(
             biased;
             self.exec("BEGIN"),
-            in_order(statements.iter().map(|s| self.ran_then_read(&reads, s))),
+            in_order(statements.iter().enumerate().map(|(i, s)| {
+                // The last read is whole: the relations the section created, for the next.
+                let limit = if i + 1 == statements.len() { u32::MAX } else { newest };
+                self.ran_then_read(&reads, s, limit)
+            })),
             self.exec("COMMIT"),
             self.exec(&reset),
         );
@@ -139,12 +144,13 @@ impl PostgresDriver {
     /// Each statement in a transaction of its own, or alone when it cannot run in one.
     async fn lint_each(&mut self, statements: &[String], run: &mut LintRun) -> DriverResult<()> {
         let reads = self.lint_reads().await?;
+        let newest = newest(&run.before);
         for (i, statement) in statements.iter().enumerate() {
             self.exec("BEGIN").await?;
             let prev = run.steps.last().map_or(&run.before, |s| &s.state);
             let state = match self.client.batch_execute(statement).await {
                 Ok(()) => {
-                    let read = self.client.query(&reads.state, &[]).await;
+                    let read = self.client.query(&reads.state, &[&newest]).await;
                     self.exec("COMMIT").await?;
                     let (locks, read) = split(read.map_err(|e| db_error(&e))?);
                     after(prev, locks, &read)
@@ -197,6 +203,7 @@ impl PostgresDriver {
         &self,
         reads: &LintReads,
         statement: &str,
+        limit: u32,
     ) -> (
         Result<(), tokio_postgres::Error>,
         DriverResult<(
@@ -204,9 +211,10 @@ impl PostgresDriver {
             BTreeMap<String, Arc<LintRelation>>,
         )>,
     ) {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&limit];
         let (ran, read) = tokio::join!(
             self.client.batch_execute(statement),
-            self.client.query(&reads.state, &[]),
+            self.client.query(&reads.state, &params),
         );
         (ran, read.map(split).map_err(|e| db_error(&e)))
     }
@@ -262,6 +270,18 @@ pub(crate) struct LintReads {
     state: tokio_postgres::Statement,
 }
 
+/// The newest (highest) oid of the relations of `state`: a relation of a later oid was not
+/// among them. Oids can wrap around, so a relation created later may have a lower one; it
+/// is then read needlessly, never one of `state`'s left out.
+fn newest(state: &LintState) -> u32 {
+    state
+        .relations
+        .keys()
+        .filter_map(|oid| oid.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Lock modes weakest first: of two locks on one relation, the later one is kept.
 const MODES: [&str; 8] = [
     "AccessShareLock",
@@ -276,7 +296,9 @@ const MODES: [&str; 8] = [
 
 /// One query for a state: this backend's granted relation locks (`pg_locks` read once, in a
 /// materialised CTE) and the user relations, whole (`all`) or only those it holds a
-/// catalog-changing lock on, with their columns and checked things. Each row is one of
+/// catalog-changing lock on whose oid is at most `$1` (the newest of those that existed
+/// before the section, [`newest`]; the last statement of a section reads them all, for the
+/// next one to start from), with their columns and checked things. Each row is one of
 /// them, told by its first column: `0` a lock (oid, mode), `1` a relation (oid, kind, name,
 /// `relfilenode`), `2` a column (oid, `attnum`, name, not null), `3` a checked thing (oid,
 /// `constraint <name>` or `index <name>`).
@@ -289,7 +311,7 @@ fn state_query(all: bool) -> String {
             USER.to_owned(),
         ]
     } else {
-        let locked = "IN (SELECT h.relation FROM held h WHERE h.mode IN \
+        let locked = "IN (SELECT h.relation FROM held h WHERE h.relation <= $1 AND h.mode IN \
             ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
             'ExclusiveLock', 'AccessExclusiveLock'))";
         [
