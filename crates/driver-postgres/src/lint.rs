@@ -303,23 +303,40 @@ const MODES: [&str; 8] = [
 /// `relfilenode`), `2` a column (oid, `attnum`, name, not null), `3` a checked thing (oid,
 /// `constraint <name>` or `index <name>`).
 fn state_query(all: bool) -> String {
-    let [rel, col, con, idx] = if all {
-        [
+    // A column or a checked thing is kept only with its relation (`split`): the system
+    // schemas are left out by the relations' part alone, so that the other parts need no
+    // join to `pg_namespace` when they are of locked relations.
+    let (rel, col, con, idx) = if all {
+        (
             format!("c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
-            format!("c.relkind IN ('r', 'p') AND {USER}"),
-            format!("k.conrelid <> 0 AND {USER}"),
-            USER.to_owned(),
-        ]
+            format!(
+                "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND {USER}"
+            ),
+            format!(
+                "FROM pg_catalog.pg_constraint k \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
+                 WHERE k.conrelid <> 0 AND {USER}"
+            ),
+            format!(
+                "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {USER}"
+            ),
+        )
     } else {
         let locked = "IN (SELECT h.relation FROM held h WHERE h.relation <= $1 AND h.mode IN \
             ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
             'ExclusiveLock', 'AccessExclusiveLock'))";
-        [
+        (
             format!("c.oid {locked} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') AND {USER}"),
-            format!("a.attrelid {locked}"),
-            format!("k.conrelid {locked}"),
-            format!("i.indrelid {locked}"),
-        ]
+            format!("FROM pg_catalog.pg_attribute a WHERE a.attrelid {locked}"),
+            format!("FROM pg_catalog.pg_constraint k WHERE k.conrelid {locked}"),
+            format!(
+                "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                 WHERE i.indrelid {locked}"
+            ),
+        )
     };
     format!(
         "WITH held AS MATERIALIZED (SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
@@ -332,15 +349,10 @@ fn state_query(all: bool) -> String {
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE {rel} \
          UNION ALL SELECT 2, a.attrelid::text, a.attnum::text, a.attname::text, NULL, a.attnotnull \
-         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE {col} AND a.attnum > 0 AND NOT a.attisdropped \
+         {col} AND a.attnum > 0 AND NOT a.attisdropped \
          UNION ALL SELECT 3, k.conrelid::text, 'constraint ' || k.conname, NULL, NULL, NULL \
-         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace \
-         WHERE k.contype IN ('f', 'c') AND k.convalidated AND {con} \
-         UNION ALL SELECT 3, i.indrelid::text, 'index ' || c.relname, NULL, NULL, NULL \
-         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {idx}"
+         {con} AND k.contype IN ('f', 'c') AND k.convalidated \
+         UNION ALL SELECT 3, i.indrelid::text, 'index ' || c.relname, NULL, NULL, NULL {idx}"
     )
 }
 
