@@ -282,6 +282,11 @@ fn newest(state: &LintState) -> u32 {
         .unwrap_or(0)
 }
 
+/// The lowest oid of an object that is not built in (`FirstNormalObjectId`; the counter
+/// starts there again when it wraps around): the locks a statement takes on the system
+/// catalogs, a score of rows per read, are not read.
+const FIRST_USER_OID: u32 = 16384;
+
 /// Lock modes weakest first: of two locks on one relation, the later one is kept.
 const MODES: [&str; 8] = [
     "AccessShareLock",
@@ -294,8 +299,8 @@ const MODES: [&str; 8] = [
     "AccessExclusiveLock",
 ];
 
-/// One query for a state: this backend's granted relation locks (`pg_locks` read once, in a
-/// materialised CTE) and the user relations, whole (`all`) or only those it holds a
+/// One query for a state: this backend's granted locks on relations that are not built in
+/// (`pg_locks` read once, in a materialised CTE) and the user relations, whole (`all`) or only those it holds a
 /// catalog-changing lock on whose oid is at most `$1` (the newest of those that existed
 /// before the section, [`newest`]; the last statement of a section reads them all, for the
 /// next one to start from), with their columns and checked things. Each row is one of
@@ -340,7 +345,8 @@ fn state_query(all: bool) -> String {
     };
     format!(
         "WITH held AS MATERIALIZED (SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
-         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted) \
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+         AND l.relation >= {FIRST_USER_OID}) \
          SELECT 0, h.relation::text, h.mode, NULL::text, NULL::text, NULL::bool FROM held h \
          UNION ALL SELECT 1, c.oid::text, \
          CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END, \
