@@ -300,10 +300,10 @@ const MODES: [&str; 8] = [
 ];
 
 /// One query for a state: this backend's granted locks on relations that are not built in
-/// (`pg_locks` read once, in a materialised CTE) and the user relations, whole (`all`) or only those it holds a
-/// catalog-changing lock on whose oid is at most `$1` (the newest of those that existed
-/// before the section, [`newest`]; the last statement of a section reads them all, for the
-/// next one to start from), with their columns and checked things. Each row is one of
+/// (`pg_locks` read once, in a materialised CTE) and the user relations, whole (`all`) or
+/// only those it holds a catalog-changing lock on whose oid is at most `$1` (the newest of
+/// those that existed before the section, [`newest`]; the last statement of a section reads
+/// them all, for the next one to start from), with their columns and checked things. Each row is one of
 /// them, told by its first column: `0` a lock (oid, mode), `1` a relation (oid, kind, name,
 /// `relfilenode`), `2` a column (oid, `attnum`, name, not null), `3` a checked thing (oid,
 /// `constraint <name>` or `index <name>`).
