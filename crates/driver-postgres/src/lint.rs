@@ -212,7 +212,9 @@ impl PostgresDriver {
         )>,
     ) {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&limit];
+        // `biased`: the statement is sent before its read.
         let (ran, read) = tokio::join!(
+            biased;
             self.client.batch_execute(statement),
             self.client.query(&reads.state, &params),
         );
