@@ -72,6 +72,7 @@ pub use mysql_async;
 
 mod changes;
 mod conn;
+mod counted;
 mod error;
 mod lease;
 mod lint;
@@ -90,7 +91,9 @@ use ferry_core::driver::lease::Held;
 use ferry_core::driver::lock::LockOptions;
 use ferry_core::driver::url::{quote_ident, Backend};
 use ferry_core::driver::watch::ProbeFn;
-use ferry_core::driver::{BoxFuture, DriverResult, Placeholders, RowChange, TrackingSql, Value};
+use ferry_core::driver::{
+    BoxFuture, CountedRun, CountedStop, DriverResult, Placeholders, RowChange, TrackingSql, Value,
+};
 use ferry_core::{Driver, DriverError, TableName};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params};
@@ -410,6 +413,40 @@ impl Driver for MysqlDriver {
         last: bool,
     ) -> BoxFuture<'a, DriverResult<()>> {
         ferry_core::driver::watch::watched!(self, true, &TOKIO, self.execute_statement(sql, last))
+    }
+
+    /// Steps in batches (`counted.rs`): a two-statement migration is one round trip.
+    fn execute_counted<'a>(
+        &'a mut self,
+        run: &'a CountedRun<'a>,
+    ) -> BoxFuture<'a, Result<(), CountedStop>> {
+        Box::pin(async move {
+            let mut i = 0;
+            while i < run.statements.len() {
+                let Some(chunk) = self.chunk(run, i) else {
+                    run.step(self, i).await?;
+                    i += 1;
+                    continue;
+                };
+                let (from, end) = (chunk.start(), chunk.end());
+                let this = &mut *self;
+                let chunk = &chunk;
+                let ran: DriverResult<_> = ferry_core::driver::watch::watched!(
+                    this,
+                    true,
+                    &TOKIO,
+                    this.run_chunk(run, chunk)
+                )
+                .await;
+                match ran {
+                    // The watch gave up on the connection: how far the batch got is unknown.
+                    Err(e) => return Err(CountedStop::Changes(from, e)),
+                    Ok(stopped) => stopped?,
+                }
+                i = end;
+            }
+            Ok(())
+        })
     }
 }
 

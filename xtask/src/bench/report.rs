@@ -83,7 +83,8 @@ pub(super) fn table(
         out,
         "N = {} migrations (each `CREATE TABLE` + `CREATE INDEX`, down `DROP TABLE`), P5 at \
          N = {}; median of K = {} runs, each phase a whole process on a fresh database; the \
-         ratio is the median of each run's ratio to the floor run just before it. \
+         ratio is the median of each run's ratio to the floor run of its round (the two run back to back, \
+         in turn first). \
          Machine: {machine}.\n",
         args.migrations, args.large, args.runs
     );

@@ -161,6 +161,64 @@ mod mysql {
         assert_eq!(p.ids("users", "applied"), v(&["1"]));
     }
 
+    /// Statements the server might read otherwise than ferry split them (a comment inside, a
+    /// backslash) end their batch: a failure after them is still placed exactly, and the
+    /// resume starts at the statement that failed.
+    #[test]
+    fn statements_that_end_their_batch_keep_the_count() {
+        let p = Project::new(Backend::Mysql);
+        let good = "-- ferry:up\nCREATE TABLE s_a (id INT -- the key\n);\nINSERT INTO s_a /* one */ VALUES (1);\nCREATE TABLE s_b (v VARCHAR(10) DEFAULT 'a\\\\b');\nCREATE TABLE s_c (id INT);\nCREATE TABLE s_d (id INT);\n-- ferry:down\nDROP TABLE s_d;\nDROP TABLE s_c;\nDROP TABLE s_b;\nDROP TABLE s_a;\n";
+        let path = p.write(
+            "users",
+            "1_mixed.sql",
+            &good.replace("s_c (id INT)", "s_c (id INTT)"),
+        );
+        p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+            "dirty: 3 of 5 statements ran; failed at {}:6",
+            path.display()
+        ));
+        assert_eq!(check_json(&p)[0]["statements_done"], 3);
+        p.write("users", "1_mixed.sql", good);
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(0)
+            .stderr_has("ran statements 4..5");
+        // Each statement ran once: the backwards drops every table, the forwards makes them.
+        p.run(&["backwards", "users", "-y"]).expect(0);
+        p.run(&["forwards", "users"]).expect(0);
+    }
+
+    /// A section longer than one batch (its progress texts grow with the statements done):
+    /// statement 1,001 of 1,202 fails, 1,000 are recorded, and the resume runs the rest once
+    /// each (the last statement fails, inserting a duplicate, unless the table holds exactly
+    /// 1,200 rows).
+    #[test]
+    fn long_section_spans_batches() {
+        let p = Project::new(Backend::Mysql);
+        let file = |failing: bool| {
+            let mut text = String::from("-- ferry:up\nCREATE TABLE big (id INT PRIMARY KEY);\n");
+            for i in 1..=1200 {
+                let id = if failing && i == 1000 { 1 } else { i };
+                text.push_str(&format!("INSERT INTO big VALUES ({id});\n"));
+            }
+            text.push_str(
+                "INSERT INTO big SELECT 1 FROM big HAVING COUNT(*) <> 1200;\n\
+                 -- ferry:down\nDROP TABLE big;\n",
+            );
+            text
+        };
+        let path = p.write("users", "1_big.sql", &file(true));
+        p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+            "dirty: 1000 of 1202 statements ran; failed at {}:1002",
+            path.display()
+        ));
+        assert_eq!(check_json(&p)[0]["statements_done"], 1000);
+        p.write("users", "1_big.sql", &file(false));
+        p.run(&["resolve", "users", "1", "--resume"])
+            .expect(0)
+            .stderr_has("ran statements 1001..1202");
+        assert_eq!(p.ids("users", "applied"), v(&["1"]));
+    }
+
     /// `--resume` on a clean or unknown migration, and together with `--applied`.
     #[test]
     fn resume_refusals() {

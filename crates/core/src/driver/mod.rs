@@ -5,6 +5,7 @@
 //! change in the same transaction. Which migrations run, in what order, and which plans are
 //! refused is decided in core (see [`crate::Migrator`]).
 
+pub(crate) mod counted;
 pub(crate) mod error;
 pub mod lease;
 pub mod lint;
@@ -20,6 +21,7 @@ pub mod wire;
 
 // What a driver crate needs, under `ferry_core::driver::` (the crate root keeps the
 // application's API).
+pub use self::counted::{CountedRun, CountedStop};
 pub use self::error::{DriverError, DriverErrorKind};
 pub use self::lock::{
     lease_owner, Backoff, LeaseSql, LockChoice, LockHolder, LockKind, LockMechanism, LockOptions,
@@ -202,6 +204,20 @@ pub trait Driver: Send + std::any::Any {
             }
             Ok(self.execute_statement(sql, no_transaction, last).await)
         })
+    }
+
+    /// Run a counted section (SPEC §14): each statement as
+    /// [`Driver::write_then_execute_statement`] would, after its changes
+    /// ([`CountedRun::changes`]), the session put back after the last statement or a failure;
+    /// stop at the first failure. The default makes those calls one by one
+    /// ([`CountedRun::one_by_one`]); a driver whose server stops a multi-statement batch at its
+    /// first failing statement may send several steps in one round trip, with the same
+    /// commits in the same order.
+    fn execute_counted<'a>(
+        &'a mut self,
+        run: &'a CountedRun<'a>,
+    ) -> BoxFuture<'a, Result<(), CountedStop>> {
+        Box::pin(run.one_by_one(self, 0))
     }
 
     /// Apply a row change on its own (see the trait docs for when it is committed).

@@ -7,8 +7,8 @@ use chrono::Utc;
 
 use super::report::PlannedMigration;
 use crate::driver::error::{DriverError, DriverErrorKind};
-use crate::driver::tracking::{progress_checksum, RowChange, TrackingRow, DOWN_PROGRESS};
-use crate::driver::Driver;
+use crate::driver::tracking::{statement_digest, RowChange, TrackingRow, DOWN_PROGRESS};
+use crate::driver::{CountedRun, CountedStop, Driver};
 use crate::error::{Error, Result};
 use crate::project::migration::{Migration, Section};
 use crate::sql;
@@ -186,7 +186,7 @@ impl Stepper {
             app_name: planned.app_name.clone(),
             migration_id: planned.migration_id.clone(),
             statements_done: 0,
-            progress_checksum: progress_text(down, &[]),
+            progress_checksum: progress_text(down, String::new()),
         };
         // Written with the first statement (one round trip where the driver can).
         let mut first: Vec<RowChange> = self.deferred.iter().map(|(c, _)| c.clone()).collect();
@@ -307,12 +307,12 @@ pub(crate) enum Counted {
     First(DriverError),
 }
 
-/// Run `statements[from..]` of `section` one by one, writing the progress after each but the
-/// last (SPEC §14): `statements_done` and the digests of the statements done so far (marked as
-/// the down section's where `down`). `first` (the dirty row, say) is written before the first
-/// of them. Each write goes with the statement after it ([`Driver::write_then_execute_statement`]:
-/// committed before that statement runs, in one round trip where the driver can), so a
-/// statement costs one round trip and its progress one commit.
+/// Run `statements[from..]` of `section`, writing the progress after each but the last
+/// (SPEC §14): `statements_done` and the digests of the statements done so far (marked as the
+/// down section's where `down`). `first` (the dirty row, say) is written before the first of
+/// them. Each write is committed before the statement after it runs; the driver sends them
+/// together where it can ([`Driver::execute_counted`]: one round trip for the whole section on
+/// MySQL), so a statement's progress costs one commit.
 pub(crate) async fn run_counted(
     driver: &mut dyn Driver,
     planned: &PlannedMigration,
@@ -329,40 +329,41 @@ pub(crate) async fn run_counted(
             false => driver.write_all(&first).await.map_err(Counted::First),
         };
     }
-    let mut before = first;
-    for i in from..n {
-        let last = i + 1 == n;
-        match driver
-            .write_then_execute_statement(&before, statements[i].text, section.no_transaction, last)
-            .await
-        {
-            Err(e) if i == from => return Err(Counted::First(e)),
-            Err(e) => return Err(Counted::Record(e)),
-            Ok(Err(e)) => return Err(Counted::Statement(i, e)),
-            Ok(Ok(())) => {}
+    let texts: Vec<&str> = statements[from..].iter().map(|s| s.text).collect();
+    // Each statement's digest once: the progress before statement i lists those of 0..i.
+    let digests: Vec<String> = statements[..n - 1]
+        .iter()
+        .map(|s| statement_digest(s.text))
+        .collect();
+    let progress = |i: usize| {
+        let done = from + i;
+        RowChange::Progress {
+            app_name: planned.app_name.clone(),
+            migration_id: planned.migration_id.clone(),
+            statements_done: i64::try_from(done).unwrap_or(i64::MAX),
+            progress_checksum: progress_text(down, digests[..done].join(",")),
         }
-        before = if last {
-            Vec::new()
-        } else {
-            vec![RowChange::Progress {
-                app_name: planned.app_name.clone(),
-                migration_id: planned.migration_id.clone(),
-                statements_done: i64::try_from(i + 1).unwrap_or(i64::MAX),
-                progress_checksum: progress_text(down, &statements[..=i]),
-            }]
-        };
+    };
+    let run = CountedRun {
+        statements: &texts,
+        first: &first,
+        progress: &progress,
+        no_transaction: section.no_transaction,
+    };
+    match driver.execute_counted(&run).await {
+        Ok(()) => Ok(()),
+        Err(CountedStop::Changes(0, e)) => Err(Counted::First(e)),
+        Err(CountedStop::Changes(_, e)) => Err(Counted::Record(e)),
+        Err(CountedStop::Statement(i, e)) => Err(Counted::Statement(from + i, e)),
     }
-    Ok(())
 }
 
-/// The `progress_checksum` of `done`: their digests, after [`DOWN_PROGRESS`] where they are
-/// a down section's.
-fn progress_text(down: bool, done: &[sql::Statement<'_>]) -> String {
-    let digests = progress_checksum(done.iter().map(|s| s.text));
-    if down {
-        format!("{DOWN_PROGRESS}{digests}")
-    } else {
-        digests
+/// The `progress_checksum` of the statements done, from their `digests` joined: after
+/// [`DOWN_PROGRESS`] where they are a down section's.
+fn progress_text(down: bool, digests: String) -> String {
+    match down {
+        true => format!("{DOWN_PROGRESS}{digests}"),
+        false => digests,
     }
 }
 
