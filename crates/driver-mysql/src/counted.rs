@@ -14,6 +14,7 @@
 
 use ferry_core::driver::lease::Held;
 use ferry_core::driver::{CountedRun, CountedStop, DriverResult};
+use mysql_async::prelude::Queryable;
 
 use crate::error::{db_error, statement_error};
 use crate::session::keeps_session;
@@ -97,7 +98,8 @@ impl MysqlDriver {
 
     /// Run `chunk` of `run`: where it stopped, if it did. The session is put back after a
     /// failure, and after the run's last statement unless every statement kept it
-    /// ([`keeps_session`]), as statement-by-statement runs do.
+    /// ([`keeps_session`]), as statement-by-statement runs do. The outer result is only ever
+    /// `Ok`: it is the liveness watch's, whose macro wants a `DriverResult`.
     pub(crate) async fn run_chunk(
         &mut self,
         run: &CountedRun<'_>,
@@ -116,7 +118,7 @@ impl MysqlDriver {
             if let Err(e) = &outcome {
                 if completed < at + tracking {
                     // A row change failed: rolled back, its statement not run.
-                    let _ = self.rollback_quietly().await;
+                    let _ = self.conn.query_drop("ROLLBACK").await;
                     self.touched = false;
                     let _ = self.after_reset(Ok(())).await;
                     return Ok(Err(CountedStop::Changes(step, db_error(e))));
@@ -139,14 +141,6 @@ impl MysqlDriver {
             .after_reset(Ok(()))
             .await
             .map_err(|e| CountedStop::Statement(last, e)))
-    }
-
-    async fn rollback_quietly(&mut self) -> DriverResult<()> {
-        use mysql_async::prelude::Queryable;
-        self.conn
-            .query_drop("ROLLBACK")
-            .await
-            .map_err(|e| db_error(&e))
     }
 }
 

@@ -176,45 +176,24 @@ impl MysqlDriver {
         Ok(self.after_reset(ran).await)
     }
 
-    /// [`Driver::write_then_execute_statement`] in one round trip where [`Self::write_all`]
-    /// would be one batch: `START TRANSACTION; <changes>; COMMIT;` and the statement, as
-    /// [`Self::write_then_execute`] does for a whole section; the session is reset after the
-    /// `last` statement or a failure only, as [`Self::execute_statement`] does.
+    /// [`Driver::write_then_execute_statement`]: the steps of a counted section that cannot go
+    /// in a batch ([`crate::counted`]: under a lease, or with values that cannot be inlined)
+    /// write their changes, then run the statement as [`Self::execute_statement`] does. When
+    /// the changes fail the section stops there, and the session is put back as it began.
     pub(crate) async fn write_then_execute_statement(
         &mut self,
         changes: &[RowChange],
         sql: &str,
         last: bool,
     ) -> DriverResult<DriverResult<()>> {
-        let inlined = match changes {
-            [] => None,
-            _ => self.inline_changes(changes),
-        };
-        let (Some(statements), false) = (inlined, is_blank(sql, Dialect::MySql)) else {
-            if !changes.is_empty() {
-                self.write_all(changes).await?;
-            }
-            return Ok(self.execute_statement(sql, last).await);
-        };
-        self.changes.observe(sql);
-        let tracking = statements.len() + 2;
-        let batch = format!(
-            "START TRANSACTION;\n{};\nCOMMIT;\n{sql}",
-            statements.join(";\n")
-        );
-        let (outcome, completed) = self.run_batch(&batch).await;
-        let ran = match outcome {
-            Ok(()) => Ok(()),
-            Err(e) if completed < tracking => {
-                let _ = self.conn.query_drop("ROLLBACK").await;
-                // The section stops here: put the session back as it began.
+        if !changes.is_empty() {
+            if let Err(e) = self.write_all(changes).await {
                 self.touched = false;
                 let _ = self.after_reset(Ok(())).await;
-                return Err(db_error(&e));
+                return Err(e);
             }
-            Err(e) => Err(statement_error(&e, sql, completed - tracking)),
-        };
-        Ok(self.counted_end(ran, sql, last).await)
+        }
+        Ok(self.execute_statement(sql, last).await)
     }
 
     /// The statements of `changes` with their values inlined ([`inline`]), when there is no
