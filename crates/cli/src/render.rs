@@ -444,8 +444,15 @@ pub(crate) fn crash_window(
     } else {
         String::new()
     };
+    // A forwards row with nothing recorded may have been written ahead, while the migration
+    // before it ran its last statement (docs/src/locks-and-recovery.md).
+    let ahead_note = if progress.statements_done == 0 && !progress.down {
+        " (a row with no statement recorded can be written while the migration before it runs its last statement: if that one is dirty too, resolve it first)"
+    } else {
+        ""
+    };
     format!(
-        "  statement {next}{of}{at} may have run: a crash between a statement and its progress update leaves the count one behind; look at the database: if it did not run, `ferry resolve {app} {id} --resume` starts with it; if it did, undo it by hand first{last_note}\n",
+        "  statement {next}{of}{at} may have run: a crash between a statement and its progress update leaves the count one behind; look at the database: if it did not run, `ferry resolve {app} {id} --resume` starts with it; if it did, undo it by hand first{last_note}{ahead_note}\n",
         app = s.app_name,
         id = s.migration_id,
     )

@@ -42,6 +42,7 @@ pub mod lint;
 mod measure;
 mod report;
 mod runner;
+mod settle;
 pub mod verify;
 mod workload;
 
@@ -49,6 +50,7 @@ use floor::*;
 pub use measure::{measure_helper, HELPER};
 use report::*;
 use runner::*;
+use settle::Settler;
 use workload::*;
 
 /// The app the generated project holds.
@@ -315,6 +317,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         dir: dir.path().to_owned(),
         runs: args.runs,
         sqlx,
+        settler: Settler::default(),
     };
     eprintln!(
         "project: {} (app `{APP}`: {} migrations, app `{LARGE_APP}`: {})",

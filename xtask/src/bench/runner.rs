@@ -8,6 +8,7 @@ pub(super) struct Bench {
     pub(super) dir: PathBuf,
     pub(super) runs: usize,
     pub(super) sqlx: Option<PathBuf>,
+    pub(super) settler: Settler,
 }
 
 impl Bench {
@@ -68,6 +69,7 @@ impl Bench {
                 let mut phase = |name: &'static str, script: &str, args: &[&str]| -> Result<()> {
                     let mut floor_run = || -> Result<()> {
                         if let Some(db) = &floor_db {
+                            self.settler.settle(backend);
                             add(name, "floor", self.floor(backend, floor, db, script)?);
                         }
                         Ok(())
@@ -75,6 +77,7 @@ impl Bench {
                     if floor_first {
                         floor_run()?;
                     }
+                    self.settler.settle(backend);
                     let ferry = self.ferry(&url, args)?;
                     if !floor_first {
                         floor_run()?;

@@ -180,9 +180,11 @@ impl State {
 }
 
 /// The dirty rows found after a failure: none allowed on PostgreSQL and SQLite (each
-/// migration commits with its row); at most one on MySQL, resolved as the docs say: make the
-/// database match one end by hand (the side-table row), then `ferry resolve --applied` when
-/// the migration's table exists, `--reverted` when not. Returns what was done, for the report.
+/// migration commits with its row); on MySQL one, or two when the second has no statement
+/// recorded (a migration's row is written ahead, with the last progress count of the one
+/// before it). Each is resolved as the docs say: make the database match one end by hand (the
+/// side-table row), then `ferry resolve --applied` when the migration's table exists,
+/// `--reverted` when not. Returns what was done, for the report.
 fn handle_dirty(
     ferry: &Ferry,
     project: &Project,
@@ -205,15 +207,37 @@ fn handle_dirty(
         ));
         return Ok(Vec::new());
     }
-    if dirty.len() > 1 {
+    let mut unstarted = 0;
+    for mig in dirty {
+        let done = db.count(&format!(
+            "SELECT count(*) FROM ferry_migrations WHERE app_name = '{}' AND migration_id = '{}' AND statements_done = 0",
+            mig.app, mig.id
+        ))?;
+        unstarted += usize::from(done > 0);
+    }
+    if dirty.len() > 2 || (dirty.len() == 2 && unstarted == 0) {
         problems.push(format!(
-            "{} dirty rows (at most one expected): {}",
+            "{} dirty rows (one expected, or two of which one has no statement recorded): {}",
             dirty.len(),
             names.join(", ")
         ));
         return Ok(Vec::new());
     }
-    let mig = &dirty[0];
+    let mut resolved = Vec::new();
+    for mig in dirty {
+        resolved.push(resolve_dirty(ferry, project, db, mig, problems)?);
+    }
+    Ok(resolved)
+}
+
+/// One dirty row resolved as [`handle_dirty`] says.
+fn resolve_dirty(
+    ferry: &Ferry,
+    project: &Project,
+    db: &Db,
+    mig: &Mig,
+    problems: &mut Vec<String>,
+) -> Result<Value> {
     let table = db.tables()?.contains(&mig.table());
     let runs = db.count(&format!(
         "SELECT count(*) FROM {EXECUTIONS} WHERE app = '{}' AND id = '{}'",
@@ -245,14 +269,14 @@ fn handle_dirty(
     if !run.exited(0) {
         problems.push(format!("resolving the dirty row: {}", run.describe()));
     }
-    Ok(vec![json!({
+    Ok(json!({
         "app": mig.app,
         "id": mig.id,
         "table_existed": table,
         "side_table_rows": runs,
         "fixed_by_hand": fixed,
         "resolved": end.trim_start_matches('-'),
-    })])
+    }))
 }
 
 /// Problems unless every migration is applied, once, with its table.

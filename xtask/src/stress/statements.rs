@@ -99,9 +99,7 @@ pub fn crash_statements(
                 found.push(e.to_string());
             }
             let repair = repair(ferry, &project, &db, &mut found)?;
-            if repair.is_some() {
-                repaired += 1;
-            }
+            repaired += repair.len();
 
             // Then the command to the end, and everything is in place (or gone) exactly once.
             let to_end: Vec<&str> = args
@@ -142,7 +140,7 @@ pub fn crash_statements(
         .filter(|k| k["killed_mid_run"] == json!(true))
         .count();
     o.summary = format!(
-        "{} kills over {MIGRATIONS} migrations of 4 DDL statements each (after a seeded number of statements and 0-40 ms; {mid} mid-run, {repaired} left a dirty row): {}",
+        "{} kills over {MIGRATIONS} migrations of 4 DDL statements each (after a seeded number of statements and 0-40 ms; {mid} mid-run, {repaired} dirty row(s) left): {}",
         kills.len(),
         if problems.is_empty() {
             "check -v named the statement to inspect; the documented repair and --resume always ended with every table once"
@@ -163,14 +161,16 @@ pub fn crash_statements(
     Ok(())
 }
 
-/// After a kill: at most one dirty row, counted, with the tables its count implies; repaired
-/// by the documented steps. Returns what was found and done, `None` when nothing was dirty.
+/// After a kill: at most two dirty rows (a migration and, forwards, the one after it, whose
+/// row is written ahead with the last progress count of the one before: none of its
+/// statements recorded), each counted, with the tables its count implies; repaired oldest
+/// first by the documented steps. Returns what was found and done for each.
 fn repair(
     ferry: &Ferry,
     project: &Project,
     db: &Db,
     found: &mut Vec<String>,
-) -> Result<Option<Value>> {
+) -> Result<Vec<Value>> {
     let (statuses, dirty) = read_check(ferry, project, db)?;
     let tables = db.tables()?;
     // Clean migrations: applied ⇔ all four tables, pending ⇔ none.
@@ -184,14 +184,42 @@ fn repair(
             _ => found.push(format!("{id} is `{status}` with {present} of its 4 tables")),
         }
     }
-    let row = match dirty.as_slice() {
-        [] => return Ok(None),
-        [one] => one,
-        more => {
-            found.push(format!("{} dirty rows (at most one expected)", more.len()));
-            return Ok(None);
+    match dirty.as_slice() {
+        [] | [_] => {}
+        [first, second] => {
+            let position = |id: &str| statuses.iter().position(|(i, _)| i == id);
+            let next = position(&first.id).map(|p| p + 1) == position(&second.id);
+            if first.down || second.down || !next || second.done != Some(0) {
+                found.push(format!(
+                    "dirty rows {first:?} and {second:?}: two only for a migration and the next, that one with 0 statements recorded, forwards"
+                ));
+                return Ok(Vec::new());
+            }
         }
-    };
+        more => {
+            found.push(format!("{} dirty rows (at most two expected)", more.len()));
+            return Ok(Vec::new());
+        }
+    }
+    let mut repaired = Vec::new();
+    for row in &dirty {
+        match repair_row(ferry, project, db, &tables, row, found)? {
+            Some(value) => repaired.push(value),
+            None => break,
+        }
+    }
+    Ok(repaired)
+}
+
+/// The documented steps for one dirty row; `None` when it is not as the count says.
+fn repair_row(
+    ferry: &Ferry,
+    project: &Project,
+    db: &Db,
+    tables: &BTreeSet<String>,
+    row: &DirtyRow,
+    found: &mut Vec<String>,
+) -> Result<Option<Value>> {
     let (Some(done), Some(total)) = (row.done, row.total) else {
         found.push(format!(
             "dirty {} has no statement count (statements_done {:?}, statements_total {:?})",

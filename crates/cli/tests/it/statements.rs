@@ -424,6 +424,75 @@ fn no_transaction_section_counts_statements_mysql() {
     no_transaction_section_counts_statements(Backend::Mysql);
 }
 
+/// A counted section of two or more statements writes the next one's dirty row with its last
+/// progress count, and that one clears the row before it with its first (one commit per
+/// two-statement migration): a failure puts both back. Migration 2 failing at its last
+/// statement leaves it dirty and 3 pending, not dirty; migration 5 failing at its first leaves
+/// 4 applied (its row cleared all the same) and 5 and 6 pending.
+fn rows_written_ahead_are_taken_back(backend: Backend) {
+    let p = Project::new(backend);
+    let two = |n: u32, second: &str| {
+        format!("-- ferry:up no-transaction\nCREATE TABLE w{n}_a (id INT);\n{second};\n-- ferry:down\nDROP TABLE w{n}_b;\nDROP TABLE w{n}_a;\n")
+    };
+    let good = |n: u32| two(n, &format!("CREATE TABLE w{n}_b (id INT)"));
+    let broken = "INSERT INTO no_such_table VALUES (1)";
+    p.write("users", "1_one.sql", &good(1));
+    let path = p.write("users", "2_two.sql", &two(2, broken));
+    p.write("users", "3_three.sql", &good(3));
+    p.run(&["forwards", "users"]).expect(1).stderr_has(&format!(
+        "dirty: 1 of 2 statements ran; failed at {}:3",
+        path.display()
+    ));
+    assert_eq!(p.ids("users", "applied"), ["1"]);
+    assert_eq!(p.ids("users", "dirty"), ["2"]);
+    assert_eq!(p.ids("users", "pending"), ["3"]);
+    p.write("users", "2_two.sql", &good(2));
+    p.run(&["resolve", "users", "2", "--resume"]).expect(0);
+    p.run(&["forwards", "users"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), ["1", "2", "3"]);
+
+    p.write("users", "4_four.sql", &good(4));
+    let five = good(5).replace("CREATE TABLE w5_a (id INT)", broken);
+    p.write("users", "5_five.sql", &five);
+    p.write("users", "6_six.sql", &good(6));
+    let r = p.run(&["forwards", "users"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("dirty"), "{}", r.stderr);
+    assert_eq!(p.ids("users", "applied"), ["1", "2", "3", "4"]);
+    assert_eq!(p.ids("users", "pending"), ["5", "6"]);
+    assert_eq!(p.ids("users", "dirty"), Vec::<String>::new());
+    p.write("users", "5_five.sql", &good(5));
+    p.run(&["forwards", "users"]).expect(0);
+    // Each table exists once: the down sections drop them all, and up makes them again.
+    p.run(&["backwards", "users", "all", "-y"]).expect(0);
+    p.run(&["forwards", "users"]).expect(0);
+    assert_eq!(p.ids("users", "applied"), ["1", "2", "3", "4", "5", "6"]);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn rows_written_ahead_are_taken_back_sqlite() {
+    rows_written_ahead_are_taken_back(Backend::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn rows_written_ahead_are_taken_back_postgres() {
+    rows_written_ahead_are_taken_back(Backend::Postgres);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn rows_written_ahead_are_taken_back_pgbouncer() {
+    rows_written_ahead_are_taken_back(Backend::PgBouncer);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn rows_written_ahead_are_taken_back_mysql() {
+    rows_written_ahead_are_taken_back(Backend::Mysql);
+}
+
 /// A down section under the dirty protocol counts its statements like an up section: its
 /// first statement failing leaves the migration applied and not dirty; statement 2 failing
 /// leaves it dirty with `1 of 3 statements of its down section ran`, in the error, `check`

@@ -18,6 +18,9 @@ pub struct CountedRun<'a> {
     /// The change written before statement `i > 0`: the progress of the statements before
     /// it. Made when needed, so that a long section never holds every progress text at once.
     pub progress: &'a (dyn Fn(usize) -> RowChange + Send + Sync),
+    /// Further changes committed with the progress before statement `i`, as `(i, change)`
+    /// with `i > 0`: the previous migration's clean row, the next one's dirty row.
+    pub extra: &'a [(usize, RowChange)],
     /// The section is marked `no-transaction`.
     pub no_transaction: bool,
 }
@@ -37,7 +40,14 @@ impl CountedRun<'_> {
     pub fn changes(&self, i: usize) -> Vec<RowChange> {
         match i {
             0 => self.first.to_vec(),
-            _ => vec![(self.progress)(i)],
+            _ => std::iter::once((self.progress)(i))
+                .chain(
+                    self.extra
+                        .iter()
+                        .filter(|(at, _)| *at == i)
+                        .map(|(_, change)| change.clone()),
+                )
+                .collect(),
         }
     }
 

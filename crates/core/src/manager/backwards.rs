@@ -180,7 +180,7 @@ impl BackwardsMigrationManager {
                 write_row(m.driver.as_mut(), &change, context).await?;
             } else {
                 stepper
-                    .step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget)
+                    .step(m.driver.as_mut(), p, &step.down, Bookkeeping::Forget, None)
                     .await?;
             }
             m.report(Event::Finished {

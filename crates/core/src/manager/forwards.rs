@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::apply::{apply_step, new_row, write_row, Bookkeeping, Stepper};
+use super::apply::{apply_step, new_row, write_row, Bookkeeping, Next, Stepper};
 use super::context::Migrator;
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, ForwardsStep};
@@ -278,7 +278,7 @@ impl ForwardsMigrationManager {
         steps: Vec<ForwardsStep>,
     ) -> Result<MigrationResult> {
         let mut result = MigrationResult::new(Outcome::Done, "");
-        for step in steps {
+        for (i, step) in steps.iter().enumerate() {
             m.check_stop()?;
             let p = step.planned();
             m.report(Event::Started {
@@ -292,8 +292,14 @@ impl ForwardsMigrationManager {
                 write_row(m.driver.as_mut(), &RowChange::Insert(row), context).await?;
             } else {
                 let up = &step.migration.up;
+                let next = steps.get(i + 1).map(|s| Next {
+                    planned: s.planned(),
+                    section: &s.migration.up,
+                    row: new_row(&s.app, &s.migration),
+                });
+                let row = Bookkeeping::Record(row);
                 stepper
-                    .step(m.driver.as_mut(), &p, up, Bookkeeping::Record(row))
+                    .step(m.driver.as_mut(), &p, up, row, next.as_ref())
                     .await?;
             }
             if self.atomic && !self.fake {

@@ -19,6 +19,7 @@
 //! | `target.rs` | [`ForwardsTarget`], [`BackwardsTarget`] |
 //! | `plan/` | files + rows + target → plan or refusal |
 //! | `apply.rs` | one step: transaction or dirty protocol |
+//! | `counted.rs` | one step under the dirty protocol counting statements (SPEC §14) |
 //! | `locked.rs` | confirm → lock → re-read → re-plan → refuse if changed |
 //! | `forwards.rs` … `resolve.rs` | one command each |
 //! | `startup.rs` | [`Migrator::forwards_all`], [`crate::Embedded::migrate`]: one call at a program's start |
@@ -28,6 +29,7 @@ mod backwards;
 mod check;
 mod clean;
 mod context;
+mod counted;
 mod forwards;
 mod locked;
 mod plan;

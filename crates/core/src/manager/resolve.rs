@@ -1,8 +1,9 @@
 //! `resolve` (SPEC §5.5): clear a dirty row after a human has inspected the database, or
 //! accept the edited file of a `changed` migration (`--accept-changed`).
 
-use super::apply::{counted_error, run_counted, statement_at, write_row, Counted};
+use super::apply::write_row;
 use super::context::{Migrator, Rows};
+use super::counted::{counted_error, run_counted, statement_at, Counted, Writes};
 use super::locked::{confirm_and_lock, Locked, Replan};
 use super::plan::{self, planned, Empty, Plan};
 use super::report::{ConfirmRequest, Event, MigrationResult, Outcome, PlannedMigration};
@@ -193,7 +194,7 @@ impl ResolveManager {
             &statements,
             done,
             down,
-            Vec::new(),
+            &Writes::default(),
         )
         .await;
         match counted {
@@ -209,7 +210,7 @@ impl ResolveManager {
                     down,
                 ))
             }
-            Err(Counted::Record(source) | Counted::First(source)) => {
+            Err(Counted::Writes(_, source)) => {
                 return Err(Error::db("recording the migration's progress")(source))
             }
         }

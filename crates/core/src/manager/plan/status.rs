@@ -83,7 +83,7 @@ pub(super) fn progress(
         .zip(statements.as_ref())
         .and_then(|(section, s)| {
             let next = s.get(usize::try_from(done).ok()?)?;
-            Some(crate::manager::apply::statement_at(section, next))
+            Some(crate::manager::counted::statement_at(section, next))
         });
     Some(Progress {
         statements_done: done,
