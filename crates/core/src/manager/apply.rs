@@ -58,25 +58,25 @@ pub(crate) struct Stepper {
 #[derive(Debug)]
 pub(crate) struct Next<'a> {
     pub(crate) planned: PlannedMigration,
-    pub(crate) section: &'a Section,
-    /// Its row as it will be recorded.
-    pub(crate) row: TrackingRow,
+    pub(crate) app: &'a str,
+    pub(crate) migration: &'a Migration,
 }
 
 impl Next<'_> {
     /// Its statements, when it runs under the counted dirty protocol on `driver`; else 0.
     pub(super) fn counted_statements(&self, driver: &dyn Driver) -> usize {
-        match counted(driver, self.section) {
-            true => sql::split_statements(&self.section.sql, driver.capabilities().dialect).len(),
+        let section = &self.migration.up;
+        match counted(driver, section) {
+            true => sql::split_statements(&section.sql, driver.capabilities().dialect).len(),
             false => 0,
         }
     }
 
-    /// Its row, dirty.
+    /// Its row, dirty (made only when it is written ahead).
     pub(super) fn dirty_row(&self) -> RowChange {
         RowChange::Insert(TrackingRow {
             dirty: true,
-            ..self.row.clone()
+            ..new_row(self.app, self.migration)
         })
     }
 }

@@ -294,8 +294,8 @@ impl ForwardsMigrationManager {
                 let up = &step.migration.up;
                 let next = steps.get(i + 1).map(|s| Next {
                     planned: s.planned(),
-                    section: &s.migration.up,
-                    row: new_row(&s.app, &s.migration),
+                    app: &s.app,
+                    migration: &s.migration,
                 });
                 let row = Bookkeeping::Record(row);
                 stepper
